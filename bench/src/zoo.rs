@@ -155,6 +155,8 @@ pub(crate) fn run(quick: bool, cap: u64, starts: u64) {
         ("pct:2".into(), Some(Scheduler::pct(2))),
         ("pct:3".into(), Some(Scheduler::pct(3))),
         ("default".into(), None),
+        // No randomness: one seed says all there is to say.
+        ("fifo".into(), Some(Scheduler::fifo())),
     ];
     let shuttle_schedulers = [
         ("random", ShuttleScheduler::Random),
@@ -192,7 +194,12 @@ pub(crate) fn run(quick: bool, cap: u64, starts: u64) {
         };
         let start_seed = |i: u64| 1 + i * 1_000_003;
         let mut ours = (0, Duration::ZERO);
-        for ((_, scheduler), column) in detsim_schedulers.iter().zip(&mut detsim_columns) {
+        for ((label, scheduler), column) in detsim_schedulers.iter().zip(&mut detsim_columns) {
+            let (starts, cap) = if label == "fifo" {
+                (1, 1)
+            } else {
+                (starts, cap)
+            };
             let searches = (0..starts)
                 .map(|i| detsim_search(*bug, *scheduler, start_seed(i), cap))
                 .collect();
