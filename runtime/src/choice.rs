@@ -148,6 +148,50 @@ impl Chooser for Random {
     }
 }
 
+/// Feeds back a recorded list of decisions; past its end, FIFO order (index 0).
+///
+/// A recorded index that is out of range for the ready set at its step (the program
+/// changed, or a shrinking step changed what is ready) is clamped to the last ready
+/// task and counted in [`Replay::mismatches`].
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    decisions: Vec<u32>,
+    next: usize,
+    mismatches: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl Replay {
+    /// Replays `decisions` (chosen indices, one per decision point).
+    pub fn new(decisions: Vec<u32>) -> Self {
+        Replay {
+            decisions,
+            next: 0,
+            mismatches: Default::default(),
+        }
+    }
+
+    /// A counter of clamped decisions that stays readable after the chooser is handed
+    /// to a runtime.
+    pub fn mismatches(&self) -> std::rc::Rc<std::cell::Cell<u64>> {
+        self.mismatches.clone()
+    }
+}
+
+impl Chooser for Replay {
+    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+        let Some(&chosen) = self.decisions.get(self.next) else {
+            return 0;
+        };
+        self.next += 1;
+        let chosen = chosen as usize;
+        if chosen >= ready.len() {
+            self.mismatches.set(self.mismatches.get() + 1);
+            return ready.len() - 1;
+        }
+        chosen
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 mod config;
 mod report;
 mod runner;
+mod schedule;
 mod scheduler;
 
 pub use detsim_runtime::{
@@ -11,4 +12,5 @@ pub use detsim_runtime::{
 };
 pub use report::{Failure, Report};
 pub use runner::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
+pub use schedule::{Schedule, TOKEN_PREFIX, TokenError};
 pub use scheduler::{ParseSchedulerError, Scheduler};

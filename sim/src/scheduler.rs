@@ -41,6 +41,28 @@ impl Scheduler {
         Scheduler(Kind::Pct(depth))
     }
 
+    /// The strategy's number and parameter in a replay token.
+    pub(crate) fn encode(self) -> (u64, Option<u32>) {
+        match self.0 {
+            Kind::Fifo => (0, None),
+            Kind::Random => (1, None),
+            Kind::Pct(depth) => (2, Some(depth)),
+        }
+    }
+
+    /// The inverse of [`Scheduler::encode`].
+    pub(crate) fn decode(kind: u64, depth: Option<u64>) -> Option<Scheduler> {
+        match (kind, depth) {
+            (0, None) => Some(Scheduler::fifo()),
+            (1, None) => Some(Scheduler::random()),
+            (2, Some(depth)) => u32::try_from(depth)
+                .ok()
+                .filter(|&d| d >= 1)
+                .map(Scheduler::pct),
+            _ => None,
+        }
+    }
+
     /// The chooser this policy uses for `seed`.
     pub fn chooser(self, seed: u64) -> Box<dyn Chooser> {
         match self.0 {
