@@ -5,7 +5,7 @@ use detsim::JoinHandle;
 /// Awaits a task and gives its output. A panic in the task is re-raised here with its
 /// original payload, so the failure's message is the task's own assert message; a
 /// cancelled task is a panic of its own.
-pub(crate) async fn join<T>(handle: JoinHandle<T>) -> T {
+pub(crate) async fn join<T: 'static>(handle: JoinHandle<T>) -> T {
     match handle.await {
         Ok(value) => value,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
