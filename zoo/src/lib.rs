@@ -19,10 +19,14 @@
 //!
 //! | bug | found quickly by | hard for |
 //! | --- | --- | --- |
-//! | [`uninterrupted_run`] | `pct` (one task runs k steps in a row) | `random` (2^-k) |
-//! | [`strict_alternation`] | `fifo` (asyncio's ping-pong order) | `random`, `pct` |
-//! | [`rare_three_step`] | `pct(3)`, `random` (slowly) | `fifo` |
-//! | the rest | `random`, mostly `fifo` too | — |
+//! | [`uninterrupted_run`] | `pct(d)` for any d (one task runs 13 polls in a row) | `random` (2^-13 a seed) |
+//! | [`strict_alternation`] | `fifo` (asyncio's ping-pong order) | `random` (hundreds of seeds), `pct` |
+//! | [`rare_three_step`] | `random` (about a hundred seeds) | `pct(3)` (thousands), `fifo` |
+//! | [`starvation`], [`ordering_assumption`], the two timeout bugs | `random`, `pct(1)` | |
+//! | the other races and deadlocks | `random`, `pct(2)`, mostly `fifo` | `pct(1)`: they need a preemption |
+//!
+//! `tests/zoo.rs` pins these claims down with seed counts; `cargo run --release -p
+//! detsim-bench zoo` measures them, side by side with shuttle's schedulers.
 //!
 //! # Determinism
 //!
