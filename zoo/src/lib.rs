@@ -19,11 +19,15 @@
 //!
 //! | bug | found quickly by | hard for |
 //! | --- | --- | --- |
-//! | [`uninterrupted_run`] | `pct(d)` for any d (one task runs 13 polls in a row) | `random` (2^-13 a seed) |
-//! | [`strict_alternation`] | `fifo` (asyncio's ping-pong order) | `random` (hundreds of seeds), `pct` |
-//! | [`rare_three_step`] | `random` (about a hundred seeds) | `pct(3)` (thousands), `fifo` |
-//! | [`starvation`], [`ordering_assumption`], the two timeout bugs | `random`, `pct(1)` | |
-//! | the other races and deadlocks | `random`, `pct(2)`, mostly `fifo` | `pct(1)`: they need a preemption |
+//! | [`uninterrupted_run`] | `pct(1)` (one task runs 13 polls in a row) | `random` (2^-13 a seed), `pct(2)`, `pct(3)` |
+//! | [`strict_alternation`] | `fifo` (asyncio's ping-pong order), `pct(1)` | `random` (hundreds of seeds) |
+//! | [`rare_three_step`] | `random`, `pct(3)` (hundreds of seeds) | `fifo`, `pct(1)`, `pct(2)` |
+//! | [`aba_slot`] | `random`, `pct(2)`, `pct(3)` | `fifo`, `pct(1)` |
+//! | [`starvation`], [`ordering_assumption`], [`missed_notification`] | `random`, `pct` | `fifo` |
+//! | the other races, deadlocks and timeouts | every scheduler, `fifo` on its first seed | |
+//!
+//! The default scheduler, a portfolio of `random` and `pct(1..=3)` taking turns by seed,
+//! finds every one of them.
 //!
 //! `tests/zoo.rs` pins these claims down with seed counts; `cargo run --release -p
 //! detsim-bench zoo` measures them, side by side with shuttle's schedulers.

@@ -51,7 +51,8 @@ impl RwLock {
 ///
 /// Shows when, every time the last reader leaves and wakes the writer, another reader
 /// re-enters before the writer runs: the writer gets in only after every reader has
-/// finished. PCT with the writer at the lowest priority shows it every time.
+/// finished. PCT(1) shows it when the writer draws the lowest priority and the run's
+/// yield patience lets the readers keep the lock.
 pub async fn starvation() {
     let lock = Rc::new(RwLock::default());
     let readers_done = Rc::new(Cell::new(0u32));

@@ -16,10 +16,10 @@ const ATTEMPTS: u32 = 6;
 /// more update than the reader has attempts.
 ///
 /// Shows when the writer runs between every two steps of the reader: the ping-pong
-/// order of asyncio's FIFO queue, which `fifo` produces on its first seed, while a
-/// uniform random scheduler rarely alternates that long and PCT hardly ever (each
-/// alternation is a priority change). A PCT that lowers a task's priority at each of its
-/// yields, as shuttle's does, alternates them at once.
+/// order of asyncio's FIFO queue, which `fifo` produces on its first seed, and PCT when
+/// a run demotes a task at each of its yields (detsim's PCT with a patience of 1,
+/// shuttle's PCT always). A uniform random scheduler rarely alternates that long: it
+/// takes hundreds of seeds.
 pub async fn strict_alternation() {
     let seq = Rc::new(Cell::new(0u64));
     let reader = {

@@ -15,9 +15,11 @@ const WORKER_STEPS: u32 = 12;
 /// Shows when the worker runs all of its 13 polls before the supervisor's second poll.
 /// A uniform random scheduler picks the worker 13 times in a row with probability 2^-13
 /// (1 in 8,192). PCT gives the worker the higher priority with probability 1/2, and
-/// with no priority change a yield does not preempt it: PCT(1) finds the bug within a
-/// couple of seeds (Burckhardt et al., ASPLOS 2010, figure 5). A PCT that lowers a
-/// task's priority at each of its yields, as shuttle's does, never finds it.
+/// without a change point a yield does not preempt it (Burckhardt et al., ASPLOS 2010,
+/// figure 5), as long as the run's yield patience is above 12: PCT(1) finds the bug
+/// within a few seeds. PCT(2) and PCT(3) hardly ever do, because their change points
+/// fall among the first polls of this short run, inside the worker's stretch, and
+/// shuttle's PCT never does, since it demotes a task at every yield.
 pub async fn uninterrupted_run() {
     let finished = Rc::new(Cell::new(false));
     let worker = {
