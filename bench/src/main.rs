@@ -33,12 +33,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// While set, panics print nothing: the zoo section provokes thousands of them.
 static QUIET: AtomicBool = AtomicBool::new(false);
 
-/// Silences (or restores) the printing of panics.
-pub(crate) fn quiet_panics(quiet: bool) {
-    QUIET.store(quiet, Ordering::SeqCst);
+/// Silences the printing of panics while it lives; a panic that escapes still restores
+/// it, so that its own message shows.
+#[derive(Debug)]
+pub(crate) struct QuietPanics(());
+
+impl QuietPanics {
+    pub(crate) fn new() -> Self {
+        QUIET.store(true, Ordering::SeqCst);
+        QuietPanics(())
+    }
 }
 
-/// Installs a panic hook that defers to the default one unless [`quiet_panics`] is on.
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        QUIET.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Installs a panic hook that defers to the default one unless a [`QuietPanics`] lives.
 /// It goes in before anything of shuttle's runs, since shuttle chains its own hook to
 /// the one it finds.
 fn install_panic_hook() {

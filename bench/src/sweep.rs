@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::measure::{median_time, per_second, show};
+use crate::measure::{cpu_time, median_time, per_second, show};
 
 const TASKS: u32 = 3;
 const YIELDS: u32 = 5;
@@ -124,25 +124,46 @@ pub(crate) fn run(quick: bool) {
     row("shuttle check_random (spawn, atomics)", shuttle_atomic);
 
     // More seeds and repetitions: two threads are at the mercy of whatever else the
-    // machine runs.
+    // machine runs, so the CPU time each side burns is reported too: seeds per
+    // CPU-second equal on both sides means the threads cost nothing extra, and the
+    // wall-clock speed-up is then what the machine had free.
     let parallel_seeds = seeds * 4;
     let parallel_reps = if quick { 1 } else { 11 };
     println!(
         "  detsim jobs(2) against jobs(1), {parallel_seeds} seeds (median of {parallel_reps}):"
     );
-    let one = median_time(parallel_reps, || detsim_sweep(parallel_seeds, 1));
-    let two = median_time(parallel_reps, || detsim_sweep(parallel_seeds, 2));
+    let measure = |jobs: usize| {
+        let cpu_before = cpu_time();
+        let wall = median_time(parallel_reps, || detsim_sweep(parallel_seeds, jobs));
+        let cpu = cpu_before
+            .zip(cpu_time())
+            .map(|(before, after)| after - before);
+        // median_time runs the work once more to warm up.
+        let runs = parallel_reps as u64 + 1;
+        let per_cpu_second = cpu.map(|cpu| per_second(cpu, parallel_seeds * runs));
+        (wall, per_cpu_second)
+    };
+    let (one, one_cpu) = measure(1);
+    let (two, two_cpu) = measure(2);
+    let cpu_note = |per_cpu: Option<f64>| {
+        per_cpu.map_or_else(String::new, |rate| format!("  {rate:>10.0} seeds/CPU-s"))
+    };
     println!(
-        "  {:<40} {:>10}  {:>10.0} seeds/s",
+        "  {:<40} {:>10}  {:>10.0} seeds/s{}",
         "jobs(1)",
         show(one),
-        per_second(one, parallel_seeds)
+        per_second(one, parallel_seeds),
+        cpu_note(one_cpu)
     );
     println!(
-        "  {:<40} {:>10}  {:>10.0} seeds/s  speed-up {:.2}× (available parallelism: {})",
+        "  {:<40} {:>10}  {:>10.0} seeds/s{}",
         "jobs(2)",
         show(two),
         per_second(two, parallel_seeds),
+        cpu_note(two_cpu)
+    );
+    println!(
+        "  speed-up jobs(2)/jobs(1) = {:.2}× wall (available parallelism: {})",
         one.as_secs_f64() / two.as_secs_f64(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );

@@ -10,7 +10,7 @@ use detsim::{Builder, Scheduler};
 use detsim_zoo::Bug;
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
 
-use crate::measure::{geometric_mean, median};
+use crate::measure::{geometric_mean, median, show};
 use crate::shuttle_zoo;
 
 /// What one search found: the seeds (iterations) it ran up to and including the first
@@ -22,8 +22,14 @@ struct Search {
 }
 
 /// detsim: a sweep from `start`, `cap` seeds at most, stopping at the first failure.
+/// Shrinking is off: it is what happens after the search (timed on its own, see
+/// [`report_time`]).
 fn detsim_search(bug: Bug, scheduler: Option<Scheduler>, start: u64, cap: u64) -> Search {
-    let mut builder = Builder::new().seed_start(start).seeds(cap).jobs(1);
+    let mut builder = Builder::new()
+        .seed_start(start)
+        .seeds(cap)
+        .jobs(1)
+        .shrink_budget(0, Duration::ZERO);
     if let Some(scheduler) = scheduler {
         builder = builder.scheduler(scheduler);
     }
@@ -35,6 +41,16 @@ fn detsim_search(bug: Bug, scheduler: Option<Scheduler>, start: u64, cap: u64) -
         seeds_run: report.seeds_run,
         wall,
     }
+}
+
+/// The wall time of a default `explore` of `bug` from seed 0: the search, then the
+/// failure report (a replay with the trace on, and shrinking with the default budget).
+/// `None` if the default scheduler does not find the bug within `cap` seeds.
+fn report_time(bug: Bug, cap: u64) -> Option<Duration> {
+    let clock = Instant::now();
+    let report = Builder::new().seeds(cap).explore(|| (bug.body)());
+    let wall = clock.elapsed();
+    report.failure.is_some().then_some(wall)
 }
 
 /// Which of shuttle's schedulers.
@@ -186,7 +202,7 @@ pub(crate) fn run(quick: bool, cap: u64, starts: u64) {
     }
     println!("   µs/seed: detsim shuttle");
 
-    crate::quiet_panics(true);
+    let quiet = crate::QuietPanics::new();
     for bug in &bugs {
         let Some(&(_, shuttle_body)) = shuttle_bodies.iter().find(|(name, _)| *name == bug.name)
         else {
@@ -222,7 +238,11 @@ pub(crate) fn run(quick: bool, cap: u64, starts: u64) {
             |(seeds, wall): (u64, Duration)| wall.as_secs_f64() * 1e6 / seeds.max(1) as f64;
         println!("   {:>7.2} {:>7.2}", per_seed(ours), per_seed(theirs));
     }
-    crate::quiet_panics(false);
+    let mut reports: Vec<(Duration, &str)> = bugs
+        .iter()
+        .filter_map(|bug| Some((report_time(*bug, cap)?, bug.name)))
+        .collect();
+    drop(quiet);
 
     print!("  {:<22}", "geometric mean");
     for column in detsim_columns.iter().chain(&shuttle_columns) {
@@ -266,7 +286,16 @@ pub(crate) fn run(quick: bool, cap: u64, starts: u64) {
          detsim/shuttle = {:.2}",
         ours_best / theirs_best
     );
-    println!("  wall time per seed over all searches:");
+    reports.sort_unstable();
+    if let Some(&(slowest, slowest_bug)) = reports.last() {
+        println!(
+            "  a default explore from seed 0, failure report and shrinking included: median {}, slowest {} ({slowest_bug}), over the {} bugs it found",
+            show(reports[reports.len() / 2].0),
+            show(slowest),
+            reports.len()
+        );
+    }
+    println!("  wall time per seed over all searches (no shrinking):");
     for column in detsim_columns.iter().chain(&shuttle_columns) {
         println!(
             "    {:<10} {:>8.2} µs/seed over {} seeds",
@@ -299,7 +328,7 @@ mod tests {
         let bodies = shuttle_zoo::all();
         assert_eq!(bodies.len(), detsim_zoo::all().len());
         crate::install_panic_hook();
-        crate::quiet_panics(true);
+        let quiet = crate::QuietPanics::new();
         let missed: Vec<&str> = detsim_zoo::all()
             .iter()
             .filter(|bug| {
@@ -313,7 +342,7 @@ mod tests {
             })
             .map(|bug| bug.name)
             .collect();
-        crate::quiet_panics(false);
+        drop(quiet);
         assert!(missed.is_empty(), "shuttle never failed on {missed:?}");
     }
 }
