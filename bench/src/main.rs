@@ -137,6 +137,16 @@ fn main() -> ExitCode {
         }
     };
     install_panic_hook();
+    let overrides: Vec<String> = std::env::vars()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("DETSIM_"))
+        .collect();
+    if !overrides.is_empty() {
+        println!(
+            "warning: {} set: they override the schedulers and seeds these figures name",
+            overrides.join(", ")
+        );
+    }
     if cfg!(debug_assertions) {
         println!("(a debug build: run with --release for figures worth quoting)");
     }

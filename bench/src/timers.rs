@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::measure::{median_time, show};
+use crate::measure::{median_time, ns_per, show};
 
 /// The sleep durations: a fixed pseudo-random list (SplitMix64), the same for both sides.
 fn durations(tasks: usize) -> Vec<Duration> {
@@ -79,4 +79,24 @@ pub(crate) fn run(quick: bool) {
         "  detsim/tokio wall time = {:.2}",
         ours.as_secs_f64() / theirs.as_secs_f64()
     );
+
+    // O(log n) timers: the cost per sleeper should grow slowly with their number.
+    let sizes: &[usize] = if quick {
+        &[10, 100]
+    } else {
+        &[1_000, 10_000, 100_000]
+    };
+    println!("  scaling, ns per sleeper (spawn, sleep, wake, join):");
+    for &n in sizes {
+        let durations = self::durations(n);
+        let reps = if n >= 100_000 { 5 } else { reps };
+        let ours = median_time(reps, || detsim(&durations));
+        let theirs = median_time(reps, || tokio_paused(&durations));
+        println!(
+            "    n = {n:>7}: detsim {:>7.1} ns, tokio {:>7.1} ns, detsim/tokio = {:.2}",
+            ns_per(ours, n as u64),
+            ns_per(theirs, n as u64),
+            ours.as_secs_f64() / theirs.as_secs_f64()
+        );
+    }
 }
