@@ -311,9 +311,13 @@ impl Core {
         name: Option<String>,
         location: &'static Location<'static>,
     ) -> TaskKey {
-        if self.record_trace {
-            self.trace.name_task(Id(self.next_id), name.as_deref());
-        }
+        let traced_name = match self.record_trace {
+            true => {
+                self.trace.name_task(Id(self.next_id), name.as_deref());
+                name.clone()
+            }
+            false => None,
+        };
         let index = self.alloc(name, Some(location));
         let slot = &mut self.slots[index as usize];
         slot.state = State::Ready;
@@ -330,6 +334,7 @@ impl Core {
         self.record(EventKind::Spawn {
             task: key.id,
             parent,
+            name: traced_name,
             location,
         });
         key

@@ -40,6 +40,8 @@ pub enum EventKind {
         task: Id,
         /// The task that spawned it (`t0` for the root future).
         parent: Id,
+        /// The new task's name, if it was given one.
+        name: Option<String>,
         /// Where `spawn` was called.
         location: &'static Location<'static>,
     },
@@ -165,6 +167,7 @@ impl Trace {
                 task,
                 parent,
                 location,
+                ..
             } => (
                 String::new(),
                 label(*parent),
