@@ -2,6 +2,7 @@
 //!
 //! TODO crate docs
 mod config;
+pub mod fuzz;
 mod report;
 mod runner;
 mod schedule;

@@ -1,0 +1,676 @@
+//! Coverage-guided schedule fuzzing: a fuzzer's bytes, not a seed, drive every
+//! scheduling decision and every [`random`](crate::random) draw of one run.
+//!
+//! A fuzz target hands its input to [`check`] (or [`run`], to get the failure as data):
+//!
+//! ```
+//! # let data: &[u8] = &[0x80, 0x00];
+//! // fuzz/fuzz_targets/my_target.rs: fuzz_target!(|data: &[u8]| { ... });
+//! detsim::fuzz::check(data, || async {
+//!     let a = detsim::spawn(async { detsim::yield_now().await; 1 });
+//!     let b = detsim::spawn(async { 2 });
+//!     assert_eq!(a.await.unwrap() + b.await.unwrap(), 3);
+//! });
+//! ```
+//!
+//! A failing input becomes an ordinary [`Schedule`] — the decisions the runtime
+//! actually made and the random words the program actually received — and its replay
+//! token, which `DETSIM_REPLAY` / [`Builder::replay`](crate::Builder) reproduce under a
+//! plain `cargo test`, with no fuzzer and no input file.
+//!
+//! # How an input maps to a run
+//!
+//! The input is a tape read from both ends; every byte is used at most once:
+//!
+//! - **Decisions from the front**, one byte per decision point (a point where two or
+//!   more tasks are ready; see [`Chooser`]). Byte `b` with `n` tasks ready picks the
+//!   task at FIFO index `(b · n) >> 8`: the byte is the position in the ready queue as
+//!   a fraction of its length, `0x00` the oldest task (asyncio's choice) and `0xff` the
+//!   newest. A byte keeps its meaning ("run an old task", "run the newest") when a
+//!   mutation elsewhere changes how many tasks are ready, and a mutation of the byte's
+//!   high bits moves the choice across the queue, so libFuzzer's byte mutations make
+//!   meaningful schedule changes. The empty input is the FIFO schedule.
+//! - **Random words from the back**, 8 bytes each, little-endian: the last 8 bytes of
+//!   the input are the first word `random` draws from, the 8 bytes before them the
+//!   second, and so on. Mutations of the schedule bytes at the front leave the program's
+//!   random values alone, and the other way round, until the two ends meet.
+//!   Every call on the generator takes one whole word: `next_u64` the word, `next_u32`
+//!   its low 32 bits, `fill_bytes` one word per 8 bytes (little-endian); see
+//!   [`ScriptedRng`], which replay uses to feed the same words back.
+//! - **When the tape runs out** (fewer bytes left than a decision or a word needs),
+//!   decisions fall back to FIFO order (index 0), and random draws fall back to the
+//!   user stream of **seed 0** — the values `detsim::random` gives under
+//!   `DETSIM_SEED=0`, from its first value on — so a program that loops until a random
+//!   condition still terminates on a short input.
+//!
+//! # Invariants
+//! - a run is a pure function of the input bytes (and the body): the same input gives
+//!   the same decisions, the same random words and the same outcome;
+//! - the failure's [`Schedule`] records every decision the runtime made and every word
+//!   the program received (tape words and fallback words alike), so its replay never
+//!   depends on how the bytes were read: replaying it with the [`Replay`] chooser and
+//!   a [`ScriptedRng`] over the words makes the same run, poll for poll. [`run`]
+//!   checks this itself when it builds the failure.
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::rc::Rc;
+
+use detsim_runtime::choice::{USER_STREAM, seeded_rng};
+use detsim_runtime::{Chooser, ReadyView, Replay, RunError, Runtime, Trace, UserRng};
+use rand::TryRng;
+
+use crate::report::REPORT_TRACE_TAIL;
+use crate::schedule::Schedule;
+use crate::scheduler::Scheduler;
+
+/// The seed whose user stream serves [`random`](crate::random) once the input's words
+/// are used up; it is also the seed of every fuzz [`Schedule`].
+pub const FALLBACK_SEED: u64 = 0;
+
+/// Runs `body` once with decisions and random words read from `data` (see the module
+/// docs) and [`detsim_runtime::DEFAULT_MAX_STEPS`] as the poll budget.
+///
+/// Returns the failure as data: the message, the schedule and its replay token.
+pub fn run<F, Fut>(data: &[u8], body: F) -> Result<(), FuzzFailure>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    Fuzzer::new().run(data, body)
+}
+
+/// Like [`run`], then panics with the failure report (message and replay token) if the
+/// run failed: what a `fuzz_target!` calls, so that libFuzzer records a crash.
+#[track_caller]
+pub fn check<F, Fut>(data: &[u8], body: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if let Err(failure) = run(data, body) {
+        panic!("{failure}");
+    }
+}
+
+/// Settings of a fuzzed run, for when [`run`]'s defaults do not fit.
+#[derive(Debug, Clone)]
+pub struct Fuzzer {
+    max_steps: u64,
+}
+
+impl Default for Fuzzer {
+    fn default() -> Self {
+        Fuzzer {
+            max_steps: detsim_runtime::DEFAULT_MAX_STEPS,
+        }
+    }
+}
+
+impl Fuzzer {
+    /// The defaults: a poll budget of [`detsim_runtime::DEFAULT_MAX_STEPS`].
+    pub fn new() -> Self {
+        Fuzzer::default()
+    }
+
+    /// Fails a run that makes more than `polls` polls (a livelock). A smaller budget
+    /// than the default keeps a fuzzer fast on inputs that make a program spin.
+    pub fn max_steps(mut self, polls: u64) -> Self {
+        assert!(
+            polls > 0,
+            "Fuzzer::max_steps: the budget must be at least one poll"
+        );
+        self.max_steps = polls;
+        self
+    }
+
+    /// Runs `body` once, driven by `data`; see [`run`].
+    pub fn run<F, Fut>(&self, data: &[u8], body: F) -> Result<(), FuzzFailure>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let tape = Rc::new(RefCell::new(Tape::new(data)));
+        let words = Rc::new(RefCell::new(Vec::new()));
+        let rng = ScriptedRng::new(TapeWords(tape.clone()), FALLBACK_SEED);
+        let mut rt = Runtime::with_chooser(FALLBACK_SEED, Box::new(TapeChooser(tape)));
+        rt.set_max_steps(self.max_steps);
+        rt.set_user_rng(Box::new(Recording {
+            inner: rng,
+            words: words.clone(),
+        }));
+        let Err(error) = rt.run(async { body().await }) else {
+            return Ok(());
+        };
+        let schedule = Schedule {
+            scheduler: Scheduler::fifo(),
+            seed: FALLBACK_SEED,
+            decisions: rt.decisions().iter().map(|d| d.chosen).collect(),
+            user_words: words.take(),
+        };
+        Err(self.describe(error, schedule, &body))
+    }
+
+    /// Replays a failing schedule with the trace on, to show the failure's timeline and
+    /// to check that the schedule reproduces it.
+    fn describe<F, Fut>(&self, error: RunError, mut schedule: Schedule, body: &F) -> FuzzFailure
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        schedule.trim();
+        let message = error.message();
+        let mut rt = replay_runtime(&schedule);
+        rt.set_max_steps(self.max_steps);
+        rt.set_trace(true);
+        let again = rt.run(async { body().await });
+        let note = match &again {
+            Err(replayed) if replayed.message() == message => None,
+            Err(replayed) => Some(format!(
+                "note: replaying the schedule failed differently ({}): the body is not \
+                 deterministic",
+                replayed.message()
+            )),
+            Ok(()) => Some(
+                "note: replaying the schedule passed: the body is not deterministic (look for \
+                 real time, real threads, a thread RNG or HashMap iteration order)"
+                    .to_owned(),
+            ),
+        };
+        FuzzFailure {
+            message,
+            steps: rt.steps(),
+            schedule,
+            details: Box::new(Details {
+                location: error.location().map(str::to_owned),
+                task: error.panicked_task().map(|task| match &task.name {
+                    Some(name) => format!("{} {name}", task.id),
+                    None if task.id == detsim_runtime::task::Id::ROOT => {
+                        format!("{} main", task.id)
+                    }
+                    None => task.id.to_string(),
+                }),
+                trace: rt.take_trace().unwrap_or_default(),
+                note,
+            }),
+        }
+    }
+}
+
+/// A runtime set up to replay `schedule` exactly: its decisions through the [`Replay`]
+/// chooser, its words through a [`ScriptedRng`] that falls back to the schedule's seed.
+pub(crate) fn replay_runtime(schedule: &Schedule) -> Runtime {
+    let mut rt = Runtime::with_chooser(
+        schedule.seed,
+        Box::new(Replay::new(schedule.decisions.clone())),
+    );
+    rt.set_user_rng(Box::new(ScriptedRng::new(
+        schedule.user_words.clone().into_iter(),
+        schedule.seed,
+    )));
+    rt
+}
+
+/// A fuzzed run that failed: what went wrong, and the schedule that replays it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FuzzFailure {
+    /// What went wrong in the program's own words (as [`Failure::message`](crate::Failure)).
+    pub message: String,
+    /// The schedule of the failing run: every decision made (trailing FIFO decisions
+    /// trimmed) and every random word returned, with seed [`FALLBACK_SEED`].
+    pub schedule: Schedule,
+    /// Task polls in the failing run.
+    pub steps: u64,
+    /// Boxed, so that `Result<(), FuzzFailure>` stays small.
+    details: Box<Details>,
+}
+
+#[derive(Debug, Clone)]
+struct Details {
+    location: Option<String>,
+    task: Option<String>,
+    trace: Trace,
+    note: Option<String>,
+}
+
+impl FuzzFailure {
+    /// The replay token of [`schedule`](FuzzFailure::schedule): pass it to
+    /// `DETSIM_REPLAY` or [`Builder::replay`](crate::Builder).
+    pub fn token(&self) -> String {
+        self.schedule.to_token()
+    }
+
+    /// `file:line:column` of the panic, when the failure is a panic.
+    pub fn location(&self) -> Option<&str> {
+        self.details.location.as_deref()
+    }
+
+    /// The task that panicked (`t3 worker`), when the failure is a panic.
+    pub fn task(&self) -> Option<&str> {
+        self.details.task.as_deref()
+    }
+
+    /// The timeline of the failing run, recorded while replaying its schedule.
+    pub fn trace(&self) -> &Trace {
+        &self.details.trace
+    }
+
+    /// Whether replaying the schedule reproduced the same failure (it does unless the
+    /// body is not deterministic).
+    pub fn replays(&self) -> bool {
+        self.details.note.is_none()
+    }
+}
+
+impl fmt::Display for FuzzFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "detsim: a fuzzed schedule failed ({} polls, {} deviations from FIFO, {} random \
+             words)",
+            self.steps,
+            self.schedule.deviations(),
+            self.schedule.user_words.len()
+        )?;
+        writeln!(f)?;
+        match (self.task(), self.location()) {
+            (Some(task), Some(location)) => writeln!(f, "task {task} panicked at {location}:")?,
+            (Some(task), None) => writeln!(f, "task {task} panicked:")?,
+            _ => {}
+        }
+        for line in self.message.lines() {
+            writeln!(f, "    {line}")?;
+        }
+        if let Some(note) = &self.details.note {
+            writeln!(f)?;
+            writeln!(f, "{note}")?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "replay this failure under cargo test, without the fuzzer:"
+        )?;
+        writeln!(f, "    DETSIM_REPLAY={} cargo test <test>", self.token())?;
+        writeln!(f)?;
+        let events = self.trace().events().len();
+        writeln!(
+            f,
+            "trace (last {} of {events} events):",
+            events.min(REPORT_TRACE_TAIL)
+        )?;
+        write!(f, "{}", self.trace().tail(REPORT_TRACE_TAIL))
+    }
+}
+
+/// The input, read from both ends: decisions from the front, words from the back.
+#[derive(Debug)]
+struct Tape {
+    data: Vec<u8>,
+    front: usize,
+    back: usize,
+}
+
+impl Tape {
+    fn new(data: &[u8]) -> Tape {
+        Tape {
+            data: data.to_vec(),
+            front: 0,
+            back: data.len(),
+        }
+    }
+
+    /// The next decision byte, if one is left.
+    fn byte(&mut self) -> Option<u8> {
+        (self.front < self.back).then(|| {
+            self.front += 1;
+            self.data[self.front - 1]
+        })
+    }
+
+    /// The next word from the back, if 8 bytes are left.
+    fn word(&mut self) -> Option<u64> {
+        (self.back - self.front >= 8).then(|| {
+            self.back -= 8;
+            let bytes: [u8; 8] = self.data[self.back..self.back + 8]
+                .try_into()
+                .expect("8 bytes");
+            u64::from_le_bytes(bytes)
+        })
+    }
+}
+
+/// The FIFO index byte `byte` picks among `ready` tasks: `(byte · ready) >> 8`.
+pub fn decision_for_byte(byte: u8, ready: usize) -> usize {
+    (usize::from(byte) * ready) >> 8
+}
+
+/// Decisions from the front of the tape; FIFO once it runs out.
+#[derive(Debug)]
+struct TapeChooser(Rc<RefCell<Tape>>);
+
+impl Chooser for TapeChooser {
+    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+        self.0
+            .borrow_mut()
+            .byte()
+            .map_or(0, |byte| decision_for_byte(byte, ready.len()))
+    }
+}
+
+/// Words from the back of the tape.
+#[derive(Debug)]
+struct TapeWords(Rc<RefCell<Tape>>);
+
+impl Iterator for TapeWords {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        self.0.borrow_mut().word()
+    }
+}
+
+/// A random generator that returns scripted 64-bit words in order, then the user
+/// stream of a seed: how fuzzing feeds input bytes to [`random`](crate::random), and
+/// how a [`Schedule`]'s `user_words` are fed back on replay.
+///
+/// Every call takes one whole word while words last: `next_u64` returns it,
+/// `next_u32` its low 32 bits, `fill_bytes` takes one word per 8 bytes of the
+/// destination and copies its little-endian bytes (the last word's extra bytes are
+/// dropped). After the last word, calls go to the seed's user stream, from its start.
+pub struct ScriptedRng<I> {
+    words: I,
+    fallback: Option<UserRng>,
+    seed: u64,
+}
+
+impl<I> fmt::Debug for ScriptedRng<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScriptedRng")
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: Iterator<Item = u64>> ScriptedRng<I> {
+    /// Returns `words`, then the values of `seed`'s user stream.
+    pub fn new(words: I, seed: u64) -> Self {
+        ScriptedRng {
+            words,
+            fallback: None,
+            seed,
+        }
+    }
+
+    fn fallback(&mut self) -> &mut UserRng {
+        let seed = self.seed;
+        self.fallback
+            .get_or_insert_with(|| Box::new(seeded_rng(seed, USER_STREAM)))
+    }
+}
+
+impl<I: Iterator<Item = u64>> TryRng for ScriptedRng<I> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        match self.words.next() {
+            Some(word) => Ok(word as u32),
+            None => self.fallback().try_next_u32(),
+        }
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        match self.words.next() {
+            Some(word) => Ok(word),
+            None => self.fallback().try_next_u64(),
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            match self.words.next() {
+                Some(word) => chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]),
+                None => self.fallback().try_fill_bytes(chunk)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records every value a generator returns, as the words a [`ScriptedRng`] needs to
+/// return the same values: a `u32` as its zero-extended word, bytes 8 to a word.
+struct Recording<R> {
+    inner: R,
+    words: Rc<RefCell<Vec<u64>>>,
+}
+
+impl<R: TryRng<Error = Infallible>> TryRng for Recording<R> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let value = self.inner.try_next_u32()?;
+        self.words.borrow_mut().push(u64::from(value));
+        Ok(value)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let value = self.inner.try_next_u64()?;
+        self.words.borrow_mut().push(value);
+        Ok(value)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.inner.try_fill_bytes(dst)?;
+        let mut words = self.words.borrow_mut();
+        for chunk in dst.chunks(8) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            words.push(u64::from_le_bytes(bytes));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use rand::Rng;
+
+    use super::*;
+    use crate::{random, spawn, yield_now};
+
+    #[test]
+    fn a_byte_is_a_fraction_of_the_ready_queue() {
+        assert_eq!(decision_for_byte(0x00, 2), 0);
+        assert_eq!(decision_for_byte(0x7f, 2), 0);
+        assert_eq!(decision_for_byte(0x80, 2), 1);
+        assert_eq!(decision_for_byte(0xff, 2), 1);
+        assert_eq!(decision_for_byte(0xff, 7), 6);
+        for ready in 2..300 {
+            let picked: Vec<usize> = (0..=255).map(|b| decision_for_byte(b, ready)).collect();
+            assert!(picked.windows(2).all(|w| w[0] <= w[1]));
+            assert_eq!(picked[0], 0);
+            assert!(picked[255] < ready);
+            assert_eq!(picked[255], (255 * ready) >> 8);
+        }
+    }
+
+    #[test]
+    fn the_tape_is_read_from_both_ends_once() {
+        let mut data: Vec<u8> = vec![1, 2, 3];
+        data.extend_from_slice(&7u64.to_le_bytes());
+        data.extend_from_slice(&9u64.to_le_bytes());
+        let mut tape = Tape::new(&data);
+        assert_eq!(tape.word(), Some(9));
+        assert_eq!(tape.byte(), Some(1));
+        assert_eq!(tape.word(), Some(7));
+        assert_eq!(tape.word(), None, "only 2 bytes left");
+        assert_eq!(tape.byte(), Some(2));
+        assert_eq!(tape.byte(), Some(3));
+        assert_eq!(tape.byte(), None);
+    }
+
+    #[test]
+    fn scripted_words_then_the_seed_stream() {
+        let mut rng = ScriptedRng::new(vec![u64::MAX, 0x0102_0304_0506_0708].into_iter(), 5);
+        assert_eq!(rng.next_u32(), u32::MAX);
+        let mut bytes = [0u8; 3];
+        rng.fill_bytes(&mut bytes);
+        assert_eq!(bytes, [8, 7, 6]);
+        let mut seed_stream = seeded_rng(5, USER_STREAM);
+        assert_eq!(rng.next_u64(), seed_stream.next_u64());
+        assert_eq!(rng.next_u32(), seed_stream.next_u32());
+    }
+
+    #[test]
+    fn recorded_words_replay_the_same_values() {
+        let words = Rc::new(RefCell::new(Vec::new()));
+        let mut recording = Recording {
+            inner: ScriptedRng::new(vec![42].into_iter(), 3),
+            words: words.clone(),
+        };
+        let mut bytes = [0u8; 11];
+        let first = (
+            recording.next_u64(),
+            recording.next_u32(),
+            recording.next_u64(),
+        );
+        recording.fill_bytes(&mut bytes);
+        let mut replay = ScriptedRng::new(words.take().into_iter(), 1234);
+        let mut again = [0u8; 11];
+        let second = (replay.next_u64(), replay.next_u32(), replay.next_u64());
+        replay.fill_bytes(&mut again);
+        assert_eq!(first, second);
+        assert_eq!(bytes, again);
+        assert_eq!(first.0, 42);
+    }
+
+    /// Two tasks append to a log; the body fails when the second task's entry comes first.
+    async fn ordered() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let a = spawn({
+            let log = log.clone();
+            async move { log.borrow_mut().push('a') }
+        });
+        let b = spawn({
+            let log = log.clone();
+            async move { log.borrow_mut().push('b') }
+        });
+        a.await.unwrap();
+        b.await.unwrap();
+        assert_eq!(*log.borrow(), ['a', 'b'], "b ran before a");
+    }
+
+    #[test]
+    fn the_empty_input_is_the_fifo_schedule() {
+        assert!(run(&[], ordered).is_ok());
+        assert!(run(&[0x00, 0x7f, 0x00], ordered).is_ok());
+    }
+
+    #[test]
+    fn a_decision_byte_reorders_tasks_and_the_failure_replays() {
+        // After t0's first poll, t0 is parked on `a` and [t1, t2] are ready: a byte of
+        // 0x80 or more picks t2.
+        let failure = run(&[0x80], ordered).expect_err("b runs first");
+        assert!(failure.message.contains("b ran before a"), "{failure}");
+        assert_eq!(failure.schedule.decisions, vec![1]);
+        assert!(failure.schedule.user_words.is_empty());
+        assert!(failure.replays());
+        assert_eq!(
+            failure.location().map(|l| l.contains("fuzz.rs")),
+            Some(true)
+        );
+        let shown = failure.to_string();
+        assert!(
+            shown.contains(&format!("DETSIM_REPLAY={}", failure.token())),
+            "{shown}"
+        );
+        let parsed = Schedule::parse(&failure.token()).unwrap();
+        let mut rt = replay_runtime(&parsed);
+        rt.set_trace(true);
+        let replayed = rt
+            .run(ordered())
+            .expect_err("the token replays the failure");
+        assert_eq!(replayed.message(), failure.message);
+        assert_eq!(rt.take_trace().as_ref(), Some(failure.trace()));
+    }
+
+    /// Fails only when the program's random draws hit the values in the assertion.
+    async fn magic_words() {
+        let first: u64 = random();
+        let second: u32 = random();
+        let flip: bool = random();
+        assert!(
+            !(first == 0xdead_beef && second == 7),
+            "magic words {first:#x} {second} {flip}"
+        );
+    }
+
+    #[test]
+    fn random_words_come_from_the_back_of_the_input() {
+        let mut data = vec![0xaa; 3]; // decision bytes the body never asks for
+        data.extend_from_slice(&7u64.to_le_bytes());
+        data.extend_from_slice(&0xdead_beef_u64.to_le_bytes());
+        let failure = run(&data, magic_words).expect_err("the words are the magic ones");
+        // The third draw ran past the tape (3 bytes left): seed 0's first user value.
+        let fallback = u64::from(seeded_rng(FALLBACK_SEED, USER_STREAM).next_u32());
+        assert_eq!(failure.schedule.user_words, vec![0xdead_beef, 7, fallback]);
+        assert!(failure.replays(), "{failure}");
+        assert!(run(&data[3..19], magic_words).is_err());
+        assert!(
+            run(&data[..18], magic_words).is_ok(),
+            "one byte short of two words"
+        );
+    }
+
+    #[test]
+    fn the_fallback_stream_is_seed_zeros() {
+        let seen = Rc::new(Cell::new(0u64));
+        let body = || {
+            let seen = seen.clone();
+            async move { seen.set(random()) }
+        };
+        run(&[1, 2, 3], body).unwrap();
+        let from_fuzz = seen.get();
+        let mut rt = Runtime::new(FALLBACK_SEED);
+        rt.block_on(body());
+        assert_eq!(seen.get(), from_fuzz);
+    }
+
+    #[test]
+    fn livelocks_and_deadlocks_are_failures_with_schedules() {
+        let spin = || async {
+            let spinner = spawn(async {
+                loop {
+                    yield_now().await;
+                }
+            });
+            yield_now().await;
+            spinner.abort();
+        };
+        // FIFO interleaves the two tasks, so the spinner is aborted. With [t1 spinner,
+        // t0 main] ready, 0x00 picks the spinner; from then on the spinner is the newest
+        // ready task after each of its yields, and 0xff keeps picking it.
+        assert!(run(&[], spin).is_ok());
+        let mut data = vec![0xff; 64];
+        data[0] = 0x00;
+        let failure = Fuzzer::new()
+            .max_steps(50)
+            .run(&data, spin)
+            .expect_err("the spinner starves main");
+        assert!(failure.message.starts_with("livelock"), "{failure}");
+        assert!(failure.replays());
+        let stuck = || std::future::pending::<()>();
+        let failure = run(&[], stuck).expect_err("nothing wakes main");
+        assert!(failure.message.starts_with("deadlock"), "{failure}");
+    }
+
+    #[test]
+    #[should_panic(expected = "DETSIM_REPLAY=ds1.")]
+    fn check_panics_with_the_token() {
+        check(&[0xc0], ordered);
+    }
+}
