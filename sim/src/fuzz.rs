@@ -99,14 +99,57 @@ where
 #[derive(Debug, Clone)]
 pub struct Fuzzer {
     max_steps: u64,
+    check_determinism: bool,
 }
 
 impl Default for Fuzzer {
     fn default() -> Self {
         Fuzzer {
             max_steps: detsim_runtime::DEFAULT_MAX_STEPS,
+            check_determinism: false,
         }
     }
+}
+
+/// One run of an input.
+struct Attempt {
+    outcome: Result<(), RunError>,
+    schedule: Schedule,
+    steps: u64,
+    trace: Option<Trace>,
+}
+
+/// How two runs of the same input differ, if they do.
+fn divergence(first: &Attempt, second: &Attempt) -> Option<String> {
+    let (a, b) = (first.trace.as_ref()?, second.trace.as_ref()?);
+    if let Some(index) = a.first_difference(b) {
+        let show = |trace: &Trace| match trace.events().get(index) {
+            Some(event) => {
+                let mut line = String::new();
+                let _ = trace.write_event(&mut line, event);
+                line.trim().to_owned()
+            }
+            None => "(the run had ended)".to_owned(),
+        };
+        return Some(format!(
+            "nondeterminism: two runs of the same input differ at trace event {index}: \
+             `{}` then `{}`",
+            show(a),
+            show(b)
+        ));
+    }
+    let message = |attempt: &Attempt| match &attempt.outcome {
+        Ok(()) => "passed".to_owned(),
+        Err(error) => error.message(),
+    };
+    (message(first) != message(second)).then(|| {
+        format!(
+            "nondeterminism: two runs of the same input made the same steps but ended \
+             differently: `{}` then `{}`",
+            message(first),
+            message(second)
+        )
+    })
 }
 
 impl Fuzzer {
@@ -126,8 +169,49 @@ impl Fuzzer {
         self
     }
 
-    /// Runs `body` once, driven by `data`; see [`run`].
+    /// Runs each input twice with the trace on, and fails when the two runs differ
+    /// (the fuzzing counterpart of `DETSIM_CHECK_DETERMINISM=1`). Off by default: it
+    /// halves the executions per second.
+    pub fn check_determinism(mut self, on: bool) -> Self {
+        self.check_determinism = on;
+        self
+    }
+
+    /// Runs `body` driven by `data` (twice under
+    /// [`check_determinism`](Fuzzer::check_determinism)); see [`run`].
     pub fn run<F, Fut>(&self, data: &[u8], body: F) -> Result<(), FuzzFailure>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let first = self.run_once(data, &body, self.check_determinism);
+        if self.check_determinism {
+            let second = self.run_once(data, &body, true);
+            if let Some(divergence) = divergence(&first, &second) {
+                return Err(FuzzFailure {
+                    message: divergence,
+                    steps: first.steps,
+                    details: Box::new(Details {
+                        location: None,
+                        task: None,
+                        trace: first.trace.unwrap_or_default(),
+                        note: Some(
+                            "note: two runs of the same input differed, so the schedule may not                              replay this failure; look for real time, real threads, a thread RNG                              or HashMap iteration order in the body"
+                                .to_owned(),
+                        ),
+                    }),
+                    schedule: first.schedule,
+                });
+            }
+        }
+        match first.outcome {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.describe(error, first.schedule, &body)),
+        }
+    }
+
+    /// One run driven by `data`, recording its schedule (and its trace if `trace`).
+    fn run_once<F, Fut>(&self, data: &[u8], body: &F, trace: bool) -> Attempt
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
@@ -137,20 +221,23 @@ impl Fuzzer {
         let rng = ScriptedRng::new(TapeWords(tape.clone()), FALLBACK_SEED);
         let mut rt = Runtime::with_chooser(FALLBACK_SEED, Box::new(TapeChooser(tape)));
         rt.set_max_steps(self.max_steps);
+        rt.set_trace(trace);
         rt.set_user_rng(Box::new(Recording {
             inner: rng,
             words: words.clone(),
         }));
-        let Err(error) = rt.run(async { body().await }) else {
-            return Ok(());
-        };
-        let schedule = Schedule {
-            scheduler: Scheduler::fifo(),
-            seed: FALLBACK_SEED,
-            decisions: rt.decisions().iter().map(|d| d.chosen).collect(),
-            user_words: words.take(),
-        };
-        Err(self.describe(error, schedule, &body))
+        let outcome = rt.run(async { body().await });
+        Attempt {
+            outcome,
+            schedule: Schedule {
+                scheduler: Scheduler::fifo(),
+                seed: FALLBACK_SEED,
+                decisions: rt.decisions().iter().map(|d| d.chosen).collect(),
+                user_words: words.take(),
+            },
+            steps: rt.steps(),
+            trace: rt.take_trace(),
+        }
     }
 
     /// Replays a failing schedule with the trace on, to show the failure's timeline and
@@ -666,6 +753,42 @@ mod tests {
         let stuck = || std::future::pending::<()>();
         let failure = run(&[], stuck).expect_err("nothing wakes main");
         assert!(failure.message.starts_with("deadlock"), "{failure}");
+    }
+
+    #[test]
+    fn check_determinism_catches_a_body_that_reads_outside_state() {
+        let runs = Cell::new(0u32);
+        let body = || {
+            runs.set(runs.get() + 1);
+            let extra = runs.get() == 2;
+            async move {
+                let a = spawn(async { yield_now().await });
+                if extra {
+                    yield_now().await;
+                }
+                a.await.unwrap();
+            }
+        };
+        assert!(Fuzzer::new().run(&[], body).is_ok());
+        runs.set(0);
+        let failure = Fuzzer::new()
+            .check_determinism(true)
+            .run(&[], body)
+            .expect_err("the second run yields once more");
+        assert!(failure.message.starts_with("nondeterminism"), "{failure}");
+        assert!(!failure.replays());
+        assert!(
+            Fuzzer::new()
+                .check_determinism(true)
+                .run(&[0x80], ordered)
+                .is_err()
+        );
+        assert!(
+            Fuzzer::new()
+                .check_determinism(true)
+                .run(&[], ordered)
+                .is_ok()
+        );
     }
 
     #[test]
