@@ -289,6 +289,9 @@ async fn run_task(
 ) -> u64 {
     ledger.borrow_mut().tasks[me].started = true;
     let mut children: Vec<Child> = Vec::new();
+    // Children this task aborted unfinished: their futures must be gone by the time
+    // this task resumes from its next await (the executor has stepped since).
+    let mut aborted: Vec<usize> = Vec::new();
     let mut output = (me as u64) << 32;
     for (step, &op) in program.specs[spec].ops.iter().enumerate() {
         if ledger.borrow().tasks[me].aborted {
@@ -327,11 +330,15 @@ async fn run_task(
                     ledger: ledger.clone(),
                 });
             }
-            Op::Yield => yield_now().await,
+            Op::Yield => {
+                yield_now().await;
+                check_aborted_dropped(&ledger, &mut aborted);
+            }
             Op::Sleep(ms) => {
                 let duration = Duration::from_millis(u64::from(ms % 16));
                 let before = time::now();
                 time::sleep(duration).await;
+                check_aborted_dropped(&ledger, &mut aborted);
                 let slept = time::now() - before;
                 if slept < duration {
                     ledger.borrow_mut().find(format!(
@@ -345,6 +352,7 @@ async fn run_task(
                     let index = usize::from(c) % children.len();
                     let child = children.remove(index);
                     output ^= join(&ledger, child).await;
+                    check_aborted_dropped(&ledger, &mut aborted);
                 }
             }
             Op::Abort(c) => {
@@ -355,6 +363,7 @@ async fn run_task(
                         handle.abort();
                         if !finished {
                             ledger.borrow_mut().tasks[child.task].aborted = true;
+                            aborted.push(child.task);
                         }
                     }
                 }
@@ -374,9 +383,24 @@ async fn run_task(
     while !children.is_empty() {
         let child = children.remove(0);
         output ^= join(&ledger, child).await;
+        check_aborted_dropped(&ledger, &mut aborted);
     }
     ledger.borrow_mut().tasks[me].output = Some(output);
     output
+}
+
+/// Checks that the futures of the tasks in `aborted` have been dropped, then forgets them.
+fn check_aborted_dropped(ledger: &Rc<RefCell<Ledger>>, aborted: &mut Vec<usize>) {
+    let mut ledger = ledger.borrow_mut();
+    for task in aborted.drain(..) {
+        let drops = ledger.tasks[task].drops;
+        if drops != 1 {
+            ledger.find(format!(
+                "task {task} was aborted unfinished, but its future was dropped {drops} times by \
+                 the time its aborter resumed"
+            ));
+        }
+    }
 }
 
 /// Awaits a child and checks its result against what the child recorded. Returns a
