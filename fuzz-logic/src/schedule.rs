@@ -1,5 +1,5 @@
 //! The `schedule` target: fuzzer bytes drive the decisions and random values of
-//! [`bank::one_day`](crate::bank::one_day), whose transfers lose money on some
+//! [`bank::one_day`], whose transfers lose money on some
 //! interleavings. A crash is the bug: its report carries a replay token.
 
 use detsim::fuzz::{self, FuzzFailure};

@@ -4,10 +4,9 @@
 
 use std::path::PathBuf;
 
-use detsim::Schedule;
-use detsim::fuzz::{FuzzFailure, ScriptedRng};
-use detsim_fuzz_logic::{bank, program, schedule};
-use detsim_runtime::{Replay, Runtime};
+use detsim::fuzz::FuzzFailure;
+use detsim::{Builder, Schedule};
+use detsim_fuzz_logic::{bank, lease, program, schedule};
 
 /// The files of `fuzz/corpus/<target>`, sorted by name.
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -30,26 +29,17 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     files
 }
 
-/// Replays a fuzz failure's token through the runtime: the decisions with the `Replay`
-/// chooser, the random words with a `ScriptedRng`.
-fn replay(token: &str) -> Result<(), detsim::RunError> {
-    let schedule = Schedule::parse(token).expect("a fuzz failure's token parses");
-    let mut rt = Runtime::with_chooser(schedule.seed, Box::new(Replay::new(schedule.decisions)));
-    rt.set_user_rng(Box::new(ScriptedRng::new(
-        schedule.user_words.into_iter(),
-        schedule.seed,
-    )));
-    rt.run(bank::one_day())
-}
-
 fn assert_is_the_bank_bug(failure: &FuzzFailure) {
     assert!(
         failure.message.contains("money appeared or vanished"),
         "{failure}"
     );
     assert!(failure.replays(), "{failure}");
-    let replayed = replay(&failure.token()).expect_err("the token replays the failure");
-    assert_eq!(replayed.message(), failure.message);
+    let replayed = Builder::new()
+        .replay(&failure.token(), bank::one_day)
+        .expect_err("the token replays the failure");
+    assert_eq!(replayed.message, failure.message);
+    assert_eq!(replayed.trace(), failure.trace());
 }
 
 #[test]
@@ -87,7 +77,10 @@ fn a_fuzzer_crash_is_a_replay_token() {
     assert_eq!(failure.token(), CRASH_TOKEN);
     let panicked = std::panic::catch_unwind(|| schedule::check(&crash))
         .expect_err("check panics on the crash input");
-    let report = detsim_runtime::payload_str(panicked.as_ref()).unwrap_or_default();
+    let report = panicked
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
     assert!(
         report.contains(&format!("DETSIM_REPLAY={CRASH_TOKEN}")),
         "{report}"
@@ -96,6 +89,39 @@ fn a_fuzzer_crash_is_a_replay_token() {
 
 /// The crash's token, as the fuzzer printed it.
 const CRASH_TOKEN: &str = "ds1.AAABAQEDq56umpvvoIPKAdHg0Ob3qaOn0QG6wLbnnNjvtEIlBA";
+
+/// What a user does with a token from a fuzzer crash: replay it under `cargo test`.
+/// `DETSIM_REPLAY=<token> cargo test -p detsim-fuzz-logic --test corpus bank_crash`
+/// replays any other `cargo fuzz run schedule` crash the same way.
+#[test]
+fn bank_crash_replays_under_cargo_test() {
+    let failure = Builder::new()
+        .replay(CRASH_TOKEN, bank::one_day)
+        .expect_err("the crash's token fails");
+    assert!(
+        failure.message.contains("money appeared or vanished"),
+        "{failure}"
+    );
+    let schedule = Schedule::parse(CRASH_TOKEN).unwrap();
+    assert_eq!(schedule.deviations(), 1);
+}
+
+/// The token `cargo fuzz run lease` prints (the same on every run seed we tried: 33
+/// consecutive picks of the standby).
+const LEASE_TOKEN: &str = "ds1.AAAhAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAKTU";
+
+/// `DETSIM_REPLAY=<token> cargo test -p detsim-fuzz-logic --test corpus lease_crash`.
+#[test]
+fn lease_crash_replays_under_cargo_test() {
+    let failure = Builder::new()
+        .replay(LEASE_TOKEN, lease::failover)
+        .expect_err("the crash's token fails");
+    assert!(failure.message.contains("split brain"), "{failure}");
+    assert_eq!(
+        Schedule::parse(LEASE_TOKEN).unwrap().decisions,
+        vec![1; lease::LEASE_TICKS as usize + 1]
+    );
+}
 
 #[test]
 fn program_corpus_holds_the_runtime_semantics() {

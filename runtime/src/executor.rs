@@ -115,6 +115,8 @@ pub(crate) struct Core {
     timer_seq: u64,
     now: u64,
     chooser: Box<dyn Chooser>,
+    /// The chooser's `needs_tasks`, asked once a run.
+    list_ready: bool,
     user_rng: Option<UserRng>,
     next_id: u64,
     pub(crate) steps: u64,
@@ -152,6 +154,7 @@ impl Core {
             timer_seq: 0,
             now: 0,
             chooser: Box::new(crate::choice::Fifo),
+            list_ready: false,
             user_rng: None,
             next_id: 0,
             steps: 0,
@@ -172,6 +175,7 @@ impl Core {
     ) {
         self.epoch += 1;
         self.seed = seed;
+        self.list_ready = chooser.needs_tasks();
         self.chooser = chooser;
         self.user_rng = user_rng;
         self.free.clear();
@@ -276,6 +280,7 @@ impl Core {
         );
     }
 
+    #[inline(always)]
     fn record(&mut self, kind: EventKind) {
         if self.record_trace {
             self.trace
@@ -285,6 +290,10 @@ impl Core {
 
     fn current_task(&self) -> Option<Id> {
         self.current.map(|index| self.slots[index as usize].id)
+    }
+
+    pub(crate) fn wake_queue(&self) -> &Arc<WakeQueue> {
+        &self.wakes
     }
 
     pub(crate) fn current_id(&self) -> Id {
@@ -311,9 +320,13 @@ impl Core {
         name: Option<String>,
         location: &'static Location<'static>,
     ) -> TaskKey {
-        if self.record_trace {
-            self.trace.name_task(Id(self.next_id), name.as_deref());
-        }
+        let traced_name = match self.record_trace {
+            true => {
+                self.trace.name_task(Id(self.next_id), name.as_deref());
+                name.clone()
+            }
+            false => None,
+        };
         let index = self.alloc(name, Some(location));
         let slot = &mut self.slots[index as usize];
         slot.state = State::Ready;
@@ -330,6 +343,7 @@ impl Core {
         self.record(EventKind::Spawn {
             task: key.id,
             parent,
+            name: traced_name,
             location,
         });
         key
@@ -337,7 +351,9 @@ impl Core {
 
     /// Picks the next task to poll, firing timers or stopping the run as needed.
     pub(crate) fn next_step(&mut self, foreign_wakers: &mut Vec<Waker>) -> Next {
-        if let Some(error) = self.failure.take() {
+        if self.failure.is_some()
+            && let Some(error) = self.failure.take()
+        {
             return Next::Stop(error);
         }
         let n = self.ready.len();
@@ -363,7 +379,7 @@ impl Core {
         let k = if n == 1 {
             0
         } else {
-            if self.chooser.needs_tasks() {
+            if self.list_ready {
                 self.ready_ids.clear();
                 let slots = &self.slots;
                 self.ready_ids
@@ -371,7 +387,7 @@ impl Core {
             }
             let view = ReadyView {
                 len: n,
-                ready: if self.chooser.needs_tasks() {
+                ready: if self.list_ready {
                     &self.ready_ids
                 } else {
                     &[]
@@ -482,6 +498,7 @@ impl Core {
         };
         self.chooser.on_poll_end(id, end);
         if settled.outcome.is_none()
+            && self.failure.is_some()
             && let Some(error) = self.failure.take()
         {
             settled.outcome = Some(Err(error));

@@ -76,12 +76,14 @@ fn main() {
         println!("No seed failed in {} seeds.", report.seeds_run);
         return;
     };
-    println!("Found a bug after {} seeds:\n", report.seeds_run);
+    println!("Found a bug after {} seed(s):\n", report.seeds_run);
     println!("{failure}");
 
-    println!("Replaying seed {:#x}...", failure.seed);
-    let replay = Builder::new().seed(failure.seed).explore(one_day);
-    let again = replay.failure.expect("the failing seed fails again");
+    let token = failure.replay_token();
+    println!("Replaying the shrunk schedule {token} ...");
+    let again = Builder::new()
+        .replay(&token, one_day)
+        .expect_err("the replayed schedule fails again");
     assert_eq!(again.message, failure.message);
     assert_eq!(again.trace(), failure.trace());
     println!(
@@ -89,5 +91,5 @@ fn main() {
         again.steps,
         again.trace().events().len()
     );
-    println!("To replay it yourself: {}", failure.replay_command());
+    println!("\nTo replay it yourself: {}", failure.replay_command());
 }

@@ -44,7 +44,7 @@ impl Env {
                     "DETSIM_SCHEDULER",
                     &v,
                     |s| s.parse().ok(),
-                    "`random`, `fifo` or `pct:<depth>` (depth ≥ 1), such as pct:3",
+                    "`portfolio`, `random`, `fifo` or `pct:<depth>` (depth ≥ 1), such as pct:3",
                 )
             }),
             jobs: get("DETSIM_JOBS").map(|v| {

@@ -15,7 +15,7 @@
 //!
 //! A failing input becomes an ordinary [`Schedule`] — the decisions the runtime
 //! actually made and the random words the program actually received — and its replay
-//! token, which `DETSIM_REPLAY` / [`Builder::replay`](crate::Builder) reproduce under a
+//! token, which `DETSIM_REPLAY` / [`Builder::replay`](crate::Builder::replay) reproduce under a
 //! plain `cargo test`, with no fuzzer and no input file.
 //!
 //! # How an input maps to a run
@@ -35,13 +35,13 @@
 //!   second, and so on. Mutations of the schedule bytes at the front leave the program's
 //!   random values alone, and the other way round, until the two ends meet.
 //!   Every call on the generator takes one whole word: `next_u64` the word, `next_u32`
-//!   its low 32 bits, `fill_bytes` one word per 8 bytes (little-endian); see
-//!   [`ScriptedRng`], which replay uses to feed the same words back.
+//!   its low 32 bits, `fill_bytes` one word per 8 bytes (little-endian), exactly as
+//!   [`WordRng`] feeds a schedule's words back on replay.
 //! - **When the tape runs out** (fewer bytes left than a decision or a word needs),
 //!   decisions fall back to FIFO order (index 0), and random draws fall back to the
-//!   user stream of **seed 0** — the values `detsim::random` gives under
-//!   `DETSIM_SEED=0`, from its first value on — so a program that loops until a random
-//!   condition still terminates on a short input.
+//!   user stream of **seed 0** (ChaCha8 stream 1 of seed 0, from its start, one 64-bit
+//!   value per word: what `detsim::random::<u64>()` gives under `DETSIM_SEED=0`), so a
+//!   program that loops until a random condition still terminates on a short input.
 //!
 //! # Invariants
 //! - a run is a pure function of the input bytes (and the body): the same input gives
@@ -49,8 +49,9 @@
 //! - the failure's [`Schedule`] records every decision the runtime made and every word
 //!   the program received (tape words and fallback words alike), so its replay never
 //!   depends on how the bytes were read: replaying it with the [`Replay`] chooser and
-//!   a [`ScriptedRng`] over the words makes the same run, poll for poll. [`run`]
-//!   checks this itself when it builds the failure.
+//!   a [`WordRng`] over the words (what `Builder::replay` and `DETSIM_REPLAY` do)
+//!   makes the same run, poll for poll. [`run`] checks this itself when it builds the
+//!   failure.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -63,7 +64,7 @@ use detsim_runtime::{Chooser, ReadyView, Replay, RunError, Runtime, Trace, UserR
 use rand::TryRng;
 
 use crate::report::REPORT_TRACE_TAIL;
-use crate::schedule::Schedule;
+use crate::schedule::{Schedule, WordRng};
 use crate::scheduler::Scheduler;
 
 /// The seed whose user stream serves [`random`](crate::random) once the input's words
@@ -218,7 +219,10 @@ impl Fuzzer {
     {
         let tape = Rc::new(RefCell::new(Tape::new(data)));
         let words = Rc::new(RefCell::new(Vec::new()));
-        let rng = ScriptedRng::new(TapeWords(tape.clone()), FALLBACK_SEED);
+        let rng = TapeRng {
+            tape: tape.clone(),
+            fallback: None,
+        };
         let mut rt = Runtime::with_chooser(FALLBACK_SEED, Box::new(TapeChooser(tape)));
         rt.set_max_steps(self.max_steps);
         rt.set_trace(trace);
@@ -286,15 +290,15 @@ impl Fuzzer {
     }
 }
 
-/// A runtime set up to replay `schedule` exactly: its decisions through the [`Replay`]
-/// chooser, its words through a [`ScriptedRng`] that falls back to the schedule's seed.
+/// A runtime set up to replay `schedule` exactly, as `Builder::replay` does: its
+/// decisions through the [`Replay`] chooser, its words through a [`WordRng`].
 pub(crate) fn replay_runtime(schedule: &Schedule) -> Runtime {
     let mut rt = Runtime::with_chooser(
         schedule.seed,
         Box::new(Replay::new(schedule.decisions.clone())),
     );
-    rt.set_user_rng(Box::new(ScriptedRng::new(
-        schedule.user_words.clone().into_iter(),
+    rt.set_user_rng(Box::new(WordRng::new(
+        schedule.user_words.clone(),
         schedule.seed,
     )));
     rt
@@ -325,7 +329,7 @@ struct Details {
 
 impl FuzzFailure {
     /// The replay token of [`schedule`](FuzzFailure::schedule): pass it to
-    /// `DETSIM_REPLAY` or [`Builder::replay`](crate::Builder).
+    /// `DETSIM_REPLAY` or [`Builder::replay`](crate::Builder::replay).
     pub fn token(&self) -> String {
         self.schedule.to_token()
     }
@@ -447,87 +451,49 @@ impl Chooser for TapeChooser {
     }
 }
 
-/// Words from the back of the tape.
-#[derive(Debug)]
-struct TapeWords(Rc<RefCell<Tape>>);
-
-impl Iterator for TapeWords {
-    type Item = u64;
-
-    fn next(&mut self) -> Option<u64> {
-        self.0.borrow_mut().word()
-    }
-}
-
-/// A random generator that returns scripted 64-bit words in order, then the user
-/// stream of a seed: how fuzzing feeds input bytes to [`random`](crate::random), and
-/// how a [`Schedule`]'s `user_words` are fed back on replay.
-///
-/// Every call takes one whole word while words last: `next_u64` returns it,
-/// `next_u32` its low 32 bits, `fill_bytes` takes one word per 8 bytes of the
-/// destination and copies its little-endian bytes (the last word's extra bytes are
-/// dropped). After the last word, calls go to the seed's user stream, from its start.
-pub struct ScriptedRng<I> {
-    words: I,
+/// The program's random words: from the back of the tape, then seed
+/// [`FALLBACK_SEED`]'s user stream. Reads words exactly as [`WordRng`] does (one word
+/// per `next_u64`; its low half per `next_u32`; one word per 8 bytes of `fill_bytes`),
+/// so a run fed by the tape and its replay fed by [`WordRng`] see the same values.
+struct TapeRng {
+    tape: Rc<RefCell<Tape>>,
     fallback: Option<UserRng>,
-    seed: u64,
 }
 
-impl<I> fmt::Debug for ScriptedRng<I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScriptedRng")
-            .field("seed", &self.seed)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<I: Iterator<Item = u64>> ScriptedRng<I> {
-    /// Returns `words`, then the values of `seed`'s user stream.
-    pub fn new(words: I, seed: u64) -> Self {
-        ScriptedRng {
-            words,
-            fallback: None,
-            seed,
+impl TapeRng {
+    fn word(&mut self) -> u64 {
+        if let Some(word) = self.tape.borrow_mut().word() {
+            return word;
         }
-    }
-
-    fn fallback(&mut self) -> &mut UserRng {
-        let seed = self.seed;
-        self.fallback
-            .get_or_insert_with(|| Box::new(seeded_rng(seed, USER_STREAM)))
+        let fallback = self
+            .fallback
+            .get_or_insert_with(|| Box::new(seeded_rng(FALLBACK_SEED, USER_STREAM)));
+        let Ok(word) = fallback.try_next_u64();
+        word
     }
 }
 
-impl<I: Iterator<Item = u64>> TryRng for ScriptedRng<I> {
+impl TryRng for TapeRng {
     type Error = Infallible;
 
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        match self.words.next() {
-            Some(word) => Ok(word as u32),
-            None => self.fallback().try_next_u32(),
-        }
+        Ok(self.word() as u32)
     }
 
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        match self.words.next() {
-            Some(word) => Ok(word),
-            None => self.fallback().try_next_u64(),
-        }
+        Ok(self.word())
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
         for chunk in dst.chunks_mut(8) {
-            match self.words.next() {
-                Some(word) => chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]),
-                None => self.fallback().try_fill_bytes(chunk)?,
-            }
+            chunk.copy_from_slice(&self.word().to_le_bytes()[..chunk.len()]);
         }
         Ok(())
     }
 }
 
-/// Records every value a generator returns, as the words a [`ScriptedRng`] needs to
-/// return the same values: a `u32` as its zero-extended word, bytes 8 to a word.
+/// Records every value a generator returns, as the words a [`WordRng`] needs to return
+/// the same values: a `u32` as its zero-extended word, bytes 8 to a word.
 struct Recording<R> {
     inner: R,
     words: Rc<RefCell<Vec<u64>>>,
@@ -600,23 +566,32 @@ mod tests {
         assert_eq!(tape.byte(), None);
     }
 
+    fn tape_rng(data: &[u8]) -> TapeRng {
+        TapeRng {
+            tape: Rc::new(RefCell::new(Tape::new(data))),
+            fallback: None,
+        }
+    }
+
     #[test]
-    fn scripted_words_then_the_seed_stream() {
-        let mut rng = ScriptedRng::new(vec![u64::MAX, 0x0102_0304_0506_0708].into_iter(), 5);
+    fn tape_words_then_seed_zeros_stream() {
+        let mut data = 0x0102_0304_0506_0708_u64.to_le_bytes().to_vec();
+        data.extend_from_slice(&u64::MAX.to_le_bytes());
+        let mut rng = tape_rng(&data);
         assert_eq!(rng.next_u32(), u32::MAX);
         let mut bytes = [0u8; 3];
         rng.fill_bytes(&mut bytes);
         assert_eq!(bytes, [8, 7, 6]);
-        let mut seed_stream = seeded_rng(5, USER_STREAM);
+        let mut seed_stream = seeded_rng(FALLBACK_SEED, USER_STREAM);
         assert_eq!(rng.next_u64(), seed_stream.next_u64());
-        assert_eq!(rng.next_u32(), seed_stream.next_u32());
+        assert_eq!(rng.next_u32(), seed_stream.next_u64() as u32);
     }
 
     #[test]
-    fn recorded_words_replay_the_same_values() {
+    fn recorded_words_replay_the_same_values_through_word_rng() {
         let words = Rc::new(RefCell::new(Vec::new()));
         let mut recording = Recording {
-            inner: ScriptedRng::new(vec![42].into_iter(), 3),
+            inner: tape_rng(&42u64.to_le_bytes()),
             words: words.clone(),
         };
         let mut bytes = [0u8; 11];
@@ -626,7 +601,8 @@ mod tests {
             recording.next_u64(),
         );
         recording.fill_bytes(&mut bytes);
-        let mut replay = ScriptedRng::new(words.take().into_iter(), 1234);
+        // A different fallback seed: replay must not reach it.
+        let mut replay = WordRng::new(words.take(), 1234);
         let mut again = [0u8; 11];
         let second = (replay.next_u64(), replay.next_u32(), replay.next_u64());
         replay.fill_bytes(&mut again);
@@ -702,8 +678,8 @@ mod tests {
         data.extend_from_slice(&7u64.to_le_bytes());
         data.extend_from_slice(&0xdead_beef_u64.to_le_bytes());
         let failure = run(&data, magic_words).expect_err("the words are the magic ones");
-        // The third draw ran past the tape (3 bytes left): seed 0's first user value.
-        let fallback = u64::from(seeded_rng(FALLBACK_SEED, USER_STREAM).next_u32());
+        // The third draw ran past the tape (3 bytes left): seed 0's first user word.
+        let fallback = u64::from(seeded_rng(FALLBACK_SEED, USER_STREAM).next_u64() as u32);
         assert_eq!(failure.schedule.user_words, vec![0xdead_beef, 7, fallback]);
         assert!(failure.replays(), "{failure}");
         assert!(run(&data[3..19], magic_words).is_err());

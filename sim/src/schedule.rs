@@ -171,6 +171,55 @@ impl Schedule {
     }
 }
 
+/// A `rand` generator that returns recorded words, then the seed's user stream:
+/// how a token's `user_words` reach `detsim::random` on replay.
+///
+/// Each `next_u64` takes one word; `next_u32` takes one word's low half; `fill_bytes`
+/// takes one word per 8 bytes, little-endian.
+#[derive(Debug, Clone)]
+pub struct WordRng {
+    words: Vec<u64>,
+    next: usize,
+    fallback: rand_chacha::ChaCha8Rng,
+}
+
+impl WordRng {
+    /// Returns `words` in order, then `seed`'s user stream from its start.
+    pub fn new(words: Vec<u64>, seed: u64) -> WordRng {
+        WordRng {
+            words,
+            next: 0,
+            fallback: detsim_runtime::choice::seeded_rng(seed, detsim_runtime::choice::USER_STREAM),
+        }
+    }
+}
+
+impl rand::TryRng for WordRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(match self.words.get(self.next) {
+            Some(&word) => {
+                self.next += 1;
+                word
+            }
+            None => rand::Rng::next_u64(&mut self.fallback),
+        })
+    }
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.try_next_u64()? as u32)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let word = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
 /// FNV-1a, folded to 16 bits.
 fn checksum(bytes: &[u8]) -> u16 {
     let mut hash: u32 = 0x811c_9dc5;
