@@ -3,8 +3,9 @@
 //! through the thread-local context.
 //!
 //! Invariants:
-//! - lazy start: a spawned task enters the ready set during its creator's poll, and
-//!   only a finished poll lets the executor choose again, so it never runs first;
+//! - lazy start: a spawned task enters the ready set after its creator's poll, in order
+//!   with the wakes that poll caused (asyncio's `call_soon` order), so it never runs
+//!   first;
 //! - the core is borrowed only for bookkeeping: methods hand futures and foreign wakers
 //!   back to the caller to poll, drop or wake outside the borrow;
 //! - nothing here varies between runs of the same seed: slots are reused lowest index
@@ -54,6 +55,9 @@ pub(crate) struct Settled {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Vacant,
+    /// Just spawned: enters the ready set when the wakes of the current poll are
+    /// applied, in order with them (asyncio's `call_soon` order).
+    Spawned,
     Ready,
     Running,
     Parked,
@@ -329,7 +333,7 @@ impl Core {
         };
         let index = self.alloc(name, Some(location));
         let slot = &mut self.slots[index as usize];
-        slot.state = State::Ready;
+        slot.state = State::Spawned;
         slot.cell = Some(cell);
         let key = TaskKey {
             index,
@@ -337,7 +341,9 @@ impl Core {
             epoch: self.epoch,
             id: slot.id,
         };
-        self.ready.push(index);
+        // Scheduled like a wake, so a spawn and the wakes around it keep their order.
+        slot.waker_arc.mark_queued();
+        self.wakes.schedule((index, key.generation));
         self.chooser.on_spawn(key.id);
         let parent = self.current_task().unwrap_or(Id::ROOT);
         self.record(EventKind::Spawn {
@@ -551,13 +557,20 @@ impl Core {
                 continue;
             }
             slot.waker_arc.clear_queued();
-            if slot.state == State::Parked {
-                slot.state = State::Ready;
-                let task = slot.id;
-                self.ready.push(index);
-                if by != Some(task) {
-                    self.record(EventKind::Wake { task, by });
+            match slot.state {
+                State::Parked => {
+                    slot.state = State::Ready;
+                    let task = slot.id;
+                    self.ready.push(index);
+                    if by != Some(task) {
+                        self.record(EventKind::Wake { task, by });
+                    }
                 }
+                State::Spawned => {
+                    slot.state = State::Ready;
+                    self.ready.push(index);
+                }
+                _ => {}
             }
         }
         self.wake_buf = wakes;
@@ -651,7 +664,7 @@ impl Core {
                 slot.abort_requested = true;
                 None
             }
-            State::Ready | State::Parked => {
+            State::Ready | State::Parked | State::Spawned => {
                 if slot.state == State::Ready {
                     self.ready.remove(index);
                 }
@@ -726,7 +739,12 @@ impl Core {
         let mut tasks: Vec<TaskInfo> = self
             .slots
             .iter()
-            .filter(|s| matches!(s.state, State::Ready | State::Parked | State::Running))
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    State::Spawned | State::Ready | State::Parked | State::Running
+                )
+            })
             .map(Slot::info)
             .collect();
         tasks.sort_by_key(|t| t.id);
@@ -739,7 +757,9 @@ impl Core {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s.state, State::Ready | State::Parked) && s.cell.is_some())
+            .filter(|(_, s)| {
+                matches!(s.state, State::Spawned | State::Ready | State::Parked) && s.cell.is_some()
+            })
             .map(|(i, s)| (s.id, i as u32))
             .collect();
         pending.sort_unstable();

@@ -74,6 +74,11 @@ impl WakeQueue {
         self.drain_into(&mut scratch);
     }
 
+    /// Queues a wake on behalf of the executor (a spawn is scheduled this way).
+    pub(crate) fn schedule(&self, wake: (u32, u32)) {
+        self.push(wake);
+    }
+
     fn push(&self, wake: (u32, u32)) {
         let local = LOCAL
             .try_with(|local| {
@@ -119,6 +124,12 @@ impl TaskWaker {
     pub(crate) fn recycle(&self, generation: u32) {
         self.generation.store(generation, Ordering::Relaxed);
         self.queued.store(false, Ordering::Relaxed);
+    }
+
+    /// The task has a wake queued (its spawn): further wakes until it is applied are
+    /// redundant.
+    pub(crate) fn mark_queued(&self) {
+        self.queued.store(true, Ordering::Relaxed);
     }
 
     /// The executor took this task's wake; the next wake queues it again.
