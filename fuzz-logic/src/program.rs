@@ -14,6 +14,9 @@
 //!   dropped by the time its handle reports `cancelled`;
 //! - **drops**: when the run is over, every task's future has been dropped exactly once;
 //! - **no early timers**: `sleep(d)` never returns before `d` has passed;
+//! - **time stands still while a task is ready**: `yield_now` resumes at the instant
+//!   it was called;
+//! - **ids**: a task's `task::id()` is the id its handle reports;
 //! - **failures are never swallowed, and only real ones are reported**: the run fails
 //!   exactly when the root panicked or a task panicked with nobody left to read it (its
 //!   handle was dropped), with that panic's message; never with a deadlock or livelock
@@ -230,6 +233,8 @@ struct Ledger {
 #[derive(Debug, Default)]
 struct Record {
     started: bool,
+    /// `task::id()` as the task saw it.
+    id: Option<detsim::task::Id>,
     /// The output it returned.
     output: Option<u64>,
     panicked: bool,
@@ -287,7 +292,11 @@ async fn run_task(
     me: usize,
     spec: usize,
 ) -> u64 {
-    ledger.borrow_mut().tasks[me].started = true;
+    {
+        let mut ledger = ledger.borrow_mut();
+        ledger.tasks[me].started = true;
+        ledger.tasks[me].id = Some(detsim::task::id());
+    }
     let mut children: Vec<Child> = Vec::new();
     // Children this task aborted unfinished: their futures must be gone by the time
     // this task resumes from its next await (the executor has stepped since).
@@ -331,7 +340,15 @@ async fn run_task(
                 });
             }
             Op::Yield => {
+                let before = time::now();
                 yield_now().await;
+                if time::now() != before {
+                    ledger.borrow_mut().find(format!(
+                        "task {me} yielded at {before:?} and resumed at {:?}: time moved while \
+                         it was ready",
+                        time::now()
+                    ));
+                }
                 check_aborted_dropped(&ledger, &mut aborted);
             }
             Op::Sleep(ms) => {
@@ -407,6 +424,7 @@ fn check_aborted_dropped(ledger: &Rc<RefCell<Ledger>>, aborted: &mut Vec<usize>)
 /// value to fold into the joiner's output.
 async fn join(ledger: &Rc<RefCell<Ledger>>, mut child: Child) -> u64 {
     let handle = child.handle.as_mut().expect("a held child has its handle");
+    let handle_id = handle.id();
     let result = handle.await;
     child.handle = None; // spent: dropping it now is not a detach
     let task = child.task;
@@ -414,6 +432,13 @@ async fn join(ledger: &Rc<RefCell<Ledger>>, mut child: Child) -> u64 {
     let record = &ledger.tasks[task];
     let (aborted, panicked, output, drops) =
         (record.aborted, record.panicked, record.output, record.drops);
+    if let Some(id) = record.id
+        && id != handle_id
+    {
+        ledger.find(format!(
+            "task {task} ran as {id}, but its handle says {handle_id}"
+        ));
+    }
     let finding = match &result {
         Ok(value) if aborted => Some(format!(
             "task {task} was aborted unfinished, yet joining it gave Ok({value})"
