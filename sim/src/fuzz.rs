@@ -52,23 +52,28 @@
 //!   depends on how the bytes were read: replaying it with the [`Replay`] chooser and
 //!   a [`WordRng`] over the words (what `Builder::replay` and `DETSIM_REPLAY` do)
 //!   makes the same run, poll for poll. [`run`] checks this itself when it builds the
-//!   failure.
+//!   failure ([`FuzzFailure::replays`]);
+//! - the reported schedule is shrunk as a sweep's failures are (fewest deviations from
+//!   FIFO that still fail with the same message at the same place), the random words
+//!   kept as drawn; the trace in the report is the shrunk schedule's.
 
 use std::cell::RefCell;
-use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
 
 use detsim_runtime::{Replay, RunError, Runtime, Trace};
 
+mod failure;
 mod tape;
 
+use failure::Details;
+pub use failure::FuzzFailure;
 pub use tape::decision_for_byte;
 use tape::{Recording, Tape, TapeChooser, TapeRng};
 
-use crate::report::REPORT_TRACE_TAIL;
 use crate::schedule::{Schedule, WordRng};
 use crate::scheduler::Scheduler;
+use crate::shrink::{self, Candidate, ShrinkBudget, Signature};
 
 /// The seed whose user stream serves [`random`](crate::random) once the input's words
 /// are used up; it is also the seed of every fuzz [`Schedule`].
@@ -104,6 +109,7 @@ where
 pub struct Fuzzer {
     max_steps: u64,
     check_determinism: bool,
+    shrink: ShrinkBudget,
 }
 
 impl Default for Fuzzer {
@@ -111,6 +117,7 @@ impl Default for Fuzzer {
         Fuzzer {
             max_steps: detsim_runtime::DEFAULT_MAX_STEPS,
             check_determinism: false,
+            shrink: ShrinkBudget::default(),
         }
     }
 }
@@ -173,6 +180,14 @@ impl Fuzzer {
         self
     }
 
+    /// Limits shrinking of a failing schedule's decisions to `replays` replays and
+    /// `time` of wall clock (default: [`ShrinkBudget::default`]); `replays = 0` turns
+    /// shrinking off. The random words are kept as the failing run drew them.
+    pub fn shrink_budget(mut self, replays: u64, time: std::time::Duration) -> Self {
+        self.shrink = ShrinkBudget { replays, time };
+        self
+    }
+
     /// Runs each input twice with the trace on, and fails when the two runs differ
     /// (the fuzzing counterpart of `DETSIM_CHECK_DETERMINISM=1`). Off by default: it
     /// halves the executions per second.
@@ -199,6 +214,7 @@ impl Fuzzer {
                         location: None,
                         task: None,
                         trace: first.trace.unwrap_or_default(),
+                        reproduces: false,
                         note: Some(
                             "note: two runs of the same input differed, so the schedule may \
                              not replay this failure; look for real time, real threads, a \
@@ -249,21 +265,74 @@ impl Fuzzer {
         }
     }
 
-    /// Replays a failing schedule with the trace on, to show the failure's timeline and
-    /// to check that the schedule reproduces it.
+    /// Replays a failing schedule with the trace on, to check that it reproduces the
+    /// failure, then shrinks its decisions (as a seed sweep's failures are shrunk) and
+    /// replays the shrunk schedule for the report's trace.
     fn describe<F, Fut>(&self, error: RunError, mut schedule: Schedule, body: &F) -> FuzzFailure
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
     {
         schedule.trim();
-        let message = error.message();
-        let mut rt = replay_runtime(&schedule);
+        let signature = Signature {
+            message: error.message(),
+            location: error.location().map(str::to_owned),
+        };
+        let mut rt = Runtime::new(FALLBACK_SEED);
         rt.set_max_steps(self.max_steps);
-        rt.set_trace(true);
-        let again = rt.run(async { body().await });
+        let (mut again, mut trace) = replay_recorded(&mut rt, &mut schedule, body);
+        let mut shrink_note = None;
+        let reproduced =
+            again.as_ref().err().map(RunError::message) == Some(signature.message.clone());
+        if reproduced && self.shrink.replays > 0 {
+            let words = schedule.user_words.clone();
+            let start = Candidate {
+                decisions: schedule.decisions.clone(),
+                steps: rt.steps(),
+            };
+            let shrunk = shrink::shrink(
+                start,
+                self.shrink,
+                |decisions| {
+                    rt.reset(
+                        FALLBACK_SEED,
+                        Some(Box::new(Replay::new(decisions.to_vec()))),
+                    );
+                    rt.set_user_rng(Box::new(WordRng::new(words.clone(), FALLBACK_SEED)));
+                    rt.set_trace(false);
+                    let error = rt.run(async { body().await }).err()?;
+                    let signature = Signature {
+                        message: error.message(),
+                        location: error.location().map(str::to_owned),
+                    };
+                    let decisions = rt.decisions().iter().map(|d| d.chosen).collect();
+                    Some((
+                        signature,
+                        Candidate {
+                            decisions,
+                            steps: rt.steps(),
+                        },
+                    ))
+                },
+                &signature,
+            );
+            shrink_note = shrunk.stopped_early;
+            if shrunk.best.decisions != schedule.decisions {
+                let mut smaller = Schedule {
+                    decisions: shrunk.best.decisions,
+                    ..schedule.clone()
+                };
+                let (outcome, smaller_trace) = replay_recorded(&mut rt, &mut smaller, body);
+                if outcome.as_ref().err().map(RunError::message) == Some(signature.message.clone())
+                {
+                    (schedule, again, trace) = (smaller, outcome, smaller_trace);
+                }
+            }
+        }
         let note = match &again {
-            Err(replayed) if replayed.message() == message => None,
+            Err(replayed) if replayed.message() == signature.message => {
+                shrink_note.map(|why| format!("note: shrinking stopped early: {why}"))
+            }
             Err(replayed) => Some(format!(
                 "note: replaying the schedule failed differently ({}): the body is not \
                  deterministic",
@@ -275,8 +344,10 @@ impl Fuzzer {
                     .to_owned(),
             ),
         };
+        let reproduces = again.is_err() && reproduced;
+        let error = again.err().unwrap_or(error);
         FuzzFailure {
-            message,
+            message: signature.message,
             steps: rt.steps(),
             schedule,
             details: Box::new(Details {
@@ -288,117 +359,41 @@ impl Fuzzer {
                     }
                     None => task.id.to_string(),
                 }),
-                trace: rt.take_trace().unwrap_or_default(),
+                trace,
                 note,
+                reproduces,
             }),
         }
     }
 }
 
-/// A runtime set up to replay `schedule` exactly, as `Builder::replay` does: its
-/// decisions through the [`Replay`] chooser, its words through a [`WordRng`].
-pub(crate) fn replay_runtime(schedule: &Schedule) -> Runtime {
-    let mut rt = Runtime::with_chooser(
+/// Replays `schedule` on `rt` with the trace on, as `Builder::replay` does (decisions
+/// through the [`Replay`] chooser, words through a [`WordRng`]), and sets its
+/// `user_words` to the words the run actually drew, so that its token stands alone.
+fn replay_recorded<F, Fut>(
+    rt: &mut Runtime,
+    schedule: &mut Schedule,
+    body: &F,
+) -> (Result<(), RunError>, Trace)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let words = Rc::new(RefCell::new(Vec::new()));
+    rt.reset(
         schedule.seed,
-        Box::new(Replay::new(schedule.decisions.clone())),
+        Some(Box::new(Replay::new(schedule.decisions.clone()))),
     );
-    rt.set_user_rng(Box::new(WordRng::new(
-        schedule.user_words.clone(),
-        schedule.seed,
-    )));
-    rt
-}
-
-/// A fuzzed run that failed: what went wrong, and the schedule that replays it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct FuzzFailure {
-    /// What went wrong in the program's own words (as [`Failure::message`](crate::Failure)).
-    pub message: String,
-    /// The schedule of the failing run: every decision made (trailing FIFO decisions
-    /// trimmed) and every random word returned, with seed [`FALLBACK_SEED`].
-    pub schedule: Schedule,
-    /// Task polls in the failing run.
-    pub steps: u64,
-    /// Boxed, so that `Result<(), FuzzFailure>` stays small.
-    details: Box<Details>,
-}
-
-#[derive(Debug, Clone)]
-struct Details {
-    location: Option<String>,
-    task: Option<String>,
-    trace: Trace,
-    note: Option<String>,
-}
-
-impl FuzzFailure {
-    /// The replay token of [`schedule`](FuzzFailure::schedule): pass it to
-    /// `DETSIM_REPLAY` or [`Builder::replay`](crate::Builder::replay).
-    pub fn token(&self) -> String {
-        self.schedule.to_token()
-    }
-
-    /// `file:line:column` of the panic, when the failure is a panic.
-    pub fn location(&self) -> Option<&str> {
-        self.details.location.as_deref()
-    }
-
-    /// The task that panicked (`t3 worker`), when the failure is a panic.
-    pub fn task(&self) -> Option<&str> {
-        self.details.task.as_deref()
-    }
-
-    /// The timeline of the failing run, recorded while replaying its schedule.
-    pub fn trace(&self) -> &Trace {
-        &self.details.trace
-    }
-
-    /// Whether replaying the schedule reproduced the same failure (it does unless the
-    /// body is not deterministic).
-    pub fn replays(&self) -> bool {
-        self.details.note.is_none()
-    }
-}
-
-impl fmt::Display for FuzzFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "detsim: a fuzzed schedule failed ({} polls, {} deviations from FIFO, {} random \
-             words)",
-            self.steps,
-            self.schedule.deviations(),
-            self.schedule.user_words.len()
-        )?;
-        writeln!(f)?;
-        match (self.task(), self.location()) {
-            (Some(task), Some(location)) => writeln!(f, "task {task} panicked at {location}:")?,
-            (Some(task), None) => writeln!(f, "task {task} panicked:")?,
-            _ => {}
-        }
-        for line in self.message.lines() {
-            writeln!(f, "    {line}")?;
-        }
-        if let Some(note) = &self.details.note {
-            writeln!(f)?;
-            writeln!(f, "{note}")?;
-        }
-        writeln!(f)?;
-        writeln!(
-            f,
-            "replay this failure under cargo test, without the fuzzer:"
-        )?;
-        writeln!(f, "    DETSIM_REPLAY={} cargo test <test>", self.token())?;
-        writeln!(f)?;
-        let events = self.trace().events().len();
-        writeln!(
-            f,
-            "trace (last {} of {events} events):",
-            events.min(REPORT_TRACE_TAIL)
-        )?;
-        write!(f, "{}", self.trace().tail(REPORT_TRACE_TAIL))
-    }
+    rt.set_user_rng(Box::new(Recording {
+        inner: WordRng::new(schedule.user_words.clone(), schedule.seed),
+        words: words.clone(),
+    }));
+    rt.set_trace(true);
+    let outcome = rt.run(async { body().await });
+    schedule.decisions = rt.decisions().iter().map(|d| d.chosen).collect();
+    schedule.trim();
+    schedule.user_words = words.take();
+    (outcome, rt.take_trace().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -451,14 +446,44 @@ mod tests {
             shown.contains(&format!("DETSIM_REPLAY={}", failure.token())),
             "{shown}"
         );
-        let parsed = Schedule::parse(&failure.token()).unwrap();
-        let mut rt = replay_runtime(&parsed);
-        rt.set_trace(true);
-        let replayed = rt
-            .run(ordered())
+        let replayed = crate::Builder::new()
+            .replay(&failure.token(), ordered)
             .expect_err("the token replays the failure");
-        assert_eq!(replayed.message(), failure.message);
-        assert_eq!(rt.take_trace().as_ref(), Some(failure.trace()));
+        assert_eq!(replayed.message, failure.message);
+        assert_eq!(replayed.trace(), failure.trace());
+    }
+
+    #[test]
+    fn failing_schedules_are_shrunk() {
+        // Two loggers and a task that does nothing: newest-first runs the idle task,
+        // then b, then a (decisions [2, 1]); running b first is all the bug needs ([1]).
+        let noisy = || async {
+            let log = Rc::new(RefCell::new(Vec::new()));
+            let logger = |c| {
+                let log = log.clone();
+                spawn(async move { log.borrow_mut().push(c) })
+            };
+            let (a, b) = (logger('a'), logger('b'));
+            let idle = spawn(async {});
+            a.await.unwrap();
+            b.await.unwrap();
+            idle.await.unwrap();
+            assert_eq!(*log.borrow(), ['a', 'b'], "b ran before a");
+        };
+        let data = [0xff; 16];
+        let raw = Fuzzer::new()
+            .shrink_budget(0, std::time::Duration::ZERO)
+            .run(&data, noisy)
+            .expect_err("newest-first runs b before a");
+        let shrunk = run(&data, noisy).expect_err("newest-first runs b before a");
+        assert_eq!(shrunk.message, raw.message);
+        assert_eq!(raw.schedule.decisions, [2, 1]);
+        assert_eq!(shrunk.schedule.decisions, [1]);
+        assert!(shrunk.replays());
+        let replayed = crate::Builder::new()
+            .replay(&shrunk.token(), noisy)
+            .expect_err("the shrunk token replays");
+        assert_eq!(replayed.trace(), shrunk.trace());
     }
 
     /// Fails only when the program's random draws hit the values in the assertion.
