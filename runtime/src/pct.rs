@@ -12,14 +12,23 @@
 //! highest priority, and `1/k` for each of the `d − 1` change points to land on the
 //! right poll.
 //!
+//! A task that yields (`yield_now`: it woke itself during its poll) drops to the lowest
+//! priority, below every change point, as shuttle's PCT does on a yield. Strict
+//! priorities would otherwise let a task spinning on `yield_now` starve the very task
+//! it waits for, and report a livelock no fair schedule has. Yielded tasks tie at the
+//! lowest priority and run in FIFO order among themselves.
+//!
 //! Invariant: every draw comes from the seed's scheduler stream through
 //! [`uniform_index`], in a fixed order (change points first, then one priority per
 //! spawn), so a seed fixes the run.
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::choice::{Chooser, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index};
+use crate::choice::{Chooser, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index};
 use crate::task::Id;
+
+/// The priority of a task that yielded: below every initial and change-point priority.
+const YIELDED: u64 = 0;
 
 /// The PCT policy for one run.
 #[derive(Debug, Clone)]
@@ -84,6 +93,14 @@ impl Chooser for Pct {
         self.priorities[index] = u64::from(self.depth) + draw;
     }
 
+    fn on_poll_end(&mut self, task: Id, end: PollEnd) {
+        if end == PollEnd::Yielded
+            && let Some(priority) = self.priorities.get_mut(task.as_u64() as usize)
+        {
+            *priority = YIELDED;
+        }
+    }
+
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
         let tasks = ready.tasks();
         let (chosen, _) = tasks
@@ -107,5 +124,36 @@ impl Pct {
     fn rng_u64(&mut self) -> u64 {
         use rand::Rng;
         self.rng.next_u64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use super::Pct;
+    use crate::{Runtime, spawn, yield_now};
+
+    /// A task spinning on `yield_now` until another sets a flag must not starve it,
+    /// whatever the priorities: under strict priorities this was a livelock.
+    #[test]
+    fn a_task_spinning_on_yield_does_not_starve_the_others() {
+        for depth in 1..=4 {
+            for seed in 0..100 {
+                let mut rt = Runtime::with_chooser(seed, Box::new(Pct::new(seed, depth, 64)));
+                rt.set_max_steps(10_000);
+                let outcome = rt.run(async {
+                    let flag = Rc::new(Cell::new(false));
+                    let f = flag.clone();
+                    let setter = spawn(async move { f.set(true) });
+                    while !flag.get() {
+                        yield_now().await;
+                    }
+                    setter.await.unwrap();
+                });
+                assert!(outcome.is_ok(), "pct:{depth} seed {seed}: {outcome:?}");
+            }
+        }
     }
 }
