@@ -120,10 +120,21 @@ impl Runtime {
     /// Runs `future` to completion as the root task `t0` and returns its output, or
     /// panics: with the original payload if the root panicked, with the run's message
     /// otherwise (an unobserved task panic, a deadlock, a livelock).
+    ///
+    /// A root panic is printed to stderr (task, location, message) before it is resumed:
+    /// inside a simulation the panic hook only records where panics happen, and
+    /// `resume_unwind` does not call the hook, so without this a failed `assert!` in the
+    /// root would fail the test with no message at all.
     pub fn block_on<F: Future>(&mut self, future: F) -> F::Output {
         match self.run(future) {
             Ok(output) => output,
-            Err(RunError::Panic { payload, .. }) => panic::resume_unwind(payload),
+            Err(error @ RunError::Panic { .. }) => {
+                eprintln!("{error}");
+                let RunError::Panic { payload, .. } = error else {
+                    unreachable!("matched a panic above")
+                };
+                panic::resume_unwind(payload)
+            }
             Err(error) => panic!("{error}"),
         }
     }
@@ -196,5 +207,44 @@ impl Runtime {
         let mut core = self.core.borrow_mut();
         core.apply_wakes(None);
         core.failure.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::Runtime;
+
+    #[test]
+    #[ignore = "run in a child process by block_on_prints_a_root_panic_before_resuming_it"]
+    fn child_root_assertion_fails() {
+        Runtime::new(1).block_on(async {
+            let sum = 1 + 1;
+            assert_eq!(sum, 3, "the message a user must see");
+        });
+    }
+
+    /// What a user sees when an assertion fails in the root: the message and where.
+    #[test]
+    fn block_on_prints_a_root_panic_before_resuming_it() {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "runtime::tests::child_root_assertion_fails",
+            ])
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let text =
+            String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        assert!(text.contains("1 failed"), "{text}");
+        assert!(text.contains("the message a user must see"), "{text}");
+        assert!(
+            text.contains(&format!("task t0 main panicked at {}:", file!())),
+            "{text}"
+        );
     }
 }
