@@ -1,0 +1,225 @@
+//! Rule 3, cancellation: `abort` drops the task's future before its next poll and the
+//! handle then gives a cancelled error, unless the task had already completed; aborting
+//! a finished task does nothing; dropping a handle detaches the task.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+
+use detsim_runtime::{JoinHandle, spawn, yield_now};
+use futures::channel::oneshot;
+
+use crate::util::{drop_flag, run_all};
+
+#[test]
+fn abort_before_the_first_poll_never_runs_the_body() {
+    run_all(|| async {
+        let (dropped, guard) = drop_flag();
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let task = spawn(async move {
+            let _guard = guard;
+            r.set(true);
+        });
+        task.abort();
+        assert!(dropped.get(), "the future is dropped by abort itself");
+        assert!(task.is_finished());
+        yield_now().await;
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(!ran.get());
+    });
+}
+
+#[test]
+fn abort_of_a_parked_task_drops_it_at_its_await() {
+    run_all(|| async {
+        let (dropped, guard) = drop_flag();
+        let polls = Rc::new(Cell::new(0));
+        let p = polls.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = spawn(async move {
+            let _guard = guard;
+            p.set(p.get() + 1);
+            let _ = rx.await;
+            p.set(p.get() + 100); // never: the task is cancelled at the await
+        });
+        while polls.get() == 0 {
+            yield_now().await;
+        }
+        assert!(!task.is_finished());
+        task.abort();
+        assert!(dropped.get());
+        // The channel's sender sees the receiver gone: the future really was dropped.
+        assert!(tx.send(()).is_err());
+        for _ in 0..5 {
+            yield_now().await;
+        }
+        assert_eq!(polls.get(), 1);
+        assert!(task.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn abort_of_a_ready_task_takes_it_out_of_the_ready_set() {
+    run_all(|| async {
+        let polls = Rc::new(Cell::new(0));
+        let p = polls.clone();
+        let task = spawn(async move {
+            loop {
+                p.set(p.get() + 1);
+                yield_now().await; // ready again at once
+            }
+        });
+        while polls.get() < 3 {
+            yield_now().await;
+        }
+        task.abort();
+        let seen = polls.get();
+        for _ in 0..10 {
+            yield_now().await;
+        }
+        assert_eq!(polls.get(), seen);
+        assert!(task.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn abort_of_a_woken_task_in_the_same_poll_wins() {
+    // The wake and the abort happen in one poll: the task must not run again.
+    run_all(|| async {
+        let polls = Rc::new(Cell::new(0));
+        let p = polls.clone();
+        let (tx, rx) = oneshot::channel::<u32>();
+        let task = spawn(async move {
+            p.set(p.get() + 1);
+            rx.await.unwrap()
+        });
+        while polls.get() == 0 {
+            yield_now().await;
+        }
+        let _ = tx.send(1); // wakes the task...
+        task.abort(); // ...which is cancelled before it can run
+        for _ in 0..5 {
+            yield_now().await;
+        }
+        assert_eq!(polls.get(), 1);
+        assert!(task.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn abort_of_a_finished_task_does_nothing() {
+    run_all(|| async {
+        let done = spawn(async { 5 });
+        let failed = spawn(async { panic!("kept") });
+        while !(done.is_finished() && failed.is_finished()) {
+            yield_now().await;
+        }
+        done.abort();
+        done.abort();
+        failed.abort();
+        assert_eq!(done.await.unwrap(), 5);
+        assert!(failed.await.unwrap_err().is_panic());
+    });
+}
+
+#[test]
+fn abort_wakes_a_task_already_awaiting_the_handle() {
+    run_all(|| async {
+        let mut task = spawn(std::future::pending::<()>());
+        // Register the root as the handle's awaiter, then abort.
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut task).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn a_task_that_aborts_itself_is_cancelled_at_its_next_await() {
+    run_all(|| async {
+        let slot: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+        let (dropped, guard) = drop_flag();
+        let after = Rc::new(Cell::new(false));
+        let (s, a) = (slot.clone(), after.clone());
+        let task = spawn(async move {
+            let _guard = guard;
+            yield_now().await; // let the root store the handle
+            s.borrow().as_ref().unwrap().abort();
+            yield_now().await; // suspending here ends the task
+            a.set(true);
+        });
+        let id = task.id();
+        *slot.borrow_mut() = Some(task);
+        while !dropped.get() {
+            yield_now().await;
+        }
+        let task = slot.borrow_mut().take().unwrap();
+        assert_eq!(task.id(), id);
+        assert!(task.is_finished());
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(!after.get());
+    });
+}
+
+#[test]
+fn a_task_that_aborts_itself_and_completes_in_the_same_poll_keeps_its_output() {
+    // There is no next poll to cancel: the task completed first (as in tokio).
+    run_all(|| async {
+        let slot: Rc<RefCell<Option<JoinHandle<u32>>>> = Rc::default();
+        let s = slot.clone();
+        let task = spawn(async move {
+            yield_now().await;
+            s.borrow().as_ref().unwrap().abort();
+            9
+        });
+        *slot.borrow_mut() = Some(task);
+        loop {
+            yield_now().await;
+            if slot.borrow().as_ref().unwrap().is_finished() {
+                break;
+            }
+        }
+        let task = slot.borrow_mut().take().unwrap();
+        assert_eq!(task.await.unwrap(), 9);
+    });
+}
+
+#[test]
+fn dropping_a_handle_detaches_the_task() {
+    run_all(|| async {
+        let steps = Rc::new(RefCell::new(Vec::new()));
+        let s = steps.clone();
+        drop(spawn(async move {
+            for i in 0..5 {
+                s.borrow_mut().push(i);
+                yield_now().await;
+            }
+        }));
+        while steps.borrow().len() < 5 {
+            yield_now().await;
+        }
+        assert_eq!(*steps.borrow(), [0, 1, 2, 3, 4]);
+    });
+}
+
+#[test]
+fn is_finished_follows_the_task() {
+    run_all(|| async {
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = spawn(async move { rx.await.unwrap() });
+        assert!(!task.is_finished());
+        yield_now().await;
+        assert!(!task.is_finished());
+        tx.send(()).unwrap();
+        while !task.is_finished() {
+            yield_now().await;
+        }
+        task.await.unwrap();
+    });
+}
