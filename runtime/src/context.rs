@@ -83,6 +83,13 @@ impl Drop for Enter {
     }
 }
 
+/// Forgets where the last panic happened. Called before every poll: a panic that the
+/// program caught itself must not lend its location to a later failure that has none
+/// (a payload re-raised with `resume_unwind` does not pass through the hook).
+pub(crate) fn forget_panic_location() {
+    let _ = LAST_PANIC_LOCATION.try_with(|location| location.borrow_mut().take());
+}
+
 /// Where the last panic caught inside a simulation on this thread happened.
 pub(crate) fn take_panic_location() -> Option<String> {
     LAST_PANIC_LOCATION.with(|location| location.borrow_mut().take())

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::task::{Context, Waker};
 
 use crate::choice::{Chooser, Random};
-use crate::context::Enter;
+use crate::context::{self, Enter};
 use crate::executor::{Core, Next, Step};
 use crate::outcome::{Decision, RunError, UserRng};
 use crate::trace::Trace;
@@ -169,6 +169,7 @@ impl Runtime {
                 waker,
             } = step;
             let mut cx = Context::from_waker(&waker);
+            context::forget_panic_location();
             let result = panic::catch_unwind(AssertUnwindSafe(|| match cell.as_mut() {
                 Some(cell) => cell.as_mut().poll_task(&mut cx),
                 None => match root.as_mut().as_pin_mut() {

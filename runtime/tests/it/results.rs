@@ -269,3 +269,19 @@ fn into_panic_of_a_cancelled_task_panics_clearly() {
     let cancelled = join_error(async {}, true);
     assert!(cancelled.try_into_panic().unwrap_err().is_cancelled());
 }
+
+#[test]
+fn a_failure_never_reports_the_location_of_a_panic_the_program_caught() {
+    for sched in [Sched::Fifo, Sched::Random(1)] {
+        let error = run_err(sched, async {
+            // A panic the program handles itself...
+            let handled = panic::catch_unwind(|| panic!("handled"));
+            assert!(handled.is_err());
+            yield_now().await;
+            // ...then a failure with no location of its own (a re-raised payload).
+            panic::resume_unwind(Box::new("re-raised"))
+        });
+        assert_eq!(error.message(), "re-raised");
+        assert_eq!(error.location(), None, "under {sched:?}: {error}");
+    }
+}
