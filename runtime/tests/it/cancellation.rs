@@ -140,6 +140,50 @@ fn abort_wakes_a_task_already_awaiting_the_handle() {
     });
 }
 
+/// A handle another task can abort while a third task is parked awaiting it: the
+/// awaiter borrows the handle only during each of its polls.
+type SharedHandle = Rc<RefCell<Option<JoinHandle<()>>>>;
+
+async fn await_shared(slot: SharedHandle) -> bool {
+    let result = poll_fn(|cx| Pin::new(slot.borrow_mut().as_mut().unwrap()).poll(cx)).await;
+    result.unwrap_err().is_cancelled()
+}
+
+#[test]
+fn abort_by_another_task_wakes_the_task_parked_on_the_handle() {
+    run_all(|| async {
+        let slot: SharedHandle = Rc::default();
+        *slot.borrow_mut() = Some(spawn(std::future::pending()));
+        let awaiter = spawn(await_shared(slot.clone()));
+        let s = slot.clone();
+        let aborter = spawn(async move {
+            for _ in 0..3 {
+                yield_now().await; // the awaiter parks on the handle meanwhile
+            }
+            s.borrow().as_ref().unwrap().abort();
+        });
+        aborter.await.unwrap();
+        assert!(awaiter.await.unwrap(), "the awaiter saw a cancellation");
+    });
+}
+
+#[test]
+fn a_self_abort_wakes_the_task_parked_on_the_handle() {
+    run_all(|| async {
+        let slot: SharedHandle = Rc::default();
+        let s = slot.clone();
+        *slot.borrow_mut() = Some(spawn(async move {
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            s.borrow().as_ref().unwrap().abort();
+            std::future::pending::<()>().await;
+        }));
+        let awaiter = spawn(await_shared(slot.clone()));
+        assert!(awaiter.await.unwrap());
+    });
+}
+
 #[test]
 fn a_task_that_aborts_itself_is_cancelled_at_its_next_await() {
     run_all(|| async {

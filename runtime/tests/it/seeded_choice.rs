@@ -177,12 +177,16 @@ fn replaying_the_decisions_reproduces_the_run() {
 }
 
 /// The values `random` gave, in the order they were drawn by three interleaved tasks.
+/// The first draw comes after a number of polls that depends on the schedule.
 async fn draws() -> Vec<u64> {
-    let drawn = Rc::new(RefCell::new(vec![random::<u64>()]));
+    let drawn = Rc::new(RefCell::new(Vec::new()));
     let tasks: Vec<_> = (0..3)
-        .map(|_| {
+        .map(|i| {
             let drawn = drawn.clone();
             spawn(async move {
+                for _ in 0..i {
+                    yield_now().await;
+                }
                 for _ in 0..5 {
                     drawn.borrow_mut().push(random());
                     yield_now().await;
@@ -193,6 +197,7 @@ async fn draws() -> Vec<u64> {
     for task in tasks {
         task.await.unwrap();
     }
+    drawn.borrow_mut().push(random());
     drawn.take()
 }
 
