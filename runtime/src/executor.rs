@@ -24,7 +24,7 @@ use crate::context;
 use crate::join::{JoinError, TaskKey, payload_str};
 use crate::outcome::{DEFAULT_MAX_STEPS, Decision, RunError, TaskInfo, UserRng};
 use crate::ready::ReadyQueue;
-use crate::task::{ErasedTask, Id};
+use crate::task::{ErasedTask, Id, Payload};
 use crate::time::{Instant, TimerKey};
 use crate::trace::{EventKind, Trace};
 use crate::waker::{TaskWaker, WakeQueue};
@@ -259,7 +259,8 @@ impl Core {
         slot.state = State::Vacant;
         slot.generation = slot.generation.wrapping_add(1);
         slot.join_waker = None;
-        slot.name = None;
+        // The id, name and location stay until the slot is reused: a destructor that
+        // panics while the freed cell is dropped is reported as this task's panic.
         self.free.push(index);
         slot.cell.take()
     }
@@ -716,8 +717,22 @@ impl Core {
         tasks
     }
 
+    /// A destructor of task `index`'s future or output panicked outside any poll (see
+    /// `Runtime::drop_outside_poll`): traces the panic and names the task.
+    pub(crate) fn destructor_panicked(&mut self, index: u32, payload: &Payload) -> TaskInfo {
+        let info = self.slots[index as usize].info();
+        if self.record_trace {
+            let message = payload_str(payload.as_ref())
+                .unwrap_or("Box<dyn Any>")
+                .to_owned();
+            let task = info.id;
+            self.record(EventKind::Panic { task, message });
+        }
+        info
+    }
+
     /// Takes the futures of every task still pending, in id order, marking them finished.
-    pub(crate) fn take_pending_cells(&mut self) -> Vec<Pin<Box<dyn ErasedTask>>> {
+    pub(crate) fn take_pending_cells(&mut self) -> Vec<(u32, Pin<Box<dyn ErasedTask>>)> {
         let mut pending: Vec<(Id, u32)> = self
             .slots
             .iter()
@@ -732,7 +747,7 @@ impl Core {
             let slot = &mut self.slots[index as usize];
             slot.state = State::Finished;
             slot.cancelled = true;
-            cells.extend(slot.cell.take());
+            cells.extend(slot.cell.take().map(|cell| (index, cell)));
         }
         self.ready.clear();
         cells

@@ -22,6 +22,9 @@ use crate::executor::{Core, Next, Step};
 use crate::outcome::{Decision, RunError, UserRng};
 use crate::trace::Trace;
 
+/// The slot of the root future (task `t0`).
+const ROOT_INDEX: u32 = 0;
+
 /// A deterministic single-threaded executor. Same seed, same chooser, same program:
 /// the same run, poll for poll.
 ///
@@ -178,36 +181,60 @@ impl Runtime {
                 },
             }));
             let settled = self.core.borrow_mut().settle(index, cell, result);
-            drop(settled.dropped);
-            if let Some(outcome) = settled.outcome {
-                break outcome;
+            let dropped = settled
+                .dropped
+                .and_then(|cell| self.drop_outside_poll(index, || drop(cell)));
+            match (settled.outcome, dropped) {
+                (Some(Err(error)), _) | (_, Some(error)) => break Err(error),
+                (Some(Ok(())), None) => break Ok(()),
+                (None, None) => {}
             }
         };
         let output = outcome.map(|()| output.take().expect("the root future completed"));
         // Teardown: the root first (it holds most handles), then every pending task.
-        root.set(None);
+        let root_failure = self.drop_outside_poll(ROOT_INDEX, || root.set(None));
         let late_failure = self.teardown();
-        match (output, late_failure) {
+        match (output, root_failure.or(late_failure)) {
             (Ok(_), Some(error)) => Err(error),
             (output, _) => output,
         }
     }
 
+    /// Runs `drop`, which drops task `index`'s future or output outside any poll (a
+    /// detached task's output, a task that aborted itself, the tasks left at the end).
+    /// A destructor that panics there fails the run as that task's panic, rather than
+    /// unwinding out of `run` with the run half torn down.
+    fn drop_outside_poll(&self, index: u32, drop: impl FnOnce()) -> Option<RunError> {
+        context::forget_panic_location();
+        let payload = panic::catch_unwind(AssertUnwindSafe(drop)).err()?;
+        let task = self.core.borrow_mut().destructor_panicked(index, &payload);
+        Some(RunError::Panic {
+            task,
+            payload,
+            location: context::take_panic_location(),
+        })
+    }
+
     /// Drops every task still pending, in id order, and clears timers. Returns a failure
-    /// that surfaced while dropping (a panic whose handle was dropped unread).
+    /// that surfaced while dropping (a panic whose handle was dropped unread, or a
+    /// destructor that panicked).
     fn teardown(&mut self) -> Option<RunError> {
+        let mut failure = None;
         loop {
             let cells = self.core.borrow_mut().take_pending_cells();
             if cells.is_empty() {
                 break;
             }
-            drop(cells);
+            for (index, cell) in cells {
+                let error = self.drop_outside_poll(index, || drop(cell));
+                failure = failure.or(error);
+            }
         }
         let wakers = self.core.borrow_mut().clear_timers();
         drop(wakers);
         let mut core = self.core.borrow_mut();
         core.apply_wakes(None);
-        core.failure.take()
+        core.failure.take().or(failure)
     }
 }
 

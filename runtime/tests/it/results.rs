@@ -285,3 +285,71 @@ fn a_failure_never_reports_the_location_of_a_panic_the_program_caught() {
         assert_eq!(error.location(), None, "under {sched:?}: {error}");
     }
 }
+
+/// Panics when dropped, like a guard asserting it was used.
+struct DropBomb(&'static str);
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+#[test]
+fn a_destructor_that_panics_outside_any_poll_fails_the_run() {
+    type Program = fn() -> std::pin::Pin<Box<dyn Future<Output = ()>>>;
+    let cases: [(&str, Program); 3] = [
+        ("the output of a detached task", || {
+            Box::pin(async {
+                drop(spawn(async { DropBomb("output dropped") }));
+                for _ in 0..3 {
+                    yield_now().await;
+                }
+            })
+        }),
+        ("a task that aborted itself", || {
+            Box::pin(async {
+                let slot: Rc<std::cell::RefCell<Option<detsim_runtime::JoinHandle<()>>>> =
+                    Rc::default();
+                let s = slot.clone();
+                *slot.borrow_mut() = Some(spawn(async move {
+                    let _bomb = DropBomb("self-abort dropped");
+                    yield_now().await;
+                    s.borrow().as_ref().unwrap().abort();
+                    yield_now().await;
+                }));
+                for _ in 0..5 {
+                    yield_now().await;
+                }
+            })
+        }),
+        ("a task still pending at the end of the run", || {
+            Box::pin(async {
+                drop(spawn(async {
+                    let _bomb = DropBomb("teardown dropped");
+                    std::future::pending::<()>().await;
+                }));
+                yield_now().await;
+            })
+        }),
+    ];
+    for (what, program) in cases {
+        let mut rt = Runtime::with_chooser(0, Box::new(detsim_runtime::Fifo));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| rt.run(program())));
+        let error = match outcome {
+            Ok(Err(error)) => error,
+            Ok(Ok(())) => panic!("{what}: the run passed"),
+            Err(payload) => panic!(
+                "{what}: the panic escaped Runtime::run: {}",
+                panic_text(payload.as_ref())
+            ),
+        };
+        assert!(error.message().ends_with("dropped"), "{what}: {error}");
+        assert!(matches!(error, RunError::Panic { .. }), "{what}: {error}");
+        assert_eq!(error.panicked_task().unwrap().id.as_u64(), 1, "{what}");
+        let location = error.location().expect("the destructor's panic location");
+        assert!(location.starts_with(file!()), "{what}: {location}");
+        // The runtime is still usable.
+        assert_eq!(rt.run(async { 1 }).unwrap(), 1, "{what}");
+    }
+}
