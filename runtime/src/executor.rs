@@ -16,6 +16,7 @@ use std::fmt;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -28,6 +29,12 @@ use crate::task::{ErasedTask, Id, Payload};
 use crate::time::{Instant, TimerKey};
 use crate::trace::{EventKind, Trace};
 use crate::waker::{TaskWaker, WakeQueue};
+
+/// The next run's epoch. Epochs are unique in the process, not per runtime: a handle
+/// or a timer that outlives its run (leaked, or sent to another thread) never matches
+/// a task or timer of another run, even in another runtime. Epochs are never observed
+/// by a run, so this shared counter does not make runs depend on each other.
+static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
 
 /// A task picked for polling, taken out of the core.
 pub(crate) struct Step {
@@ -170,7 +177,7 @@ impl Core {
         chooser: Box<dyn Chooser>,
         user_rng: Option<UserRng>,
     ) {
-        self.epoch += 1;
+        self.epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed);
         self.seed = seed;
         self.chooser = chooser;
         self.user_rng = user_rng;
@@ -266,14 +273,19 @@ impl Core {
     }
 
     fn key_slot(&self, key: TaskKey) -> Option<u32> {
+        // The epoch first: a key of another run may point past this run's slots.
+        if key.epoch != self.epoch {
+            return None;
+        }
         let slot = &self.slots[key.index as usize];
-        (key.epoch == self.epoch && slot.generation == key.generation).then_some(key.index)
+        (slot.generation == key.generation).then_some(key.index)
     }
 
     fn assert_same_run(&self, key: TaskKey, what: &str) {
         assert!(
             key.epoch == self.epoch,
-            "{what}: this JoinHandle belongs to an earlier run of the runtime"
+            "{what}: this JoinHandle belongs to another run (an earlier run, or another \
+             runtime's)"
         );
     }
 

@@ -80,3 +80,49 @@ fn a_simulation_inside_another_is_refused() {
     assert_eq!(outer.block_on(async { 1 }), 1);
     assert_eq!(Runtime::new(2).block_on(async { 2 }), 2);
 }
+
+#[test]
+fn a_handle_from_another_runtime_is_refused_not_confused() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use detsim_runtime::{JoinHandle, yield_now};
+
+    let leaked: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+    let l = leaked.clone();
+    Runtime::new(0).block_on(async move {
+        *l.borrow_mut() = Some(spawn(std::future::pending()));
+    });
+    // A second runtime on the same thread, whose first task sits where the leaked
+    // handle's task did.
+    let mut other = Runtime::new(0);
+    let message = other
+        .run(async {
+            let own = spawn(async {
+                yield_now().await;
+                5
+            });
+            let stranger = leaked.borrow_mut().take().unwrap();
+            let refused = panic::catch_unwind(AssertUnwindSafe(|| stranger.abort()));
+            assert_eq!(
+                own.await.unwrap(),
+                5,
+                "the other runtime's task was aborted"
+            );
+            refused.map_err(|payload| panic_text(payload.as_ref()))
+        })
+        .unwrap();
+    let message = message.expect_err("aborting a stranger's handle is refused");
+    assert!(message.contains("JoinHandle"), "{message}");
+
+    // Dropping a stranger's handle whose slot is past the end of this run's slab is
+    // harmless too.
+    let far: Rc<RefCell<Vec<JoinHandle<()>>>> = Rc::default();
+    let f = far.clone();
+    Runtime::new(0).block_on(async move {
+        for _ in 0..10 {
+            f.borrow_mut().push(spawn(std::future::pending()));
+        }
+    });
+    Runtime::new(0).block_on(async move { far.borrow_mut().clear() });
+}
