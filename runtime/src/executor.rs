@@ -743,6 +743,27 @@ impl Core {
         info
     }
 
+    /// Takes the outcomes of finished tasks whose handles outlive the run (returned from
+    /// it, or kept in the test's own state), in id order. Nobody can read them any more,
+    /// since every other run refuses the handle: a panic among them fails the run, as a
+    /// dropped handle's would, and the outputs are dropped with the run.
+    pub(crate) fn take_escaped_outcomes(&mut self) -> Vec<(u32, Pin<Box<dyn ErasedTask>>)> {
+        let mut escaped: Vec<(Id, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.state == State::Finished && s.cell.is_some())
+            .map(|(i, s)| (s.id, i as u32))
+            .collect();
+        escaped.sort_unstable();
+        let mut cells = Vec::with_capacity(escaped.len());
+        for (_, index) in escaped {
+            self.unread_panic_check(index);
+            cells.extend(self.slots[index as usize].cell.take().map(|c| (index, c)));
+        }
+        cells
+    }
+
     /// Takes the futures of every task still pending, in id order, marking them finished.
     pub(crate) fn take_pending_cells(&mut self) -> Vec<(u32, Pin<Box<dyn ErasedTask>>)> {
         let mut pending: Vec<(Id, u32)> = self

@@ -215,9 +215,9 @@ impl Runtime {
         })
     }
 
-    /// Drops every task still pending, in id order, and clears timers. Returns a failure
-    /// that surfaced while dropping (a panic whose handle was dropped unread, or a
-    /// destructor that panicked).
+    /// Drops every task still pending, in id order, then the outcomes nobody can read
+    /// any more, and clears timers. Returns a failure that surfaced on the way (a panic
+    /// whose handle was dropped unread or outlives the run, a destructor that panicked).
     fn teardown(&mut self) -> Option<RunError> {
         let mut failure = None;
         loop {
@@ -229,6 +229,11 @@ impl Runtime {
                 let error = self.drop_outside_poll(index, || drop(cell));
                 failure = failure.or(error);
             }
+        }
+        let escaped = self.core.borrow_mut().take_escaped_outcomes();
+        for (index, cell) in escaped {
+            let error = self.drop_outside_poll(index, || drop(cell));
+            failure = failure.or(error);
         }
         let wakers = self.core.borrow_mut().clear_timers();
         drop(wakers);

@@ -353,3 +353,41 @@ fn a_destructor_that_panics_outside_any_poll_fails_the_run() {
         assert_eq!(rt.run(async { 1 }).unwrap(), 1, "{what}");
     }
 }
+
+#[test]
+fn a_panicked_task_whose_handle_escapes_the_run_fails_it() {
+    // The handle outlives the run (returned, or kept in the test's own state): no one
+    // can await it any more, so its panic would be swallowed.
+    for sched in schedules() {
+        let kept: Rc<std::cell::RefCell<Vec<detsim_runtime::JoinHandle<()>>>> = Rc::default();
+        let k = kept.clone();
+        let error = run_err(sched, async move {
+            let task = spawn(async { panic!("escaped") });
+            while !task.is_finished() {
+                yield_now().await;
+            }
+            k.borrow_mut().push(task);
+        });
+        assert_t1_panicked(sched, &error, "escaped");
+        drop(kept);
+    }
+}
+
+#[test]
+fn an_output_whose_handle_escapes_is_dropped_with_the_run() {
+    let (dropped, guard) = crate::util::drop_flag();
+    let kept: Rc<std::cell::RefCell<Vec<detsim_runtime::JoinHandle<_>>>> = Rc::default();
+    let k = kept.clone();
+    let mut rt = Runtime::new(0);
+    rt.block_on(async move {
+        let task = spawn(async move { guard });
+        while !task.is_finished() {
+            yield_now().await;
+        }
+        k.borrow_mut().push(task);
+    });
+    assert!(dropped.get(), "the unread output outlived its run");
+    // The runtime runs again, and the stale handle is refused, not confused.
+    assert_eq!(rt.block_on(async { spawn(async { 2 }).await.unwrap() }), 2);
+    drop(kept);
+}
