@@ -126,3 +126,9 @@ fn a_handle_from_another_runtime_is_refused_not_confused() {
     });
     Runtime::new(0).block_on(async move { far.borrow_mut().clear() });
 }
+
+#[test]
+fn yield_now_outside_a_simulation_panics() {
+    let message = panic_of(|| futures::executor::block_on(detsim_runtime::yield_now()));
+    assert_outside(&message, "detsim::yield_now");
+}
