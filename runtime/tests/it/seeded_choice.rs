@@ -166,6 +166,13 @@ fn replaying_the_decisions_reproduces_the_run() {
         assert_eq!(rt.decisions(), decisions);
         assert_eq!(mismatches.get(), 0);
     }
+    // Decisions out of range for the program (it changed since they were recorded)
+    // are clamped and counted, and the run goes on.
+    let replay = Replay::new(vec![9; 50]);
+    let mismatches = replay.mismatches();
+    let mut rt = Runtime::with_chooser(1, Box::new(replay));
+    rt.run(workload()).unwrap();
+    assert!(mismatches.get() > 0);
     // An empty replay is fifo.
     let mut rt = Runtime::with_chooser(5, Box::new(Replay::new(Vec::new())));
     rt.set_trace(true);

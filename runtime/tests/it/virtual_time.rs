@@ -318,3 +318,21 @@ fn a_thousand_sleepers_wake_exactly_on_time_in_time_order() {
         assert_eq!(*wakes.last().unwrap(), latest);
     }
 }
+
+#[test]
+fn a_sleep_armed_by_one_task_wakes_the_task_that_awaits_it() {
+    run_all(|| async {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let armer = spawn(async move {
+            let mut sleep = Box::pin(time::sleep(secs(3)));
+            assert!(futures::poll!(sleep.as_mut()).is_pending()); // armed, with our waker
+            tx.send(sleep).unwrap();
+        });
+        let waiter = spawn(async move {
+            rx.await.unwrap().await;
+            time::now().since_start()
+        });
+        armer.await.unwrap();
+        assert_eq!(waiter.await.unwrap(), secs(3));
+    });
+}
