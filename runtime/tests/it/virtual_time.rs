@@ -336,3 +336,21 @@ fn a_sleep_armed_by_one_task_wakes_the_task_that_awaits_it() {
         assert_eq!(waiter.await.unwrap(), secs(3));
     });
 }
+
+#[test]
+fn a_duration_too_long_to_add_means_forever() {
+    // `Duration::MAX` is the usual "no timeout"; tokio clamps it to a far future.
+    run_all(|| async {
+        assert_eq!(time::timeout(Duration::MAX, async { 1 }).await, Ok(1));
+        time::sleep(secs(1)).await;
+        let (tx, rx) = futures::channel::oneshot::channel::<u8>();
+        let waiter = spawn(time::timeout(Duration::MAX, rx));
+        time::sleep(secs(1)).await;
+        tx.send(7).unwrap();
+        assert_eq!(waiter.await.unwrap(), Ok(Ok(7)));
+        let forever = spawn(time::sleep(Duration::MAX));
+        yield_now().await;
+        forever.abort();
+        assert_eq!(time::now().since_start(), secs(2));
+    });
+}
