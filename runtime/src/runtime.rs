@@ -88,7 +88,7 @@ impl Runtime {
     }
 
     /// Fails a run that makes more than `polls` polls (a livelock). Default
-    /// [`DEFAULT_MAX_STEPS`].
+    /// [`DEFAULT_MAX_STEPS`](crate::DEFAULT_MAX_STEPS).
     pub fn set_max_steps(&mut self, polls: u64) {
         self.core.borrow_mut().max_steps = polls;
     }
