@@ -300,6 +300,11 @@ impl Core {
         self.current.map(|index| self.slots[index as usize].id)
     }
 
+    /// Makes task `index` the current one (`None`: no task); returns the previous one.
+    pub(crate) fn swap_current(&mut self, index: Option<u32>) -> Option<u32> {
+        std::mem::replace(&mut self.current, index)
+    }
+
     pub(crate) fn current_id(&self) -> Id {
         self.current_task()
             .expect("detsim::task::id() was called outside a task's poll")

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::task::{Context, Waker};
 
 use crate::choice::{Chooser, Random};
-use crate::context::{self, Enter};
+use crate::context::{self, AsTask, Enter};
 use crate::executor::{Core, Next, Step};
 use crate::outcome::{Decision, RunError, UserRng};
 use crate::trace::Trace;
@@ -201,12 +201,17 @@ impl Runtime {
     }
 
     /// Runs `drop`, which drops task `index`'s future or output outside any poll (a
-    /// detached task's output, a task that aborted itself, the tasks left at the end).
-    /// A destructor that panics there fails the run as that task's panic, rather than
-    /// unwinding out of `run` with the run half torn down.
+    /// detached task's output, a task that aborted itself, the tasks left at the end),
+    /// as that task: `task::id()` in a destructor names it. A destructor that panics
+    /// there fails the run as that task's panic, rather than unwinding out of `run` with
+    /// the run half torn down.
     fn drop_outside_poll(&self, index: u32, drop: impl FnOnce()) -> Option<RunError> {
         context::forget_panic_location();
-        let payload = panic::catch_unwind(AssertUnwindSafe(drop)).err()?;
+        let payload = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _as_task = AsTask::enter(index);
+            drop();
+        }))
+        .err()?;
         let task = self.core.borrow_mut().destructor_panicked(index, &payload);
         Some(RunError::Panic {
             task,

@@ -267,3 +267,69 @@ fn is_finished_follows_the_task() {
         task.await.unwrap();
     });
 }
+
+/// Records `task::id()` when dropped, as a tracing guard might.
+struct IdOnDrop(Rc<RefCell<Vec<detsim_runtime::task::Id>>>);
+
+impl Drop for IdOnDrop {
+    fn drop(&mut self) {
+        self.0.borrow_mut().push(detsim_runtime::task::id());
+    }
+}
+
+#[test]
+fn a_task_future_is_dropped_as_that_task() {
+    run_all(|| async {
+        let seen: Rc<RefCell<Vec<detsim_runtime::task::Id>>> = Rc::default();
+        let guard = |seen: &Rc<RefCell<_>>| IdOnDrop(seen.clone());
+        // Completes: dropped inside its own poll.
+        let (g, s) = (guard(&seen), seen.clone());
+        let done = spawn(async move {
+            let _g = g;
+            yield_now().await;
+        });
+        // Aborted by the root while parked.
+        let g = guard(&seen);
+        let aborted = spawn(async move {
+            let _g = g;
+            std::future::pending::<()>().await;
+        });
+        // Aborts itself, so is dropped after its poll.
+        let slot: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+        let (g, sl) = (guard(&seen), slot.clone());
+        *slot.borrow_mut() = Some(spawn(async move {
+            let _g = g;
+            yield_now().await;
+            sl.borrow().as_ref().unwrap().abort();
+            yield_now().await;
+        }));
+        let ids = [
+            done.id(),
+            aborted.id(),
+            slot.borrow().as_ref().unwrap().id(),
+        ];
+        done.await.unwrap();
+        while !slot.borrow().as_ref().unwrap().is_finished() {
+            yield_now().await;
+        }
+        aborted.abort();
+        let mut seen_ids = s.borrow().clone();
+        seen_ids.sort();
+        assert_eq!(seen_ids, ids);
+    });
+}
+
+#[test]
+fn a_task_left_at_the_end_of_the_run_is_dropped_as_that_task() {
+    let seen: Rc<RefCell<Vec<detsim_runtime::task::Id>>> = Rc::default();
+    let g = IdOnDrop(seen.clone());
+    let left = crate::util::run_ok(crate::util::Sched::Fifo, async move {
+        let left = spawn(async move {
+            let _g = g;
+            std::future::pending::<()>().await;
+        });
+        yield_now().await;
+        left.id()
+    });
+    assert_eq!(*seen.borrow(), [left]);
+}
