@@ -254,30 +254,40 @@ fn timers_due_together_fire_together_and_the_scheduler_orders_them() {
 #[test]
 fn no_sleeper_wakes_before_its_deadline_even_when_woken_early() {
     run_all(|| async {
-        let (tx, mut rx) = futures::channel::mpsc::unbounded::<u32>();
+        let deadline = time::now() + secs(5);
+        // Wake the sleeper often, and last 1 µs and 1 ns before its deadline.
+        let nags: Vec<Instant> = (1..15)
+            .map(|n| Instant::START + Duration::from_millis(333 * n))
+            .chain([
+                deadline - Duration::from_micros(1),
+                deadline - Duration::from_nanos(1),
+            ])
+            .collect();
+        let (tx, mut rx) = futures::channel::mpsc::unbounded::<()>();
         let nagger = spawn(async move {
-            for n in 0..30 {
-                time::sleep(Duration::from_millis(333)).await;
-                if tx.unbounded_send(n).is_err() {
-                    break;
-                }
+            for at in nags {
+                time::sleep_until(at).await;
+                tx.unbounded_send(()).unwrap();
             }
         });
-        let deadline = time::now() + secs(5);
         let mut sleep = Box::pin(time::sleep_until(deadline));
         let mut early_wakes = 0;
         loop {
             match select(sleep.as_mut(), rx.next()).await {
                 Either::Left(((), _)) => break,
-                Either::Right((_, _)) => {
-                    assert!(time::now() <= deadline);
+                Either::Right((Some(()), _)) => {
+                    assert!(time::now() < deadline);
                     early_wakes += 1;
+                }
+                Either::Right((None, _)) => {
+                    // The nagger is done: now only the deadline can end the sleep.
+                    sleep.as_mut().await;
+                    break;
                 }
             }
         }
         assert_eq!(time::now(), deadline);
-        assert!(early_wakes >= 14, "{early_wakes}");
-        drop(rx);
+        assert_eq!(early_wakes, 16);
         nagger.await.unwrap();
     });
 }
