@@ -333,3 +333,24 @@ fn a_task_left_at_the_end_of_the_run_is_dropped_as_that_task() {
     });
     assert_eq!(*seen.borrow(), [left]);
 }
+
+#[test]
+fn a_handle_moved_to_another_task_wakes_its_new_awaiter() {
+    run_all(|| async {
+        let (release, gate) = oneshot::channel::<()>();
+        let mut task = spawn(async move {
+            gate.await.unwrap();
+            11
+        });
+        // The root registers itself as the awaiter, then hands the handle on.
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut task).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        let awaiter = spawn(async move { task.await.unwrap() });
+        yield_now().await;
+        release.send(()).unwrap();
+        assert_eq!(awaiter.await.unwrap(), 11);
+    });
+}
