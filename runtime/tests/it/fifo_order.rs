@@ -168,3 +168,42 @@ fn three_tasks_and_the_root_rotate_round_robin() {
     let expected: Vec<&str> = std::iter::repeat_n(round, 3).flatten().collect();
     assert_eq!(log, expected);
 }
+
+/// asyncio schedules a new task's first step with `call_soon` when it is created, in
+/// line with the callbacks of futures completed in the same step: a wake followed by
+/// a spawn runs the woken task first, a spawn followed by a wake the new task first.
+#[test]
+fn spawns_and_wakes_of_one_poll_keep_their_order() {
+    for wake_first in [true, false] {
+        let log = run_ok(Sched::Fifo, async move {
+            let log: Log = Rc::default();
+            let (tx, rx) = oneshot::channel::<()>();
+            let l = log.clone();
+            let waiter = spawn(async move {
+                rx.await.unwrap();
+                push(&l, "woken");
+            });
+            yield_now().await; // the waiter parks on the channel
+            let l = log.clone();
+            let spawn_new = move || spawn(async move { push(&l, "spawned") });
+            let (new, tx) = if wake_first {
+                tx.send(()).unwrap();
+                (spawn_new(), None)
+            } else {
+                (spawn_new(), Some(tx))
+            };
+            if let Some(tx) = tx {
+                tx.send(()).unwrap();
+            }
+            waiter.await.unwrap();
+            new.await.unwrap();
+            log.take()
+        });
+        let expected = if wake_first {
+            ["woken", "spawned"]
+        } else {
+            ["spawned", "woken"]
+        };
+        assert_eq!(log, expected, "wake first: {wake_first}");
+    }
+}
