@@ -1,0 +1,331 @@
+//! An independent reference model of asyncio's event loop, which predicts
+//! the [`Step`] sequence of a [`Program`] under detsim's `fifo` scheduler.
+//!
+//! The loop is asyncio's `BaseEventLoop._run_once` with virtual time: one
+//! FIFO ready queue, and a heap of timers that is only consulted when the
+//! queue is empty; the clock then jumps to the earliest deadline and every
+//! timer due at that instant fires, in arming order. (Popping one task at a
+//! time from a FIFO queue runs each iteration's batch, "what was ready when
+//! the iteration began", in the same order.)
+//!
+//! Task semantics replayed here, per the asyncio digest in `shared/`:
+//! - `spawn` enqueues the child; it first runs after the creator's poll.
+//! - A wake enqueues the task at the back unless it is queued already;
+//!   `yield` wakes the task itself; a task's completion wakes its parent if
+//!   it is parked on the join; a send or a hang-up wakes a receiver parked on
+//!   it. Awaiting a finished task or a filled channel does not suspend.
+//! - `abort` of an unfinished task marks it and enqueues it (unless queued);
+//!   when its turn comes its future is dropped instead of polled (asyncio
+//!   delivers `CancelledError` at the task's next step), and only then is it
+//!   finished. Dropping a future runs the task's drop order (see
+//!   [`crate::interp`]).
+//!
+//! The model knows nothing of detsim: it shares only the [`Program`] type.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::Duration;
+
+use crate::event::Step;
+use crate::program::{Link, NodeIx, Op, Peer, Program};
+
+/// How a run ends, as the model sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum End {
+    /// The root returned.
+    Returned,
+    /// The root panicked.
+    Panicked,
+    /// Nothing ready, no timer, the root unfinished (never, for a lowered
+    /// program).
+    Deadlock,
+}
+
+/// What the model predicts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prediction {
+    /// The polls and drops, as [`crate::event::schedule`] projects a log.
+    pub steps: Vec<Step>,
+    /// How the run ends.
+    pub end: End,
+    /// Whether some scheduling decision had two or more tasks to choose from,
+    /// so that another scheduler could have made a visibly different one.
+    pub has_choice: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Park {
+    No,
+    Join(NodeIx),
+    Recv(NodeIx),
+    Other,
+}
+
+#[derive(Clone)]
+struct Task {
+    pc: usize,
+    queued: bool,
+    done: bool,
+    panicked: bool,
+    cancel: bool,
+    park: Park,
+    /// Children spawned so far, in order.
+    spawned: Vec<NodeIx>,
+    /// Children whose handle this task still holds (spawned, not joined).
+    held: Vec<NodeIx>,
+}
+
+/// The oneshot on a child's link: who still holds which end, and the message.
+#[derive(Clone, Copy)]
+struct Chan {
+    tx: bool,
+    rx: bool,
+    full: bool,
+}
+
+struct Loop<'p> {
+    p: &'p Program,
+    t: Vec<Task>,
+    /// `chan[c]`: the link between `c` and its parent.
+    chan: Vec<Chan>,
+    queue: VecDeque<NodeIx>,
+    timers: BinaryHeap<Reverse<(Duration, u64, NodeIx)>>,
+    armed: u64,
+    now: Duration,
+    steps: Vec<Step>,
+    has_choice: bool,
+}
+
+/// Predicts `program`'s schedule under `fifo`.
+pub fn predict(program: &Program) -> Prediction {
+    let n = program.len();
+    let fresh = Task {
+        pc: 0,
+        queued: false,
+        done: false,
+        panicked: false,
+        cancel: false,
+        park: Park::No,
+        spawned: Vec::new(),
+        held: Vec::new(),
+    };
+    let mut lp = Loop {
+        p: program,
+        t: vec![fresh; n],
+        chan: vec![
+            Chan {
+                tx: true,
+                rx: true,
+                full: false,
+            };
+            n
+        ],
+        queue: VecDeque::new(),
+        timers: BinaryHeap::new(),
+        armed: 0,
+        now: Duration::ZERO,
+        steps: Vec::new(),
+        has_choice: false,
+    };
+    lp.wake(0);
+    let end = lp.run();
+    Prediction {
+        steps: lp.steps,
+        end,
+        has_choice: lp.has_choice,
+    }
+}
+
+impl Loop<'_> {
+    fn run(&mut self) -> End {
+        loop {
+            if self.t[0].done {
+                return End::Returned;
+            }
+            if let Some(n) = self.queue.pop_front() {
+                self.has_choice |= !self.queue.is_empty();
+                self.t[n].queued = false;
+                if self.t[n].cancel {
+                    self.steps.push(Step::Drop(n));
+                    self.drop_state(n);
+                    self.finish(n);
+                } else {
+                    self.steps.push(Step::Poll(n, self.now));
+                    if self.poll(n) {
+                        return End::Panicked;
+                    }
+                }
+            } else if let Some(Reverse((at, _, _))) = self.timers.peek() {
+                self.now = *at;
+                while let Some(Reverse((at, _, n))) = self.timers.peek().copied() {
+                    if at != self.now {
+                        break;
+                    }
+                    self.timers.pop();
+                    self.wake(n);
+                }
+            } else {
+                return End::Deadlock;
+            }
+        }
+    }
+
+    fn wake(&mut self, n: NodeIx) {
+        let t = &mut self.t[n];
+        if !t.queued && !t.done {
+            t.queued = true;
+            t.park = Park::No;
+            self.queue.push_back(n);
+        }
+    }
+
+    fn finish(&mut self, n: NodeIx) {
+        self.t[n].done = true;
+        let parent = self.p.nodes[n].parent;
+        if let Some(p) = parent.filter(|&p| self.t[p].park == Park::Join(n)) {
+            self.wake(p);
+        }
+    }
+
+    fn abort(&mut self, c: NodeIx) {
+        if !self.t[c].done {
+            self.t[c].cancel = true;
+            self.wake(c);
+        }
+    }
+
+    /// Drops the sender end of `c`'s link (held by `holder`), waking the
+    /// receiver `other` if it is parked on it.
+    fn hang_up(&mut self, c: NodeIx, holder: NodeIx, other: NodeIx) {
+        if std::mem::take(&mut self.chan[c].tx) && self.t[other].park == Park::Recv(holder) {
+            self.wake(other);
+        }
+    }
+
+    /// `TaskState::drop`, in the same order.
+    fn drop_state(&mut self, n: NodeIx) {
+        let node = &self.p.nodes[n];
+        for c in self.t[n].spawned.clone() {
+            if self.p.abort_on_drop && self.t[n].held.contains(&c) {
+                self.abort(c);
+            }
+            match self.p.nodes[c].link {
+                Link::ToChild => self.hang_up(c, n, c),
+                Link::FromChild => self.chan[c].rx = false,
+                Link::None => {}
+            }
+        }
+        self.t[n].held.clear();
+        if let Some(parent) = node.parent {
+            match node.link {
+                Link::FromChild => self.hang_up(n, n, parent),
+                Link::ToChild => self.chan[n].rx = false,
+                Link::None => {}
+            }
+        }
+    }
+
+    /// Runs `n` until it suspends; returns whether the root panicked.
+    fn poll(&mut self, n: NodeIx) -> bool {
+        let p = self.p;
+        let ops = &p.nodes[n].ops;
+        loop {
+            let Some(&op) = ops.get(self.t[n].pc) else {
+                // The implicit join, then return.
+                if let Some(&c) = self.t[n].held.first() {
+                    if self.join(n, c) {
+                        continue;
+                    }
+                    return false;
+                }
+                self.drop_state(n);
+                self.finish(n);
+                return false;
+            };
+            match op {
+                Op::Spawn(c) => {
+                    self.t[n].spawned.push(c);
+                    self.t[n].held.push(c);
+                    self.wake(c);
+                }
+                Op::Yield => {
+                    self.t[n].pc += 1;
+                    self.wake(n);
+                    return false;
+                }
+                Op::Sleep(ms) => {
+                    self.t[n].pc += 1;
+                    let at = self.now + Duration::from_millis(u64::from(ms));
+                    self.timers.push(Reverse((at, self.armed, n)));
+                    self.armed += 1;
+                    self.t[n].park = Park::Other;
+                    return false;
+                }
+                Op::Await(c) => {
+                    if !self.join(n, c) {
+                        return false;
+                    }
+                }
+                Op::Try(c) => {
+                    if !self.join(n, c) {
+                        return false;
+                    }
+                    if self.t[c].panicked {
+                        return self.panic(n);
+                    }
+                }
+                Op::Abort(c) => self.abort(c),
+                Op::Send(peer) => {
+                    let (c, to) = match peer {
+                        Peer::Parent => (n, self.p.nodes[n].parent.expect("child")),
+                        Peer::Child(c) => (c, c),
+                    };
+                    self.chan[c].tx = false;
+                    if self.chan[c].rx {
+                        self.chan[c].full = true;
+                        if self.t[to].park == Park::Recv(n) {
+                            self.wake(to);
+                        }
+                    }
+                }
+                Op::Recv(peer) => {
+                    let (c, from) = match peer {
+                        Peer::Parent => (n, self.p.nodes[n].parent.expect("child")),
+                        Peer::Child(c) => (c, c),
+                    };
+                    let ch = self.chan[c];
+                    if !ch.full && ch.tx {
+                        self.t[n].park = Park::Recv(from);
+                        return false;
+                    }
+                    self.chan[c].rx = false;
+                }
+                Op::Random => {}
+                Op::Panic => return self.panic(n),
+            }
+            self.t[n].pc += 1;
+        }
+    }
+
+    /// `n` panics: its state is dropped while unwinding, then it finishes.
+    fn panic(&mut self, n: NodeIx) -> bool {
+        self.t[n].panicked = true;
+        self.drop_state(n);
+        self.finish(n);
+        n == 0
+    }
+
+    /// Awaits `c` in `n`: whether it was finished (the await completes).
+    fn join(&mut self, n: NodeIx, c: NodeIx) -> bool {
+        if self.p.nodes[c].link == Link::ToChild {
+            self.hang_up(c, n, c);
+        }
+        if self.t[c].done {
+            self.t[n].held.retain(|&h| h != c);
+            true
+        } else {
+            self.t[n].park = Park::Join(c);
+            false
+        }
+    }
+}
