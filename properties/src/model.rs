@@ -329,3 +329,115 @@ impl Loop<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{RawStep, TaskSpec};
+
+    fn spec(steps: Vec<RawStep>) -> TaskSpec {
+        TaskSpec { value: 0, steps }
+    }
+
+    fn spawn(steps: Vec<RawStep>) -> RawStep {
+        RawStep::Spawn(spec(steps), Link::None)
+    }
+
+    /// The prediction in short: `n1` a poll, `x1` a drop, `@5` the clock
+    /// moving to 5 ms.
+    fn short(root: Vec<RawStep>, abort_on_drop: bool) -> String {
+        let p = Program::new(&spec(root), abort_on_drop);
+        let pred = predict(&p);
+        let mut now = Duration::ZERO;
+        let mut out = Vec::new();
+        for s in pred.steps {
+            match s {
+                Step::Poll(n, at) => {
+                    if at != now {
+                        now = at;
+                        out.push(format!("@{}", at.as_millis()));
+                    }
+                    out.push(format!("n{n}"));
+                }
+                Step::Drop(n) => out.push(format!("x{n}")),
+            }
+        }
+        out.join(" ")
+    }
+
+    use RawStep::*;
+
+    #[test]
+    fn children_start_after_the_creator_suspends_in_creation_order() {
+        let s = short(vec![spawn(vec![]), spawn(vec![]), Yield], false);
+        assert_eq!(s, "n0 n1 n2 n0");
+    }
+
+    #[test]
+    fn yielders_interleave_strictly() {
+        let s = short(
+            vec![spawn(vec![Yield, Yield]), spawn(vec![Yield, Yield])],
+            false,
+        );
+        assert_eq!(s, "n0 n1 n2 n1 n2 n1 n2 n0");
+    }
+
+    #[test]
+    fn a_woken_task_runs_after_those_already_ready() {
+        // n1 finishes first and wakes n0, queued behind n2's yield.
+        let s = short(
+            vec![spawn(vec![]), spawn(vec![Yield]), Await(0), Await(0)],
+            false,
+        );
+        assert_eq!(s, "n0 n1 n2 n0 n2 n0");
+    }
+
+    #[test]
+    fn awaiting_a_finished_task_does_not_suspend() {
+        let s = short(vec![spawn(vec![]), Yield, Await(0)], false);
+        assert_eq!(s, "n0 n1 n0");
+    }
+
+    #[test]
+    fn timers_fire_by_deadline_then_arming_order() {
+        let s = short(
+            vec![
+                spawn(vec![Sleep(5)]),
+                spawn(vec![Sleep(2)]),
+                spawn(vec![Sleep(5)]),
+            ],
+            false,
+        );
+        // The root awaits n1 first (the implicit join), so n2 does not wake it.
+        assert_eq!(s, "n0 n1 n2 n3 @2 n2 @5 n1 n3 n0");
+    }
+
+    #[test]
+    fn an_abort_before_the_first_step_drops_the_task_at_its_turn() {
+        let s = short(vec![spawn(vec![Yield]), Abort(0), spawn(vec![])], false);
+        assert_eq!(s, "n0 x1 n2 n0");
+    }
+
+    #[test]
+    fn an_abort_of_a_parked_task_requeues_it() {
+        let s = short(vec![spawn(vec![Sleep(9)]), Yield, Abort(0)], false);
+        assert_eq!(s, "n0 n1 n0 x1 n0");
+    }
+
+    #[test]
+    fn a_dropped_task_aborts_its_children_when_asked() {
+        let inner = vec![spawn(vec![Sleep(3)]), Sleep(1)];
+        let root = vec![spawn(inner), Yield, Yield, Abort(0)];
+        assert_eq!(short(root.clone(), true), "n0 n1 n0 n2 n0 x1 x2 n0");
+        // Detached instead: n2 sleeps on and the root need not wait for it.
+        assert_eq!(short(root, false), "n0 n1 n0 n2 n0 x1 n0");
+    }
+
+    #[test]
+    fn a_hang_up_wakes_the_receiver() {
+        let child = RawStep::Spawn(spec(vec![RecvParent]), Link::ToChild);
+        let s = short(vec![child, Yield, Sleep(1), Await(0)], false);
+        // n1 parks on the channel; n0 hangs up before awaiting it at 1 ms.
+        assert_eq!(s, "n0 n1 n0 @1 n0 n1 n0");
+    }
+}
