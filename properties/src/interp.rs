@@ -66,14 +66,21 @@ impl std::fmt::Display for Sched {
 }
 
 /// Runs `program` once, on exactly `seed` under `sched`, and returns the log
-/// of the body's first execution (the harness may run the body again to
-/// shrink a failure) with the harness's verdict.
+/// of the body's first execution (the harness runs the body again to
+/// describe a failure) with the harness's verdict.
 pub fn run(program: &Program, sched: Sched, seed: u64) -> Run {
     crate::quiet_program_panics();
     let logs: Mutex<Vec<Recorder>> = Mutex::new(Vec::new());
     let report = detsim::Builder::new()
         .seed(seed)
         .scheduler(sched.to_detsim())
+        // One seed on this thread; PCT's run-length estimate from the model
+        // instead of a calibration run of the body, and no shrinking: so the
+        // sweep's run is the body's first execution, and a failing seed
+        // costs one replay.
+        .jobs(1)
+        .pct_steps(crate::model::predict(program).steps.len() as u64)
+        .shrink_budget(0, Duration::ZERO)
         .explore(|| {
             let rec = Recorder::default();
             lock(&logs).push(rec.clone());

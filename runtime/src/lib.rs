@@ -1,1 +1,104 @@
-//! placeholder
+//! The deterministic executor behind detsim: one thread, one task polled at a time,
+//! every choice of the next task made by a seeded, replaceable policy.
+//!
+//! # Design
+//! - [`Runtime`] owns a `Core`: the task slab (one boxed cell per task holding its
+//!   future and then its output), the [`ready`](crate::choice::ReadyView) set in FIFO
+//!   order, the timers, the [`Chooser`] and the [`Trace`]. `block_on`/`run` poll the root
+//!   future as task `t0` and every spawned task on the same thread.
+//! - Free functions ([`spawn`], [`yield_now`], [`time::now`], [`random`], [`task::id`])
+//!   find the running simulation through a thread-local and panic with a clear message
+//!   outside one.
+//! - Tasks follow asyncio's `create_task`: scheduled at once, never run before their
+//!   creator yields; a [`JoinHandle`] gives the output or the original panic payload;
+//!   `abort` drops the future; a dropped handle detaches the task; a panic nobody can
+//!   read fails the run; so do deadlocks and runs longer than the poll budget.
+//! - Time is virtual ([`time`]): it stands still while a task is ready and jumps to the
+//!   next timer when none is.
+//!
+//! # Determinism
+//! Nothing in this crate reads the clock, the environment, a thread RNG or a hash
+//! map's order. Given the seed and the chooser, a program's run — every poll, wake and
+//! timer — is the same on every machine. Scheduler randomness and the program's own
+//! randomness ([`random`]) are separate ChaCha8 streams of the seed.
+//!
+//! # Example
+//! ```
+//! use std::time::Duration;
+//! use detsim_runtime::{Runtime, spawn, time};
+//!
+//! let mut rt = Runtime::new(42);
+//! let elapsed = rt.block_on(async {
+//!     let start = time::now();
+//!     let sleeper = spawn(async { time::sleep(Duration::from_secs(3600)).await; 7 });
+//!     assert_eq!(sleeper.await.unwrap(), 7);
+//!     time::now() - start
+//! });
+//! assert_eq!(elapsed, Duration::from_secs(3600)); // an hour, in no time
+//! ```
+
+pub mod choice;
+mod context;
+mod executor;
+mod join;
+mod outcome;
+mod pct;
+mod ready;
+mod runtime;
+pub mod task;
+pub mod time;
+pub mod trace;
+mod waker;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use rand::distr::{Distribution, StandardUniform};
+
+pub use choice::{Chooser, Fifo, PollEnd, Random, ReadyView, Replay};
+pub use context::in_simulation;
+pub use join::{JoinError, JoinHandle, payload_str};
+pub use outcome::{DEFAULT_MAX_STEPS, Decision, RunError, TaskInfo, UserRng};
+pub use pct::Pct;
+pub use runtime::Runtime;
+pub use task::spawn;
+pub use trace::Trace;
+
+/// Yields to the scheduler: the current task goes to the back of the ready set and
+/// other ready tasks may run first (asyncio's `await asyncio.sleep(0)`).
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future of [`yield_now`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// A random value from the simulation's own stream: deterministic per seed, and
+/// independent of the scheduler's choices. Panics outside a simulation.
+pub fn random<T>() -> T
+where
+    StandardUniform: Distribution<T>,
+{
+    let mut rng = context::with_core("detsim::random", |core| core.take_user_rng());
+    let value = StandardUniform.sample(&mut rng);
+    context::with_core("detsim::random", |core| core.put_user_rng(rng));
+    value
+}

@@ -1,0 +1,108 @@
+//! The thread's current simulation, and the panic hook that captures panic locations.
+//!
+//! Invariants:
+//! - at most one simulation is entered on a thread at a time; free functions (`spawn`,
+//!   `time::now`, …) reach it through a thread-local and panic with a clear message
+//!   when there is none;
+//! - the executor's `RefCell<Core>` is borrowed only inside `with_core` closures, which
+//!   never run user code, so a poll, a wake or a destructor can always re-enter.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{self, PanicHookInfo};
+use std::rc::Rc;
+use std::sync::Once;
+
+use crate::executor::Core;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<RefCell<Core>>>> = const { RefCell::new(None) };
+    static QUIET_PANICS: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the current simulation's core. Panics, naming `what`, outside one.
+pub(crate) fn with_core<R>(what: &str, f: impl FnOnce(&mut Core) -> R) -> R {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let Some(core) = current.as_ref() else {
+            panic!(
+                "`{what}` was called outside a detsim simulation; call it from a future run by \
+                 `detsim::check`, a `detsim::Builder`, or `Runtime::block_on`"
+            )
+        };
+        let mut core = core.borrow_mut();
+        f(&mut core)
+    })
+}
+
+/// Runs `f` on the current simulation's core, if there is one.
+pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| {
+            let current = current.borrow();
+            current.as_ref().map(|core| f(&mut core.borrow_mut()))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Whether this thread is inside a simulation.
+pub fn in_simulation() -> bool {
+    CURRENT
+        .try_with(|current| current.borrow().is_some())
+        .unwrap_or(false)
+}
+
+/// Marks the thread as inside a simulation until dropped.
+#[derive(Debug)]
+pub(crate) struct Enter {
+    quiet_before: bool,
+}
+
+impl Enter {
+    pub(crate) fn new(core: Rc<RefCell<Core>>) -> Enter {
+        install_panic_hook();
+        CURRENT.with(|current| {
+            let mut current = current.borrow_mut();
+            assert!(
+                current.is_none(),
+                "a detsim simulation cannot run inside another one on the same thread"
+            );
+            *current = Some(core);
+        });
+        Enter {
+            quiet_before: QUIET_PANICS.replace(true),
+        }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        QUIET_PANICS.set(self.quiet_before);
+        CURRENT.with(|current| current.borrow_mut().take());
+    }
+}
+
+/// Where the last panic caught inside a simulation on this thread happened.
+pub(crate) fn take_panic_location() -> Option<String> {
+    LAST_PANIC_LOCATION.with(|location| location.borrow_mut().take())
+}
+
+/// Installs (once per process) a panic hook that, on a thread inside a simulation,
+/// records the panic's location instead of printing it: a panic there is data for the
+/// run's outcome. Elsewhere it defers to the hook that was installed before.
+fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
+            let quiet = QUIET_PANICS.try_with(Cell::get).unwrap_or(false);
+            if quiet {
+                let location = info.location().map(ToString::to_string);
+                let _ = LAST_PANIC_LOCATION.try_with(|last| *last.borrow_mut() = location);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}

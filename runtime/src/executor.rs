@@ -1,0 +1,745 @@
+//! The executor's state ([`Core`]): the task slab, the ready set, timers, the chooser,
+//! the trace and the decisions. `Runtime::run` drives it; the free functions reach it
+//! through the thread-local context.
+//!
+//! Invariants:
+//! - lazy start: a spawned task enters the ready set during its creator's poll, and
+//!   only a finished poll lets the executor choose again, so it never runs first;
+//! - the core is borrowed only for bookkeeping: methods hand futures and foreign wakers
+//!   back to the caller to poll, drop or wake outside the borrow;
+//! - nothing here varies between runs of the same seed: slots are reused lowest index
+//!   first, ids count up, wakes apply in the order they happened.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crate::choice::{Chooser, PollEnd, ReadyView, USER_STREAM, seeded_rng};
+use crate::context;
+use crate::join::{JoinError, TaskKey, payload_str};
+use crate::outcome::{DEFAULT_MAX_STEPS, Decision, RunError, TaskInfo, UserRng};
+use crate::ready::ReadyQueue;
+use crate::task::{ErasedTask, Id};
+use crate::time::{Instant, TimerKey};
+use crate::trace::{EventKind, Trace};
+use crate::waker::{TaskWaker, WakeQueue};
+
+/// A task picked for polling, taken out of the core.
+pub(crate) struct Step {
+    pub(crate) index: u32,
+    /// `None` for the root future, which lives on `run`'s stack.
+    pub(crate) cell: Option<Pin<Box<dyn ErasedTask>>>,
+    pub(crate) waker: Waker,
+}
+
+pub(crate) enum Next {
+    Poll(Step),
+    /// Timers fired; their wakers are in the caller's buffer.
+    Fire,
+    Stop(RunError),
+}
+
+/// What `settle` hands back: futures to drop outside the borrow, and the run's outcome
+/// once it is decided.
+pub(crate) struct Settled {
+    pub(crate) dropped: Option<Pin<Box<dyn ErasedTask>>>,
+    pub(crate) outcome: Option<Result<(), RunError>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Vacant,
+    Ready,
+    Running,
+    Parked,
+    Finished,
+}
+
+struct Slot {
+    generation: u32,
+    id: Id,
+    state: State,
+    /// The future, then the outcome; `None` while polled, after a cancel, and for the root.
+    cell: Option<Pin<Box<dyn ErasedTask>>>,
+    name: Option<String>,
+    location: Option<&'static Location<'static>>,
+    waker_arc: Arc<TaskWaker>,
+    waker: Waker,
+    join_waker: Option<Waker>,
+    /// A `JoinHandle` for this task exists.
+    attached: bool,
+    /// The task aborted itself during its own poll.
+    abort_requested: bool,
+    /// The task was aborted: it finished without an output.
+    cancelled: bool,
+    /// Where the task panicked, if it did.
+    panic_location: Option<String>,
+}
+
+impl Slot {
+    fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            name: self.name.clone(),
+            spawned_at: self.location,
+        }
+    }
+}
+
+/// What `poll_join` found.
+pub(crate) enum JoinPoll {
+    Pending,
+    /// The output (or panic) was moved into the caller's slot.
+    Output,
+    Cancelled,
+}
+
+/// The executor's state, shared with the free functions through the thread-local
+/// context. Borrowed only for bookkeeping, never across user code.
+pub(crate) struct Core {
+    epoch: u64,
+    seed: u64,
+    slots: Vec<Slot>,
+    /// Vacant slot indices; popped from the back, so the lowest index is reused first.
+    free: Vec<u32>,
+    ready: ReadyQueue,
+    ready_ids: Vec<Id>,
+    wakes: Arc<WakeQueue>,
+    wake_buf: Vec<(u32, u32)>,
+    timers: BTreeMap<(u64, u64), Waker>,
+    timer_seq: u64,
+    now: u64,
+    chooser: Box<dyn Chooser>,
+    user_rng: Option<UserRng>,
+    next_id: u64,
+    pub(crate) steps: u64,
+    pub(crate) max_steps: u64,
+    current: Option<u32>,
+    pub(crate) record_trace: bool,
+    pub(crate) trace: Trace,
+    pub(crate) decisions: Vec<Decision>,
+    /// A failure found outside the poll loop's own checks (an unread panic dropped).
+    pub(crate) failure: Option<RunError>,
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("seed", &self.seed)
+            .field("steps", &self.steps)
+            .field("ready", &self.ready.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    pub(crate) fn new() -> Core {
+        Core {
+            epoch: 0,
+            seed: 0,
+            slots: Vec::new(),
+            free: Vec::new(),
+            ready: ReadyQueue::default(),
+            ready_ids: Vec::new(),
+            wakes: Arc::new(WakeQueue::default()),
+            wake_buf: Vec::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            now: 0,
+            chooser: Box::new(crate::choice::Fifo),
+            user_rng: None,
+            next_id: 0,
+            steps: 0,
+            max_steps: DEFAULT_MAX_STEPS,
+            current: None,
+            record_trace: false,
+            trace: Trace::default(),
+            decisions: Vec::new(),
+            failure: None,
+        }
+    }
+
+    pub(crate) fn reset(
+        &mut self,
+        seed: u64,
+        chooser: Box<dyn Chooser>,
+        user_rng: Option<UserRng>,
+    ) {
+        self.epoch += 1;
+        self.seed = seed;
+        self.chooser = chooser;
+        self.user_rng = user_rng;
+        self.free.clear();
+        for (index, slot) in self.slots.iter_mut().enumerate().rev() {
+            debug_assert!(slot.cell.is_none());
+            if slot.state != State::Vacant {
+                slot.state = State::Vacant;
+                slot.generation = slot.generation.wrapping_add(1);
+            }
+            slot.join_waker = None;
+            self.free.push(index as u32);
+        }
+        self.ready.clear();
+        self.wakes.clear();
+        self.timers.clear();
+        self.timer_seq = 0;
+        self.now = 0;
+        self.next_id = 0;
+        self.steps = 0;
+        self.current = None;
+        self.trace.clear();
+        self.decisions.clear();
+        self.failure = None;
+        // The root future is task t0 in slot 0.
+        let index = self.alloc(None, None);
+        self.slots[index as usize].state = State::Ready;
+        self.ready.push(index);
+        self.chooser.on_spawn(Id::ROOT);
+        if self.record_trace {
+            self.trace.name_task(Id::ROOT, Some("main"));
+        }
+    }
+
+    /// Takes a vacant slot (lowest index first) for a new task with the next id.
+    fn alloc(&mut self, name: Option<String>, location: Option<&'static Location<'static>>) -> u32 {
+        let id = Id(self.next_id);
+        self.next_id += 1;
+        let index = match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                // Reuse the waker allocation unless someone still holds a clone of it.
+                if Arc::strong_count(&slot.waker_arc) == 2 {
+                    slot.waker_arc.recycle(slot.generation);
+                } else {
+                    slot.waker_arc =
+                        Arc::new(TaskWaker::new(index, slot.generation, self.wakes.clone()));
+                    slot.waker = Waker::from(slot.waker_arc.clone());
+                }
+                index
+            }
+            None => {
+                let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 live tasks");
+                let waker_arc = Arc::new(TaskWaker::new(index, 0, self.wakes.clone()));
+                self.slots.push(Slot {
+                    generation: 0,
+                    id,
+                    state: State::Vacant,
+                    cell: None,
+                    name: None,
+                    location: None,
+                    waker: Waker::from(waker_arc.clone()),
+                    waker_arc,
+                    join_waker: None,
+                    attached: false,
+                    abort_requested: false,
+                    cancelled: false,
+                    panic_location: None,
+                });
+                index
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.id = id;
+        slot.name = name;
+        slot.location = location;
+        slot.attached = true;
+        slot.abort_requested = false;
+        slot.cancelled = false;
+        slot.panic_location = None;
+        index
+    }
+
+    fn free_slot(&mut self, index: u32) -> Option<Pin<Box<dyn ErasedTask>>> {
+        let slot = &mut self.slots[index as usize];
+        slot.state = State::Vacant;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.join_waker = None;
+        slot.name = None;
+        self.free.push(index);
+        slot.cell.take()
+    }
+
+    fn key_slot(&self, key: TaskKey) -> Option<u32> {
+        let slot = &self.slots[key.index as usize];
+        (key.epoch == self.epoch && slot.generation == key.generation).then_some(key.index)
+    }
+
+    fn assert_same_run(&self, key: TaskKey, what: &str) {
+        assert!(
+            key.epoch == self.epoch,
+            "{what}: this JoinHandle belongs to an earlier run of the runtime"
+        );
+    }
+
+    fn record(&mut self, kind: EventKind) {
+        if self.record_trace {
+            self.trace
+                .push(self.steps, Duration::from_nanos(self.now), kind);
+        }
+    }
+
+    fn current_task(&self) -> Option<Id> {
+        self.current.map(|index| self.slots[index as usize].id)
+    }
+
+    pub(crate) fn current_id(&self) -> Id {
+        self.current_task()
+            .expect("detsim::task::id() was called outside a task's poll")
+    }
+
+    pub(crate) fn current_name(&self) -> Option<&str> {
+        let index = self.current?;
+        let slot = &self.slots[index as usize];
+        match slot.id {
+            Id::ROOT => Some(slot.name.as_deref().unwrap_or("main")),
+            _ => slot.name.as_deref(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        Instant(Duration::from_nanos(self.now))
+    }
+
+    pub(crate) fn spawn(
+        &mut self,
+        cell: Pin<Box<dyn ErasedTask>>,
+        name: Option<String>,
+        location: &'static Location<'static>,
+    ) -> TaskKey {
+        let traced_name = match self.record_trace {
+            true => {
+                self.trace.name_task(Id(self.next_id), name.as_deref());
+                name.clone()
+            }
+            false => None,
+        };
+        let index = self.alloc(name, Some(location));
+        let slot = &mut self.slots[index as usize];
+        slot.state = State::Ready;
+        slot.cell = Some(cell);
+        let key = TaskKey {
+            index,
+            generation: slot.generation,
+            epoch: self.epoch,
+            id: slot.id,
+        };
+        self.ready.push(index);
+        self.chooser.on_spawn(key.id);
+        let parent = self.current_task().unwrap_or(Id::ROOT);
+        self.record(EventKind::Spawn {
+            task: key.id,
+            parent,
+            name: traced_name,
+            location,
+        });
+        key
+    }
+
+    /// Picks the next task to poll, firing timers or stopping the run as needed.
+    pub(crate) fn next_step(&mut self, foreign_wakers: &mut Vec<Waker>) -> Next {
+        if let Some(error) = self.failure.take() {
+            return Next::Stop(error);
+        }
+        let n = self.ready.len();
+        if n == 0 {
+            return match self.fire_timers(foreign_wakers) {
+                true => Next::Fire,
+                false => Next::Stop(RunError::Deadlock {
+                    blocked: self.unfinished_tasks(),
+                }),
+            };
+        }
+        if self.steps >= self.max_steps {
+            let ready = self
+                .ready
+                .iter()
+                .map(|i| self.slots[i as usize].info())
+                .collect();
+            return Next::Stop(RunError::Livelock {
+                max_steps: self.max_steps,
+                ready,
+            });
+        }
+        let k = if n == 1 {
+            0
+        } else {
+            if self.chooser.needs_tasks() {
+                self.ready_ids.clear();
+                let slots = &self.slots;
+                self.ready_ids
+                    .extend(self.ready.iter().map(|i| slots[i as usize].id));
+            }
+            let view = ReadyView {
+                len: n,
+                ready: if self.chooser.needs_tasks() {
+                    &self.ready_ids
+                } else {
+                    &[]
+                },
+                step: self.steps,
+            };
+            let k = self.chooser.choose(view);
+            assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
+            self.decisions.push(Decision {
+                ready: n as u32,
+                chosen: k as u32,
+            });
+            k
+        };
+        let index = self.ready.remove_nth(k);
+        self.steps += 1;
+        self.current = Some(index);
+        let slot = &mut self.slots[index as usize];
+        slot.state = State::Running;
+        let step = Step {
+            index,
+            cell: slot.cell.take(),
+            waker: slot.waker.clone(),
+        };
+        let task = slot.id;
+        self.record(EventKind::Poll { task, ready: n });
+        Next::Poll(step)
+    }
+
+    /// Settles a poll's outcome and applies the wakes it caused.
+    pub(crate) fn settle(
+        &mut self,
+        index: u32,
+        mut cell: Option<Pin<Box<dyn ErasedTask>>>,
+        result: std::thread::Result<Poll<()>>,
+    ) -> Settled {
+        self.current = None;
+        let slot = &mut self.slots[index as usize];
+        let id = slot.id;
+        let mut settled = Settled {
+            dropped: None,
+            outcome: None,
+        };
+        let end = match result {
+            Ok(Poll::Pending) if slot.abort_requested => {
+                slot.state = State::Finished;
+                slot.cancelled = true;
+                settled.dropped = cell.take();
+                self.record(EventKind::Abort {
+                    task: id,
+                    by: Some(id),
+                });
+                self.finished(index, &mut settled);
+                PollEnd::Finished
+            }
+            Ok(Poll::Pending) => {
+                slot.state = State::Parked;
+                slot.cell = cell;
+                PollEnd::Parked
+            }
+            Ok(Poll::Ready(())) => {
+                slot.state = State::Finished;
+                slot.cell = cell;
+                self.record(EventKind::Complete { task: id });
+                if id == Id::ROOT {
+                    settled.outcome = Some(Ok(()));
+                }
+                self.finished(index, &mut settled);
+                PollEnd::Finished
+            }
+            Err(payload) => {
+                let location = context::take_panic_location();
+                slot.state = State::Finished;
+                if self.record_trace {
+                    let message = payload_str(payload.as_ref())
+                        .unwrap_or("Box<dyn Any>")
+                        .to_owned();
+                    self.trace.push(
+                        self.steps,
+                        Duration::from_nanos(self.now),
+                        EventKind::Panic { task: id, message },
+                    );
+                }
+                let slot = &mut self.slots[index as usize];
+                match cell {
+                    None => {
+                        // The root future panicked: the run fails with its payload.
+                        settled.outcome = Some(Err(RunError::Panic {
+                            task: slot.info(),
+                            payload,
+                            location,
+                        }));
+                    }
+                    Some(mut cell) => {
+                        cell.as_mut().finish_with(JoinError::panic(id, payload));
+                        slot.cell = Some(cell);
+                        slot.panic_location = location;
+                        self.finished(index, &mut settled);
+                    }
+                }
+                PollEnd::Finished
+            }
+        };
+        self.apply_wakes(Some(id));
+        let end = match end {
+            PollEnd::Parked if self.slots[index as usize].state == State::Ready => PollEnd::Yielded,
+            end => end,
+        };
+        self.chooser.on_poll_end(id, end);
+        if settled.outcome.is_none()
+            && let Some(error) = self.failure.take()
+        {
+            settled.outcome = Some(Err(error));
+        }
+        settled
+    }
+
+    /// A task finished: wake its joiner, or, if nobody holds its handle, free it (and
+    /// fail the run if it panicked: nobody could ever read that panic).
+    fn finished(&mut self, index: u32, settled: &mut Settled) {
+        let slot = &mut self.slots[index as usize];
+        if let Some(waker) = slot.join_waker.take() {
+            waker.wake();
+        }
+        if !slot.attached && slot.id != Id::ROOT {
+            self.unread_panic_check(index);
+            let cell = self.free_slot(index);
+            if settled.dropped.is_none() {
+                settled.dropped = cell;
+            } else {
+                drop(cell); // a finished cell holds no future; its output is the only drop
+            }
+        }
+    }
+
+    /// Records a failure if `index` holds a panic that nobody read.
+    fn unread_panic_check(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let Some(cell) = slot.cell.as_mut() else {
+            return;
+        };
+        if let Some(error) = cell.as_mut().take_panic()
+            && self.failure.is_none()
+        {
+            self.failure = Some(RunError::Panic {
+                task: slot.info(),
+                payload: error.into_panic(),
+                location: slot.panic_location.take(),
+            });
+        }
+    }
+
+    /// Applies queued wakes in order; `by` is the task whose poll caused them.
+    pub(crate) fn apply_wakes(&mut self, by: Option<Id>) {
+        let mut wakes = std::mem::take(&mut self.wake_buf);
+        self.wakes.drain_into(&mut wakes);
+        for &(index, generation) in &wakes {
+            let slot = &mut self.slots[index as usize];
+            if slot.generation != generation {
+                continue;
+            }
+            slot.waker_arc.clear_queued();
+            if slot.state == State::Parked {
+                slot.state = State::Ready;
+                let task = slot.id;
+                self.ready.push(index);
+                if by != Some(task) {
+                    self.record(EventKind::Wake { task, by });
+                }
+            }
+        }
+        self.wake_buf = wakes;
+    }
+
+    /// Advances the clock to the earliest timer and takes every timer due then, in
+    /// arming order. Returns false when no timer is armed.
+    fn fire_timers(&mut self, wakers: &mut Vec<Waker>) -> bool {
+        let Some((&(deadline, _), _)) = self.timers.first_key_value() else {
+            return false;
+        };
+        self.now = deadline;
+        self.record(EventKind::TimeJump {
+            to: Duration::from_nanos(deadline),
+        });
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 != deadline {
+                break;
+            }
+            wakers.push(entry.remove());
+        }
+        true
+    }
+
+    pub(crate) fn poll_timer(
+        &mut self,
+        deadline: Instant,
+        timer: &mut Option<TimerKey>,
+        cx: &mut Context<'_>,
+    ) -> (bool, Option<Waker>) {
+        let deadline = deadline.as_nanos();
+        if let Some(key) = *timer
+            && key.epoch != self.epoch
+        {
+            panic!("a detsim Sleep was polled in a different run from the one that armed it");
+        }
+        if self.now >= deadline {
+            let waker = timer
+                .take()
+                .and_then(|key| self.timers.remove(&(key.deadline, key.seq)));
+            return (true, waker);
+        }
+        if let Some(key) = *timer
+            && let Some(waker) = self.timers.get_mut(&(key.deadline, key.seq))
+        {
+            if !waker.will_wake(cx.waker()) {
+                return (false, Some(std::mem::replace(waker, cx.waker().clone())));
+            }
+            return (false, None);
+        }
+        let seq = self.timer_seq;
+        self.timer_seq += 1;
+        self.timers.insert((deadline, seq), cx.waker().clone());
+        *timer = Some(TimerKey {
+            deadline,
+            seq,
+            epoch: self.epoch,
+        });
+        (false, None)
+    }
+
+    pub(crate) fn cancel_timer(&mut self, key: TimerKey) -> Option<Waker> {
+        if key.epoch != self.epoch {
+            return None;
+        }
+        self.timers.remove(&(key.deadline, key.seq))
+    }
+
+    pub(crate) fn clear_timers(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.timers).into_values().collect()
+    }
+
+    pub(crate) fn take_user_rng(&mut self) -> UserRng {
+        self.user_rng
+            .take()
+            .unwrap_or_else(|| Box::new(seeded_rng(self.seed, USER_STREAM)))
+    }
+
+    pub(crate) fn put_user_rng(&mut self, rng: UserRng) {
+        self.user_rng = Some(rng);
+    }
+
+    pub(crate) fn abort(&mut self, key: TaskKey) -> Option<Pin<Box<dyn ErasedTask>>> {
+        self.assert_same_run(key, "JoinHandle::abort");
+        let index = self.key_slot(key)?;
+        let by = self.current_task();
+        let slot = &mut self.slots[index as usize];
+        match slot.state {
+            State::Finished | State::Vacant => None,
+            State::Running => {
+                slot.abort_requested = true;
+                None
+            }
+            State::Ready | State::Parked => {
+                if slot.state == State::Ready {
+                    self.ready.remove(index);
+                }
+                let slot = &mut self.slots[index as usize];
+                slot.state = State::Finished;
+                slot.cancelled = true;
+                let cell = slot.cell.take();
+                let task = slot.id;
+                self.record(EventKind::Abort { task, by });
+                let mut settled = Settled {
+                    dropped: cell,
+                    outcome: None,
+                };
+                self.finished(index, &mut settled);
+                settled.dropped
+            }
+        }
+    }
+
+    pub(crate) fn is_finished(&self, key: TaskKey) -> bool {
+        self.assert_same_run(key, "JoinHandle::is_finished");
+        match self.key_slot(key) {
+            Some(index) => self.slots[index as usize].state == State::Finished,
+            None => true,
+        }
+    }
+
+    pub(crate) fn poll_join(
+        &mut self,
+        key: TaskKey,
+        cx: &mut Context<'_>,
+        out: &mut dyn Any,
+    ) -> (JoinPoll, Option<Pin<Box<dyn ErasedTask>>>) {
+        self.assert_same_run(key, "awaiting a JoinHandle");
+        let index = self
+            .key_slot(key)
+            .expect("a task with a live JoinHandle keeps its slot");
+        let slot = &mut self.slots[index as usize];
+        if slot.state != State::Finished {
+            match &slot.join_waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => slot.join_waker = Some(cx.waker().clone()),
+            }
+            return (JoinPoll::Pending, None);
+        }
+        let polled = if slot.cancelled {
+            JoinPoll::Cancelled
+        } else {
+            if let Some(cell) = slot.cell.as_mut() {
+                cell.as_mut().take_output(out);
+            }
+            JoinPoll::Output
+        };
+        slot.attached = false;
+        (polled, self.free_slot(index))
+    }
+
+    pub(crate) fn detach(&mut self, key: TaskKey) -> Option<Pin<Box<dyn ErasedTask>>> {
+        let index = self.key_slot(key)?;
+        let slot = &mut self.slots[index as usize];
+        slot.attached = false;
+        slot.join_waker = None;
+        if slot.state != State::Finished {
+            return None;
+        }
+        self.unread_panic_check(index);
+        self.free_slot(index)
+    }
+
+    /// Every task not yet finished, in id order (for deadlock reports).
+    fn unfinished_tasks(&self) -> Vec<TaskInfo> {
+        let mut tasks: Vec<TaskInfo> = self
+            .slots
+            .iter()
+            .filter(|s| matches!(s.state, State::Ready | State::Parked | State::Running))
+            .map(Slot::info)
+            .collect();
+        tasks.sort_by_key(|t| t.id);
+        tasks
+    }
+
+    /// Takes the futures of every task still pending, in id order, marking them finished.
+    pub(crate) fn take_pending_cells(&mut self) -> Vec<Pin<Box<dyn ErasedTask>>> {
+        let mut pending: Vec<(Id, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.state, State::Ready | State::Parked) && s.cell.is_some())
+            .map(|(i, s)| (s.id, i as u32))
+            .collect();
+        pending.sort_unstable();
+        let mut cells = Vec::with_capacity(pending.len());
+        for (task, index) in pending {
+            self.record(EventKind::Dropped { task });
+            let slot = &mut self.slots[index as usize];
+            slot.state = State::Finished;
+            slot.cancelled = true;
+            cells.extend(slot.cell.take());
+        }
+        self.ready.clear();
+        cells
+    }
+}

@@ -1,0 +1,207 @@
+//! Join handles and join errors: how a task's result reaches whoever awaits it.
+//!
+//! Invariants:
+//! - awaiting a finished task returns at once, without suspending (asyncio: awaiting a
+//!   done task is not a scheduling point);
+//! - the output is moved out exactly once; a panic payload reaches the awaiter intact;
+//! - a panic nobody can read any more (its handle was dropped unread) fails the run.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::context;
+use crate::executor::JoinPoll;
+use crate::task::{Id, Payload};
+
+/// Where a task lives in its run's slab: index, generation and run epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskKey {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+    pub(crate) epoch: u64,
+    pub(crate) id: Id,
+}
+
+/// Awaits a spawned task: resolves to `Ok(output)`, or `Err(JoinError)` if the task
+/// panicked or was aborted. Dropping the handle detaches the task; it keeps running.
+pub struct JoinHandle<T> {
+    key: TaskKey,
+    /// The outcome has been read (or the handle is otherwise spent).
+    spent: bool,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(key: TaskKey) -> Self {
+        JoinHandle {
+            key,
+            spent: false,
+            _output: PhantomData,
+        }
+    }
+
+    /// Cancels the task: its future is dropped before its next poll, and awaiting this
+    /// handle gives a cancelled [`JoinError`]. Does nothing if the task already finished.
+    pub fn abort(&self) {
+        if self.spent {
+            return;
+        }
+        let dropped = context::with_core("JoinHandle::abort", |core| core.abort(self.key));
+        drop(dropped); // the future's destructor runs outside the executor's borrow
+    }
+
+    /// Whether the task has finished: completed, panicked or been cancelled.
+    pub fn is_finished(&self) -> bool {
+        self.spent
+            || context::with_core("JoinHandle::is_finished", |core| core.is_finished(self.key))
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        self.key.id
+    }
+}
+
+impl<T: 'static> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        assert!(!self.spent, "JoinHandle polled after it completed");
+        let mut slot: Option<Result<T, JoinError>> = None;
+        let key = self.key;
+        let (polled, freed) = context::with_core("awaiting a JoinHandle", |core| {
+            core.poll_join(key, cx, &mut slot as &mut dyn Any)
+        });
+        drop(freed); // the task's cell is dropped outside the executor's borrow
+        let result = match polled {
+            JoinPoll::Pending => return Poll::Pending,
+            JoinPoll::Output => slot.expect("a finished task's outcome is read once"),
+            JoinPoll::Cancelled => Err(JoinError::cancelled(key.id)),
+        };
+        self.spent = true;
+        Poll::Ready(result)
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if self.spent {
+            return;
+        }
+        let freed = context::try_with_core(|core| core.detach(self.key));
+        drop(freed);
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.key.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a task gave no output: it panicked, or it was aborted.
+pub struct JoinError {
+    id: Id,
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    Panic(Payload),
+}
+
+impl JoinError {
+    pub(crate) fn cancelled(id: Id) -> Self {
+        JoinError {
+            id,
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panic(id: Id, payload: Payload) -> Self {
+        JoinError {
+            id,
+            repr: Repr::Panic(payload),
+        }
+    }
+
+    /// Whether the task was aborted before it finished.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// The id of the task that failed.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// The original panic payload, to re-raise with `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    /// If the task was cancelled rather than panicking; see [`JoinError::try_into_panic`].
+    pub fn into_panic(self) -> Box<dyn Any + Send> {
+        self.try_into_panic()
+            .expect("JoinError::into_panic called on a cancelled task's error")
+    }
+
+    /// The panic payload if the task panicked, or the error back if it was cancelled.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
+        match self.repr {
+            Repr::Panic(payload) => Ok(payload),
+            Repr::Cancelled => Err(self),
+        }
+    }
+
+    /// The panic message, when the payload is a string (as `panic!` makes it).
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Panic(payload) => payload_str(payload.as_ref()),
+            Repr::Cancelled => None,
+        }
+    }
+}
+
+/// The text of a panic payload, when it is a `&str` or `String`.
+pub fn payload_str(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
+            Repr::Panic(_) => match self.panic_message() {
+                Some(message) => write!(f, "task {} panicked: {message}", self.id),
+                None => write!(f, "task {} panicked", self.id),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
+            Repr::Panic(_) => match self.panic_message() {
+                Some(message) => write!(f, "JoinError::Panic({}, {message:?})", self.id),
+                None => write!(f, "JoinError::Panic({}, ..)", self.id),
+            },
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}

@@ -1,0 +1,144 @@
+//! What a run reports: its decisions, and how it failed ([`RunError`]), naming tasks
+//! by [`TaskInfo`].
+
+use std::convert::Infallible;
+use std::fmt;
+use std::panic::Location;
+
+use rand::TryRng;
+
+use crate::join::payload_str;
+use crate::task::{Id, Payload};
+
+/// The source behind [`crate::random`]: any infallible `rand` generator.
+pub type UserRng = Box<dyn TryRng<Error = Infallible>>;
+
+/// The default poll budget of a run; see [`Runtime::set_max_steps`].
+pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+
+/// One scheduling decision: `chosen` among `ready` ready tasks (FIFO order).
+/// Recorded only when `ready >= 2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Decision {
+    /// How many tasks were ready.
+    pub ready: u32,
+    /// The index chosen, in FIFO order: 0 is asyncio's choice.
+    pub chosen: u32,
+}
+
+/// A task as reports name it: id, name and where it was spawned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id.
+    pub id: Id,
+    /// Its name, if it was given one.
+    pub name: Option<String>,
+    /// Where `spawn` was called (`None` for the root future).
+    pub spawned_at: Option<&'static Location<'static>>,
+}
+
+impl fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.id)?;
+        match &self.name {
+            Some(name) => write!(f, " {name}")?,
+            None if self.id == Id::ROOT => f.write_str(" main")?,
+            None => {}
+        }
+        if let Some(location) = self.spawned_at {
+            write!(f, " (spawned at {location})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The root future panicked, or a task panicked and nobody can read its panic any
+    /// more (its handle was dropped).
+    Panic {
+        /// The task that panicked (`t0` for the root future).
+        task: TaskInfo,
+        /// The original payload.
+        payload: Payload,
+        /// `file:line:column` of the panic, when the panic hook saw it.
+        location: Option<String>,
+    },
+    /// The root future is pending, no task is ready and no timer is armed.
+    Deadlock {
+        /// Every unfinished task, root first.
+        blocked: Vec<TaskInfo>,
+    },
+    /// The run made `max_steps` polls without finishing.
+    Livelock {
+        /// The poll budget that ran out.
+        max_steps: u64,
+        /// The tasks that were still ready.
+        ready: Vec<TaskInfo>,
+    },
+}
+
+impl RunError {
+    /// What went wrong, in the program's own words: the panic message, or a description
+    /// of the deadlock or livelock naming the tasks. Free of seeds and step counts, so
+    /// a replay of the same failure gives the same message.
+    pub fn message(&self) -> String {
+        match self {
+            RunError::Panic { payload, .. } => payload_str(payload.as_ref())
+                .unwrap_or("Box<dyn Any> (a panic payload that is not a string)")
+                .to_owned(),
+            RunError::Deadlock { blocked } => format!(
+                "deadlock: no task is ready and no timer is armed; blocked: {}",
+                join_tasks(blocked)
+            ),
+            RunError::Livelock { max_steps, ready } => format!(
+                "livelock: the run did not finish within {max_steps} polls (max_steps); \
+                 still ready: {}",
+                join_tasks(ready)
+            ),
+        }
+    }
+
+    /// Where the panic happened, for a panic.
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            RunError::Panic { location, .. } => location.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The task that panicked, for a panic.
+    pub fn panicked_task(&self) -> Option<&TaskInfo> {
+        match self {
+            RunError::Panic { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+}
+
+fn join_tasks(tasks: &[TaskInfo]) -> String {
+    tasks
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Panic { task, location, .. } => {
+                write!(f, "task {task} panicked")?;
+                if let Some(location) = location {
+                    write!(f, " at {location}")?;
+                }
+                write!(f, ": {}", self.message())
+            }
+            _ => f.write_str(&self.message()),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}

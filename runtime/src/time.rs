@@ -1,0 +1,231 @@
+//! Virtual time: an [`Instant`] that only moves when no task is ready, sleeps and
+//! timeouts driven by it.
+//!
+//! Invariants:
+//! - time stands still while any task is ready; when none is, the clock jumps to the
+//!   earliest armed timer and every timer due at that instant fires together, waking
+//!   in arming order, so the scheduler chooses among them (under fifo: arming order);
+//! - no sleeper wakes before its deadline;
+//! - timers live in an ordered map keyed by (deadline, arming sequence): arming,
+//!   cancelling and firing cost O(log n).
+
+use std::fmt;
+use std::future::Future;
+use std::ops::{Add, AddAssign, Sub, SubAssign};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+
+use crate::context;
+
+/// A point in virtual time, measured from the start of the run (`Instant` zero).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant(pub(crate) Duration);
+
+impl Instant {
+    /// The start of every run.
+    pub const START: Instant = Instant(Duration::ZERO);
+
+    /// Time since the start of the run.
+    pub fn since_start(self) -> Duration {
+        self.0
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// Time from `earlier` to `self`. Panics if `earlier` is later.
+    pub fn duration_since(self, earlier: Instant) -> Duration {
+        self - earlier
+    }
+
+    /// Virtual time elapsed since `self`.
+    pub fn elapsed(self) -> Duration {
+        now() - self
+    }
+
+    /// `self + d`, or `None` on overflow.
+    pub fn checked_add(self, d: Duration) -> Option<Instant> {
+        self.0.checked_add(d).map(Instant)
+    }
+
+    /// `self - d`, or `None` before the start of the run.
+    pub fn checked_sub(self, d: Duration) -> Option<Instant> {
+        self.0.checked_sub(d).map(Instant)
+    }
+
+    pub(crate) fn as_nanos(self) -> u64 {
+        u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Instant({:?})", self.0)
+    }
+}
+
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}s", self.0.as_secs(), self.0.subsec_micros())
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        self.checked_add(d)
+            .expect("overflow adding a duration to an Instant")
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, d: Duration) {
+        *self = *self + d;
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, d: Duration) -> Instant {
+        self.checked_sub(d)
+            .expect("subtracting a duration moved an Instant before the start of the run")
+    }
+}
+
+impl SubAssign<Duration> for Instant {
+    fn sub_assign(&mut self, d: Duration) {
+        *self = *self - d;
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    fn sub(self, earlier: Instant) -> Duration {
+        self.0
+            .checked_sub(earlier.0)
+            .expect("Instant subtraction: the second instant is later than the first")
+    }
+}
+
+/// The current virtual time. Panics outside a simulation.
+pub fn now() -> Instant {
+    context::with_core("detsim::time::now", |core| core.now())
+}
+
+/// Waits until `d` of virtual time has passed.
+pub fn sleep(d: Duration) -> Sleep {
+    sleep_until(now() + d)
+}
+
+/// Waits until the virtual clock reaches `deadline` (at once if it already has).
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        timer: None,
+    }
+}
+
+/// The future of [`sleep`] and [`sleep_until`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    /// The armed timer's key, once polled.
+    timer: Option<TimerKey>,
+}
+
+/// An armed timer: deadline in nanoseconds, arming sequence number, run epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    pub(crate) deadline: u64,
+    pub(crate) seq: u64,
+    pub(crate) epoch: u64,
+}
+
+impl Sleep {
+    /// When this sleep ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        let mut timer = self.timer;
+        let (ready, dropped) = context::with_core("polling detsim::time::Sleep", |core| {
+            core.poll_timer(deadline, &mut timer, cx)
+        });
+        drop(dropped);
+        self.timer = timer;
+        if ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.timer.take() {
+            let waker = context::try_with_core(|core| core.cancel_timer(key));
+            drop(waker);
+        }
+    }
+}
+
+/// The error of a [`timeout`] whose time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Runs `future` for at most `d` of virtual time: `Ok(output)` if it finishes first,
+/// `Err(Elapsed)` otherwise (the future is then dropped). The future is polled before
+/// the clock is checked, so one that is ready at once always wins.
+pub fn timeout<F: Future>(d: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep(d),
+    }
+}
+
+pin_project! {
+    /// The future of [`timeout`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        sleep: Sleep,
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        match Pin::new(this.sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The trace: a timeline of one run, recorded when the runtime is asked to.
+//!
+//! Every spawn, poll, completion, panic, abort, wake and time jump is an [`Event`]
+//! stamped with the poll count and the virtual time. `Display` prints one event a line:
+//!
+//! ```text
+//!   step  time       task         event
+//!      1  0.000000s  t0 main      poll
+//!         0.000000s  t0 main      spawn t1 worker (src/lib.rs:10:5)
+//! ```
+//!
+//! Invariant: a trace holds nothing that varies between runs of the same seed (no
+//! addresses, no wall-clock time), so two traces compare equal exactly when the runs
+//! made the same steps.
+
+use std::fmt;
+use std::panic::Location;
+use std::time::Duration;
+
+use crate::task::Id;
+
+/// One thing that happened in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Polls made so far (the poll that caused this event, or the last one).
+    pub step: u64,
+    /// Virtual time since the start of the run.
+    pub time: Duration,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened, in an [`Event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// `parent` spawned `task` at `location`.
+    Spawn {
+        /// The new task.
+        task: Id,
+        /// The task that spawned it (`t0` for the root future).
+        parent: Id,
+        /// The new task's name, if it was given one.
+        name: Option<String>,
+        /// Where `spawn` was called.
+        location: &'static Location<'static>,
+    },
+    /// `task` was polled; this poll is step number `Event::step`, chosen among `ready`
+    /// ready tasks.
+    Poll {
+        /// The polled task.
+        task: Id,
+        /// How many tasks were ready when it was chosen.
+        ready: usize,
+    },
+    /// `task` returned its output.
+    Complete {
+        /// The task.
+        task: Id,
+    },
+    /// `task` panicked with `message`.
+    Panic {
+        /// The task.
+        task: Id,
+        /// The panic message (or a placeholder when the payload is not a string).
+        message: String,
+    },
+    /// `task` was aborted; its future was dropped.
+    Abort {
+        /// The task.
+        task: Id,
+        /// The task that called `abort`, if any was running.
+        by: Option<Id>,
+    },
+    /// `task` became ready again.
+    Wake {
+        /// The woken task.
+        task: Id,
+        /// The running task that woke it; `None` for a timer.
+        by: Option<Id>,
+    },
+    /// No task was ready, so the clock jumped forward to the next timer.
+    TimeJump {
+        /// The new virtual time.
+        to: Duration,
+    },
+    /// The run ended with `task` still pending; its future was dropped.
+    Dropped {
+        /// The task.
+        task: Id,
+    },
+}
+
+/// The timeline of one run. `Display` prints it one event a line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    events: Vec<Event>,
+    /// Task names, indexed by id number (`None`: unnamed).
+    names: Vec<Option<String>>,
+}
+
+impl Trace {
+    /// The events, in order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The name of `task`, if it had one.
+    pub fn name(&self, task: Id) -> Option<&str> {
+        self.names
+            .get(task.as_u64() as usize)
+            .and_then(|n| n.as_deref())
+    }
+
+    /// A view that prints only the last `n` events (with a note of how many were left out).
+    pub fn tail(&self, n: usize) -> TraceTail<'_> {
+        TraceTail { trace: self, n }
+    }
+
+    /// The index of the first event at which `self` and `other` differ, if they do.
+    pub fn first_difference(&self, other: &Trace) -> Option<usize> {
+        let common = self.events.len().min(other.events.len());
+        (0..common)
+            .find(|&i| self.events[i] != other.events[i])
+            .or((self.events.len() != other.events.len()).then_some(common))
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.events.clear();
+        self.names.clear();
+    }
+
+    pub(crate) fn name_task(&mut self, task: Id, name: Option<&str>) {
+        let index = task.as_u64() as usize;
+        if self.names.len() <= index {
+            self.names.resize(index + 1, None);
+        }
+        self.names[index] = name.map(str::to_owned);
+    }
+
+    pub(crate) fn push(&mut self, step: u64, time: Duration, kind: EventKind) {
+        self.events.push(Event { step, time, kind });
+    }
+
+    /// Writes one event as a line of the timeline.
+    pub fn write_event(&self, f: &mut impl fmt::Write, event: &Event) -> fmt::Result {
+        let time = format!(
+            "{}.{:06}s",
+            event.time.as_secs(),
+            event.time.subsec_micros()
+        );
+        let label = |task: Id| match self.name(task) {
+            Some(name) => format!("{task} {name}"),
+            None => task.to_string(),
+        };
+        let (step, task, what) = match &event.kind {
+            EventKind::Poll { task, ready } => (
+                event.step.to_string(),
+                label(*task),
+                if *ready > 1 {
+                    format!("poll (1 of {ready} ready)")
+                } else {
+                    "poll".to_owned()
+                },
+            ),
+            EventKind::Spawn {
+                task,
+                parent,
+                location,
+                ..
+            } => (
+                String::new(),
+                label(*parent),
+                format!("spawn {} ({location})", label(*task)),
+            ),
+            EventKind::Complete { task } => (String::new(), label(*task), "done".to_owned()),
+            EventKind::Panic { task, message } => {
+                (String::new(), label(*task), format!("panicked: {message}"))
+            }
+            EventKind::Abort { task, by } => match by {
+                Some(by) => (String::new(), label(*by), format!("abort {}", label(*task))),
+                None => (String::new(), label(*task), "aborted".to_owned()),
+            },
+            EventKind::Wake { task, by } => match by {
+                Some(by) => (String::new(), label(*by), format!("wake {}", label(*task))),
+                None => (String::new(), label(*task), "timer fired".to_owned()),
+            },
+            EventKind::TimeJump { .. } => {
+                (String::new(), String::new(), "clock advances".to_owned())
+            }
+            EventKind::Dropped { task } => (
+                String::new(),
+                label(*task),
+                "dropped unfinished at end of run".to_owned(),
+            ),
+        };
+        // Continuation lines of a multi-line message line up under the event column.
+        let what = what.replace('\n', &format!("\n{:37}", ""));
+        writeln!(f, "{step:>6}  {time:>10}  {task:<16} {what}")
+    }
+
+    fn write_header(f: &mut impl fmt::Write) -> fmt::Result {
+        writeln!(f, "{:>6}  {:>10}  {:<16} event", "step", "time", "task")
+    }
+}
+
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Trace::write_header(f)?;
+        for event in &self.events {
+            self.write_event(f, event)?;
+        }
+        Ok(())
+    }
+}
+
+/// The last events of a [`Trace`], from [`Trace::tail`].
+#[derive(Debug, Clone, Copy)]
+pub struct TraceTail<'a> {
+    trace: &'a Trace,
+    n: usize,
+}
+
+impl fmt::Display for TraceTail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let events = &self.trace.events;
+        let skip = events.len().saturating_sub(self.n);
+        if skip > 0 {
+            writeln!(f, "  ({skip} earlier events not shown)")?;
+        }
+        Trace::write_header(f)?;
+        for event in &events[skip..] {
+            self.trace.write_event(f, event)?;
+        }
+        Ok(())
+    }
+}

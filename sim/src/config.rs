@@ -1,0 +1,159 @@
+//! The one place that reads `DETSIM_*` environment variables.
+//!
+//! An environment variable overrides what the code set; a malformed value is a panic
+//! that names the variable, the value and the expected form, because a sweep that
+//! silently ignored `DETSIM_SEED=0xzz` would test something else than the user asked.
+
+use crate::scheduler::Scheduler;
+
+/// Settings read from the environment; `None` where the variable is unset or empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Env {
+    pub(crate) seed: Option<u64>,
+    pub(crate) seeds: Option<u64>,
+    pub(crate) seed_start: Option<u64>,
+    pub(crate) scheduler: Option<Scheduler>,
+    pub(crate) jobs: Option<usize>,
+    pub(crate) replay: Option<String>,
+    pub(crate) check_determinism: Option<bool>,
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub(crate) fn read() -> Env {
+        Env::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (tests pass a map).
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Env {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        Env {
+            seed: get("DETSIM_SEED").map(|v| parse("DETSIM_SEED", &v, parse_seed, SEED_FORM)),
+            seeds: get("DETSIM_SEEDS").map(|v| {
+                parse(
+                    "DETSIM_SEEDS",
+                    &v,
+                    parse_count,
+                    "a positive whole number of seeds, such as 1000",
+                )
+            }),
+            seed_start: get("DETSIM_SEED_START")
+                .map(|v| parse("DETSIM_SEED_START", &v, parse_seed, SEED_FORM)),
+            scheduler: get("DETSIM_SCHEDULER").map(|v| {
+                parse(
+                    "DETSIM_SCHEDULER",
+                    &v,
+                    |s| s.parse().ok(),
+                    "`portfolio`, `random`, `fifo` or `pct:<depth>` (depth ≥ 1), such as pct:3",
+                )
+            }),
+            jobs: get("DETSIM_JOBS").map(|v| {
+                parse(
+                    "DETSIM_JOBS",
+                    &v,
+                    |s| parse_count(s).and_then(|n| usize::try_from(n).ok()),
+                    "a positive number of threads, such as 2",
+                )
+            }),
+            replay: get("DETSIM_REPLAY").map(|v| v.trim().to_owned()),
+            check_determinism: get("DETSIM_CHECK_DETERMINISM").map(|v| {
+                parse(
+                    "DETSIM_CHECK_DETERMINISM",
+                    &v,
+                    |s| match s {
+                        "1" | "true" | "yes" => Some(true),
+                        "0" | "false" | "no" => Some(false),
+                        _ => None,
+                    },
+                    "`1` (on) or `0` (off)",
+                )
+            }),
+        }
+    }
+}
+
+const SEED_FORM: &str = "a decimal or 0x-prefixed hexadecimal u64, such as 42 or 0x2a";
+
+fn parse<T>(name: &str, value: &str, parse: impl Fn(&str) -> Option<T>, form: &str) -> T {
+    parse(value.trim()).unwrap_or_else(|| {
+        panic!("detsim: environment variable {name}=`{value}` is malformed: expected {form}")
+    })
+}
+
+/// Parses a seed: decimal, or hexadecimal with a `0x` prefix; `_` separators allowed.
+pub(crate) fn parse_seed(s: &str) -> Option<u64> {
+    let s = s.replace('_', "");
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn parse_count(s: &str) -> Option<u64> {
+    parse_seed(s).filter(|&n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        let map: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let e = env(&[
+            ("DETSIM_SEED", "0x2A"),
+            ("DETSIM_SEEDS", "500"),
+            ("DETSIM_SEED_START", "1_000"),
+            ("DETSIM_SCHEDULER", "pct:3"),
+            ("DETSIM_JOBS", "2"),
+            ("DETSIM_REPLAY", " tok "),
+            ("DETSIM_CHECK_DETERMINISM", "1"),
+        ]);
+        assert_eq!(e.seed, Some(42));
+        assert_eq!(e.seeds, Some(500));
+        assert_eq!(e.seed_start, Some(1000));
+        assert_eq!(e.scheduler, Some(Scheduler::pct(3)));
+        assert_eq!(e.jobs, Some(2));
+        assert_eq!(e.replay.as_deref(), Some("tok"));
+        assert_eq!(e.check_determinism, Some(true));
+        assert_eq!(env(&[("DETSIM_SEED", "")]), Env::default());
+    }
+
+    fn panic_message(vars: &[(&str, &str)]) -> String {
+        let payload = std::panic::catch_unwind(|| env(vars)).unwrap_err();
+        detsim_runtime::payload_str(payload.as_ref())
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn malformed_values_name_variable_value_and_form() {
+        let m = panic_message(&[("DETSIM_SEED", "0xzz")]);
+        assert!(
+            m.contains("DETSIM_SEED=`0xzz`") && m.contains("0x-prefixed hexadecimal"),
+            "{m}"
+        );
+        let m = panic_message(&[("DETSIM_SEEDS", "0")]);
+        assert!(
+            m.contains("DETSIM_SEEDS=`0`") && m.contains("positive"),
+            "{m}"
+        );
+        let m = panic_message(&[("DETSIM_SCHEDULER", "pct:0")]);
+        assert!(
+            m.contains("DETSIM_SCHEDULER=`pct:0`") && m.contains("pct:<depth>"),
+            "{m}"
+        );
+        let m = panic_message(&[("DETSIM_JOBS", "-1")]);
+        assert!(m.contains("DETSIM_JOBS=`-1`"), "{m}");
+        let m = panic_message(&[("DETSIM_CHECK_DETERMINISM", "maybe")]);
+        assert!(m.contains("DETSIM_CHECK_DETERMINISM=`maybe`"), "{m}");
+    }
+}

@@ -1,0 +1,225 @@
+//! What a sweep hands back: [`Report`], and for a failing seed, [`Failure`] — the data
+//! first (seed, message, steps, schedule, trace), and a report a user can act on as
+//! its `Display`.
+
+use std::fmt;
+
+use detsim_runtime::{Decision, RunError, Trace};
+
+use crate::schedule::Schedule;
+use crate::scheduler::Scheduler;
+
+/// How many trace events the failure report shows.
+pub(crate) const REPORT_TRACE_TAIL: usize = 40;
+
+/// The outcome of a sweep.
+#[derive(Debug)]
+pub struct Report {
+    /// Seeds run: the whole range when every seed passed; up to and including the
+    /// failing seed otherwise (the same whatever the number of threads).
+    pub seeds_run: u64,
+    /// The lowest failing seed's failure, if any seed failed.
+    pub failure: Option<Failure>,
+}
+
+impl Report {
+    /// Whether every seed passed.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// What kind of failure a [`Failure`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The body (or a task nobody awaited) panicked.
+    Panic,
+    /// No task was ready and no timer armed.
+    Deadlock,
+    /// The run exceeded its poll budget.
+    Livelock,
+    /// Two runs of the same seed differed.
+    Nondeterminism,
+}
+
+/// How shrinking went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShrinkSummary {
+    /// Polls of the failing run before shrinking.
+    pub original_steps: u64,
+    /// Deviations from FIFO order before shrinking.
+    pub original_deviations: usize,
+    /// Deviations left in the shrunk schedule.
+    pub deviations: usize,
+    /// Replays shrinking used.
+    pub replays: u64,
+    /// Why shrinking stopped before it was done, if it did.
+    pub stopped_early: Option<String>,
+}
+
+/// A failing run: what went wrong, and everything needed to see it again.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The seed of the failing run.
+    pub seed: u64,
+    /// What went wrong in the program's own words: its panic message, or the runtime's
+    /// deadlock / livelock description naming the tasks. No seed or step count, so a
+    /// replay of the same failure gives the same message.
+    pub message: String,
+    /// Task polls in the run [`Failure::trace`] shows (the shrunk one, once shrunk).
+    pub steps: u64,
+    /// The single strategy that made the failing schedule (for a portfolio sweep, the
+    /// failing seed's strategy).
+    pub scheduler: Scheduler,
+    /// What kind of failure this is.
+    pub kind: FailureKind,
+    /// `file:line:column` of the panic, when the failure is a panic.
+    pub location: Option<String>,
+    /// The task that panicked (`t3 worker`), when the failure is a panic.
+    pub task: Option<String>,
+    /// The scheduling decisions of the run [`Failure::trace`] shows.
+    pub decisions: Vec<Decision>,
+    /// How shrinking went, when it ran.
+    pub shrink: Option<ShrinkSummary>,
+    pub(crate) schedule: Schedule,
+    pub(crate) trace: Trace,
+    pub(crate) replay_command: String,
+    pub(crate) seed_command: Option<String>,
+    pub(crate) test_name: Option<String>,
+    pub(crate) note: Option<String>,
+}
+
+impl Failure {
+    pub(crate) fn new(seed: u64, scheduler: Scheduler, message: String, kind: FailureKind) -> Self {
+        Failure {
+            seed,
+            message,
+            steps: 0,
+            scheduler,
+            kind,
+            location: None,
+            task: None,
+            decisions: Vec::new(),
+            shrink: None,
+            schedule: Schedule {
+                scheduler,
+                seed,
+                decisions: Vec::new(),
+                user_words: Vec::new(),
+            },
+            trace: Trace::default(),
+            replay_command: String::new(),
+            seed_command: None,
+            test_name: crate::runner::test_name(),
+            note: None,
+        }
+    }
+
+    pub(crate) fn from_error(seed: u64, scheduler: Scheduler, error: &RunError) -> Self {
+        let kind = match error {
+            RunError::Deadlock { .. } => FailureKind::Deadlock,
+            RunError::Livelock { .. } => FailureKind::Livelock,
+            _ => FailureKind::Panic,
+        };
+        let mut failure = Failure::new(seed, scheduler, error.message(), kind);
+        failure.location = error.location().map(str::to_owned);
+        failure.task = error.panicked_task().map(|task| {
+            let mut label = task.id.to_string();
+            match &task.name {
+                Some(name) => label = format!("{label} {name}"),
+                None if task.id == detsim_runtime::task::Id::ROOT => label.push_str(" main"),
+                None => {}
+            }
+            label
+        });
+        failure
+    }
+
+    /// The timeline of the failing run (the shrunk one, once shrunk): `Display` prints it.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// The failing schedule (shrunk, once shrunk) as a short ASCII token:
+    /// [`Builder::replay`](crate::Builder::replay) and `DETSIM_REPLAY` run it again.
+    pub fn replay_token(&self) -> String {
+        self.schedule.to_token()
+    }
+
+    /// The failing schedule as data.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// A shell command that replays exactly this failure.
+    pub fn replay_command(&self) -> &str {
+        &self.replay_command
+    }
+}
+
+fn deviations(n: usize) -> String {
+    match n {
+        1 => "1 deviation from FIFO order".to_owned(),
+        n => format!("{n} deviations from FIFO order"),
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.test_name {
+            Some(name) => write!(f, "detsim: test `{name}` failed")?,
+            None => write!(f, "detsim: the simulation failed")?,
+        }
+        writeln!(
+            f,
+            " on seed {:#x} (scheduler {}, {} polls)",
+            self.seed, self.scheduler, self.steps
+        )?;
+        writeln!(f)?;
+        match (&self.task, &self.location) {
+            (Some(task), Some(location)) => writeln!(f, "task {task} panicked at {location}:")?,
+            (Some(task), None) => writeln!(f, "task {task} panicked:")?,
+            _ => {}
+        }
+        for line in self.message.lines() {
+            writeln!(f, "    {line}")?;
+        }
+        if let Some(note) = &self.note {
+            writeln!(f)?;
+            writeln!(f, "{note}")?;
+        }
+        writeln!(f)?;
+        writeln!(f, "replay this failure with:")?;
+        writeln!(f, "    {}", self.replay_command)?;
+        if let Some(seed_command) = &self.seed_command {
+            writeln!(f, "or rerun the whole unshrunk seed with:")?;
+            writeln!(f, "    {seed_command}")?;
+        }
+        if let Some(shrink) = &self.shrink {
+            writeln!(f)?;
+            write!(
+                f,
+                "shrunk from {} polls and {} to {} polls and {} ({} replays)",
+                shrink.original_steps,
+                deviations(shrink.original_deviations),
+                self.steps,
+                deviations(shrink.deviations),
+                shrink.replays
+            )?;
+            match &shrink.stopped_early {
+                Some(reason) => writeln!(f, "; stopped early: {reason}")?,
+                None => writeln!(f)?,
+            }
+        }
+        writeln!(f)?;
+        let events = self.trace.events().len();
+        writeln!(
+            f,
+            "trace (last {} of {events} events):",
+            events.min(REPORT_TRACE_TAIL)
+        )?;
+        write!(f, "{}", self.trace.tail(REPORT_TRACE_TAIL))
+    }
+}
