@@ -224,9 +224,16 @@ pub fn lazy_start(_program: &Program, run: &Run) -> Checked {
 }
 
 /// Property 7, differential: the run's schedule ([`schedule`]) is exactly
-/// what [`model::predict`] says `fifo` does, and the run ends as predicted.
+/// what [`model::predict`] says detsim's `fifo` does, and the run ends as
+/// predicted.
 pub fn matches_model(program: &Program, run: &Run) -> Checked {
-    let predicted = model::predict(program);
+    matches_model_with(program, run, model::DETSIM_WAKE_ORDER)
+}
+
+/// [`matches_model`] with the model's wake order given
+/// ([`model::WakeOrder::Immediate`] is asyncio's exactly).
+pub fn matches_model_with(program: &Program, run: &Run, order: model::WakeOrder) -> Checked {
+    let predicted = model::predict_with(program, order);
     let seen = schedule(&run.events);
     if let Some(k) =
         (0..seen.len().max(predicted.steps.len())).find(|&k| seen.get(k) != predicted.steps.get(k))

@@ -14,9 +14,10 @@ use crate::program::Program;
 ///   sleep resumes exactly at its deadline (`now() == deadline`).
 /// - The clock never goes back, and it only ever jumps to the deadline of a
 ///   sleep armed earlier.
-/// - Timers fire in deadline order: sleeps resume in non-decreasing deadline
-///   order; under `fifo`, sleeps with equal deadlines resume in the order
-///   they were armed.
+/// - Timers fire in deadline order: sleeps that suspended resume in
+///   non-decreasing deadline order; under `fifo`, those with equal deadlines
+///   resume in the order they were armed. (A sleep whose deadline has come
+///   completes without suspending; it arms no timer.)
 /// - A sleep that never resumes belongs to a task dropped after it slept, or
 ///   to a run that ended first.
 pub fn timers(_program: &Program, sched: Sched, run: &Run) -> Checked {
@@ -56,6 +57,9 @@ pub fn timers(_program: &Program, sched: Sched, run: &Run) -> Checked {
                     .map(|j| i + 1 + j);
                 match next.map(|j| (j, &events[j])) {
                     Some((j, Event::Resume { at, .. })) => {
+                        let suspended = events[i..j]
+                            .iter()
+                            .any(|e| matches!(*e, Event::PollEnd { node: n, .. } if n == node));
                         if *at < deadline {
                             return v(
                                 j,
@@ -70,7 +74,9 @@ pub fn timers(_program: &Program, sched: Sched, run: &Run) -> Checked {
                                 ),
                             );
                         }
-                        resumed.push((deadline, i));
+                        if suspended {
+                            resumed.push((deadline, i));
+                        }
                     }
                     Some(_) => {}
                     None if run.verdict.failure.is_some() || super::root_end(events).is_some() => {}

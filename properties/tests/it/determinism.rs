@@ -16,6 +16,7 @@ use crate::support::explain;
 const SEEDS: u64 = 32;
 
 proptest! {
+    #![proptest_config(crate::support::config())]
     #[test]
     fn same_seed_same_run(program in strategy::program(), seed in any::<u64>()) {
         for sched in Sched::ALL {
@@ -40,7 +41,11 @@ proptest! {
 
     #[test]
     fn seeds_vary_the_schedule(program in strategy::program(), seed in any::<u64>()) {
-        prop_assume!(model::predict(&program).has_choice);
+        // Programs without a choice (about a third) pass vacuously: rejecting
+        // them would trip proptest's reject limit on long runs.
+        if !model::predict(&program).has_choice {
+            return Ok(());
+        }
         for sched in [Sched::Random, Sched::Pct(3)] {
             let mut runs = vec![interp::run(&program, sched, seed)];
             for k in 1..SEEDS {

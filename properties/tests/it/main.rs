@@ -4,7 +4,7 @@
 //! `pct:3`, on a generated seed; a failure names the property, the seed and
 //! the scheduler (with the `DETSIM_*` variables that replay it), the
 //! shrunk program, and the event log. `PROPTEST_CASES` sets the number of
-//! programs per property (256 by default).
+//! programs per property (`support::CASES` by default).
 
 mod abort;
 mod deadlock;

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use crate::support::under_all;
 
 proptest! {
+    #![proptest_config(crate::support::config())]
     #[test]
     fn results_propagate(program in strategy::program(), seed in any::<u64>()) {
         under_all(&program, seed, |p, _, run| check::results(p, run))?;

@@ -5,7 +5,21 @@ use std::fmt::Write as _;
 
 use detsim_properties::check::{Checked, Violation};
 use detsim_properties::{Program, Run, Sched, interp};
-use proptest::test_runner::TestCaseError;
+use proptest::test_runner::{Config, TestCaseError};
+
+/// Programs per property when `PROPTEST_CASES` is not set: about 15 s for
+/// the whole binary in a debug build on two cores.
+pub(crate) const CASES: u32 = 1024;
+
+/// proptest's configuration (which reads `PROPTEST_*`), with [`CASES`]
+/// cases unless `PROPTEST_CASES` says otherwise.
+pub(crate) fn config() -> Config {
+    let mut config = Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = CASES;
+    }
+    config
+}
 
 /// A failure message: the violation, how to replay, then the log.
 pub(crate) fn explain(sched: Sched, run: &Run, v: &Violation) -> String {
