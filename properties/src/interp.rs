@@ -353,7 +353,9 @@ fn spawn_child(ctx: &Arc<Ctx>, child: NodeIx) -> ChildSlot {
         }
     };
     let fut = Instrumented::new(ctx.clone(), child, task(ctx.clone(), child, theirs));
-    let handle = detsim::spawn(fut);
+    let handle = detsim::task::Builder::new()
+        .name(format!("n{child}"))
+        .spawn(fut);
     ChildSlot {
         node: child,
         handle: Some(handle),

@@ -1,7 +1,8 @@
 //! Lowered programs cannot deadlock (every wait points down the task tree,
 //! or up at a parent that hangs up before it waits). The classic deadlock
 //! they exclude, awaiting a child that waits for our message, is checked
-//! here by hand: detsim must report it as a deadlock under every scheduler.
+//! here by hand: detsim must report it as a deadlock under every scheduler,
+//! naming the blocked task.
 
 use detsim_properties::Sched;
 use futures::channel::oneshot;
@@ -15,15 +16,17 @@ fn awaiting_a_child_that_waits_for_us_is_reported() {
                 .scheduler(sched.to_detsim())
                 .explore(|| async {
                     let (tx, rx) = oneshot::channel::<u32>();
-                    let child = detsim::spawn(async move { rx.await.ok() });
+                    let child = detsim::task::Builder::new()
+                        .name("waiter")
+                        .spawn(async move { rx.await.ok() });
                     let _ = child.await; // holds `tx`: never sends, never hangs up
                     drop(tx);
                 });
             let failure = report.failure.expect("a deadlock fails the run");
+            let message = &failure.message;
             assert!(
-                failure.message.to_lowercase().contains("deadlock"),
-                "{sched} seed {seed}: {}",
-                failure.message
+                message.contains("deadlock") && message.contains("waiter"),
+                "{sched} seed {seed}: {message}"
             );
         }
     }
