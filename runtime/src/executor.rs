@@ -3,8 +3,9 @@
 //! through the thread-local context.
 //!
 //! Invariants:
-//! - lazy start: a spawned task enters the ready set during its creator's poll, and
-//!   only a finished poll lets the executor choose again, so it never runs first;
+//! - lazy start: a spawned task enters the ready set after its creator's poll, in order
+//!   with the wakes that poll caused (asyncio's `call_soon` order), so it never runs
+//!   first;
 //! - the core is borrowed only for bookkeeping: methods hand futures and foreign wakers
 //!   back to the caller to poll, drop or wake outside the borrow;
 //! - nothing here varies between runs of the same seed: slots are reused lowest index
@@ -54,6 +55,9 @@ pub(crate) struct Settled {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Vacant,
+    /// Just spawned: enters the ready set when the wakes of the current poll are
+    /// applied, in order with them (asyncio's `call_soon` order).
+    Spawned,
     Ready,
     Running,
     Parked,
@@ -115,6 +119,8 @@ pub(crate) struct Core {
     timer_seq: u64,
     now: u64,
     chooser: Box<dyn Chooser>,
+    /// The chooser's `needs_tasks`, asked once a run.
+    list_ready: bool,
     user_rng: Option<UserRng>,
     next_id: u64,
     pub(crate) steps: u64,
@@ -152,6 +158,7 @@ impl Core {
             timer_seq: 0,
             now: 0,
             chooser: Box::new(crate::choice::Fifo),
+            list_ready: false,
             user_rng: None,
             next_id: 0,
             steps: 0,
@@ -172,6 +179,7 @@ impl Core {
     ) {
         self.epoch += 1;
         self.seed = seed;
+        self.list_ready = chooser.needs_tasks();
         self.chooser = chooser;
         self.user_rng = user_rng;
         self.free.clear();
@@ -276,6 +284,7 @@ impl Core {
         );
     }
 
+    #[inline(always)]
     fn record(&mut self, kind: EventKind) {
         if self.record_trace {
             self.trace
@@ -285,6 +294,10 @@ impl Core {
 
     fn current_task(&self) -> Option<Id> {
         self.current.map(|index| self.slots[index as usize].id)
+    }
+
+    pub(crate) fn wake_queue(&self) -> &Arc<WakeQueue> {
+        &self.wakes
     }
 
     pub(crate) fn current_id(&self) -> Id {
@@ -320,7 +333,7 @@ impl Core {
         };
         let index = self.alloc(name, Some(location));
         let slot = &mut self.slots[index as usize];
-        slot.state = State::Ready;
+        slot.state = State::Spawned;
         slot.cell = Some(cell);
         let key = TaskKey {
             index,
@@ -328,7 +341,9 @@ impl Core {
             epoch: self.epoch,
             id: slot.id,
         };
-        self.ready.push(index);
+        // Scheduled like a wake, so a spawn and the wakes around it keep their order.
+        slot.waker_arc.mark_queued();
+        self.wakes.schedule((index, key.generation));
         self.chooser.on_spawn(key.id);
         let parent = self.current_task().unwrap_or(Id::ROOT);
         self.record(EventKind::Spawn {
@@ -342,7 +357,9 @@ impl Core {
 
     /// Picks the next task to poll, firing timers or stopping the run as needed.
     pub(crate) fn next_step(&mut self, foreign_wakers: &mut Vec<Waker>) -> Next {
-        if let Some(error) = self.failure.take() {
+        if self.failure.is_some()
+            && let Some(error) = self.failure.take()
+        {
             return Next::Stop(error);
         }
         let n = self.ready.len();
@@ -368,7 +385,7 @@ impl Core {
         let k = if n == 1 {
             0
         } else {
-            if self.chooser.needs_tasks() {
+            if self.list_ready {
                 self.ready_ids.clear();
                 let slots = &self.slots;
                 self.ready_ids
@@ -376,7 +393,7 @@ impl Core {
             }
             let view = ReadyView {
                 len: n,
-                ready: if self.chooser.needs_tasks() {
+                ready: if self.list_ready {
                     &self.ready_ids
                 } else {
                     &[]
@@ -487,6 +504,7 @@ impl Core {
         };
         self.chooser.on_poll_end(id, end);
         if settled.outcome.is_none()
+            && self.failure.is_some()
             && let Some(error) = self.failure.take()
         {
             settled.outcome = Some(Err(error));
@@ -539,13 +557,20 @@ impl Core {
                 continue;
             }
             slot.waker_arc.clear_queued();
-            if slot.state == State::Parked {
-                slot.state = State::Ready;
-                let task = slot.id;
-                self.ready.push(index);
-                if by != Some(task) {
-                    self.record(EventKind::Wake { task, by });
+            match slot.state {
+                State::Parked => {
+                    slot.state = State::Ready;
+                    let task = slot.id;
+                    self.ready.push(index);
+                    if by != Some(task) {
+                        self.record(EventKind::Wake { task, by });
+                    }
                 }
+                State::Spawned => {
+                    slot.state = State::Ready;
+                    self.ready.push(index);
+                }
+                _ => {}
             }
         }
         self.wake_buf = wakes;
@@ -639,7 +664,7 @@ impl Core {
                 slot.abort_requested = true;
                 None
             }
-            State::Ready | State::Parked => {
+            State::Ready | State::Parked | State::Spawned => {
                 if slot.state == State::Ready {
                     self.ready.remove(index);
                 }
@@ -714,7 +739,12 @@ impl Core {
         let mut tasks: Vec<TaskInfo> = self
             .slots
             .iter()
-            .filter(|s| matches!(s.state, State::Ready | State::Parked | State::Running))
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    State::Spawned | State::Ready | State::Parked | State::Running
+                )
+            })
             .map(Slot::info)
             .collect();
         tasks.sort_by_key(|t| t.id);
@@ -727,7 +757,9 @@ impl Core {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s.state, State::Ready | State::Parked) && s.cell.is_some())
+            .filter(|(_, s)| {
+                matches!(s.state, State::Spawned | State::Ready | State::Parked) && s.cell.is_some()
+            })
             .map(|(i, s)| (s.id, i as u32))
             .collect();
         pending.sort_unstable();

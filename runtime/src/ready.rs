@@ -6,16 +6,106 @@
 //! - `remove_nth(k)` costs O(log n) for any k, so a random choice among 10,000 ready tasks
 //!   is as cheap as a FIFO pop.
 //!
-//! Entries live at increasing logical positions in `slots`; removing one leaves a hole.
-//! A Fenwick tree over the positions counts live entries, which turns "the k-th live
-//! entry" into a binary descent. When the positions run out the queue compacts itself.
+//! Up to [`SMALL`] entries live in a `VecDeque` (a removal moves at most a few dozen
+//! words, cheaper than any tree). Past that the queue switches to a [`Fenwick`] layout:
+//! entries live at increasing logical positions, removing one leaves a hole, and a
+//! Fenwick tree over the positions counts live entries, which turns "the k-th live
+//! entry" into a binary descent. When the positions run out it compacts itself. It
+//! switches back when it drains.
 
 /// A hole left by a removed entry.
 const VACANT: u32 = u32::MAX;
 
+/// Ready sets up to this size use the plain `VecDeque` layout.
+const SMALL: usize = 64;
+
 /// A FIFO-ordered set of task indices with O(log n) removal by rank.
 #[derive(Debug, Default)]
 pub(crate) struct ReadyQueue {
+    small: std::collections::VecDeque<u32>,
+    large: Fenwick,
+    /// Whether entries live in `large` (else in `small`).
+    is_large: bool,
+}
+
+impl ReadyQueue {
+    /// Number of ready tasks.
+    pub(crate) fn len(&self) -> usize {
+        if self.is_large {
+            self.large.len
+        } else {
+            self.small.len()
+        }
+    }
+
+    /// Empties the queue, keeping its allocations.
+    pub(crate) fn clear(&mut self) {
+        self.small.clear();
+        self.large.clear();
+        self.is_large = false;
+    }
+
+    /// Appends a task at the back.
+    pub(crate) fn push(&mut self, task: u32) {
+        if self.is_large {
+            self.large.push(task);
+        } else if self.small.len() < SMALL {
+            self.small.push_back(task);
+        } else {
+            self.is_large = true;
+            for t in self.small.drain(..) {
+                self.large.push(t);
+            }
+            self.large.push(task);
+        }
+    }
+
+    /// Removes and returns the `k`-th oldest entry (`k < len`).
+    pub(crate) fn remove_nth(&mut self, k: usize) -> u32 {
+        if !self.is_large {
+            return self.small.remove(k).unwrap_or_else(|| {
+                panic!("ready index {k} out of range ({} ready)", self.small.len())
+            });
+        }
+        let task = self.large.remove_nth(k);
+        if self.large.len == 0 {
+            self.is_large = false;
+        }
+        task
+    }
+
+    /// Removes `task` wherever it is; returns whether it was there. O(n): used by abort.
+    pub(crate) fn remove(&mut self, task: u32) -> bool {
+        if self.is_large {
+            return self.large.remove(task);
+        }
+        match self.small.iter().position(|&t| t == task) {
+            Some(k) => {
+                self.small.remove(k);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The live entries, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        let large = self
+            .is_large
+            .then(|| self.large.iter())
+            .into_iter()
+            .flatten();
+        let small = (!self.is_large)
+            .then(|| self.small.iter().copied())
+            .into_iter()
+            .flatten();
+        small.chain(large)
+    }
+}
+
+/// The large layout: positions with holes, counted by a Fenwick tree.
+#[derive(Debug, Default)]
+struct Fenwick {
     /// Task index at each logical position, or `VACANT`.
     slots: Vec<u32>,
     /// Fenwick tree (1-based) over `slots`: `tree[i]` counts live entries in a range.
@@ -26,22 +116,15 @@ pub(crate) struct ReadyQueue {
     len: usize,
 }
 
-impl ReadyQueue {
-    /// Number of ready tasks.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Empties the queue, keeping its allocations.
-    pub(crate) fn clear(&mut self) {
+impl Fenwick {
+    fn clear(&mut self) {
         self.slots.clear();
         self.tree.iter_mut().for_each(|c| *c = 0);
         self.head = 0;
         self.len = 0;
     }
 
-    /// Appends a task at the back.
-    pub(crate) fn push(&mut self, task: u32) {
+    fn push(&mut self, task: u32) {
         debug_assert_ne!(task, VACANT);
         if self.slots.len() == self.tree.len() {
             self.compact();
@@ -52,8 +135,7 @@ impl ReadyQueue {
         self.len += 1;
     }
 
-    /// Removes and returns the `k`-th oldest entry (`k < len`).
-    pub(crate) fn remove_nth(&mut self, k: usize) -> u32 {
+    fn remove_nth(&mut self, k: usize) -> u32 {
         assert!(
             k < self.len,
             "ready index {k} out of range ({} ready)",
@@ -70,8 +152,7 @@ impl ReadyQueue {
         self.take(pos)
     }
 
-    /// Removes `task` wherever it is; returns whether it was there. O(n): used by abort.
-    pub(crate) fn remove(&mut self, task: u32) -> bool {
+    fn remove(&mut self, task: u32) -> bool {
         match self.slots[self.head..].iter().position(|&t| t == task) {
             Some(offset) => {
                 self.take(self.head + offset);
@@ -81,8 +162,7 @@ impl ReadyQueue {
         }
     }
 
-    /// The live entries, oldest first.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.slots[self.head..]
             .iter()
             .copied()

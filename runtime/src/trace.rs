@@ -4,9 +4,9 @@
 //! stamped with the poll count and the virtual time. `Display` prints one event a line:
 //!
 //! ```text
-//!   step  time       task         event
-//!      1  0.000000s  t0 main      poll
-//!         0.000000s  t0 main      spawn t1 worker (src/lib.rs:10:5)
+//!   step          time  task             event
+//!      1     0.000000s  t0 main          poll
+//!            0.000000s  t0 main          spawn t1 worker (src/lib.rs:10:5)
 //! ```
 //!
 //! Invariant: a trace holds nothing that varies between runs of the same seed (no
@@ -195,12 +195,12 @@ impl Trace {
             ),
         };
         // Continuation lines of a multi-line message line up under the event column.
-        let what = what.replace('\n', &format!("\n{:37}", ""));
-        writeln!(f, "{step:>6}  {time:>10}  {task:<16} {what}")
+        let what = what.replace('\n', &format!("\n{:39}", ""));
+        writeln!(f, "{step:>6}  {time:>12}  {task:<16} {what}")
     }
 
     fn write_header(f: &mut impl fmt::Write) -> fmt::Result {
-        writeln!(f, "{:>6}  {:>10}  {:<16} event", "step", "time", "task")
+        writeln!(f, "{:>6}  {:>12}  {:<16} event", "step", "time", "task")
     }
 }
 

@@ -1,0 +1,109 @@
+//! The fixed programs whose traces are pinned.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use detsim::{task, time};
+
+/// The README's example: three tasks increment a counter across an await.
+pub(crate) async fn readme_counter() {
+    let hits = Rc::new(Cell::new(0));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let hits = hits.clone();
+            detsim::spawn(async move {
+                let seen = hits.get();
+                detsim::yield_now().await;
+                hits.set(seen + 1);
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    assert_eq!(hits.get(), 3, "lost an update");
+}
+
+/// The demo's bank: two transfers from one account, a read-await-write race.
+pub(crate) async fn bank() {
+    let balances = Rc::new(RefCell::new(vec![100u64, 100, 0]));
+    let transfer = |from: usize, to: usize, amount: u64, name: &str| {
+        let balances = balances.clone();
+        task::Builder::new().name(name).spawn(async move {
+            let balance = balances.borrow()[from];
+            if balance < amount {
+                return;
+            }
+            time::sleep(Duration::from_millis(1 + detsim::random::<u64>() % 5)).await;
+            balances.borrow_mut()[from] = balance - amount;
+            balances.borrow_mut()[to] += amount;
+        })
+    };
+    let first = transfer(0, 1, 60, "teller-1");
+    time::sleep(Duration::from_millis(detsim::random::<u64>() % 6)).await;
+    let second = transfer(0, 2, 30, "teller-2");
+    first.await.unwrap();
+    second.await.unwrap();
+    let total: u64 = balances.borrow().iter().sum();
+    assert_eq!(total, 200, "money appeared or vanished");
+}
+
+/// Timers: sleepers, a tie at the same instant, a timeout that fires and one that doesn't.
+pub(crate) async fn timers() {
+    let sleeper = |name: &str, ms: u64| {
+        task::Builder::new().name(name).spawn(async move {
+            time::sleep(Duration::from_millis(ms)).await;
+            time::now()
+        })
+    };
+    let a = sleeper("a-30ms", 30);
+    let b = sleeper("b-10ms", 10);
+    let c = sleeper("c-10ms", 10);
+    let late = time::timeout(
+        Duration::from_millis(5),
+        time::sleep(Duration::from_millis(50)),
+    )
+    .await;
+    assert!(late.is_err());
+    let quick = time::timeout(Duration::from_millis(50), async { 7 }).await;
+    assert_eq!(quick, Ok(7));
+    for handle in [a, b, c] {
+        handle.await.unwrap();
+    }
+    time::sleep_until(time::now() + Duration::from_secs(3600)).await;
+}
+
+/// A child panics (observed through its handle) and another is aborted while parked.
+pub(crate) async fn panic_and_abort() {
+    let doomed = task::Builder::new().name("doomed").spawn(async {
+        detsim::yield_now().await;
+        panic!("doomed task fails");
+    });
+    let parked = task::Builder::new().name("parked").spawn(async {
+        futures::future::pending::<()>().await;
+    });
+    detsim::yield_now().await;
+    parked.abort();
+    let error = doomed.await.unwrap_err();
+    assert!(error.is_panic());
+    assert!(parked.await.unwrap_err().is_cancelled());
+}
+
+/// Draws from the simulation's own random stream in two tasks.
+pub(crate) async fn draws_random() -> Vec<u64> {
+    let draws = Rc::new(RefCell::new(Vec::new()));
+    let drawer = |name: &str| {
+        let draws = draws.clone();
+        task::Builder::new().name(name).spawn(async move {
+            for _ in 0..2 {
+                draws.borrow_mut().push(detsim::random::<u64>() % 1000);
+                detsim::yield_now().await;
+            }
+        })
+    };
+    let (x, y) = (drawer("x"), drawer("y"));
+    x.await.unwrap();
+    y.await.unwrap();
+    draws.take()
+}
