@@ -40,17 +40,17 @@ pub enum WakeOrder {
     /// `Future.set_result` and from `create_task` share one FIFO queue, so a
     /// task woken before a spawn runs before the spawned task.
     Immediate,
-    /// After the poll: the wakes a poll causes are queued and applied when it
-    /// ends, behind every task the poll spawned (spawning enters the ready set
-    /// at once). This is what detsim's executor does today (its
-    /// `Core::apply_wakes`); it differs from asyncio only when one poll both
-    /// wakes a task and then spawns one.
+    /// After the poll: the wakes a poll causes are applied when it ends,
+    /// behind every task the poll spawned. detsim did this until its spawns
+    /// were queued with the wakes (main, "Spawned tasks join the ready set in
+    /// order with the wakes of the same poll"); kept to show that the
+    /// differential test tells the two apart.
     AfterPoll,
 }
 
-/// The wake order of detsim's `fifo` as it is, which [`crate::check::matches_model`]
-/// holds it to; asyncio's is [`WakeOrder::Immediate`].
-pub const DETSIM_WAKE_ORDER: WakeOrder = WakeOrder::AfterPoll;
+/// The wake order detsim's `fifo` follows, which [`crate::check::matches_model`]
+/// holds it to: asyncio's.
+pub const DETSIM_WAKE_ORDER: WakeOrder = WakeOrder::Immediate;
 
 /// How a run ends, as the model sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
