@@ -5,7 +5,8 @@
 //! itself), so the tests can feed it doctored logs to show it can fail.
 //! [`all`] runs every single-run check; [`same_run`], [`distinct_schedules`]
 //! and [`same_random_stream`] compare runs; [`matches_model`] compares a
-//! `fifo` run with [`crate::model`].
+//! `fifo` run with [`crate::model`]; [`run_and_check`] runs a program and
+//! checks it, for a fuzz target.
 
 mod progress;
 mod results;
@@ -92,6 +93,15 @@ pub fn all(program: &Program, sched: Sched, run: &Run) -> Checked {
         matches_model(program, run)?;
     }
     Ok(())
+}
+
+/// Runs `program` on `seed` under `sched` twice and applies [`all`] and
+/// [`same_run`]: the one call a fuzz target needs. Returns the first run.
+pub fn run_and_check(program: &Program, sched: Sched, seed: u64) -> (Run, Checked) {
+    let first = crate::interp::run(program, sched, seed);
+    let second = crate::interp::run(program, sched, seed);
+    let checked = all(program, sched, &first).and_then(|()| same_run(&first, &second));
+    (first, checked)
 }
 
 /// The end of the poll that contains event `i` (`None` if it never ends).

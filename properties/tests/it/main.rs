@@ -11,6 +11,7 @@ mod deadlock;
 mod determinism;
 mod differential;
 mod doctored;
+mod generator;
 mod lazy_start;
 mod progress;
 mod results;

@@ -17,32 +17,47 @@ proptest! {
 }
 
 /// A task that spins (`yield_now` until a flag is set) must not starve the
-/// ready task that sets the flag, which needs `SETTER_POLLS` polls. Runs
-/// 64 seeds with a budget of `max_steps` polls (beyond it, a livelock):
+/// ready task that sets the flag, which needs `SETTER_POLLS` polls, whichever
+/// of the two is spawned first. Runs 64 seeds with a budget of `max_steps`
+/// polls (beyond it, a livelock).
 fn spin(sched: Sched, max_steps: u64) -> Option<String> {
-    let report = detsim::Builder::new()
-        .seeds(64)
-        .scheduler(sched.to_detsim())
-        .max_steps(max_steps)
-        .jobs(1)
-        .explore(|| async {
-            let flag = Rc::new(Cell::new(false));
-            let f = flag.clone();
-            let spinner = detsim::spawn(async move {
-                while !f.get() {
-                    detsim::yield_now().await;
-                }
+    for setter_first in [false, true] {
+        let report = detsim::Builder::new()
+            .seeds(64)
+            .scheduler(sched.to_detsim())
+            .max_steps(max_steps)
+            .jobs(1)
+            .explore(|| async {
+                let flag = Rc::new(Cell::new(false));
+                let f = flag.clone();
+                let spinner = async move {
+                    while !f.get() {
+                        detsim::yield_now().await;
+                    }
+                };
+                let setter = async move {
+                    for _ in 1..SETTER_POLLS {
+                        detsim::yield_now().await;
+                    }
+                    flag.set(true);
+                };
+                let (a, b) = if setter_first {
+                    let b = detsim::spawn(setter);
+                    (detsim::spawn(spinner), b)
+                } else {
+                    let a = detsim::spawn(spinner);
+                    (a, detsim::spawn(setter))
+                };
+                a.await.unwrap();
+                b.await.unwrap();
             });
-            let setter = detsim::spawn(async move {
-                for _ in 1..SETTER_POLLS {
-                    detsim::yield_now().await;
-                }
-                flag.set(true);
-            });
-            spinner.await.unwrap();
-            setter.await.unwrap();
-        });
-    report.failure.map(|f| format!("{sched}: {f}"))
+        if let Some(f) = report.failure {
+            return Some(format!(
+                "{sched}, setter spawned first: {setter_first}: {f}"
+            ));
+        }
+    }
+    None
 }
 
 const SETTER_POLLS: u32 = 4;
