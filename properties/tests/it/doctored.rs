@@ -385,3 +385,35 @@ fn a_double_drop_is_caught() {
     run.events.push(e);
     expect(Property::WellFormed, check::well_formed(&p, &run));
 }
+
+#[test]
+fn suspending_on_a_finished_task_is_caught() {
+    let (p, mut run) = base(Sched::Fifo);
+    // n3 was aborted (finished) long before n0's implicit join awaits it.
+    let w = find(&run, |e| {
+        matches!(
+            e,
+            Event::Wait {
+                node: 0,
+                on: detsim_properties::event::Wait::Join(3)
+            }
+        )
+    });
+    assert!(matches!(run.events[w + 1], Event::Resume { node: 0, .. }));
+    let Event::Resume { at, .. } = run.events[w + 1] else {
+        unreachable!()
+    };
+    let Event::PollStart { id, .. } = run.events[0] else {
+        unreachable!()
+    };
+    run.events
+        .insert(w + 1, Event::PollStart { node: 0, id, at });
+    run.events.insert(
+        w + 1,
+        Event::PollEnd {
+            node: 0,
+            end: PollEnd::Pending,
+        },
+    );
+    expect(Property::Results, check::results(&p, &run));
+}

@@ -24,7 +24,7 @@ pub(crate) fn config() -> Config {
 /// A failure message: the violation, how to replay, then the log.
 pub(crate) fn explain(sched: Sched, run: &Run, v: &Violation) -> String {
     let mut s = format!(
-        "{v}\n  scheduler {sched}, seed {seed:#x} (replay: DETSIM_SCHEDULER={sched} DETSIM_SEED={seed:#x})\n  verdict: {verdict:?}\n  log:\n",
+        "{v}\n  scheduler {sched}, seed {seed:#x} (rerun: `interp::run(&program, Sched::{sched:?}, {seed:#x})` with the minimal program below)\n  verdict: {verdict:?}\n  log:\n",
         seed = run.seed,
         verdict = run.verdict.failure.as_ref().map(|f| &f.message),
     );
