@@ -20,8 +20,8 @@ fn spec(u: &mut Unstructured<'_>, depth: usize, budget: &mut usize) -> Result<Ta
     let len = u.int_in_range(0..=MAX_STEPS)?;
     let mut steps = Vec::with_capacity(len);
     for _ in 0..len {
-        // A spawn three times in fourteen, while depth and budget allow.
-        let step = match u.int_in_range(0..=13u8)? {
+        // A spawn three times in fifteen, while depth and budget allow.
+        let step = match u.int_in_range(0..=14u8)? {
             0..=2 if depth < MAX_DEPTH && *budget > 0 => {
                 *budget -= 1;
                 let link = match u.int_in_range(0..=3u8)? {
@@ -41,6 +41,7 @@ fn spec(u: &mut Unstructured<'_>, depth: usize, budget: &mut usize) -> Result<Ta
             10 => RawStep::RecvParent,
             11 => RawStep::Random,
             12 => RawStep::Try(u.int_in_range(0..=7)?),
+            13 => RawStep::Timeout(u.int_in_range(0..=7)?, *u.choose(&[0, 1, 2, 5])?),
             _ => RawStep::Panic,
         };
         steps.push(step);

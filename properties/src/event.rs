@@ -33,6 +33,8 @@ pub enum Wait {
     Timer(Duration),
     /// A child's join handle.
     Join(NodeIx),
+    /// A child's join handle, with a time-out at this instant.
+    JoinOrTimer(NodeIx, Duration),
     /// A channel message from this node.
     Recv(NodeIx),
 }
@@ -126,6 +128,13 @@ pub enum Event {
         /// What it gave.
         outcome: Outcome,
     },
+    /// Awaiting `child`'s handle in `parent` timed out.
+    TimedOut {
+        /// The awaiting task.
+        parent: NodeIx,
+        /// The awaited task.
+        child: NodeIx,
+    },
     /// The node drew a value from `detsim::random`.
     Random {
         /// The task.
@@ -189,7 +198,8 @@ impl Event {
             | Event::DropEnd { node } => node,
             Event::Spawn { parent, .. }
             | Event::Abort { parent, .. }
-            | Event::Join { parent, .. } => parent,
+            | Event::Join { parent, .. }
+            | Event::TimedOut { parent, .. } => parent,
             Event::Send { from, .. } | Event::Hangup { from, .. } => from,
         }
     }

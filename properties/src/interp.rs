@@ -384,17 +384,36 @@ fn spawn_child(ctx: &Arc<Ctx>, child: NodeIx) -> ChildSlot {
     }
 }
 
-/// Awaits `child`; returns what it gave, and the panic payload if any.
-async fn join(st: &mut TaskState, child: NodeIx) -> (Outcome, Option<Box<dyn Any + Send>>) {
+/// A join's outcome, and the panic payload if any.
+type Joined = (Outcome, Option<Box<dyn Any + Send>>);
+
+/// Awaits `child` (for at most `limit`, if given); `None` if it timed out or
+/// a `Timeout` already spent the handle.
+async fn join(st: &mut TaskState, child: NodeIx, limit: Option<Duration>) -> Option<Joined> {
+    st.slot(child).handle.as_ref()?;
     st.hang_up_child(child);
     let rec = st.ctx.rec.clone();
     let me = st.node;
-    rec.push(Event::Wait {
-        node: me,
-        on: Wait::Join(child),
-    });
-    let handle = st.slot(child).handle.as_mut().expect("joined once");
-    let res = handle.await;
+    let on = match limit {
+        None => Wait::Join(child),
+        Some(d) => Wait::JoinOrTimer(child, rec.now() + d),
+    };
+    rec.push(Event::Wait { node: me, on });
+    let handle = st.slot(child).handle.as_mut().expect("checked above");
+    let res = match limit {
+        None => handle.await,
+        Some(d) => match detsim::time::timeout(d, handle).await {
+            Ok(res) => res,
+            Err(_elapsed) => {
+                rec.push(Event::Resume {
+                    node: me,
+                    at: rec.now(),
+                });
+                rec.push(Event::TimedOut { parent: me, child });
+                return None;
+            }
+        },
+    };
     rec.push(Event::Resume {
         node: me,
         at: rec.now(),
@@ -416,7 +435,7 @@ async fn join(st: &mut TaskState, child: NodeIx) -> (Outcome, Option<Box<dyn Any
         child,
         outcome: outcome.clone(),
     });
-    (outcome, payload)
+    Some((outcome, payload))
 }
 
 /// The body of node `node`. Its `TaskState` exists before the first poll,
@@ -473,13 +492,19 @@ async fn run_task(ctx: Arc<Ctx>, mut st: TaskState) -> u64 {
                 });
             }
             Op::Await(child) => {
-                if let (Outcome::Value(v), _) = join(&mut st, child).await {
+                if let Some((Outcome::Value(v), _)) = join(&mut st, child, None).await {
                     value = value.wrapping_add(v);
                 }
             }
-            Op::Try(child) => match join(&mut st, child).await {
-                (Outcome::Value(v), _) => value = value.wrapping_add(v),
-                (Outcome::Panic(text), Some(payload)) => {
+            Op::Timeout(child, ms) => {
+                let limit = Duration::from_millis(u64::from(ms));
+                if let Some((Outcome::Value(v), _)) = join(&mut st, child, Some(limit)).await {
+                    value = value.wrapping_add(v);
+                }
+            }
+            Op::Try(child) => match join(&mut st, child, None).await {
+                Some((Outcome::Value(v), _)) => value = value.wrapping_add(v),
+                Some((Outcome::Panic(text), Some(payload))) => {
                     let origin = text
                         .as_deref()
                         .and_then(Program::panic_origin)
@@ -490,12 +515,14 @@ async fn run_task(ctx: Arc<Ctx>, mut st: TaskState) -> u64 {
                 _ => {}
             },
             Op::Abort(child) => {
-                rec.push(Event::Abort {
-                    parent: node,
-                    child,
-                    on_drop: false,
-                });
-                st.slot(child).handle.as_ref().expect("not joined").abort();
+                if let Some(handle) = &st.slot(child).handle {
+                    rec.push(Event::Abort {
+                        parent: node,
+                        child,
+                        on_drop: false,
+                    });
+                    handle.abort();
+                }
             }
             Op::Send(peer) => {
                 let (to, tx) = match peer {
@@ -570,7 +597,7 @@ async fn run_task(ctx: Arc<Ctx>, mut st: TaskState) -> u64 {
         .map(|s| s.node)
         .collect();
     for child in pending {
-        if let (Outcome::Value(v), _) = join(&mut st, child).await {
+        if let Some((Outcome::Value(v), _)) = join(&mut st, child, None).await {
             value = value.wrapping_add(v);
         }
     }

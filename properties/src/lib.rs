@@ -3,9 +3,10 @@
 //! # Design
 //!
 //! - [`Program`] ([`program`]): a small tree of tasks whose ops spawn named
-//!   children, yield, sleep in virtual time, await or abort a child, panic,
-//!   send or receive on a oneshot channel with the parent, and draw
-//!   `detsim::random` values. Generated trees ([`TaskSpec`]) are lowered into
+//!   children, yield, sleep in virtual time, await a child (plainly, with a
+//!   time-out, or re-raising its panic), abort a child, panic, send or
+//!   receive on a oneshot channel with the parent, and draw `detsim::random`
+//!   values; each task returns a value. Generated trees ([`TaskSpec`]) are lowered into
 //!   well-formed programs that never deadlock and never lose a panic.
 //! - [`strategy`] (feature `proptest`, on by default) and an
 //!   `arbitrary::Arbitrary` impl (feature `arbitrary`) generate programs,

@@ -12,8 +12,14 @@
 //! - `spawn` enqueues the child; it first runs after the creator's poll.
 //! - A sleep whose deadline has been reached (`sleep(0)`) completes at once,
 //!   without suspending (detsim's choice; asyncio's `sleep(0)` yields).
-//! - A wake enqueues the task at the back unless it is queued already
-//!   (during a poll: at once, or after the poll, see [`WakeOrder`]);
+//!   A dropped sleep cancels its timer.
+//! - Wakers stay registered until used: a join handle polled by a `timeout`
+//!   that ran out still wakes the parent when the child ends, wherever the
+//!   parent waits then, and a woken task that finds nothing ready parks
+//!   again.
+//! - A wake enqueues the task at the back unless it is queued already; what
+//!   a poll spawns and wakes joins the queue when the poll ends, in the
+//!   order it happened (see [`WakeOrder`]);
 //!   `yield` wakes the task itself; a task's completion wakes its parent if
 //!   it is parked on the join; a send or a hang-up wakes a receiver parked on
 //!   it. Awaiting a finished task or a filled channel does not suspend.
@@ -33,24 +39,26 @@ use std::time::Duration;
 use crate::event::Step;
 use crate::program::{Link, NodeIx, Op, Peer, Program};
 
-/// When a wake that happens during a poll takes effect.
+/// In what order the tasks a poll spawns and wakes join the ready queue.
+/// Either way they join when the poll ends, and a wake of a task that is
+/// queued, finished or (the polled task itself) not parked any more does
+/// nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WakeOrder {
-    /// At once, in the order things happen: asyncio's `call_soon` from
+    /// In the order they happened: asyncio's `call_soon` from
     /// `Future.set_result` and from `create_task` share one FIFO queue, so a
     /// task woken before a spawn runs before the spawned task.
-    Immediate,
-    /// After the poll: the wakes a poll causes are applied when it ends,
-    /// behind every task the poll spawned. detsim did this until its spawns
-    /// were queued with the wakes (main, "Spawned tasks join the ready set in
-    /// order with the wakes of the same poll"); kept to show that the
+    InOrder,
+    /// Spawned tasks first, then the woken ones. detsim did this until its
+    /// spawns were queued with the wakes (main, "Spawned tasks join the ready
+    /// set in order with the wakes of the same poll"); kept to show that the
     /// differential test tells the two apart.
-    AfterPoll,
+    SpawnsFirst,
 }
 
-/// The wake order detsim's `fifo` follows, which [`crate::check::matches_model`]
+/// The order detsim's `fifo` follows, which [`crate::check::matches_model`]
 /// holds it to: asyncio's.
-pub const DETSIM_WAKE_ORDER: WakeOrder = WakeOrder::Immediate;
+pub const DETSIM_WAKE_ORDER: WakeOrder = WakeOrder::InOrder;
 
 /// How a run ends, as the model sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,12 +84,12 @@ pub struct Prediction {
     pub has_choice: bool,
 }
 
+/// What a parked task's oneshot receiver waits on (a send or hang-up wakes
+/// it only then: its waker is registered only while it waits).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Park {
     No,
-    Join(NodeIx),
     Recv(NodeIx),
-    Other,
 }
 
 #[derive(Clone)]
@@ -95,6 +103,13 @@ struct Task {
     spawned: Vec<NodeIx>,
     /// Children whose handle this task still holds (spawned, not joined).
     held: Vec<NodeIx>,
+    /// The timer the current `Sleep` or `Timeout` op armed: its arming
+    /// number and whether it fired.
+    timer: Option<(u64, bool)>,
+    /// Whether this task's handle holds its parent's waker: the parent polled
+    /// it while it was unfinished (a `Timeout` that ran out leaves it there,
+    /// and the task's end then wakes the parent, wherever it is parked).
+    join_waker: bool,
 }
 
 /// The oneshot on a child's link: who still holds which end, and the message.
@@ -118,7 +133,7 @@ struct Loop<'p> {
     has_choice: bool,
     order: WakeOrder,
     in_poll: bool,
-    /// Wakes a poll caused, under [`WakeOrder::AfterPoll`].
+    /// The tasks the current poll spawned or woke, to queue when it ends.
     deferred: Vec<NodeIx>,
 }
 
@@ -139,6 +154,8 @@ pub fn predict_with(program: &Program, order: WakeOrder) -> Prediction {
         park: Park::No,
         spawned: Vec::new(),
         held: Vec::new(),
+        timer: None,
+        join_waker: false,
     };
     let mut lp = Loop {
         p: program,
@@ -191,12 +208,17 @@ impl Loop<'_> {
                 }
             } else if let Some(Reverse((at, _, _))) = self.timers.peek() {
                 self.now = *at;
-                while let Some(Reverse((at, _, n))) = self.timers.peek().copied() {
+                while let Some(Reverse((at, seq, n))) = self.timers.peek().copied() {
                     if at != self.now {
                         break;
                     }
                     self.timers.pop();
-                    self.wake(n);
+                    // A timer whose task moved on (or was dropped) was
+                    // cancelled: it wakes nobody.
+                    if self.t[n].timer == Some((seq, false)) {
+                        self.t[n].timer = Some((seq, true));
+                        self.wake(n);
+                    }
                 }
             } else {
                 return End::Deadlock;
@@ -205,10 +227,17 @@ impl Loop<'_> {
     }
 
     fn wake(&mut self, n: NodeIx) {
-        if self.in_poll && self.order == WakeOrder::AfterPoll {
+        if self.in_poll {
             self.deferred.push(n);
         } else {
             self.enqueue(n);
+        }
+    }
+
+    fn spawned(&mut self, n: NodeIx) {
+        match self.order {
+            WakeOrder::InOrder => self.deferred.push(n),
+            WakeOrder::SpawnsFirst => self.enqueue(n),
         }
     }
 
@@ -224,9 +253,8 @@ impl Loop<'_> {
 
     fn finish(&mut self, n: NodeIx) {
         self.t[n].done = true;
-        let parent = self.p.nodes[n].parent;
-        if let Some(p) = parent.filter(|&p| self.t[p].park == Park::Join(n)) {
-            self.wake(p);
+        if std::mem::take(&mut self.t[n].join_waker) {
+            self.wake(self.p.nodes[n].parent.expect("only children are joined"));
         }
     }
 
@@ -294,7 +322,7 @@ impl Loop<'_> {
                 Op::Spawn(c) => {
                     self.t[n].spawned.push(c);
                     self.t[n].held.push(c);
-                    self.enqueue(c);
+                    self.spawned(c);
                 }
                 Op::Yield => {
                     self.t[n].pc += 1;
@@ -305,13 +333,18 @@ impl Loop<'_> {
                 // `sleep_until`), without suspending: unlike asyncio's
                 // `sleep(0)`, which yields.
                 Op::Sleep(0) => {}
-                Op::Sleep(ms) => {
-                    self.t[n].pc += 1;
-                    let at = self.now + Duration::from_millis(u64::from(ms));
-                    self.timers.push(Reverse((at, self.armed, n)));
-                    self.armed += 1;
-                    self.t[n].park = Park::Other;
-                    return false;
+                Op::Sleep(ms) => match self.t[n].timer {
+                    None => {
+                        self.arm(n, ms);
+                        return false;
+                    }
+                    Some((_, true)) => self.t[n].timer = None,
+                    Some((_, false)) => return false, // a stale wake: still asleep
+                },
+                Op::Timeout(c, ms) => {
+                    if !self.timeout(n, c, ms) {
+                        return false;
+                    }
                 }
                 Op::Await(c) => {
                     if !self.join(n, c) {
@@ -319,10 +352,13 @@ impl Loop<'_> {
                     }
                 }
                 Op::Try(c) => {
+                    // Only a join that takes the handle sees the panic (a
+                    // `Timeout` may have spent it).
+                    let holds = self.t[n].held.contains(&c);
                     if !self.join(n, c) {
                         return false;
                     }
-                    if self.t[c].panicked {
+                    if holds && self.t[c].panicked {
                         return self.panic(n);
                     }
                 }
@@ -359,6 +395,44 @@ impl Loop<'_> {
         }
     }
 
+    /// Arms a timer `ms` from now for `n`.
+    fn arm(&mut self, n: NodeIx, ms: u8) {
+        let at = self.now + Duration::from_millis(u64::from(ms));
+        self.timers.push(Reverse((at, self.armed, n)));
+        self.t[n].timer = Some((self.armed, false));
+        self.armed += 1;
+    }
+
+    /// `timeout(ms, handle of c)` in `n`, which polls the handle first, then
+    /// the sleep: whether it completed (joined or timed out).
+    fn timeout(&mut self, n: NodeIx, c: NodeIx, ms: u8) -> bool {
+        if !self.t[n].held.contains(&c) {
+            return true; // a Timeout spent the handle: nothing to do
+        }
+        let first = self.t[n].timer.is_none();
+        if first && self.p.nodes[c].link == Link::ToChild {
+            self.hang_up(c, n, c);
+        }
+        if self.t[c].done {
+            self.t[n].held.retain(|&h| h != c);
+            self.t[n].timer = None; // dropping the sleep cancels its timer
+            return true;
+        }
+        self.t[c].join_waker = true;
+        match self.t[n].timer {
+            None if ms == 0 => true, // the deadline has come: timed out at once
+            None => {
+                self.arm(n, ms);
+                false
+            }
+            Some((_, true)) => {
+                self.t[n].timer = None;
+                true
+            }
+            Some((_, false)) => false,
+        }
+    }
+
     /// `n` panics: its state is dropped while unwinding, then it finishes.
     fn panic(&mut self, n: NodeIx) -> bool {
         self.t[n].panicked = true;
@@ -376,7 +450,7 @@ impl Loop<'_> {
             self.t[n].held.retain(|&h| h != c);
             true
         } else {
-            self.t[n].park = Park::Join(c);
+            self.t[c].join_waker = true;
             false
         }
     }
@@ -483,6 +557,23 @@ mod tests {
         assert_eq!(short(root.clone(), true), "n0 n1 n0 n2 n0 x1 x2");
         // Detached instead: n2 sleeps on and the root need not wait for it.
         assert_eq!(short(root, false), "n0 n1 n0 n2 n0 x1");
+    }
+
+    #[test]
+    fn a_timeout_that_runs_out_leaves_the_child_running() {
+        let s = short(vec![spawn(vec![Sleep(5)]), Timeout(0, 2)], false);
+        assert_eq!(s, "n0 n1 @2 n0 @5 n1 n0");
+        // In time: the child's end wakes n0 and the 9 ms timer is cancelled.
+        let s = short(vec![spawn(vec![Sleep(5)]), Timeout(0, 9), Sleep(1)], false);
+        assert_eq!(s, "n0 n1 @5 n1 n0 @6 n0");
+    }
+
+    #[test]
+    fn a_stale_join_waker_wakes_a_parent_parked_elsewhere() {
+        // The 1 ms time-out runs out; n1's end at 2 ms still wakes n0 in
+        // its 9 ms sleep, which polls and parks again.
+        let s = short(vec![spawn(vec![Sleep(2)]), Timeout(0, 1), Sleep(9)], false);
+        assert_eq!(s, "n0 n1 @1 n0 @2 n1 n0 @10 n0");
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //! - Shape: at most [`MAX_TASKS`] nodes, at most [`MAX_DEPTH`] levels below the
 //!   root, at most [`MAX_STEPS`] ops per node. Every node but the root is
 //!   spawned by exactly one `Spawn` op of its parent.
-//! - Handles: `Await` and `Abort` name a child spawned earlier and not yet
-//!   awaited. A task awaits every child it did not await explicitly after its
+//! - Handles: `Await`, `Timeout` and `Abort` name a child spawned earlier and
+//!   not yet awaited. (A `Timeout` may join its child or not, depending on the
+//!   schedule: lowering counts the child as still held, and ops on a handle
+//!   a `Timeout` spent do nothing at run time.) A task awaits every child it did not await explicitly after its
 //!   last op (the *implicit join*), so a task that returns leaves nothing
 //!   behind.
 //! - No lost panic: a panic must always be observed by a join, because detsim
@@ -69,6 +71,9 @@ pub enum RawStep {
     /// Await a child's join handle and re-raise its panic (`resume_unwind`
     /// with the same payload), as asyncio's `await task` re-raises.
     Try(u8),
+    /// Await a child's join handle for at most this many milliseconds
+    /// (`detsim::time::timeout`); on time-out the child keeps running.
+    Timeout(u8, u8),
     /// Abort a child.
     Abort(u8),
     /// Send on the channel to a child.
@@ -118,7 +123,11 @@ pub enum Op {
     /// Await this child's handle like `Await`, then resume its panic, if it
     /// panicked, with the same payload.
     Try(NodeIx),
-    /// Abort this child.
+    /// Await this child's handle for at most this many milliseconds, hanging
+    /// up our sender first. If the child finishes in time its handle is
+    /// spent, and later ops on it do nothing; otherwise it keeps running.
+    Timeout(NodeIx, u8),
+    /// Abort this child (nothing if a `Timeout` joined it).
     Abort(NodeIx),
     /// Send the one message of the link to the peer.
     Send(Peer),
@@ -342,6 +351,15 @@ fn lower(
                     Op::Await(c)
                 }
             }
+            RawStep::Timeout(k, ms) => {
+                let eligible = children.iter().filter(|c| !c.joined).map(|c| c.node);
+                let Some(c) = pick(*k, eligible.collect()) else {
+                    continue;
+                };
+                // It hangs up our sender: nothing may be sent after it.
+                children.iter_mut().find(|s| s.node == c).unwrap().sent = true;
+                Op::Timeout(c, *ms)
+            }
             RawStep::Abort(k) => {
                 let eligible = children
                     .iter()
@@ -444,6 +462,7 @@ impl fmt::Display for Op {
             Op::Sleep(ms) => write!(f, "sleep {ms}ms"),
             Op::Await(c) => write!(f, "await n{c}"),
             Op::Try(c) => write!(f, "await? n{c}"),
+            Op::Timeout(c, ms) => write!(f, "await n{c} for {ms}ms"),
             Op::Abort(c) => write!(f, "abort n{c}"),
             Op::Send(Peer::Parent) => write!(f, "send parent"),
             Op::Send(Peer::Child(c)) => write!(f, "send n{c}"),

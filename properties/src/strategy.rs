@@ -27,6 +27,8 @@ pub fn leaf_step() -> impl Strategy<Value = RawStep> {
         3 => prop::sample::select(vec![0u8, 1, 2, 5]).prop_map(RawStep::Sleep),
         3 => (0u8..8).prop_map(RawStep::Await),
         2 => (0u8..8).prop_map(RawStep::Try),
+        2 => (0u8..8, prop::sample::select(vec![0u8, 1, 2, 5]))
+            .prop_map(|(k, ms)| RawStep::Timeout(k, ms)),
         2 => (0u8..8).prop_map(RawStep::Abort),
         2 => (0u8..8).prop_map(RawStep::SendChild),
         1 => (0u8..8).prop_map(RawStep::RecvChild),

@@ -241,7 +241,7 @@ pub fn matches_model(program: &Program, run: &Run) -> Checked {
 }
 
 /// [`matches_model`] with the model's wake order given
-/// ([`model::WakeOrder::Immediate`] is asyncio's exactly).
+/// ([`model::WakeOrder::InOrder`] is asyncio's).
 pub fn matches_model_with(program: &Program, run: &Run, order: model::WakeOrder) -> Checked {
     let predicted = model::predict_with(program, order);
     let seen = schedule(&run.events);

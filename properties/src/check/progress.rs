@@ -79,12 +79,20 @@ fn ready_points(events: &[Event]) -> Vec<Ready> {
                         after(&|e| matches!(*e, Event::PollStart { at, .. } if at >= d)),
                         "its timer fired",
                     ),
-                    Wait::Join(c) => (
-                        after(
-                            &|e| matches!(*e, Event::PollEnd { node, end: PollEnd::Ready | PollEnd::Panicked } | Event::DropEnd { node } if node == c),
-                        ),
-                        "the task it awaited finished",
-                    ),
+                    Wait::Join(c) => (after(&|e| ends(e, c)), "the task it awaited finished"),
+                    Wait::JoinOrTimer(c, d) => {
+                        let joined = after(&|e| ends(e, c));
+                        let fired = (d > clock_at(events, k))
+                            .then(|| {
+                                after(&|e| matches!(*e, Event::PollStart { at, .. } if at >= d))
+                            })
+                            .flatten();
+                        let first = match (joined, fired) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                        (first, "the task it awaited finished or its time-out came")
+                    }
                     Wait::Recv(from) => (
                         after(
                             &|e| matches!(*e, Event::Send { from: f, to, .. } | Event::Hangup { from: f, to } if f == from && to == node),
@@ -105,6 +113,12 @@ fn ready_points(events: &[Event]) -> Vec<Ready> {
         }
     }
     out
+}
+
+/// Whether `e` is where task `c` finished: its last poll ended, or its
+/// unfinished future was dropped.
+fn ends(e: &Event, c: NodeIx) -> bool {
+    matches!(*e, Event::PollEnd { node, end: PollEnd::Ready | PollEnd::Panicked } | Event::DropEnd { node } if node == c)
 }
 
 fn clock_at(events: &[Event], i: usize) -> Duration {

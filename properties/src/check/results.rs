@@ -22,6 +22,15 @@ fn panicked(events: &[Event], n: NodeIx) -> Option<usize> {
     )
 }
 
+/// Where `n` finished: its last poll ended (returned or panicked), or its
+/// unfinished future was dropped.
+fn finished(events: &[Event], n: NodeIx) -> Option<usize> {
+    first(
+        events,
+        |e| matches!(*e, Event::PollEnd { node, end: PollEnd::Ready | PollEnd::Panicked } | Event::DropEnd { node } if node == n),
+    )
+}
+
 /// Where the payload of `n`'s panic began.
 fn origin(events: &[Event], n: NodeIx) -> Option<NodeIx> {
     events.iter().find_map(|e| match *e {
@@ -48,7 +57,8 @@ fn aborted(events: &[Event], n: NodeIx) -> Option<usize> {
 ///   level above it.
 /// - A task that returned joined each of its children exactly once.
 /// - Awaiting a task that already finished does not suspend (asyncio: not a
-///   scheduling point).
+///   scheduling point), with or without a time-out; a time-out never wins
+///   over a task that had finished before the poll.
 /// - Channel messages arrive intact; a receive gives `None` only after the
 ///   sender hung up, and a send fails only when the receiver is gone.
 /// - The run fails iff the root panics, with the payload as message,
@@ -128,17 +138,27 @@ pub fn results(program: &Program, run: &Run) -> Checked {
                     }
                 }
             }
+            Event::TimedOut { parent, child } => {
+                // `timeout` polls the handle first: a child that had finished
+                // before this poll began must have been joined instead.
+                let poll = events[..i]
+                    .iter()
+                    .rposition(|e| matches!(e, Event::PollStart { node, .. } if node == parent))
+                    .unwrap_or(0);
+                if finished(events, *child).is_some_and(|f| f < poll) {
+                    return v(
+                        Some(i),
+                        format!(
+                            "n{parent} timed out on n{child}, which had finished before that poll"
+                        ),
+                    );
+                }
+            }
             Event::Wait {
                 node,
-                on: crate::event::Wait::Join(c),
+                on: crate::event::Wait::Join(c) | crate::event::Wait::JoinOrTimer(c, _),
             } => {
-                let done = returned(events, *c).is_some_and(|(r, _)| r < i)
-                    || first(events, |e| {
-                        matches!(*e, Event::PollEnd { node: n, end: PollEnd::Panicked } if n == *c)
-                    })
-                    .is_some_and(|p| p < i)
-                    || first(events, |e| matches!(*e, Event::DropEnd { node: n } if n == *c))
-                        .is_some_and(|d| d < i);
+                let done = finished(events, *c).is_some_and(|f| f < i);
                 let suspended = events[i..]
                     .iter()
                     .take_while(|e| !matches!(e, Event::Resume { node: n, .. } if n == node))

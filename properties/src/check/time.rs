@@ -20,6 +20,8 @@ use crate::program::Program;
 ///   completes without suspending; it arms no timer.)
 /// - A sleep that never resumes belongs to a task dropped after it slept, or
 ///   to a run that ended first.
+/// - A `timeout` ends no later than its deadline, and times out exactly at
+///   it.
 pub fn timers(_program: &Program, sched: Sched, run: &Run) -> Checked {
     let events = &run.events;
     let v = |at: usize, m: String| Err(Violation::new(Property::Timers, Some(at), m));
@@ -43,6 +45,28 @@ pub fn timers(_program: &Program, sched: Sched, run: &Run) -> Checked {
                     );
                 }
                 clock = at;
+            }
+            Event::Wait {
+                node,
+                on: Wait::JoinOrTimer(child, deadline),
+            } => {
+                deadlines.push(deadline);
+                let resume = events[i + 1..].iter().position(|e| {
+                    matches!(*e, Event::Resume { node: n, .. } | Event::DropStart { node: n, .. } if n == node)
+                });
+                if let Some((j, &Event::Resume { at, .. })) =
+                    resume.map(|j| (i + 1 + j, &events[i + 1 + j]))
+                {
+                    let timed_out = matches!(events.get(j + 1), Some(Event::TimedOut { .. }));
+                    if at > deadline || (timed_out && at < deadline) {
+                        return v(
+                            j,
+                            format!(
+                                "n{node}'s wait for n{child} with a time-out at {deadline:?} ended at {at:?} (timed out: {timed_out})"
+                            ),
+                        );
+                    }
+                }
             }
             Event::Wait {
                 node,

@@ -20,8 +20,8 @@ proptest! {
     }
 }
 
-/// The smallest program that tells asyncio's wake order from one that
-/// applies a poll's wakes after it: n1 sends to its parked child n2, then
+/// The smallest program that tells asyncio's order from one that queues a
+/// poll's spawns before its wakes: n1 sends to its parked child n2, then
 /// spawns n3. asyncio runs n2 (woken first) before n3. detsim ran n3 first
 /// until spawns were queued with wakes; this pins the fix.
 #[test]
@@ -45,10 +45,10 @@ fn wake_then_spawn() {
     };
     let program = Program::new(&root, false);
     assert_ne!(
-        model::predict_with(&program, WakeOrder::Immediate).steps,
-        model::predict_with(&program, WakeOrder::AfterPoll).steps
+        model::predict_with(&program, WakeOrder::InOrder).steps,
+        model::predict_with(&program, WakeOrder::SpawnsFirst).steps
     );
     let run = interp::run(&program, Sched::Fifo, 0);
-    check::matches_model_with(&program, &run, WakeOrder::Immediate).unwrap();
-    assert!(check::matches_model_with(&program, &run, WakeOrder::AfterPoll).is_err());
+    check::matches_model_with(&program, &run, WakeOrder::InOrder).unwrap();
+    assert!(check::matches_model_with(&program, &run, WakeOrder::SpawnsFirst).is_err());
 }

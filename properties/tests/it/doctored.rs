@@ -417,3 +417,43 @@ fn suspending_on_a_finished_task_is_caught() {
     );
     expect(Property::Results, check::results(&p, &run));
 }
+
+/// n0 spawns n1, which sleeps `child_ms`, and awaits it for `limit_ms`.
+fn timeout_run(child_ms: u8, limit_ms: u8) -> (Program, Run) {
+    let n1 = spec(1, vec![RawStep::Yield, RawStep::Sleep(child_ms)]);
+    let root = spec(
+        0,
+        vec![
+            RawStep::Spawn(n1, Link::None),
+            RawStep::Timeout(0, limit_ms),
+        ],
+    );
+    let p = Program::new(&root, false);
+    let run = interp::run(&p, Sched::Fifo, 0);
+    check::all(&p, Sched::Fifo, &run).expect("the undoctored run passes");
+    (p, run)
+}
+
+#[test]
+fn an_early_time_out_is_caught() {
+    let (p, mut run) = timeout_run(5, 2);
+    let t = find(&run, |e| matches!(e, Event::TimedOut { .. }));
+    let Event::Resume { at, .. } = &mut run.events[t - 1] else {
+        unreachable!()
+    };
+    assert_eq!(*at, Duration::from_millis(2));
+    *at = Duration::from_millis(1);
+    expect(Property::Timers, check::timers(&p, Sched::Fifo, &run));
+}
+
+#[test]
+fn a_time_out_that_beats_a_finished_task_is_caught() {
+    let (p, mut run) = timeout_run(1, 5);
+    let j = find(&run, |e| matches!(e, Event::Join { child: 1, .. }));
+    run.events[j] = Event::TimedOut {
+        parent: 0,
+        child: 1,
+    };
+    let v = check::results(&p, &run).unwrap_err();
+    assert!(v.message.contains("timed out"), "{v}");
+}

@@ -27,6 +27,10 @@ fn generated_programs_exercise_every_op() {
         ("sleep 0", share(&has(|op| *op == Op::Sleep(0)))),
         ("await", share(&has(|op| matches!(op, Op::Await(_))))),
         ("await?", share(&has(|op| matches!(op, Op::Try(_))))),
+        (
+            "await with time-out",
+            share(&has(|op| matches!(op, Op::Timeout(..)))),
+        ),
         ("abort", share(&has(|op| matches!(op, Op::Abort(_))))),
         ("panic", share(&has(|op| *op == Op::Panic))),
         ("random", share(&has(|op| *op == Op::Random))),
