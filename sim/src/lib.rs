@@ -115,6 +115,7 @@
 //! ```
 
 mod config;
+pub mod fuzz;
 mod progress;
 mod report;
 mod runner;

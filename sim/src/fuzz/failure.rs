@@ -1,0 +1,106 @@
+//! [`FuzzFailure`]: a fuzzed run that failed, as data (message, schedule, trace) and as
+//! the report a fuzz target panics with (`Display`), which ends with the replay token.
+
+use std::fmt;
+
+use detsim_runtime::Trace;
+
+use crate::report::REPORT_TRACE_TAIL;
+use crate::schedule::Schedule;
+
+#[cfg(doc)]
+use super::FALLBACK_SEED;
+
+/// A fuzzed run that failed: what went wrong, and the schedule that replays it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FuzzFailure {
+    /// What went wrong in the program's own words (as [`Failure::message`](crate::Failure)).
+    pub message: String,
+    /// The schedule of the failing run: every decision made (trailing FIFO decisions
+    /// trimmed) and every random word returned, with seed [`FALLBACK_SEED`].
+    pub schedule: Schedule,
+    /// Task polls in the failing run.
+    pub steps: u64,
+    /// Boxed, so that `Result<(), FuzzFailure>` stays small.
+    pub(super) details: Box<Details>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Details {
+    pub(super) location: Option<String>,
+    pub(super) task: Option<String>,
+    pub(super) trace: Trace,
+    pub(super) note: Option<String>,
+    /// Replaying the schedule failed with the same message.
+    pub(super) reproduces: bool,
+}
+
+impl FuzzFailure {
+    /// The replay token of [`schedule`](FuzzFailure::schedule): pass it to
+    /// `DETSIM_REPLAY` or [`Builder::replay`](crate::Builder::replay).
+    pub fn token(&self) -> String {
+        self.schedule.to_token()
+    }
+
+    /// `file:line:column` of the panic, when the failure is a panic.
+    pub fn location(&self) -> Option<&str> {
+        self.details.location.as_deref()
+    }
+
+    /// The task that panicked (`t3 worker`), when the failure is a panic.
+    pub fn task(&self) -> Option<&str> {
+        self.details.task.as_deref()
+    }
+
+    /// The timeline of the failing run, recorded while replaying its schedule.
+    pub fn trace(&self) -> &Trace {
+        &self.details.trace
+    }
+
+    /// Whether replaying the schedule reproduced the same failure (it does unless the
+    /// body is not deterministic).
+    pub fn replays(&self) -> bool {
+        self.details.reproduces
+    }
+}
+
+impl fmt::Display for FuzzFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "detsim: a fuzzed schedule failed ({} polls, {} deviations from FIFO, {} random \
+             words)",
+            self.steps,
+            self.schedule.deviations(),
+            self.schedule.user_words.len()
+        )?;
+        writeln!(f)?;
+        match (self.task(), self.location()) {
+            (Some(task), Some(location)) => writeln!(f, "task {task} panicked at {location}:")?,
+            (Some(task), None) => writeln!(f, "task {task} panicked:")?,
+            _ => {}
+        }
+        for line in self.message.lines() {
+            writeln!(f, "    {line}")?;
+        }
+        if let Some(note) = &self.details.note {
+            writeln!(f)?;
+            writeln!(f, "{note}")?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "replay this failure under cargo test, without the fuzzer:"
+        )?;
+        writeln!(f, "    DETSIM_REPLAY={} cargo test <test>", self.token())?;
+        writeln!(f)?;
+        let events = self.trace().events().len();
+        writeln!(
+            f,
+            "trace (last {} of {events} events):",
+            events.min(REPORT_TRACE_TAIL)
+        )?;
+        write!(f, "{}", self.trace().tail(REPORT_TRACE_TAIL))
+    }
+}
