@@ -76,12 +76,10 @@ fn a_spinning_task_cannot_starve_a_ready_one() {
 }
 
 /// `pct` demotes a task that yields `p ≤ 64` times in a row with others
-/// ready, so at most 65 polls per setter poll (≈ 260) should do. It does
-/// not: on seed 4 the spinner runs forever (a livelock at any budget),
-/// because a task is demoted only once, and a demoted spinner still
-/// outranks a task that was demoted after it or lowered by a change point.
+/// ready below every other task (those lowered by change points too), so at
+/// most 65 polls per setter poll (≈ 260) do. Seed 4 used to livelock here:
+/// a demoted spinner still outranked a task lowered by a change point.
 #[test]
-#[ignore = "runtime bug: PCT demotes a spinning task only once, so it can starve another forever"]
 fn a_spinning_task_cannot_starve_a_ready_one_under_pct() {
     if let Some(failure) = spin(Sched::Pct(3), 400) {
         panic!("{failure}");
