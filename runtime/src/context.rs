@@ -88,6 +88,35 @@ impl Drop for Enter {
     }
 }
 
+/// Makes a task the current one until dropped: the executor drops a task's future or
+/// output "as" that task, even outside its poll (an abort by another task, the end of
+/// the run), so that `task::id()` in a destructor names the task, as in tokio.
+#[derive(Debug)]
+pub(crate) struct AsTask {
+    previous: Option<u32>,
+}
+
+impl AsTask {
+    pub(crate) fn enter(index: u32) -> AsTask {
+        AsTask {
+            previous: with_core("detsim", |core| core.swap_current(Some(index))),
+        }
+    }
+}
+
+impl Drop for AsTask {
+    fn drop(&mut self) {
+        try_with_core(|core| core.swap_current(self.previous));
+    }
+}
+
+/// Forgets where the last panic happened. Called before every poll: a panic that the
+/// program caught itself must not lend its location to a later failure that has none
+/// (a payload re-raised with `resume_unwind` does not pass through the hook).
+pub(crate) fn forget_panic_location() {
+    let _ = LAST_PANIC_LOCATION.try_with(|location| location.borrow_mut().take());
+}
+
 /// Where the last panic caught inside a simulation on this thread happened.
 pub(crate) fn take_panic_location() -> Option<String> {
     LAST_PANIC_LOCATION.with(|location| location.borrow_mut().take())

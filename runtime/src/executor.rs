@@ -17,6 +17,7 @@ use std::fmt;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -25,10 +26,16 @@ use crate::context;
 use crate::join::{JoinError, TaskKey, payload_str};
 use crate::outcome::{DEFAULT_MAX_STEPS, Decision, RunError, TaskInfo, UserRng};
 use crate::ready::ReadyQueue;
-use crate::task::{ErasedTask, Id};
+use crate::task::{ErasedTask, Id, Payload};
 use crate::time::{Instant, TimerKey};
 use crate::trace::{EventKind, Trace};
 use crate::waker::{TaskWaker, WakeQueue};
+
+/// The next run's epoch. Epochs are unique in the process, not per runtime: a handle
+/// or a timer that outlives its run (leaked, or sent to another thread) never matches
+/// a task or timer of another run, even in another runtime. Epochs are never observed
+/// by a run, so this shared counter does not make runs depend on each other.
+static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
 
 /// A task picked for polling, taken out of the core.
 pub(crate) struct Step {
@@ -177,7 +184,7 @@ impl Core {
         chooser: Box<dyn Chooser>,
         user_rng: Option<UserRng>,
     ) {
-        self.epoch += 1;
+        self.epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed);
         self.seed = seed;
         self.list_ready = chooser.needs_tasks();
         self.chooser = chooser;
@@ -267,20 +274,26 @@ impl Core {
         slot.state = State::Vacant;
         slot.generation = slot.generation.wrapping_add(1);
         slot.join_waker = None;
-        slot.name = None;
+        // The id, name and location stay until the slot is reused: a destructor that
+        // panics while the freed cell is dropped is reported as this task's panic.
         self.free.push(index);
         slot.cell.take()
     }
 
     fn key_slot(&self, key: TaskKey) -> Option<u32> {
+        // The epoch first: a key of another run may point past this run's slots.
+        if key.epoch != self.epoch {
+            return None;
+        }
         let slot = &self.slots[key.index as usize];
-        (key.epoch == self.epoch && slot.generation == key.generation).then_some(key.index)
+        (slot.generation == key.generation).then_some(key.index)
     }
 
     fn assert_same_run(&self, key: TaskKey, what: &str) {
         assert!(
             key.epoch == self.epoch,
-            "{what}: this JoinHandle belongs to an earlier run of the runtime"
+            "{what}: this JoinHandle belongs to another run (an earlier run, or another \
+             runtime's)"
         );
     }
 
@@ -298,6 +311,11 @@ impl Core {
 
     pub(crate) fn wake_queue(&self) -> &Arc<WakeQueue> {
         &self.wakes
+    }
+
+    /// Makes task `index` the current one (`None`: no task); returns the previous one.
+    pub(crate) fn swap_current(&mut self, index: Option<u32>) -> Option<u32> {
+        std::mem::replace(&mut self.current, index)
     }
 
     pub(crate) fn current_id(&self) -> Id {
@@ -751,8 +769,43 @@ impl Core {
         tasks
     }
 
+    /// A destructor of task `index`'s future or output panicked outside any poll (see
+    /// `Runtime::drop_outside_poll`): traces the panic and names the task.
+    pub(crate) fn destructor_panicked(&mut self, index: u32, payload: &Payload) -> TaskInfo {
+        let info = self.slots[index as usize].info();
+        if self.record_trace {
+            let message = payload_str(payload.as_ref())
+                .unwrap_or("Box<dyn Any>")
+                .to_owned();
+            let task = info.id;
+            self.record(EventKind::Panic { task, message });
+        }
+        info
+    }
+
+    /// Takes the outcomes of finished tasks whose handles outlive the run (returned from
+    /// it, or kept in the test's own state), in id order. Nobody can read them any more,
+    /// since every other run refuses the handle: a panic among them fails the run, as a
+    /// dropped handle's would, and the outputs are dropped with the run.
+    pub(crate) fn take_escaped_outcomes(&mut self) -> Vec<(u32, Pin<Box<dyn ErasedTask>>)> {
+        let mut escaped: Vec<(Id, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.state == State::Finished && s.cell.is_some())
+            .map(|(i, s)| (s.id, i as u32))
+            .collect();
+        escaped.sort_unstable();
+        let mut cells = Vec::with_capacity(escaped.len());
+        for (_, index) in escaped {
+            self.unread_panic_check(index);
+            cells.extend(self.slots[index as usize].cell.take().map(|c| (index, c)));
+        }
+        cells
+    }
+
     /// Takes the futures of every task still pending, in id order, marking them finished.
-    pub(crate) fn take_pending_cells(&mut self) -> Vec<Pin<Box<dyn ErasedTask>>> {
+    pub(crate) fn take_pending_cells(&mut self) -> Vec<(u32, Pin<Box<dyn ErasedTask>>)> {
         let mut pending: Vec<(Id, u32)> = self
             .slots
             .iter()
@@ -769,7 +822,7 @@ impl Core {
             let slot = &mut self.slots[index as usize];
             slot.state = State::Finished;
             slot.cancelled = true;
-            cells.extend(slot.cell.take());
+            cells.extend(slot.cell.take().map(|cell| (index, cell)));
         }
         self.ready.clear();
         cells

@@ -51,7 +51,11 @@ impl<T> JoinHandle<T> {
             return;
         }
         let dropped = context::with_core("JoinHandle::abort", |core| core.abort(self.key));
-        drop(dropped); // the future's destructor runs outside the executor's borrow
+        if let Some(future) = dropped {
+            // Dropped outside the executor's borrow, as the aborted task.
+            let _as_task = context::AsTask::enter(self.key.index);
+            drop(future);
+        }
     }
 
     /// Whether the task has finished: completed, panicked or been cancelled.

@@ -66,7 +66,8 @@ pub use task::spawn;
 pub use trace::Trace;
 
 /// Yields to the scheduler: the current task goes to the back of the ready set and
-/// other ready tasks may run first (asyncio's `await asyncio.sleep(0)`).
+/// other ready tasks may run first (asyncio's `await asyncio.sleep(0)`). Panics when
+/// polled outside a simulation.
 pub fn yield_now() -> YieldNow {
     YieldNow { yielded: false }
 }
@@ -85,6 +86,8 @@ impl Future for YieldNow {
         if self.yielded {
             return Poll::Ready(());
         }
+        // Outside a simulation this would quietly yield to some other executor.
+        context::with_core("detsim::yield_now", |_| ());
         self.yielded = true;
         cx.waker().wake_by_ref();
         Poll::Pending

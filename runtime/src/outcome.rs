@@ -13,7 +13,7 @@ use crate::task::{Id, Payload};
 /// The source behind [`crate::random`]: any infallible `rand` generator.
 pub type UserRng = Box<dyn TryRng<Error = Infallible>>;
 
-/// The default poll budget of a run; see [`Runtime::set_max_steps`].
+/// The default poll budget of a run; see [`Runtime::set_max_steps`](crate::Runtime::set_max_steps).
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
 
 /// One scheduling decision: `chosen` among `ready` ready tasks (FIFO order).

@@ -23,9 +23,11 @@
 //! (uniformly over the exponents): a task that yields `p` times in a row while other
 //! tasks are ready is demoted below every task not yet demoted, and its streak starts
 //! over. `p = 1` is shuttle's rule (alternation bugs), large `p` lets a task run long
-//! stretches (atomicity bugs); every seed still makes progress. Parking (waiting on a
-//! real event) never demotes. Demotions are not change points and do not count
-//! against `d`; they only add schedules.
+//! stretches (atomicity bugs). A demoted task drops below *every* other task, those
+//! lowered by change points included, and each demotion goes below the last, so a
+//! spinner always lets every other ready task run: every seed makes progress. Parking
+//! (waiting on a real event) never demotes. Demotions are not change points and do not
+//! count against `d`; they only add schedules.
 //!
 //! Invariant: every draw comes from the seed's scheduler stream through
 //! [`uniform_index`], in a fixed order (change points, patience, then one priority per
@@ -37,10 +39,11 @@ use rand_chacha::ChaCha8Rng;
 use crate::choice::{Chooser, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index};
 use crate::task::Id;
 
-/// Initial priorities start here; demoted tasks sit between `DEMOTED` and it, and
-/// change-point priorities (`< depth`) below everything.
+/// Priority layout, highest first: initial priorities (`INITIAL + random`), then
+/// change-point priorities (`LOWERED + depth − i`), then demoted tasks (counting down
+/// from `LOWERED − 1`, the latest demoted lowest).
 const INITIAL: u64 = 1 << 62;
-const DEMOTED: u64 = 1 << 61;
+const LOWERED: u64 = 1 << 61;
 /// The largest patience exponent: patience is 2^0 … 2^6.
 const MAX_PATIENCE_EXP: usize = 6;
 
@@ -73,7 +76,7 @@ impl Pct {
         let mut change_points: Vec<(u64, u64)> = (1..depth)
             .map(|i| {
                 let step = uniform_index(&mut rng, k as usize) as u64;
-                (step, u64::from(depth - i))
+                (step, LOWERED + u64::from(depth - i))
             })
             .collect();
         change_points.sort_unstable();
@@ -87,7 +90,7 @@ impl Pct {
             patience,
             streak: (None, 0),
             contended: false,
-            next_demoted: INITIAL - 1,
+            next_demoted: LOWERED - 1,
         }
     }
 
@@ -156,11 +159,8 @@ impl Chooser for Pct {
             return;
         }
         self.streak = (None, 0);
-        let slot = &mut self.priorities[task.as_u64() as usize];
-        if *slot > DEMOTED {
-            *slot = self.next_demoted.max(DEMOTED);
-            self.next_demoted = self.next_demoted.saturating_sub(1);
-        }
+        self.priorities[task.as_u64() as usize] = self.next_demoted;
+        self.next_demoted = self.next_demoted.saturating_sub(1);
     }
 }
 
@@ -195,6 +195,32 @@ mod tests {
                     "seed {seed}, yield {i}/{patience}"
                 );
             }
+        }
+    }
+
+    /// A spinner must give way even to a task that a change point lowered below it.
+    #[test]
+    fn a_demoted_spinner_goes_below_tasks_lowered_by_change_points() {
+        let tasks = [Id(0), Id(1)];
+        for seed in 0..50 {
+            // depth 2, k = 1: the change point lands on the first decision.
+            let mut pct = Pct::new(seed, 2, 1);
+            tasks.iter().for_each(|&t| pct.on_spawn(t));
+            let lowered = pct.choose(view(&tasks, 0));
+            pct.on_poll_end(tasks[lowered], PollEnd::Parked);
+            let mut ran_lowered = false;
+            for step in 1..=u64::from(pct.patience()) + 1 {
+                let chosen = pct.choose(view(&tasks, step));
+                if chosen == lowered {
+                    ran_lowered = true;
+                    break;
+                }
+                pct.on_poll_end(tasks[chosen], PollEnd::Yielded);
+            }
+            assert!(
+                ran_lowered,
+                "seed {seed}: the spinner starved the lowered task"
+            );
         }
     }
 

@@ -17,10 +17,13 @@ use std::rc::Rc;
 use std::task::{Context, Waker};
 
 use crate::choice::{Chooser, Random};
-use crate::context::Enter;
+use crate::context::{self, AsTask, Enter};
 use crate::executor::{Core, Next, Step};
 use crate::outcome::{Decision, RunError, UserRng};
 use crate::trace::Trace;
+
+/// The slot of the root future (task `t0`).
+const ROOT_INDEX: u32 = 0;
 
 /// A deterministic single-threaded executor. Same seed, same chooser, same program:
 /// the same run, poll for poll.
@@ -85,7 +88,7 @@ impl Runtime {
     }
 
     /// Fails a run that makes more than `polls` polls (a livelock). Default
-    /// [`DEFAULT_MAX_STEPS`].
+    /// [`DEFAULT_MAX_STEPS`](crate::DEFAULT_MAX_STEPS).
     pub fn set_max_steps(&mut self, polls: u64) {
         self.core.borrow_mut().max_steps = polls;
     }
@@ -120,10 +123,21 @@ impl Runtime {
     /// Runs `future` to completion as the root task `t0` and returns its output, or
     /// panics: with the original payload if the root panicked, with the run's message
     /// otherwise (an unobserved task panic, a deadlock, a livelock).
+    ///
+    /// A root panic is printed to stderr (task, location, message) before it is resumed:
+    /// inside a simulation the panic hook only records where panics happen, and
+    /// `resume_unwind` does not call the hook, so without this a failed `assert!` in the
+    /// root would fail the test with no message at all.
     pub fn block_on<F: Future>(&mut self, future: F) -> F::Output {
         match self.run(future) {
             Ok(output) => output,
-            Err(RunError::Panic { payload, .. }) => panic::resume_unwind(payload),
+            Err(error @ RunError::Panic { .. }) => {
+                eprintln!("{error}");
+                let RunError::Panic { payload, .. } = error else {
+                    unreachable!("matched a panic above")
+                };
+                panic::resume_unwind(payload)
+            }
             Err(error) => panic!("{error}"),
         }
     }
@@ -158,6 +172,7 @@ impl Runtime {
                 waker,
             } = step;
             let mut cx = Context::from_waker(&waker);
+            context::forget_panic_location();
             let result = panic::catch_unwind(AssertUnwindSafe(|| match cell.as_mut() {
                 Some(cell) => cell.as_mut().poll_task(&mut cx),
                 None => match root.as_mut().as_pin_mut() {
@@ -166,35 +181,108 @@ impl Runtime {
                 },
             }));
             let settled = self.core.borrow_mut().settle(index, cell, result);
-            drop(settled.dropped);
-            if let Some(outcome) = settled.outcome {
-                break outcome;
+            let dropped = settled
+                .dropped
+                .and_then(|cell| self.drop_outside_poll(index, || drop(cell)));
+            match (settled.outcome, dropped) {
+                (Some(Err(error)), _) | (_, Some(error)) => break Err(error),
+                (Some(Ok(())), None) => break Ok(()),
+                (None, None) => {}
             }
         };
         let output = outcome.map(|()| output.take().expect("the root future completed"));
         // Teardown: the root first (it holds most handles), then every pending task.
-        root.set(None);
+        let root_failure = self.drop_outside_poll(ROOT_INDEX, || root.set(None));
         let late_failure = self.teardown();
-        match (output, late_failure) {
+        match (output, root_failure.or(late_failure)) {
             (Ok(_), Some(error)) => Err(error),
             (output, _) => output,
         }
     }
 
-    /// Drops every task still pending, in id order, and clears timers. Returns a failure
-    /// that surfaced while dropping (a panic whose handle was dropped unread).
+    /// Runs `drop`, which drops task `index`'s future or output outside any poll (a
+    /// detached task's output, a task that aborted itself, the tasks left at the end),
+    /// as that task: `task::id()` in a destructor names it. A destructor that panics
+    /// there fails the run as that task's panic, rather than unwinding out of `run` with
+    /// the run half torn down.
+    fn drop_outside_poll(&self, index: u32, drop: impl FnOnce()) -> Option<RunError> {
+        context::forget_panic_location();
+        let payload = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _as_task = AsTask::enter(index);
+            drop();
+        }))
+        .err()?;
+        let task = self.core.borrow_mut().destructor_panicked(index, &payload);
+        Some(RunError::Panic {
+            task,
+            payload,
+            location: context::take_panic_location(),
+        })
+    }
+
+    /// Drops every task still pending, in id order, then the outcomes nobody can read
+    /// any more, and clears timers. Returns a failure that surfaced on the way (a panic
+    /// whose handle was dropped unread or outlives the run, a destructor that panicked).
     fn teardown(&mut self) -> Option<RunError> {
+        let mut failure = None;
         loop {
             let cells = self.core.borrow_mut().take_pending_cells();
             if cells.is_empty() {
                 break;
             }
-            drop(cells);
+            for (index, cell) in cells {
+                let error = self.drop_outside_poll(index, || drop(cell));
+                failure = failure.or(error);
+            }
+        }
+        let escaped = self.core.borrow_mut().take_escaped_outcomes();
+        for (index, cell) in escaped {
+            let error = self.drop_outside_poll(index, || drop(cell));
+            failure = failure.or(error);
         }
         let wakers = self.core.borrow_mut().clear_timers();
         drop(wakers);
         let mut core = self.core.borrow_mut();
         core.apply_wakes(None);
-        core.failure.take()
+        core.failure.take().or(failure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::Runtime;
+
+    #[test]
+    #[ignore = "run in a child process by block_on_prints_a_root_panic_before_resuming_it"]
+    fn child_root_assertion_fails() {
+        Runtime::new(1).block_on(async {
+            let sum = 1 + 1;
+            assert_eq!(sum, 3, "the message a user must see");
+        });
+    }
+
+    /// What a user sees when an assertion fails in the root: the message and where.
+    #[test]
+    fn block_on_prints_a_root_panic_before_resuming_it() {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "runtime::tests::child_root_assertion_fails",
+            ])
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let text =
+            String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        assert!(text.contains("1 failed"), "{text}");
+        assert!(text.contains("the message a user must see"), "{text}");
+        assert!(
+            text.contains(&format!("task t0 main panicked at {}:", file!())),
+            "{text}"
+        );
     }
 }

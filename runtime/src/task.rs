@@ -3,7 +3,7 @@
 //!
 //! Invariants:
 //! - one allocation per task: the future and, once it is done, its output share one
-//!   boxed [`TaskCell`];
+//!   boxed `TaskCell`;
 //! - a task's future is dropped exactly once: when it completes, panics or is aborted,
 //!   or when the run ends with the task still pending;
 //! - ids count up from `t0` (the root future) in spawn order and are never reused

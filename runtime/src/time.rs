@@ -28,6 +28,10 @@ impl Instant {
     /// The start of every run.
     pub const START: Instant = Instant(Duration::ZERO);
 
+    /// The latest instant a timer can be armed for (2⁶⁴ − 1 ns, some 584 years after
+    /// the start); what [`sleep`] waits for when its duration overflows the clock.
+    pub const FAR_FUTURE: Instant = Instant(Duration::from_nanos(u64::MAX));
+
     /// Time since the start of the run.
     pub fn since_start(self) -> Duration {
         self.0
@@ -117,9 +121,11 @@ pub fn now() -> Instant {
     context::with_core("detsim::time::now", |core| core.now())
 }
 
-/// Waits until `d` of virtual time has passed.
+/// Waits until `d` of virtual time has passed. A `d` too long to add to the clock
+/// (such as `Duration::MAX`, the usual "no timeout") means a deadline in the far
+/// future, as in tokio, rather than an overflow panic.
 pub fn sleep(d: Duration) -> Sleep {
-    sleep_until(now() + d)
+    sleep_until(now().checked_add(d).unwrap_or(Instant::FAR_FUTURE))
 }
 
 /// Waits until the virtual clock reaches `deadline` (at once if it already has).
@@ -196,7 +202,8 @@ impl std::error::Error for Elapsed {}
 
 /// Runs `future` for at most `d` of virtual time: `Ok(output)` if it finishes first,
 /// `Err(Elapsed)` otherwise (the future is then dropped). The future is polled before
-/// the clock is checked, so one that is ready at once always wins.
+/// the clock is checked, so one that is ready at once always wins. A `d` too long for
+/// the clock (`Duration::MAX`) waits until [`Instant::FAR_FUTURE`], like [`sleep`].
 pub fn timeout<F: Future>(d: Duration, future: F) -> Timeout<F> {
     Timeout {
         future,

@@ -153,9 +153,16 @@ impl Failure {
         &self.schedule
     }
 
-    /// A shell command that replays exactly this failure.
+    /// A shell command that replays exactly this failure (by its replay token, when it
+    /// has one).
     pub fn replay_command(&self) -> &str {
         &self.replay_command
+    }
+
+    /// A shell command that reruns the whole failing seed, unshrunk, when the failure
+    /// came from a sweep.
+    pub fn seed_command(&self) -> Option<&str> {
+        self.seed_command.as_deref()
     }
 }
 

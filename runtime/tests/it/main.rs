@@ -1,0 +1,15 @@
+//! Integration tests of `detsim-runtime`, one module per behaviour. Each semantic rule
+//! of `design.md` is checked under `fifo`, and under `random` and `pct` over many seeds
+//! (see [`util::schedules`]), so a test fails if the rule breaks under any of them.
+
+mod cancellation;
+mod fifo_order;
+mod foreign_wakers;
+mod lazy_start;
+mod outside;
+mod results;
+mod seeded_choice;
+mod stalls;
+mod trace;
+mod util;
+mod virtual_time;

@@ -1,0 +1,185 @@
+//! Rule 6, stalls are failures: a root pending with nothing ready and no timer armed is
+//! a deadlock naming every blocked task (id, name, where spawned); more polls than
+//! `max_steps` is a livelock.
+
+use std::cell::Cell;
+use std::future::pending;
+use std::time::Duration;
+
+use detsim_runtime::{RunError, Runtime, spawn, task, time, yield_now};
+use futures::channel::oneshot;
+
+use crate::util::{Sched, run_all, run_err, run_ok, schedules};
+
+/// Where this file's `spawn` calls on `line` are reported.
+fn at(line: u32) -> String {
+    format!("{}:{line}:", file!())
+}
+
+async fn wait(rx: oneshot::Receiver<()>) {
+    rx.await.unwrap();
+}
+
+async fn hold(tx: oneshot::Sender<()>) {
+    let _tx = tx;
+    pending::<()>().await;
+}
+
+async fn spin() {
+    loop {
+        yield_now().await;
+    }
+}
+
+#[test]
+fn a_deadlock_names_every_blocked_task() {
+    let lines = Cell::new((0, 0));
+    let mut messages = std::collections::BTreeSet::new();
+    for sched in schedules() {
+        let error = run_err(sched, async {
+            let (tx, rx) = oneshot::channel::<()>();
+            let stuck_line = line!() + 1;
+            let stuck = task::Builder::new().name("stuck").spawn(wait(rx));
+            let holder_line = line!() + 1;
+            let holder = spawn(hold(tx));
+            lines.set((stuck_line, holder_line));
+            let done = spawn(async {});
+            yield_now().await;
+            done.await.unwrap(); // finished tasks are not blocked ones
+            drop(holder);
+            let _ = stuck.await;
+        });
+        let (stuck_line, holder_line) = lines.get();
+        let RunError::Deadlock { blocked } = &error else {
+            panic!("under {sched:?}: expected a deadlock, got {error}");
+        };
+        let ids: Vec<u64> = blocked.iter().map(|t| t.id.as_u64()).collect();
+        assert_eq!(ids, [0, 1, 2], "under {sched:?}");
+        assert_eq!(blocked[0].name, None);
+        assert_eq!(blocked[0].spawned_at, None);
+        assert_eq!(blocked[1].name.as_deref(), Some("stuck"));
+        let stuck_at = blocked[1].spawned_at.unwrap();
+        assert_eq!((stuck_at.file(), stuck_at.line()), (file!(), stuck_line));
+        let holder_at = blocked[2].spawned_at.unwrap();
+        assert_eq!((holder_at.file(), holder_at.line()), (file!(), holder_line));
+        messages.insert(error.message());
+    }
+    // The message names no seed or step: every schedule gives the same one.
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let message = messages.pop_first().unwrap();
+    let (stuck_line, holder_line) = lines.get();
+    assert!(message.starts_with("deadlock: "), "{message}");
+    assert!(message.contains("blocked: t0 main; "), "{message}");
+    let stuck = format!("t1 stuck (spawned at {}", at(stuck_line));
+    assert!(message.contains(&stuck), "{message}");
+    let holder = format!("t2 (spawned at {}", at(holder_line));
+    assert!(message.contains(&holder), "{message}");
+}
+
+#[test]
+fn a_root_waiting_on_nothing_is_a_deadlock() {
+    let error = run_err(Sched::Fifo, pending::<()>());
+    let RunError::Deadlock { blocked } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0].id, task::Id::ROOT);
+    assert_eq!(
+        error.to_string(),
+        "deadlock: no task is ready and no timer is armed; blocked: t0 main"
+    );
+}
+
+#[test]
+fn an_armed_timer_is_not_a_deadlock() {
+    run_all(|| async {
+        let far = spawn(time::sleep(Duration::from_secs(86_400 * 365 * 100)));
+        far.await.unwrap();
+    });
+}
+
+#[test]
+fn tasks_parked_forever_do_not_stall_a_root_that_finishes() {
+    run_all(|| async {
+        drop(spawn(pending::<()>()));
+        let _kept = spawn(pending::<()>());
+        yield_now().await;
+    });
+}
+
+#[test]
+fn a_run_longer_than_max_steps_is_a_livelock_naming_the_ready_tasks() {
+    for sched in schedules() {
+        let mut rt = sched.runtime();
+        rt.set_max_steps(1000);
+        let spin_line = Cell::new(0);
+        let error = rt.run(async {
+            spin_line.set(line!() + 1);
+            let spinner = task::Builder::new().name("spinner").spawn(spin());
+            spinner.await.unwrap();
+        });
+        let error = error.expect_err("an endless task is a livelock");
+        assert_eq!(rt.steps(), 1000, "under {sched:?}");
+        let RunError::Livelock { max_steps, ready } = &error else {
+            panic!("under {sched:?}: expected a livelock, got {error}");
+        };
+        assert_eq!(*max_steps, 1000);
+        assert_eq!(ready.len(), 1, "only the spinner is ready: {ready:?}");
+        assert_eq!(ready[0].name.as_deref(), Some("spinner"));
+        assert_eq!(ready[0].spawned_at.unwrap().line(), spin_line.get());
+        let message = error.message();
+        assert!(
+            message.starts_with("livelock: the run did not finish within 1000 polls"),
+            "{message}"
+        );
+        assert!(message.contains("t1 spinner (spawned at"), "{message}");
+    }
+}
+
+#[test]
+fn a_timer_driven_endless_loop_is_a_livelock_too() {
+    let mut rt = Runtime::new(1);
+    rt.set_max_steps(500);
+    let error = rt
+        .run(async {
+            loop {
+                time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+        .unwrap_err();
+    assert!(matches!(error, RunError::Livelock { .. }), "{error}");
+}
+
+#[test]
+fn max_steps_is_an_inclusive_budget() {
+    let program = || async {
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                spawn(async {
+                    for _ in 0..4 {
+                        yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    };
+    for sched in schedules() {
+        let mut rt = sched.runtime();
+        rt.run(program()).unwrap();
+        let needed = rt.steps();
+        let mut exact = sched.runtime();
+        exact.set_max_steps(needed);
+        assert!(exact.run(program()).is_ok(), "under {sched:?}");
+        let mut short = sched.runtime();
+        short.set_max_steps(needed - 1);
+        let error = short.run(program()).unwrap_err();
+        assert!(
+            matches!(error, RunError::Livelock { .. }),
+            "under {sched:?}"
+        );
+    }
+    run_ok(Sched::Fifo, program());
+}

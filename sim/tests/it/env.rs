@@ -1,0 +1,219 @@
+//! The `DETSIM_*` environment variables, seen from outside: each test runs this test
+//! binary again as a child process (`std::env::current_exe()`) with a variable set,
+//! filtered to one `#[ignore]`d probe below, and reads what the probe printed. No
+//! sleeps, no wall clock: the child's output is a function of its environment.
+
+use std::cell::RefCell;
+use std::process::Command;
+use std::rc::Rc;
+use std::sync::Mutex;
+
+use detsim::{Builder, Scheduler, random, spawn};
+
+/// Runs the probe `name` (a test of this module) in a child process with `vars` as
+/// its only `DETSIM_*` variables; returns whether it passed and what it printed.
+fn run_probe(name: &str, vars: &[(&str, &str)]) -> (bool, String) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(["--ignored", "--exact", "--nocapture", "--test-threads=1"]);
+    command.arg(format!("env::{name}"));
+    for (var, _) in std::env::vars().filter(|(var, _)| var.starts_with("DETSIM_")) {
+        command.env_remove(var);
+    }
+    command
+        .envs(vars.iter().copied())
+        .env("RUST_BACKTRACE", "0");
+    let output = command.output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("running 1 test"),
+        "the probe did not run:\n{text}"
+    );
+    (output.status.success(), text.into_owned())
+}
+
+/// The value printed after `key=` on a line of `text` (libtest may print the test's
+/// name first on the same line).
+fn printed<'a>(text: &'a str, key: &str) -> &'a str {
+    let prefix = format!("{key}=");
+    text.lines()
+        .find_map(|line| line.split_once(&prefix).map(|(_, value)| value))
+        .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"))
+}
+
+/// Sweeps 3 seeds under fifo in code; prints how many runs happened and the first
+/// `random` value of each, so the parent can tell which seeds ran.
+#[test]
+#[ignore = "a probe run by the env tests in a child process"]
+fn sweep_probe() {
+    let firsts = Mutex::new(Vec::new());
+    let report = Builder::new()
+        .seeds(3)
+        .scheduler(Scheduler::fifo())
+        .explore(|| async {
+            firsts.lock().unwrap().push(random::<u64>());
+        });
+    println!("seeds_run={}", report.seeds_run);
+    println!("firsts={:?}", firsts.lock().unwrap());
+}
+
+/// Fails under every scheduler but fifo (the second task must not run first).
+#[test]
+#[ignore = "a probe run by the env tests in a child process"]
+fn scheduler_probe() {
+    let report = Builder::new()
+        .seeds(50)
+        .scheduler(Scheduler::fifo())
+        .explore(|| async {
+            let order = Rc::new(RefCell::new(Vec::new()));
+            let (o1, o2) = (order.clone(), order.clone());
+            let first = spawn(async move { o1.borrow_mut().push(1) });
+            let second = spawn(async move { o2.borrow_mut().push(2) });
+            first.await.unwrap();
+            second.await.unwrap();
+            assert_eq!(*order.borrow(), [1, 2], "out of order");
+        });
+    match report.failure {
+        Some(failure) => {
+            println!("replay={}", failure.replay_command());
+            println!("seed={}", failure.seed_command().unwrap_or("none"));
+        }
+        None => println!("replay=none"),
+    }
+}
+
+/// Always fails through `check`: the parent reads its report and replays it.
+#[test]
+#[ignore = "a probe run by the env tests in a child process"]
+fn failing_probe() {
+    Builder::new().seeds(500).check(|| async {
+        let dice = random::<u8>();
+        let t = spawn(async move { dice });
+        assert!(t.await.unwrap() >= 8, "unlucky dice {dice}");
+    });
+}
+
+/// The first `random` value of `seed` in the sweep probe's body, computed here on a
+/// bare runtime (the program's randomness does not depend on the scheduler), so that
+/// this process's own `DETSIM_*` variables cannot change it.
+fn first_random(seed: u64) -> u64 {
+    detsim::Runtime::new(seed).block_on(async { random::<u64>() })
+}
+
+#[test]
+fn without_variables_the_code_settings_hold() {
+    let (passed, text) = run_probe("sweep_probe", &[]);
+    assert!(passed, "{text}");
+    assert_eq!(printed(&text, "seeds_run"), "3");
+    let expected: Vec<u64> = (0..3).map(first_random).collect();
+    assert_eq!(printed(&text, "firsts"), format!("{expected:?}"));
+}
+
+#[test]
+fn detsim_seeds_and_seed_start_override_the_sweep() {
+    let (passed, text) = run_probe("sweep_probe", &[("DETSIM_SEEDS", "5")]);
+    assert!(passed, "{text}");
+    assert_eq!(printed(&text, "seeds_run"), "5");
+    let vars = [("DETSIM_SEEDS", "2"), ("DETSIM_SEED_START", "1000")];
+    let (passed, text) = run_probe("sweep_probe", &vars);
+    assert!(passed, "{text}");
+    let expected = vec![first_random(1000), first_random(1001)];
+    assert_eq!(printed(&text, "firsts"), format!("{expected:?}"));
+}
+
+#[test]
+fn detsim_seed_runs_exactly_one_seed_in_decimal_or_hex() {
+    for value in ["42", "0x2a", "0x2A"] {
+        let (passed, text) = run_probe("sweep_probe", &[("DETSIM_SEED", value)]);
+        assert!(passed, "{text}");
+        assert_eq!(printed(&text, "seeds_run"), "1", "DETSIM_SEED={value}");
+        assert_eq!(printed(&text, "firsts"), format!("[{}]", first_random(42)));
+    }
+}
+
+#[test]
+fn detsim_scheduler_overrides_the_code_and_the_replay_command_keeps_it() {
+    let (_, text) = run_probe("scheduler_probe", &[]);
+    assert_eq!(printed(&text, "replay"), "none", "fifo in code never fails");
+    let (_, text) = run_probe("scheduler_probe", &[("DETSIM_SCHEDULER", "random")]);
+    // The token holds the whole schedule; the unshrunk seed needs the scheduler too.
+    let replay = printed(&text, "replay");
+    assert!(replay.starts_with("DETSIM_REPLAY=ds1."), "{replay}");
+    let seed = printed(&text, "seed");
+    assert!(seed.starts_with("DETSIM_SEED=0x"), "{seed}");
+    assert!(seed.contains("DETSIM_SCHEDULER=random"), "{seed}");
+    let (_, text) = run_probe("scheduler_probe", &[("DETSIM_SCHEDULER", "pct:2")]);
+    assert!(
+        printed(&text, "seed").contains("DETSIM_SCHEDULER=pct:2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_printed_replay_command_reproduces_the_failure() {
+    let (passed, report) = run_probe("failing_probe", &[]);
+    assert!(!passed);
+    // `DETSIM_SEED=0x… cargo test -p detsim -- env::failing_probe --exact`
+    let command = report
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("DETSIM_SEED="))
+        .unwrap_or_else(|| panic!("no replay command in:\n{report}"));
+    let seed = command
+        .split_whitespace()
+        .next()
+        .and_then(|var| var.strip_prefix("DETSIM_SEED="))
+        .unwrap();
+    assert!(seed.starts_with("0x"), "{command}");
+    assert!(command.contains("cargo test"), "{command}");
+    assert!(command.contains("env::failing_probe --exact"), "{command}");
+    let (passed, replayed) = run_probe("failing_probe", &[("DETSIM_SEED", seed)]);
+    assert!(!passed);
+    // The same failure: same first line (test, seed, scheduler, polls), same message.
+    let headline = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("detsim: test"))
+            .map(|l| l[l.find("detsim: test").unwrap()..].to_owned())
+            .unwrap_or_else(|| panic!("no report in:\n{text}"))
+    };
+    assert_eq!(headline(&replayed), headline(&report));
+    let message = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("unlucky dice"))
+            .map(str::trim)
+            .map(str::to_owned)
+            .unwrap()
+    };
+    assert_eq!(message(&replayed), message(&report));
+}
+
+#[test]
+fn a_malformed_variable_panics_naming_variable_value_and_form() {
+    let cases = [
+        ("DETSIM_SEED", "0xzz", "hexadecimal"),
+        ("DETSIM_SEED", "seven", "decimal"),
+        ("DETSIM_SEEDS", "0", "positive"),
+        ("DETSIM_SEEDS", "many", "positive"),
+        ("DETSIM_SEED_START", "-3", "decimal"),
+        ("DETSIM_SCHEDULER", "roundrobin", "pct:<depth>"),
+        ("DETSIM_SCHEDULER", "pct:0", "pct:<depth>"),
+        ("DETSIM_JOBS", "0", "threads"),
+        ("DETSIM_CHECK_DETERMINISM", "maybe", "`1`"),
+    ];
+    for (var, value, form) in cases {
+        let (passed, text) = run_probe("sweep_probe", &[(var, value)]);
+        assert!(!passed, "{var}={value} was accepted:\n{text}");
+        let named = format!("{var}=`{value}`");
+        assert!(
+            text.contains(&named),
+            "{var}={value}: no `{named}` in:\n{text}"
+        );
+        assert!(
+            text.contains("expected"),
+            "{var}={value}: no expected form in:\n{text}"
+        );
+        assert!(
+            text.contains(form),
+            "{var}={value}: no `{form}` in:\n{text}"
+        );
+    }
+}

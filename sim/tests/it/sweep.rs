@@ -1,0 +1,277 @@
+//! Seed sweeps: how many seeds run, which failing seed is reported (the lowest, whatever
+//! the number of threads), what a failure says, and that its seed reproduces it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use detsim::{Builder, Failure, Scheduler, random, spawn, time, yield_now};
+
+use crate::env_is_clean;
+
+/// Two tasks update a shared counter across an await; fails when an update is lost and
+/// the program's own dice say so: both the schedule and the seed's `random` stream
+/// decide which seeds fail (about one in a hundred under `random`).
+async fn racy_body() {
+    let counter = Rc::new(RefCell::new(0u32));
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let counter = counter.clone();
+            spawn(async move {
+                let read = *counter.borrow();
+                yield_now().await;
+                *counter.borrow_mut() = read + 1;
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let dice = random::<u8>();
+    let value = *counter.borrow();
+    if value != 2 && dice > 251 {
+        panic!("lost an update: counter is {value}, dice {dice}");
+    }
+}
+
+/// The failure of exactly `seed`, if it fails.
+fn run_one(seed: u64) -> Option<Failure> {
+    Builder::new().seed(seed).explore(racy_body).failure
+}
+
+#[test]
+fn a_passing_sweep_runs_every_seed_once() {
+    if !env_is_clean() {
+        return;
+    }
+    for jobs in [1, 2] {
+        let runs = AtomicU64::new(0);
+        let report = Builder::new()
+            .seeds(300)
+            .jobs(jobs)
+            .scheduler(Scheduler::random())
+            .explore(|| async {
+                runs.fetch_add(1, Ordering::Relaxed);
+                yield_now().await;
+            });
+        assert!(report.failure.is_none());
+        assert_eq!(report.seeds_run, 300, "jobs({jobs})");
+        assert_eq!(runs.load(Ordering::Relaxed), 300, "jobs({jobs})");
+    }
+    // With PCT in the mix (the default portfolio), one FIFO run before the sweep
+    // measures a run's length for PCT's change points.
+    let runs = AtomicU64::new(0);
+    let report = Builder::new().seeds(300).explore(|| async {
+        runs.fetch_add(1, Ordering::Relaxed);
+        yield_now().await;
+    });
+    assert_eq!(report.seeds_run, 300);
+    assert_eq!(runs.load(Ordering::Relaxed), 301);
+}
+
+#[test]
+fn seed_runs_exactly_that_seed_of_the_sweep() {
+    if !env_is_clean() {
+        return;
+    }
+    let drawn = Mutex::new(Vec::new());
+    let body = || async {
+        drawn.lock().unwrap().push(random::<u64>());
+    };
+    let random = Scheduler::random();
+    let report = Builder::new().seeds(10).scheduler(random).explore(body);
+    assert_eq!(report.seeds_run, 10);
+    let sweep = std::mem::take(&mut *drawn.lock().unwrap());
+    assert_eq!(sweep.len(), 10);
+    let report = Builder::new()
+        .seeds(10)
+        .seed(5)
+        .scheduler(random)
+        .explore(body);
+    assert_eq!(report.seeds_run, 1);
+    assert_eq!(*drawn.lock().unwrap(), [sweep[5]]);
+}
+
+#[test]
+fn the_lowest_failing_seed_is_reported_whatever_the_thread_count() {
+    if !env_is_clean() {
+        return;
+    }
+    let failing: Vec<u64> = (0..1000).filter(|&s| run_one(s).is_some()).collect();
+    assert!(
+        failing.len() >= 3,
+        "the race should fail a few seeds: {failing:?}"
+    );
+    // The first failure is past the first 64-seed chunk, so two threads really race.
+    assert!(failing[0] >= 64, "{failing:?}");
+    let lowest = failing[0];
+    let one = Builder::new().seeds(1000).jobs(1).explore(racy_body);
+    let two = Builder::new().seeds(1000).jobs(2).explore(racy_body);
+    for (jobs, report) in [(1, &one), (2, &two)] {
+        let failure = report.failure.as_ref().expect("a seed fails");
+        assert_eq!(failure.seed, lowest, "jobs({jobs})");
+        assert_eq!(report.seeds_run, lowest + 1, "jobs({jobs})");
+    }
+    let (one, two) = (one.failure.unwrap(), two.failure.unwrap());
+    assert_eq!(one.message, two.message);
+    assert_eq!(one.steps, two.steps);
+    assert_eq!(one.trace(), two.trace());
+}
+
+#[test]
+fn a_failing_seed_reproduces_its_failure() {
+    if !env_is_clean() {
+        return;
+    }
+    let first = Builder::new()
+        .seeds(1000)
+        .explore(racy_body)
+        .failure
+        .unwrap();
+    let again = run_one(first.seed).expect("the failing seed fails again");
+    assert_eq!(again.seed, first.seed);
+    assert_eq!(again.message, first.message);
+    // Replaying the seed is itself deterministic, step for step.
+    let third = run_one(first.seed).unwrap();
+    assert_eq!(third.steps, again.steps);
+    assert_eq!(third.trace(), again.trace());
+    assert_eq!(third.trace().to_string(), again.trace().to_string());
+}
+
+#[test]
+fn the_message_is_the_panic_message_without_decoration() {
+    let report = Builder::new().seeds(3).explore(|| async {
+        let balance: i64 = 10 - std::hint::black_box(11);
+        time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            balance >= 0,
+            "balance went negative:\n  balance = {balance}"
+        );
+    });
+    let failure = report.failure.unwrap();
+    assert_eq!(failure.message, "balance went negative:\n  balance = -1");
+    if env_is_clean() {
+        assert_eq!(failure.seed, 0);
+    }
+}
+
+#[test]
+fn a_deadlock_names_the_blocked_tasks_the_same_way_on_every_seed() {
+    let body = || async {
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let waiter = detsim::task::Builder::new()
+            .name("waiter")
+            .spawn(async move { rx.await.unwrap() });
+        let _keeps_sender = spawn(async move {
+            let _tx = tx;
+            std::future::pending::<()>().await;
+        });
+        waiter.await.unwrap();
+    };
+    let messages: Vec<String> = (0..5)
+        .map(|seed| {
+            Builder::new()
+                .seed(seed)
+                .explore(body)
+                .failure
+                .unwrap()
+                .message
+        })
+        .collect();
+    assert!(messages.iter().all(|m| *m == messages[0]), "{messages:#?}");
+    let message = &messages[0];
+    assert!(message.starts_with("deadlock"), "{message}");
+    assert!(
+        message.contains("t1 waiter (spawned at sim/tests/it/sweep.rs:"),
+        "{message}"
+    );
+    assert!(
+        message.contains("t2 (spawned at sim/tests/it/sweep.rs:"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("0x") && !message.contains("seed"),
+        "{message}"
+    );
+}
+
+#[test]
+fn max_steps_turns_an_endless_run_into_a_livelock_failure() {
+    let failure = Builder::new()
+        .seeds(2)
+        .max_steps(50)
+        .explore(|| async {
+            let _spinner = spawn(async {
+                loop {
+                    yield_now().await;
+                }
+            });
+            loop {
+                yield_now().await;
+            }
+        })
+        .failure
+        .unwrap();
+    assert_eq!(failure.steps, 50);
+    assert!(
+        failure.message.starts_with("livelock"),
+        "{}",
+        failure.message
+    );
+    assert!(failure.message.contains("50"), "{}", failure.message);
+}
+
+#[test]
+fn steps_count_the_polls_of_the_failing_run() {
+    // Under fifo: the root (spawns, parks on the handle), the task (yields), the task
+    // (finishes, wakes the root), the root (panics): four polls.
+    let failure = Builder::new()
+        .seeds(1)
+        .scheduler(Scheduler::fifo())
+        .explore(|| async {
+            spawn(async { yield_now().await }).await.unwrap();
+            panic!("after four polls");
+        })
+        .failure
+        .unwrap();
+    assert_eq!(failure.steps, 4);
+}
+
+/// Fails when the task spawned second runs before the one spawned first: never under
+/// fifo (tasks spawned in one step start in creation order), often under the others.
+async fn order_body() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let tasks: Vec<_> = (1..=2)
+        .map(|n| {
+            let order = order.clone();
+            spawn(async move { order.borrow_mut().push(n) })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(*order.borrow(), [1, 2], "the second task ran first");
+}
+
+#[test]
+fn the_scheduler_setting_is_the_one_used() {
+    if !env_is_clean() {
+        return;
+    }
+    let fifo = Builder::new()
+        .seeds(200)
+        .scheduler(Scheduler::fifo())
+        .explore(order_body);
+    assert!(fifo.failure.is_none());
+    for scheduler in [Scheduler::random(), Scheduler::pct(2)] {
+        let report = Builder::new()
+            .seeds(200)
+            .scheduler(scheduler)
+            .explore(order_body);
+        let failure = report.failure.expect("the order bug is found");
+        assert!(failure.message.contains("the second task ran first"));
+        assert!(failure.seed < 50, "{scheduler}: seed {}", failure.seed);
+    }
+}
