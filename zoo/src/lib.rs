@@ -20,8 +20,8 @@
 //! | bug | found quickly by | hard for |
 //! | --- | --- | --- |
 //! | [`uninterrupted_run`] | `pct(1)` (one task runs 13 polls in a row) | `random` (2^-13 a seed), `pct(2)`, `pct(3)` |
-//! | [`strict_alternation`] | `fifo` (asyncio's ping-pong order), `pct(1)` | `random` (hundreds of seeds) |
-//! | [`rare_three_step`] | `random`, `pct(3)` (hundreds of seeds) | `fifo`, `pct(1)`, `pct(2)` |
+//! | [`strict_alternation`] | `fifo` (asyncio's ping-pong order), `pct` | `random` (hundreds of seeds) |
+//! | [`rare_three_step`] | `random` (about a hundred seeds) | `pct(3)` (thousands), `fifo`, `pct(1)`, `pct(2)` |
 //! | [`aba_slot`] | `random`, `pct(2)`, `pct(3)` | `fifo`, `pct(1)` |
 //! | [`starvation`], [`ordering_assumption`], [`missed_notification`] | `random`, `pct` | `fifo` |
 //! | the other races, deadlocks and timeouts | every scheduler, `fifo` on its first seed | |

@@ -151,7 +151,7 @@ fn aba_slot() {
     let bug = bug("aba_slot");
     fifo_misses(bug);
     finds(bug, Scheduler::random(), 200, "ABA"); // median 13, max 72
-    finds(bug, Scheduler::pct(2), 150, "ABA"); // median 5, max 31
+    finds(bug, Scheduler::pct(2), 150, "ABA"); // median 7, max 31
     finds(bug, Scheduler::portfolio(), 200, "ABA"); // median 11, max 43
 }
 
@@ -171,8 +171,8 @@ fn missed_notification() {
     let bug = bug("missed_notification");
     fifo_misses(bug);
     finds(bug, Scheduler::random(), 60, "deadlock"); // median 3, max 11
-    finds(bug, Scheduler::pct(2), 150, "deadlock"); // median 3, max 22
-    finds(bug, Scheduler::portfolio(), 150, "deadlock"); // median 4, max 21
+    finds(bug, Scheduler::pct(2), 150, "deadlock"); // median 4, max 27
+    finds(bug, Scheduler::portfolio(), 150, "deadlock"); // median 4, max 26
 }
 
 // Cancellation and time.
@@ -224,7 +224,7 @@ fn starvation() {
     finds(bug, Scheduler::random(), 100, "writer starved"); // median 6, max 22
     // The writer has the lowest of three priorities with probability 1/3.
     finds(bug, Scheduler::pct(1), 100, "writer starved"); // median 4, max 22
-    finds(bug, Scheduler::portfolio(), 100, "writer starved"); // median 6, max 23
+    finds(bug, Scheduler::portfolio(), 100, "writer starved"); // median 6, max 30
 }
 
 #[test]
@@ -232,8 +232,8 @@ fn rare_three_step() {
     let bug = bug("rare_three_step");
     fifo_misses(bug);
     finds(bug, Scheduler::random(), 2_000, "stale value"); // median 101, max 466
-    finds(bug, Scheduler::pct(3), 6_000, "stale value"); // median 255, max 2,257
-    finds(bug, Scheduler::portfolio(), 4_000, "stale value"); // median 321, max 1,438
+    finds(bug, Scheduler::pct(3), 30_000, "stale value"); // median 1,997, max 14,454
+    finds(bug, Scheduler::portfolio(), 4_000, "stale value"); // median 322, max 1,451
     // PCT(1) and PCT(2) did not find it in 41 sweeps of 30,000 seeds: it needs two
     // preemptions at precise polls.
 }
@@ -259,5 +259,5 @@ fn strict_alternation() {
     finds(bug, Scheduler::random(), 10_000, "seqlock reader starved"); // median 790, max 3,855
     // A run whose patience is 1 demotes a task at each contended yield: alternation.
     finds(bug, Scheduler::pct(1), 100, "seqlock reader starved"); // median 5, max 23
-    finds(bug, Scheduler::portfolio(), 300, "seqlock reader starved"); // median 15, max 75
+    finds(bug, Scheduler::portfolio(), 300, "seqlock reader starved"); // median 5, max 43
 }

@@ -16,7 +16,8 @@ use crate::support::{join, pause};
 /// before `b` lowers `y`. That is two ordering constraints, each inside a one-step
 /// window: a bug of depth 3 in PCT's terms (two priority changes, each at one precise
 /// poll out of about 20; PCT(3)'s bound 1/(n·k²) is about 1/1,200 with n = 3 tasks),
-/// and under `fifo` it never shows. Random and PCT(3) both need a few hundred seeds.
+/// and under `fifo` it never shows. Random needs about a hundred seeds, PCT(3) a couple
+/// of thousand.
 pub async fn rare_three_step() {
     let x = Rc::new(Cell::new(false));
     let y = Rc::new(Cell::new(false));

@@ -17,7 +17,7 @@ const ATTEMPTS: u32 = 6;
 ///
 /// Shows when the writer runs between every two steps of the reader: the ping-pong
 /// order of asyncio's FIFO queue, which `fifo` produces on its first seed, and PCT when
-/// a run demotes a task at each of its yields (detsim's PCT with a patience of 1,
+/// a run demotes a task at each of its yields (detsim's PCT with a yield patience of 1,
 /// shuttle's PCT always). A uniform random scheduler rarely alternates that long: it
 /// takes hundreds of seeds.
 pub async fn strict_alternation() {
