@@ -295,7 +295,10 @@ pub(crate) fn run(quick: bool, cap: u64, starts: u64) {
             reports.len()
         );
     }
-    println!("  wall time per seed over all searches (no shrinking):");
+    println!(
+        "  wall time per seed over all searches (no shrinking; where a bug falls in a few seeds, \
+         this is mostly each tool's fixed cost per search):"
+    );
     for column in detsim_columns.iter().chain(&shuttle_columns) {
         println!(
             "    {:<10} {:>8.2} µs/seed over {} seeds",
