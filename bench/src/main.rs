@@ -1,0 +1,194 @@
+//! detsim's benchmark: figures measured side by side in one process, with their ratios.
+//!
+//! ```text
+//! cargo run --release -p detsim-bench [spawn|timers|sweep|zoo|all] [--quick] [--cap N] [--starts N]
+//! ```
+//!
+//! Sections (all of them by default):
+//!
+//! - `spawn`: spawn, run and join 10,000 trivial tasks: detsim's `Runtime` (random
+//!   choice) against tokio's current-thread runtime and `futures`' `LocalPool`.
+//! - `timers`: 1,000 tasks sleeping random simulated durations up to 10 s: detsim's
+//!   virtual time against tokio's paused clock.
+//! - `sweep`: a tiny passing test over 10,000 seeds: detsim against shuttle's
+//!   `check_random`; detsim's `jobs(2)` against `jobs(1)`.
+//! - `zoo`: seeds until the first failure for each bug of `detsim-zoo`, detsim's
+//!   schedulers against shuttle's random and PCT schedulers on the same bugs
+//!   (`shuttle_zoo`).
+//!
+//! Every figure is the median of several repetitions timed with `std::time::Instant`.
+//! `--quick` shrinks every size to a smoke run (the unit tests use it). Shuttle prints a
+//! few lines to stderr for each failure it finds; run with `2>/dev/null` to hide them.
+
+mod measure;
+mod shuttle_zoo;
+mod spawn;
+mod sweep;
+mod timers;
+mod zoo;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// While set, panics print nothing: the zoo section provokes thousands of them.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences the printing of panics while it lives; a panic that escapes still restores
+/// it, so that its own message shows.
+#[derive(Debug)]
+pub(crate) struct QuietPanics(());
+
+impl QuietPanics {
+    pub(crate) fn new() -> Self {
+        QUIET.store(true, Ordering::SeqCst);
+        QuietPanics(())
+    }
+}
+
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        QUIET.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Installs a panic hook that defers to the default one unless a [`QuietPanics`] lives.
+/// It goes in before anything of shuttle's runs, since shuttle chains its own hook to
+/// the one it finds.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !QUIET.load(Ordering::SeqCst) {
+            default(info);
+        }
+    }));
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+struct Options {
+    sections: Vec<&'static str>,
+    quick: bool,
+    cap: u64,
+    starts: u64,
+}
+
+const SECTIONS: [&str; 4] = ["spawn", "timers", "sweep", "zoo"];
+const USAGE: &str =
+    "usage: detsim-bench [spawn|timers|sweep|zoo|all]... [--quick] [--cap SEEDS] [--starts N]";
+
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        sections: Vec::new(),
+        quick: false,
+        cap: 10_000,
+        starts: 9,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "all" => options.sections.extend(SECTIONS),
+            "--quick" => options.quick = true,
+            "--cap" | "--starts" => {
+                let value = args.next().ok_or(format!("{arg} needs a number"))?;
+                let number: u64 = value
+                    .parse()
+                    .map_err(|_| format!("{arg} takes a number of seeds, not {value:?}"))?;
+                if number == 0 {
+                    return Err(format!("{arg} must be at least 1"));
+                }
+                if arg == "--cap" {
+                    options.cap = number;
+                } else {
+                    options.starts = number;
+                }
+            }
+            name => match SECTIONS.iter().find(|section| **section == name) {
+                Some(section) => options.sections.push(section),
+                None => return Err(format!("unknown argument {name:?}\n{USAGE}")),
+            },
+        }
+    }
+    if options.sections.is_empty() {
+        options.sections.extend(SECTIONS);
+    }
+    options.sections.dedup();
+    Ok(options)
+}
+
+fn run(options: &Options) {
+    for section in &options.sections {
+        match *section {
+            "spawn" => spawn::run(options.quick),
+            "timers" => timers::run(options.quick),
+            "sweep" => sweep::run(options.quick),
+            "zoo" => zoo::run(options.quick, options.cap, options.starts),
+            _ => unreachable!("parse only lets known sections through"),
+        }
+        println!();
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    install_panic_hook();
+    let overrides: Vec<String> = std::env::vars()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("DETSIM_"))
+        .collect();
+    if !overrides.is_empty() {
+        println!(
+            "warning: {} set: they override the schedulers and seeds these figures name",
+            overrides.join(", ")
+        );
+    }
+    if cfg!(debug_assertions) {
+        println!("(a debug build: run with --release for figures worth quoting)");
+    }
+    println!(
+        "detsim-bench: {} thread(s) available",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    run(&options);
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> impl Iterator<Item = String> + '_ {
+        line.split_whitespace().map(String::from)
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(parse(args("")).unwrap().sections, SECTIONS);
+        assert_eq!(parse(args("all")).unwrap().sections, SECTIONS);
+        let options = parse(args("zoo --cap 50 --starts 3 --quick")).unwrap();
+        assert_eq!(
+            options,
+            Options {
+                sections: vec!["zoo"],
+                quick: true,
+                cap: 50,
+                starts: 3
+            }
+        );
+        assert!(parse(args("spwan")).is_err());
+        assert!(parse(args("--cap")).is_err());
+        assert!(parse(args("--cap x")).is_err());
+    }
+
+    /// Every section runs end to end at smoke-test sizes.
+    #[test]
+    fn quick_smoke_run() {
+        install_panic_hook();
+        run(&parse(args("all --quick")).unwrap());
+    }
+}

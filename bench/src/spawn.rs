@@ -1,0 +1,112 @@
+//! `spawn`: spawn, run and join 10,000 trivial tasks, from a fresh runtime each time.
+
+use std::time::Duration;
+
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt as _;
+
+use crate::measure::{median_time, ns_per, show};
+
+/// detsim's random scheduler: `Runtime::new(seed).block_on`.
+fn detsim(tasks: u64) -> u64 {
+    detsim::Runtime::new(7).block_on(async move {
+        let handles: Vec<_> = (0..tasks)
+            .map(|i| detsim::spawn(async move { i }))
+            .collect();
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await.expect("a trivial task completes");
+        }
+        sum
+    })
+}
+
+/// tokio's current-thread runtime, `tokio::spawn` (the tasks happen to be `Send`).
+fn tokio_spawn(tasks: u64) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime builds");
+    runtime.block_on(async move {
+        let handles: Vec<_> = (0..tasks).map(|i| tokio::spawn(async move { i })).collect();
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await.expect("a trivial task completes");
+        }
+        sum
+    })
+}
+
+/// tokio's current-thread runtime with a `LocalSet` and `spawn_local` (no `Send`, like
+/// detsim's `spawn`).
+fn tokio_local(tasks: u64) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime builds");
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let handles: Vec<_> = (0..tasks)
+            .map(|i| tokio::task::spawn_local(async move { i }))
+            .collect();
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await.expect("a trivial task completes");
+        }
+        sum
+    })
+}
+
+/// `futures::executor::LocalPool` with `spawn_local_with_handle`.
+fn local_pool(tasks: u64) -> u64 {
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            spawner
+                .spawn_local_with_handle(async move { i })
+                .expect("the pool is alive")
+        })
+        .collect();
+    pool.run_until(async move {
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await;
+        }
+        sum
+    })
+}
+
+/// Runs the section and prints its figures.
+pub(crate) fn run(quick: bool) {
+    let tasks: u64 = if quick { 200 } else { 10_000 };
+    let reps = if quick { 3 } else { 21 };
+    println!("## spawn: spawn + run + join of {tasks} trivial tasks (median of {reps})");
+    let expected = tasks * (tasks - 1) / 2;
+    for f in [detsim, tokio_spawn, tokio_local, local_pool] {
+        assert_eq!(f(tasks), expected);
+    }
+    let rows: [(&str, Duration); 4] = [
+        (
+            "detsim Runtime (random)",
+            median_time(reps, || detsim(tasks)),
+        ),
+        (
+            "tokio current_thread spawn",
+            median_time(reps, || tokio_spawn(tasks)),
+        ),
+        (
+            "tokio LocalSet spawn_local",
+            median_time(reps, || tokio_local(tasks)),
+        ),
+        ("futures LocalPool", median_time(reps, || local_pool(tasks))),
+    ];
+    let ours = rows[0].1;
+    for (name, time) in rows {
+        println!(
+            "  {name:<28} {:>10}  {:>7.1} ns/task  detsim/this = {:.2}",
+            show(time),
+            ns_per(time, tasks),
+            ours.as_secs_f64() / time.as_secs_f64()
+        );
+    }
+    println!("  (each run builds its runtime; a ratio below 1 means detsim is faster)");
+}

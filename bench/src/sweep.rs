@@ -1,0 +1,170 @@
+//! `sweep`: a tiny passing test (3 tasks × 5 yields on a shared counter) swept over many
+//! seeds, detsim against shuttle's `check_random`, and detsim on two threads against one.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::measure::{cpu_time, median_time, per_second, show};
+
+const TASKS: u32 = 3;
+const YIELDS: u32 = 5;
+
+/// The test for detsim.
+async fn detsim_body() {
+    let counter = Rc::new(Cell::new(0u32));
+    let handles: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let counter = Rc::clone(&counter);
+            detsim::spawn(async move {
+                for _ in 0..YIELDS {
+                    counter.set(counter.get() + 1);
+                    detsim::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("a counting task completes");
+    }
+    assert_eq!(counter.get(), TASKS * YIELDS);
+}
+
+/// The same test for shuttle, with the same scheduling points: `spawn_local`, an
+/// `Rc<Cell>` counter, `yield_now`.
+fn shuttle_body() {
+    shuttle::future::block_on(async {
+        let counter = Rc::new(Cell::new(0u32));
+        let handles: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let counter = Rc::clone(&counter);
+                shuttle::future::spawn_local(async move {
+                    for _ in 0..YIELDS {
+                        counter.set(counter.get() + 1);
+                        shuttle::future::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.expect("a counting task completes");
+        }
+        assert_eq!(counter.get(), TASKS * YIELDS);
+    });
+}
+
+/// The test as one would write it for shuttle: `Send` tasks and shuttle's atomic, whose
+/// every access is a scheduling point of its own (15 more per run).
+fn shuttle_atomic_body() {
+    use shuttle::sync::atomic::{AtomicU32, Ordering};
+    shuttle::future::block_on(async {
+        let counter = Arc::new(AtomicU32::new(0));
+        let handles: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let counter = Arc::clone(&counter);
+                shuttle::future::spawn(async move {
+                    for _ in 0..YIELDS {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        shuttle::future::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.expect("a counting task completes");
+        }
+        assert_eq!(counter.load(Ordering::SeqCst), TASKS * YIELDS);
+    });
+}
+
+fn detsim_sweep(seeds: u64, jobs: usize) {
+    let report = detsim::Builder::new()
+        .seeds(seeds)
+        .scheduler(detsim::Scheduler::random())
+        .jobs(jobs)
+        .explore(detsim_body);
+    assert_eq!(report.seeds_run, seeds, "the sweep ran every seed");
+    assert!(report.failure.is_none(), "the counting test passes");
+}
+
+fn shuttle_config() -> shuttle::Config {
+    let mut config = shuttle::Config::new();
+    config.failure_persistence = shuttle::FailurePersistence::None;
+    config.silence_warnings = true;
+    config
+}
+
+fn shuttle_sweep(iterations: usize, body: fn()) {
+    let scheduler = shuttle::scheduler::RandomScheduler::new_from_seed(7, iterations);
+    let runs = shuttle::Runner::new(scheduler, shuttle_config()).run(body);
+    assert_eq!(runs, iterations, "shuttle ran every iteration");
+}
+
+/// Runs the section and prints its figures.
+pub(crate) fn run(quick: bool) {
+    let seeds: u64 = if quick { 100 } else { 10_000 };
+    let reps = if quick { 1 } else { 5 };
+    println!(
+        "## sweep: {TASKS} tasks × {YIELDS} yields on a shared counter, {seeds} seeds (median of {reps})"
+    );
+    let detsim_one = median_time(reps, || detsim_sweep(seeds, 1));
+    let shuttle_same = median_time(reps, || shuttle_sweep(seeds as usize, shuttle_body));
+    let shuttle_atomic = median_time(reps, || shuttle_sweep(seeds as usize, shuttle_atomic_body));
+    let row = |name: &str, time: Duration| {
+        println!(
+            "  {name:<40} {:>10}  {:>10.0} seeds/s  detsim is {:.1}× this",
+            show(time),
+            per_second(time, seeds),
+            time.as_secs_f64() / detsim_one.as_secs_f64()
+        );
+    };
+    row("detsim explore, jobs(1), random", detsim_one);
+    row("shuttle check_random (spawn_local, Cell)", shuttle_same);
+    row("shuttle check_random (spawn, atomics)", shuttle_atomic);
+
+    // More seeds and repetitions: two threads are at the mercy of whatever else the
+    // machine runs, so the CPU time each side burns is reported too: seeds per
+    // CPU-second equal on both sides means the threads cost nothing extra, and the
+    // wall-clock speed-up is then what the machine had free.
+    let parallel_seeds = seeds * 4;
+    let parallel_reps = if quick { 1 } else { 11 };
+    println!(
+        "  detsim jobs(2) against jobs(1), {parallel_seeds} seeds (median of {parallel_reps}):"
+    );
+    let measure = |jobs: usize| {
+        let cpu_before = cpu_time();
+        let wall = median_time(parallel_reps, || detsim_sweep(parallel_seeds, jobs));
+        let cpu = cpu_before
+            .zip(cpu_time())
+            .map(|(before, after)| after - before);
+        // median_time runs the work once more to warm up.
+        let runs = parallel_reps as u64 + 1;
+        let per_cpu_second = cpu.map(|cpu| per_second(cpu, parallel_seeds * runs));
+        (wall, per_cpu_second)
+    };
+    let (one, one_cpu) = measure(1);
+    let (two, two_cpu) = measure(2);
+    let cpu_note = |per_cpu: Option<f64>| {
+        per_cpu.map_or_else(String::new, |rate| format!("  {rate:>10.0} seeds/CPU-s"))
+    };
+    println!(
+        "  {:<40} {:>10}  {:>10.0} seeds/s{}",
+        "jobs(1)",
+        show(one),
+        per_second(one, parallel_seeds),
+        cpu_note(one_cpu)
+    );
+    println!(
+        "  {:<40} {:>10}  {:>10.0} seeds/s{}",
+        "jobs(2)",
+        show(two),
+        per_second(two, parallel_seeds),
+        cpu_note(two_cpu)
+    );
+    println!(
+        "  speed-up jobs(2)/jobs(1) = {:.2}× wall (available parallelism: {})",
+        one.as_secs_f64() / two.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+}
