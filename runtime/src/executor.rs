@@ -42,7 +42,6 @@ pub(crate) struct Step {
     pub(crate) index: u32,
     /// `None` for the root future, which lives on `run`'s stack.
     pub(crate) cell: Option<Pin<Box<dyn ErasedTask>>>,
-    pub(crate) waker: Waker,
 }
 
 pub(crate) enum Next {
@@ -79,8 +78,9 @@ struct Slot {
     cell: Option<Pin<Box<dyn ErasedTask>>>,
     name: Option<String>,
     location: Option<&'static Location<'static>>,
+    /// The slot's waker. The runtime holds the one `Waker` made from it (see
+    /// `Core::waker_updates`), so a strong count of 2 means nobody else does.
     waker_arc: Arc<TaskWaker>,
-    waker: Waker,
     join_waker: Option<Waker>,
     /// A `JoinHandle` for this task exists.
     attached: bool,
@@ -121,6 +121,9 @@ pub(crate) struct Core {
     ready: ReadyQueue,
     ready_ids: Vec<Id>,
     wakes: Arc<WakeQueue>,
+    /// Wakers of new or re-made slots, for the runtime to take into its own table, from
+    /// which it polls each task without cloning a waker per poll.
+    pub(crate) waker_updates: Vec<(u32, Waker)>,
     wake_buf: Vec<(u32, u32)>,
     timers: BTreeMap<(u64, u64), Waker>,
     timer_seq: u64,
@@ -160,6 +163,7 @@ impl Core {
             ready: ReadyQueue::default(),
             ready_ids: Vec::new(),
             wakes: Arc::new(WakeQueue::default()),
+            waker_updates: Vec::new(),
             wake_buf: Vec::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
@@ -233,13 +237,16 @@ impl Core {
                 } else {
                     slot.waker_arc =
                         Arc::new(TaskWaker::new(index, slot.generation, self.wakes.clone()));
-                    slot.waker = Waker::from(slot.waker_arc.clone());
+                    self.waker_updates
+                        .push((index, Waker::from(slot.waker_arc.clone())));
                 }
                 index
             }
             None => {
                 let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 live tasks");
                 let waker_arc = Arc::new(TaskWaker::new(index, 0, self.wakes.clone()));
+                self.waker_updates
+                    .push((index, Waker::from(waker_arc.clone())));
                 self.slots.push(Slot {
                     generation: 0,
                     id,
@@ -247,8 +254,7 @@ impl Core {
                     cell: None,
                     name: None,
                     location: None,
-                    waker: Waker::from(waker_arc.clone()),
-                    waker_arc,
+                    waker_arc: waker_arc.clone(),
                     join_waker: None,
                     attached: false,
                     abort_requested: false,
@@ -434,7 +440,6 @@ impl Core {
         let step = Step {
             index,
             cell: slot.cell.take(),
-            waker: slot.waker.clone(),
         };
         let task = slot.id;
         self.record(EventKind::Poll { task, ready: n });

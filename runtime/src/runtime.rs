@@ -44,6 +44,9 @@ pub struct Runtime {
     seed: u64,
     chooser: Option<Box<dyn Chooser>>,
     user_rng: Option<UserRng>,
+    /// Each slot's waker, indexed by slot: polls borrow it from here instead of cloning
+    /// it out of the core (kept in step with `Core::waker_updates`).
+    wakers: Vec<Waker>,
 }
 
 impl fmt::Debug for Runtime {
@@ -63,6 +66,7 @@ impl Runtime {
             seed,
             chooser: None,
             user_rng: None,
+            wakers: Vec::new(),
         }
     }
 
@@ -156,7 +160,18 @@ impl Runtime {
         let mut output = None;
         let mut foreign_wakers = Vec::new();
         let outcome = loop {
-            let next = self.core.borrow_mut().next_step(&mut foreign_wakers);
+            let next = {
+                let mut core = self.core.borrow_mut();
+                let next = core.next_step(&mut foreign_wakers);
+                for (index, waker) in core.waker_updates.drain(..) {
+                    let index = index as usize;
+                    if index >= self.wakers.len() {
+                        self.wakers.resize(index + 1, Waker::noop().clone());
+                    }
+                    self.wakers[index] = waker;
+                }
+                next
+            };
             let step = match next {
                 Next::Poll(step) => step,
                 Next::Fire => {
@@ -166,12 +181,8 @@ impl Runtime {
                 }
                 Next::Stop(error) => break Err(error),
             };
-            let Step {
-                index,
-                mut cell,
-                waker,
-            } = step;
-            let mut cx = Context::from_waker(&waker);
+            let Step { index, mut cell } = step;
+            let mut cx = Context::from_waker(&self.wakers[index as usize]);
             context::forget_panic_location();
             let result = panic::catch_unwind(AssertUnwindSafe(|| match cell.as_mut() {
                 Some(cell) => cell.as_mut().poll_task(&mut cx),

@@ -195,14 +195,13 @@ impl Builder {
                 env.seeds.or(self.seeds).unwrap_or(DEFAULT_SEEDS),
             ),
         };
-        let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
         Plan {
             start,
             count,
             scheduler: env.scheduler.or(self.scheduler).unwrap_or_default(),
             scheduler_from_env: env.scheduler.is_some(),
             max_steps: self.max_steps.unwrap_or(detsim_runtime::DEFAULT_MAX_STEPS),
-            jobs: env.jobs.or(self.jobs).unwrap_or(parallelism),
+            jobs: env.jobs.or(self.jobs).unwrap_or_else(parallelism),
             check_determinism: env
                 .check_determinism
                 .or(self.check_determinism)
@@ -212,6 +211,13 @@ impl Builder {
             replay: env.replay.clone(),
         }
     }
+}
+
+/// The machine's parallelism, read once: `available_parallelism` reads cgroup files on
+/// every call, which would cost a short sweep more than its runs.
+fn parallelism() -> usize {
+    static PARALLELISM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PARALLELISM.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// Runs `body` over the seeds with [`Builder::new`]'s settings and panics with the
