@@ -16,7 +16,7 @@
 //!   checked against the runtime's semantics (lazy start, result propagation,
 //!   cancellation, drops, timers, unread panics, determinism).
 
-pub mod bank;
+pub use detsim_zoo::bank;
 pub mod lease;
 pub mod program;
 pub mod schedule;

@@ -32,6 +32,9 @@
 //! `tests/zoo.rs` pins these claims down with seed counts; `cargo run --release -p
 //! detsim-bench zoo` measures them, side by side with shuttle's schedulers.
 //!
+//! [`bank`] is the demo program of the README (`cargo run --example bank`): a
+//! read-await-write race in a bank transfer.
+//!
 //! # Determinism
 //!
 //! A body must behave the same way on every run of the same schedule: no real time, no
@@ -52,6 +55,7 @@
 //! assert!(failure.message.contains("lost update"));
 //! ```
 
+pub mod bank;
 mod bugs;
 mod support;
 

@@ -26,28 +26,7 @@ pub(crate) async fn readme_counter() {
 }
 
 /// The demo's bank: two transfers from one account, a read-await-write race.
-pub(crate) async fn bank() {
-    let balances = Rc::new(RefCell::new(vec![100u64, 100, 0]));
-    let transfer = |from: usize, to: usize, amount: u64, name: &str| {
-        let balances = balances.clone();
-        task::Builder::new().name(name).spawn(async move {
-            let balance = balances.borrow()[from];
-            if balance < amount {
-                return;
-            }
-            time::sleep(Duration::from_millis(1 + detsim::random::<u64>() % 5)).await;
-            balances.borrow_mut()[from] = balance - amount;
-            balances.borrow_mut()[to] += amount;
-        })
-    };
-    let first = transfer(0, 1, 60, "teller-1");
-    time::sleep(Duration::from_millis(detsim::random::<u64>() % 6)).await;
-    let second = transfer(0, 2, 30, "teller-2");
-    first.await.unwrap();
-    second.await.unwrap();
-    let total: u64 = balances.borrow().iter().sum();
-    assert_eq!(total, 200, "money appeared or vanished");
-}
+pub(crate) use detsim_zoo::bank::one_day as bank;
 
 /// Timers: sleepers, a tie at the same instant, a timeout that fires and one that doesn't.
 pub(crate) async fn timers() {

@@ -1,6 +1,6 @@
-//! The bank demo of `sim/examples/bank.rs` as a library function: two transfers from one
-//! account interleave across an `.await` and lose an update. The `schedule` target
-//! fuzzes its schedules and random values.
+//! The demo program: a bank whose transfers lose money when two of them interleave
+//! across an `.await`. `cargo run --example bank` sweeps it, the snapshots pin its
+//! traces, and the `schedule` fuzz target fuzzes its schedules and random values.
 
 use std::cell::RefCell;
 use std::rc::Rc;
