@@ -163,7 +163,7 @@ impl Runtime {
             let next = {
                 let mut core = self.core.borrow_mut();
                 let next = core.next_step(&mut foreign_wakers);
-                for (index, waker) in core.waker_updates.drain(..) {
+                for (index, waker) in std::mem::take(&mut core.waker_updates) {
                     let index = index as usize;
                     if index >= self.wakers.len() {
                         self.wakers.resize(index + 1, Waker::noop().clone());
