@@ -204,7 +204,7 @@ impl fmt::Display for Failure {
             writeln!(f, "or rerun the whole unshrunk seed with:")?;
             writeln!(f, "    {seed_command}")?;
         }
-        if let Some(shrink) = &self.shrink {
+        if let Some(shrink) = self.shrink.as_ref().filter(|s| s.original_deviations > 0) {
             writeln!(f)?;
             write!(
                 f,

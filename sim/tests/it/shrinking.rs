@@ -130,3 +130,15 @@ fn a_shrink_budget_stops_early_and_the_report_says_so() {
         .unwrap_err();
     assert_eq!(again.message, failure.message);
 }
+
+#[test]
+fn a_failure_with_nothing_to_shrink_says_nothing_about_shrinking() {
+    let failure = Builder::new()
+        .seeds(1)
+        .scheduler(Scheduler::fifo())
+        .explore(|| lost_update(2, 1))
+        .failure
+        .expect("FIFO alternation loses an update");
+    assert_eq!(failure.shrink.as_ref().unwrap().original_deviations, 0);
+    assert!(!failure.to_string().contains("shrunk from"), "{failure}");
+}
