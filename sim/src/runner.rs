@@ -426,14 +426,8 @@ where
             return failure;
         }
     };
-    let signature = Signature {
-        message: error.message(),
-        location: error.location().map(str::to_owned),
-    };
-    let original = Candidate {
-        decisions: rt.decisions().iter().map(|d| d.chosen).collect(),
-        steps: rt.steps(),
-    };
+    let signature = Signature::of(&error);
+    let original = Candidate::of_last_run(&rt);
     let mut failure = Failure::from_error(seed, scheduler, &error);
     failure.trace = trace;
     failure.steps = original.steps;

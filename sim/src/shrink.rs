@@ -22,7 +22,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use detsim_runtime::{Replay, Runtime};
+use detsim_runtime::{Replay, RunError, Runtime};
 
 /// Limits on shrinking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,16 @@ pub(crate) struct Signature {
     pub(crate) location: Option<String>,
 }
 
+impl Signature {
+    /// The signature of a run's failure.
+    pub(crate) fn of(error: &RunError) -> Signature {
+        Signature {
+            message: error.message(),
+            location: error.location().map(str::to_owned),
+        }
+    }
+}
+
 /// A schedule and how big it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Candidate {
@@ -57,6 +67,14 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
+    /// The decisions and polls of `rt`'s last run.
+    pub(crate) fn of_last_run(rt: &Runtime) -> Candidate {
+        Candidate {
+            decisions: rt.decisions().iter().map(|d| d.chosen).collect(),
+            steps: rt.steps(),
+        }
+    }
+
     pub(crate) fn deviations(&self) -> usize {
         self.decisions.iter().filter(|&&d| d != 0).count()
     }
@@ -121,15 +139,7 @@ where
 {
     rt.reset(seed, Some(Box::new(Replay::new(decisions.to_vec()))));
     let error = rt.run(async { body().await }).err()?;
-    let signature = Signature {
-        message: error.message(),
-        location: error.location().map(str::to_owned),
-    };
-    let candidate = Candidate {
-        decisions: rt.decisions().iter().map(|d| d.chosen).collect(),
-        steps: rt.steps(),
-    };
-    Some((signature, candidate))
+    Some((Signature::of(&error), Candidate::of_last_run(rt)))
 }
 
 fn trimmed(mut candidate: Candidate) -> Candidate {
