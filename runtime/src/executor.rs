@@ -11,14 +11,13 @@
 //! - nothing here varies between runs of the same seed: slots are reused lowest index
 //!   first, ids count up, wakes apply in the order they happened.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use crate::choice::{Chooser, PollEnd, ReadyView, USER_STREAM, seeded_rng};
@@ -27,9 +26,12 @@ use crate::join::{JoinError, TaskKey, payload_str};
 use crate::outcome::{DEFAULT_MAX_STEPS, Decision, RunError, TaskInfo, UserRng};
 use crate::ready::ReadyQueue;
 use crate::task::{ErasedTask, Id, Payload};
-use crate::time::{Instant, TimerKey};
+use crate::time::Instant;
 use crate::trace::{EventKind, Trace};
 use crate::waker::{TaskWaker, WakeQueue};
+
+mod handles;
+mod timers;
 
 /// The next run's epoch. Epochs are unique in the process, not per runtime: a handle
 /// or a timer that outlives its run (leaked, or sent to another thread) never matches
@@ -599,73 +601,6 @@ impl Core {
         self.wake_buf = wakes;
     }
 
-    /// Advances the clock to the earliest timer and takes every timer due then, in
-    /// arming order. Returns false when no timer is armed.
-    fn fire_timers(&mut self, wakers: &mut Vec<Waker>) -> bool {
-        let Some((&(deadline, _), _)) = self.timers.first_key_value() else {
-            return false;
-        };
-        self.now = deadline;
-        self.record(EventKind::TimeJump {
-            to: Duration::from_nanos(deadline),
-        });
-        while let Some(entry) = self.timers.first_entry() {
-            if entry.key().0 != deadline {
-                break;
-            }
-            wakers.push(entry.remove());
-        }
-        true
-    }
-
-    pub(crate) fn poll_timer(
-        &mut self,
-        deadline: Instant,
-        timer: &mut Option<TimerKey>,
-        cx: &mut Context<'_>,
-    ) -> (bool, Option<Waker>) {
-        let deadline = deadline.as_nanos();
-        if let Some(key) = *timer
-            && key.epoch != self.epoch
-        {
-            panic!("a detsim Sleep was polled in a different run from the one that armed it");
-        }
-        if self.now >= deadline {
-            let waker = timer
-                .take()
-                .and_then(|key| self.timers.remove(&(key.deadline, key.seq)));
-            return (true, waker);
-        }
-        if let Some(key) = *timer
-            && let Some(waker) = self.timers.get_mut(&(key.deadline, key.seq))
-        {
-            if !waker.will_wake(cx.waker()) {
-                return (false, Some(std::mem::replace(waker, cx.waker().clone())));
-            }
-            return (false, None);
-        }
-        let seq = self.timer_seq;
-        self.timer_seq += 1;
-        self.timers.insert((deadline, seq), cx.waker().clone());
-        *timer = Some(TimerKey {
-            deadline,
-            seq,
-            epoch: self.epoch,
-        });
-        (false, None)
-    }
-
-    pub(crate) fn cancel_timer(&mut self, key: TimerKey) -> Option<Waker> {
-        if key.epoch != self.epoch {
-            return None;
-        }
-        self.timers.remove(&(key.deadline, key.seq))
-    }
-
-    pub(crate) fn clear_timers(&mut self) -> Vec<Waker> {
-        std::mem::take(&mut self.timers).into_values().collect()
-    }
-
     pub(crate) fn take_user_rng(&mut self) -> UserRng {
         self.user_rng
             .take()
@@ -674,87 +609,6 @@ impl Core {
 
     pub(crate) fn put_user_rng(&mut self, rng: UserRng) {
         self.user_rng = Some(rng);
-    }
-
-    pub(crate) fn abort(&mut self, key: TaskKey) -> Option<Pin<Box<dyn ErasedTask>>> {
-        self.assert_same_run(key, "JoinHandle::abort");
-        let index = self.key_slot(key)?;
-        let by = self.current_task();
-        let slot = &mut self.slots[index as usize];
-        match slot.state {
-            State::Finished | State::Vacant => None,
-            State::Running => {
-                slot.abort_requested = true;
-                None
-            }
-            State::Ready | State::Parked | State::Spawned => {
-                if slot.state == State::Ready {
-                    self.ready.remove(index);
-                }
-                let slot = &mut self.slots[index as usize];
-                slot.state = State::Finished;
-                slot.cancelled = true;
-                let cell = slot.cell.take();
-                let task = slot.id;
-                self.record(EventKind::Abort { task, by });
-                let mut settled = Settled {
-                    dropped: cell,
-                    outcome: None,
-                };
-                self.finished(index, &mut settled);
-                settled.dropped
-            }
-        }
-    }
-
-    pub(crate) fn is_finished(&self, key: TaskKey) -> bool {
-        self.assert_same_run(key, "JoinHandle::is_finished");
-        match self.key_slot(key) {
-            Some(index) => self.slots[index as usize].state == State::Finished,
-            None => true,
-        }
-    }
-
-    pub(crate) fn poll_join(
-        &mut self,
-        key: TaskKey,
-        cx: &mut Context<'_>,
-        out: &mut dyn Any,
-    ) -> (JoinPoll, Option<Pin<Box<dyn ErasedTask>>>) {
-        self.assert_same_run(key, "awaiting a JoinHandle");
-        let index = self
-            .key_slot(key)
-            .expect("a task with a live JoinHandle keeps its slot");
-        let slot = &mut self.slots[index as usize];
-        if slot.state != State::Finished {
-            match &slot.join_waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                _ => slot.join_waker = Some(cx.waker().clone()),
-            }
-            return (JoinPoll::Pending, None);
-        }
-        let polled = if slot.cancelled {
-            JoinPoll::Cancelled
-        } else {
-            if let Some(cell) = slot.cell.as_mut() {
-                cell.as_mut().take_output(out);
-            }
-            JoinPoll::Output
-        };
-        slot.attached = false;
-        (polled, self.free_slot(index))
-    }
-
-    pub(crate) fn detach(&mut self, key: TaskKey) -> Option<Pin<Box<dyn ErasedTask>>> {
-        let index = self.key_slot(key)?;
-        let slot = &mut self.slots[index as usize];
-        slot.attached = false;
-        slot.join_waker = None;
-        if slot.state != State::Finished {
-            return None;
-        }
-        self.unread_panic_check(index);
-        self.free_slot(index)
     }
 
     /// Every task not yet finished, in id order (for deadlock reports).

@@ -1,0 +1,96 @@
+//! What a `JoinHandle` asks of the core: abort, is it finished, its outcome, detach.
+//!
+//! Invariants: a task with a live handle keeps its slot until the handle reads the
+//! outcome or is dropped; a panic whose last handle is dropped unread fails the run.
+
+use std::any::Any;
+use std::pin::Pin;
+use std::task::Context;
+
+use super::{Core, JoinPoll, Settled, State};
+use crate::join::TaskKey;
+use crate::task::ErasedTask;
+use crate::trace::EventKind;
+
+impl Core {
+    pub(crate) fn abort(&mut self, key: TaskKey) -> Option<Pin<Box<dyn ErasedTask>>> {
+        self.assert_same_run(key, "JoinHandle::abort");
+        let index = self.key_slot(key)?;
+        let by = self.current_task();
+        let slot = &mut self.slots[index as usize];
+        match slot.state {
+            State::Finished | State::Vacant => None,
+            State::Running => {
+                slot.abort_requested = true;
+                None
+            }
+            State::Ready | State::Parked | State::Spawned => {
+                if slot.state == State::Ready {
+                    self.ready.remove(index);
+                }
+                let slot = &mut self.slots[index as usize];
+                slot.state = State::Finished;
+                slot.cancelled = true;
+                let cell = slot.cell.take();
+                let task = slot.id;
+                self.record(EventKind::Abort { task, by });
+                let mut settled = Settled {
+                    dropped: cell,
+                    outcome: None,
+                };
+                self.finished(index, &mut settled);
+                settled.dropped
+            }
+        }
+    }
+
+    pub(crate) fn is_finished(&self, key: TaskKey) -> bool {
+        self.assert_same_run(key, "JoinHandle::is_finished");
+        match self.key_slot(key) {
+            Some(index) => self.slots[index as usize].state == State::Finished,
+            None => true,
+        }
+    }
+
+    pub(crate) fn poll_join(
+        &mut self,
+        key: TaskKey,
+        cx: &mut Context<'_>,
+        out: &mut dyn Any,
+    ) -> (JoinPoll, Option<Pin<Box<dyn ErasedTask>>>) {
+        self.assert_same_run(key, "awaiting a JoinHandle");
+        let index = self
+            .key_slot(key)
+            .expect("a task with a live JoinHandle keeps its slot");
+        let slot = &mut self.slots[index as usize];
+        if slot.state != State::Finished {
+            match &slot.join_waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => slot.join_waker = Some(cx.waker().clone()),
+            }
+            return (JoinPoll::Pending, None);
+        }
+        let polled = if slot.cancelled {
+            JoinPoll::Cancelled
+        } else {
+            if let Some(cell) = slot.cell.as_mut() {
+                cell.as_mut().take_output(out);
+            }
+            JoinPoll::Output
+        };
+        slot.attached = false;
+        (polled, self.free_slot(index))
+    }
+
+    pub(crate) fn detach(&mut self, key: TaskKey) -> Option<Pin<Box<dyn ErasedTask>>> {
+        let index = self.key_slot(key)?;
+        let slot = &mut self.slots[index as usize];
+        slot.attached = false;
+        slot.join_waker = None;
+        if slot.state != State::Finished {
+            return None;
+        }
+        self.unread_panic_check(index);
+        self.free_slot(index)
+    }
+}
