@@ -513,7 +513,8 @@ impl Core {
                         }));
                     }
                     Some(mut cell) => {
-                        cell.as_mut().finish_with(JoinError::panic(id, payload));
+                        let error = JoinError::panic(id, payload, location.clone());
+                        cell.as_mut().finish_with(error);
                         slot.cell = Some(cell);
                         slot.panic_location = location;
                         self.finished(index, &mut settled);

@@ -113,6 +113,8 @@ impl<T> fmt::Debug for JoinHandle<T> {
 pub struct JoinError {
     id: Id,
     repr: Repr,
+    /// Where the task panicked, when the panic hook saw it.
+    location: Option<String>,
 }
 
 enum Repr {
@@ -125,14 +127,22 @@ impl JoinError {
         JoinError {
             id,
             repr: Repr::Cancelled,
+            location: None,
         }
     }
 
-    pub(crate) fn panic(id: Id, payload: Payload) -> Self {
+    pub(crate) fn panic(id: Id, payload: Payload, location: Option<String>) -> Self {
         JoinError {
             id,
             repr: Repr::Panic(payload),
+            location,
         }
+    }
+
+    /// `file:line:column` where the task panicked, for a panic the panic hook saw (so
+    /// that a root that unwraps the error still tells where the task failed).
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
     }
 
     /// Whether the task was aborted before it finished.
@@ -188,10 +198,16 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic(_) => match self.panic_message() {
-                Some(message) => write!(f, "task {} panicked: {message}", self.id),
-                None => write!(f, "task {} panicked", self.id),
-            },
+            Repr::Panic(_) => {
+                write!(f, "task {} panicked", self.id)?;
+                if let Some(location) = &self.location {
+                    write!(f, " at {location}")?;
+                }
+                match self.panic_message() {
+                    Some(message) => write!(f, ": {message}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -200,10 +216,17 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
-            Repr::Panic(_) => match self.panic_message() {
-                Some(message) => write!(f, "JoinError::Panic({}, {message:?})", self.id),
-                None => write!(f, "JoinError::Panic({}, ..)", self.id),
-            },
+            Repr::Panic(_) => {
+                write!(f, "JoinError::Panic({}, ", self.id)?;
+                match self.panic_message() {
+                    Some(message) => write!(f, "{message:?}")?,
+                    None => f.write_str("..")?,
+                }
+                match &self.location {
+                    Some(location) => write!(f, ", at {location})"),
+                    None => f.write_str(")"),
+                }
+            }
         }
     }
 }

@@ -241,9 +241,23 @@ fn join_error<T: 'static>(fut: impl Future<Output = T> + 'static, abort: bool) -
 
 #[test]
 fn join_error_display_and_debug() {
+    let line = line!() + 1;
     let panicked = join_error(async { panic!("boom") }, false);
-    assert_eq!(panicked.to_string(), "task t1 panicked: boom");
-    assert_eq!(format!("{panicked:?}"), r#"JoinError::Panic(t1, "boom")"#);
+    // The location says where the task panicked, so a root that unwraps the error still
+    // points at the task's failing line.
+    let location = panicked.location().expect("the panic hook saw the panic");
+    assert!(
+        location.starts_with(&format!("{}:{line}:", file!())),
+        "{location}"
+    );
+    assert_eq!(
+        panicked.to_string(),
+        format!("task t1 panicked at {location}: boom")
+    );
+    assert_eq!(
+        format!("{panicked:?}"),
+        format!(r#"JoinError::Panic(t1, "boom", at {location})"#)
+    );
     assert_eq!(panicked.id().as_u64(), 1);
 
     let cancelled = join_error(async {}, true);
@@ -252,8 +266,15 @@ fn join_error_display_and_debug() {
     assert_eq!(format!("{cancelled:?}"), "JoinError::Cancelled(t1)");
 
     let opaque = join_error(async { panic::panic_any(1u8) }, false);
-    assert_eq!(opaque.to_string(), "task t1 panicked");
-    assert_eq!(format!("{opaque:?}"), "JoinError::Panic(t1, ..)");
+    let location = opaque.location().unwrap();
+    assert_eq!(
+        opaque.to_string(),
+        format!("task t1 panicked at {location}")
+    );
+    assert_eq!(
+        format!("{opaque:?}"),
+        format!("JoinError::Panic(t1, .., at {location})")
+    );
 
     let error: &dyn std::error::Error = &panicked;
     assert!(error.source().is_none());
