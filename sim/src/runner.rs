@@ -493,12 +493,9 @@ where
     let mut rt = Runtime::new(schedule.seed);
     rt.set_max_steps(plan.max_steps);
     rt.set_trace(true);
-    rt.reset(
-        schedule.seed,
-        Some(Box::new(detsim_runtime::Replay::new(
-            schedule.decisions.clone(),
-        ))),
-    );
+    let replay = detsim_runtime::Replay::new(schedule.decisions.clone());
+    let mismatches = replay.mismatches();
+    rt.reset(schedule.seed, Some(Box::new(replay)));
     if !schedule.user_words.is_empty() {
         rt.set_user_rng(Box::new(WordRng::new(
             schedule.user_words.clone(),
@@ -515,6 +512,14 @@ where
     failure.decisions = rt.decisions();
     failure.replay_command =
         replay_command(plan, &format!("DETSIM_REPLAY={}", schedule.to_token()));
+    if mismatches.get() > 0 {
+        failure.note = Some(format!(
+            "note: {} decision(s) of the replay token chose a task that was not there; the \
+             token was made by another test, or this test changed since (run it with the \
+             `-- <test name> --exact` filter of the command that printed it)",
+            mismatches.get()
+        ));
+    }
     failure.schedule = schedule;
     Err(failure)
 }

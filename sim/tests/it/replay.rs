@@ -196,3 +196,39 @@ fn detsim_replay_and_detsim_seed_from_the_report_reproduce_the_failure() {
         "{bad}"
     );
 }
+
+#[test]
+fn a_token_from_another_test_is_flagged_in_the_report() {
+    // A schedule that asks for the 5th ready task where this body never has more than 3.
+    let foreign = detsim::Schedule {
+        scheduler: Scheduler::random(),
+        seed: 1,
+        decisions: vec![4, 4, 4],
+        user_words: vec![],
+    };
+    let always_fails = || async {
+        let a = detsim::spawn(detsim::yield_now());
+        let b = detsim::spawn(detsim::yield_now());
+        a.await.unwrap();
+        b.await.unwrap();
+        panic!("fails on every schedule");
+    };
+    let failure = Builder::new()
+        .replay(&foreign.to_token(), always_fails)
+        .expect_err("the body fails on every schedule");
+    let report = failure.to_string();
+    assert!(
+        report.contains("decision(s) of the replay token chose a task that was not there"),
+        "{report}"
+    );
+    // A token made by this test has no such note.
+    let own = Builder::new()
+        .seeds(200)
+        .explore(|| lost_update(2, 1))
+        .failure
+        .unwrap();
+    let again = Builder::new()
+        .replay(&own.replay_token(), || lost_update(2, 1))
+        .unwrap_err();
+    assert!(!again.to_string().contains("not there"), "{again}");
+}
