@@ -593,7 +593,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "DETSIM_REPLAY=ds1.")]
+    #[should_panic(expected = "DETSIM_REPLAY=ds2.")]
     fn check_panics_with_the_token() {
         check(&[0xc0], ordered);
     }

@@ -100,7 +100,7 @@ fn a_damaged_token_is_a_clear_token_error() {
         .failure
         .unwrap()
         .replay_token();
-    for bad in [&token[..token.len() - 2], "ds1.@@@", "seed=42"] {
+    for bad in [&token[..token.len() - 2], "ds2.@@@", "seed=42"] {
         let payload = std::panic::catch_unwind(|| {
             let _ = Builder::new().replay(bad, || lost_update(3, 1));
         })
@@ -189,10 +189,10 @@ fn detsim_replay_and_detsim_seed_from_the_report_reproduce_the_failure() {
     assert!(reseeded.contains(&format!("on seed {seed}")), "{reseeded}");
     let (_, bad) = rerun_self(
         "replay::child_lost_update_check",
-        &[("DETSIM_REPLAY", "ds1.nonsense")],
+        &[("DETSIM_REPLAY", "ds2.nonsense")],
     );
     assert!(
-        bad.contains("bad detsim replay token `ds1.nonsense`"),
+        bad.contains("bad detsim replay token `ds2.nonsense`"),
         "{bad}"
     );
 }
