@@ -115,6 +115,7 @@
 //! ```
 
 mod config;
+mod explore;
 pub mod fuzz;
 mod progress;
 mod report;
@@ -126,6 +127,7 @@ mod shrink;
 pub use detsim_runtime::{
     JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, yield_now,
 };
+pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};
 pub use runner::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
 pub use schedule::{Schedule, TOKEN_PREFIX, TokenError, WordRng};

@@ -6,6 +6,7 @@ use std::fmt;
 
 use detsim_runtime::{Decision, RunError, Trace};
 
+use crate::explore::Coverage;
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
 
@@ -20,12 +21,22 @@ pub struct Report {
     pub seeds_run: u64,
     /// The lowest failing seed's failure, if any seed failed.
     pub failure: Option<Failure>,
+    pub(crate) coverage: Option<Coverage>,
 }
 
 impl Report {
     /// Whether every seed passed.
     pub fn passed(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// What an [exhaustive](crate::Builder::exhaustive) exploration covered (`None`
+    /// for a seed sweep or a replay). Its `Display` is the coverage statement:
+    /// "explored all 38 schedules with at most 2 deviations from FIFO order; no
+    /// failure", or how far a budget or a failure let it get. In exhaustive mode
+    /// [`seeds_run`](Report::seeds_run) counts the schedules run.
+    pub fn coverage(&self) -> Option<&Coverage> {
+        self.coverage.as_ref()
     }
 }
 
@@ -89,6 +100,9 @@ pub struct Failure {
     pub(crate) seed_command: Option<String>,
     pub(crate) test_name: Option<String>,
     pub(crate) note: Option<String>,
+    /// Where the failing run came from, when not from a seed of a sweep
+    /// ("in an exhaustive exploration"): replaces the seed in the report's first line.
+    pub(crate) origin: Option<String>,
 }
 
 impl Failure {
@@ -114,6 +128,7 @@ impl Failure {
             seed_command: None,
             test_name: crate::runner::test_name(),
             note: None,
+            origin: None,
         }
     }
 
@@ -179,11 +194,18 @@ impl fmt::Display for Failure {
             Some(name) => write!(f, "detsim: test `{name}` failed")?,
             None => write!(f, "detsim: the simulation failed")?,
         }
-        writeln!(
-            f,
-            " on seed {:#x} (scheduler {}, {} polls)",
-            self.seed, self.scheduler, self.steps
-        )?;
+        match &self.origin {
+            Some(origin) => writeln!(
+                f,
+                " {origin} ({} polls; `detsim::random` draws from seed {:#x})",
+                self.steps, self.seed
+            )?,
+            None => writeln!(
+                f,
+                " on seed {:#x} (scheduler {}, {} polls)",
+                self.seed, self.scheduler, self.steps
+            )?,
+        }
         writeln!(f)?;
         match (&self.task, &self.location) {
             (Some(task), Some(location)) => writeln!(f, "task {task} panicked at {location}:")?,
