@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::choice::{Chooser, PollEnd, ReadyView, USER_STREAM, seeded_rng};
 use crate::context;
 use crate::join::{JoinError, TaskKey, payload_str};
-use crate::outcome::{DEFAULT_MAX_STEPS, Decision, RunError, TaskInfo, UserRng};
+use crate::outcome::{DEFAULT_MAX_STEPS, Decision, ROOT_NAME, RunError, TaskInfo, UserRng};
 use crate::ready::ReadyQueue;
 use crate::task::{ErasedTask, Id, Payload};
 use crate::time::Instant;
@@ -222,7 +222,7 @@ impl Core {
         self.ready.push(index);
         self.chooser.on_spawn(Id::ROOT);
         if self.record_trace {
-            self.trace.name_task(Id::ROOT, Some("main"));
+            self.trace.name_task(Id::ROOT, Some(ROOT_NAME));
         }
     }
 
@@ -335,7 +335,7 @@ impl Core {
         let index = self.current?;
         let slot = &self.slots[index as usize];
         match slot.id {
-            Id::ROOT => Some(slot.name.as_deref().unwrap_or("main")),
+            Id::ROOT => Some(slot.name.as_deref().unwrap_or(ROOT_NAME)),
             _ => slot.name.as_deref(),
         }
     }

@@ -37,14 +37,24 @@ pub struct TaskInfo {
     pub spawned_at: Option<&'static Location<'static>>,
 }
 
+/// The name of the root task (`t0`) when it was not given one.
+pub(crate) const ROOT_NAME: &str = "main";
+
+impl TaskInfo {
+    /// How reports and traces name the task: its id, then its name (`t3 worker`); the
+    /// root future is `t0 main`.
+    pub fn label(&self) -> String {
+        match (&self.name, self.id) {
+            (Some(name), id) => format!("{id} {name}"),
+            (None, Id::ROOT) => format!("{} {ROOT_NAME}", Id::ROOT),
+            (None, id) => id.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for TaskInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.id)?;
-        match &self.name {
-            Some(name) => write!(f, " {name}")?,
-            None if self.id == Id::ROOT => f.write_str(" main")?,
-            None => {}
-        }
+        f.write_str(&self.label())?;
         if let Some(location) = self.spawned_at {
             write!(f, " (spawned at {location})")?;
         }

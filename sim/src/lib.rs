@@ -117,6 +117,7 @@
 mod config;
 pub mod fuzz;
 mod progress;
+mod replayer;
 mod report;
 mod runner;
 mod schedule;
