@@ -37,7 +37,7 @@
 //!   random values alone, and the other way round, until the two ends meet.
 //!   Every call on the generator takes one whole word: `next_u64` the word, `next_u32`
 //!   its low 32 bits, `fill_bytes` one word per 8 bytes (little-endian), exactly as
-//!   [`WordRng`] feeds a schedule's words back on replay.
+//!   `WordRng` feeds a schedule's words back on replay.
 //! - **When the tape runs out** (fewer bytes left than a decision or a word needs),
 //!   decisions fall back to FIFO order (index 0), and random draws fall back to the
 //!   user stream of **seed 0** (ChaCha8 stream 1 of seed 0, from its start, one 64-bit
@@ -49,8 +49,8 @@
 //!   the same decisions, the same random words and the same outcome;
 //! - the failure's [`Schedule`] records every decision the runtime made and every word
 //!   the program received (tape words and fallback words alike), so its replay never
-//!   depends on how the bytes were read: replaying it with the [`Replay`] chooser and
-//!   a [`WordRng`] over the words (what `Builder::replay` and `DETSIM_REPLAY` do)
+//!   depends on how the bytes were read: replaying it with the replay chooser and
+//!   a `WordRng` over the words (what `Builder::replay` and `DETSIM_REPLAY` do)
 //!   makes the same run, poll for poll. [`run`] checks this itself when it builds the
 //!   failure ([`FuzzFailure::replays`]);
 //! - the reported schedule is shrunk as a sweep's failures are (fewest deviations from
