@@ -29,14 +29,20 @@
 //! (waiting on a real event) never demotes. Demotions are not change points and do not
 //! count against `d`; they only add schedules.
 //!
+//! Decisions of other kinds than the next task (a `select!` branch, the order of
+//! simultaneous deliveries) are uniform draws from the same stream: priorities order
+//! tasks, not branches.
+//!
 //! Invariant: every draw comes from the seed's scheduler stream through
 //! [`uniform_index`], in a fixed order (change points, patience, then one priority per
-//! spawn), so a seed fixes the run.
+//! spawn, and one draw per non-task decision), so a seed fixes the run.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::choice::{Chooser, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index};
+use crate::choice::{
+    Chooser, DecisionKind, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index,
+};
 use crate::task::Id;
 
 /// Priority layout, highest first: initial priorities (`INITIAL + random`), then
@@ -126,6 +132,10 @@ impl Chooser for Pct {
     }
 
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+        if ready.kind() != DecisionKind::Task {
+            // Priorities order tasks, not branches or deliveries: those are uniform.
+            return uniform_index(&mut self.rng, ready.len());
+        }
         let tasks = ready.tasks();
         let (chosen, _) = tasks
             .iter()

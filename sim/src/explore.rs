@@ -66,16 +66,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use detsim_runtime::{Decision, Replay, Runtime, Trace};
+use detsim_runtime::{Decision, Trace};
 
 pub use coverage::{Coverage, Level};
 
 use crate::progress::Progress;
-use crate::report::{Failure, FailureKind, Report, ShrinkSummary};
-use crate::runner::{Plan, replay_command};
+use crate::replayer::{Replayed, Replayer, Source};
+use crate::report::{Failure, Report};
+use crate::runner::{Plan, replay_command, shrink_seed};
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
-use crate::shrink::{self, Candidate, Signature};
 
 /// Schedules a thread claims at a time.
 const CHUNK: usize = 16;
@@ -239,29 +239,36 @@ where
     F: Fn() -> Fut + Sync,
     Fut: Future<Output = ()>,
 {
-    fn runtime(&self) -> Runtime {
-        let mut rt = Runtime::new(self.plan.start);
-        rt.set_max_steps(self.plan.max_steps);
-        rt.set_trace(self.observer.is_some());
-        rt
+    fn replayer(&self) -> Replayer<'_, F> {
+        Replayer::new(self.body, self.plan.max_steps)
+    }
+
+    /// The schedule with `prefix`: FIFO past it, the program's random values from the
+    /// plan's seed.
+    fn schedule(&self, prefix: Vec<u32>) -> Schedule {
+        Schedule {
+            scheduler: Scheduler::fifo(),
+            seed: self.plan.start,
+            decisions: prefix,
+            user_words: Vec::new(),
+        }
+    }
+
+    /// Runs `schedule` (the trace on when observing, or when asked).
+    fn replay(&self, replayer: &mut Replayer<'_, F>, schedule: &Schedule, trace: bool) -> Replayed {
+        let run = replayer.run(Source::Schedule(schedule), trace || self.observer.is_some());
+        if let Some(observe) = self.observer {
+            observe(&run.decisions, &run.trace);
+        }
+        run
     }
 
     /// Runs the schedule with `prefix`: its decisions, if it passed and replayed the
     /// prefix exactly; `None` if it failed or ran differently (a nondeterministic body).
-    fn run(&self, rt: &mut Runtime, prefix: &[u32]) -> Option<Vec<Decision>> {
-        let replay = Replay::new(prefix.to_vec());
-        let mismatches = replay.mismatches();
-        rt.reset(self.plan.start, Some(Box::new(replay)));
-        let body = self.body;
-        let outcome = rt.run(async { body().await });
-        let decisions = rt.decisions();
-        if let Some(observe) = self.observer {
-            observe(&decisions, &rt.take_trace().unwrap_or_default());
-        }
-        let replayed = mismatches.get() == 0
-            && decisions.len() >= prefix.len()
-            && decisions.iter().zip(prefix).all(|(d, &p)| d.chosen == p);
-        (outcome.is_ok() && replayed).then_some(decisions)
+    fn run(&self, replayer: &mut Replayer<'_, F>, prefix: Vec<u32>) -> Option<Vec<Decision>> {
+        let schedule = self.schedule(prefix);
+        let run = self.replay(replayer, &schedule, false);
+        (run.outcome.is_ok() && replayed(&run, &schedule.decisions)).then_some(run.decisions)
     }
 
     fn explore(&self) -> Report {
@@ -370,7 +377,7 @@ where
         let timed_out = AtomicBool::new(false);
         let merge = Mutex::new(Merge::default());
         let worker = || {
-            let mut rt = self.runtime();
+            let mut replayer = self.replayer();
             loop {
                 let first = next_chunk.fetch_add(CHUNK, Ordering::Relaxed);
                 if first >= count
@@ -394,9 +401,8 @@ where
                         stop = true;
                         break;
                     }
-                    let prefix = tree.prefix(level, index);
                     out.ran += 1;
-                    let Some(decisions) = self.run(&mut rt, &prefix) else {
+                    let Some(decisions) = self.run(&mut replayer, tree.prefix(level, index)) else {
                         lowest_failure.fetch_min(index, Ordering::Relaxed);
                         stop = true;
                         break;
@@ -459,98 +465,63 @@ where
     /// The [`Failure`] of the schedule with `prefix`: replayed with the trace on,
     /// shrunk, replayed shrunk for the report's trace.
     fn describe(&self, prefix: Vec<u32>, coverage: &Coverage) -> Failure {
-        let plan = self.plan;
-        let seed = plan.start;
-        let scheduler = Scheduler::fifo();
-        let mut rt = self.runtime();
-        rt.set_trace(true);
-        let replay = Replay::new(prefix.clone());
-        let mismatches = replay.mismatches();
-        rt.reset(seed, Some(Box::new(replay)));
-        let body = self.body;
-        let outcome = rt.run(async { body().await });
-        let trace = rt.take_trace().unwrap_or_default();
+        let schedule = self.schedule(prefix);
+        let (seed, scheduler) = (schedule.seed, schedule.scheduler);
+        let mut replayer = self.replayer();
+        let first = self.replay(&mut replayer, &schedule, true);
         let found = format!(
             "found by exhaustive exploration (bound: {} deviations from FIFO order): {coverage}",
             self.bound
         );
-        let origin = "in an exhaustive exploration".to_owned();
-        let replayed = mismatches.get() == 0
-            && rt
-                .decisions()
-                .iter()
-                .zip(&prefix)
-                .all(|(d, &p)| d.chosen == p);
-        let error = match outcome {
-            Err(error) if replayed => error,
+        let token_command =
+            |schedule: &Schedule| replay_command(&format!("DETSIM_REPLAY={}", schedule.to_token()));
+        let signature = match first.signature() {
+            Some(signature) if replayed(&first, &schedule.decisions) => signature,
             _ => {
-                let mut failure = Failure::new(
+                let mut failure = Failure::nondeterminism(
                     seed,
                     scheduler,
                     "the body ran differently when the decisions of an explored schedule were \
                      replayed: exhaustive exploration needs a deterministic body"
                         .to_owned(),
-                    FailureKind::Nondeterminism,
+                    first.trace,
+                    token_command(&schedule),
                 );
                 failure.note = Some(format!(
                     "{found}\nhint: look for real time, real threads, a thread RNG or HashMap \
                      iteration order in the test body"
                 ));
-                failure.origin = Some(origin.clone());
-                failure.trace = trace;
-                failure.schedule.decisions = prefix;
-                let token = failure.schedule.to_token();
-                failure.replay_command = replay_command(plan, &format!("DETSIM_REPLAY={token}"));
+                failure.origin = Some(ORIGIN.to_owned());
+                failure.schedule = schedule;
                 return failure;
             }
         };
-        let signature = Signature::of(&error);
-        let original = Candidate::of_last_run(&rt);
-        let mut failure = Failure::from_error(seed, scheduler, &error);
-        failure.note = Some(found);
-        failure.origin = Some(origin);
-        failure.trace = trace;
-        failure.steps = original.steps;
-        failure.decisions = rt.decisions();
-        failure.schedule = Schedule {
-            scheduler,
-            seed,
-            decisions: prefix,
-            user_words: Vec::new(),
+        let original = first.schedule(scheduler, seed, false);
+        let (shown, schedule, shrink) = match self.plan.shrink.replays {
+            0 => (first, original, None),
+            _ => shrink_seed(&mut replayer, first, original, self.plan.shrink, &signature),
         };
-        if plan.shrink.replays > 0 {
-            let mut shrink_rt = self.runtime();
-            let shrunk = shrink::shrink(
-                original.clone(),
-                plan.shrink,
-                |decisions| shrink::replay_on(&mut shrink_rt, seed, decisions, body),
-                &signature,
-            );
-            if shrunk.best.decisions != failure.schedule.decisions {
-                rt.reset(
-                    seed,
-                    Some(Box::new(Replay::new(shrunk.best.decisions.clone()))),
-                );
-                rt.set_trace(true);
-                if let Err(error) = rt.run(async { body().await })
-                    && Signature::of(&error) == signature
-                {
-                    failure.trace = rt.take_trace().unwrap_or_default();
-                    failure.steps = rt.steps();
-                    failure.decisions = rt.decisions();
-                    failure.schedule.decisions = shrunk.best.decisions.clone();
-                }
-            }
-            failure.shrink = Some(ShrinkSummary {
-                original_steps: original.steps,
-                original_deviations: original.deviations(),
-                deviations: failure.schedule.deviations(),
-                replays: shrunk.replays,
-                stopped_early: shrunk.stopped_early,
-            });
-        }
-        let token = failure.schedule.to_token();
-        failure.replay_command = replay_command(plan, &format!("DETSIM_REPLAY={token}"));
+        let mut failure = Failure::from_run(seed, scheduler, shown).expect("the shown run fails");
+        failure.replay_command = token_command(&schedule);
+        failure.schedule = schedule;
+        failure.shrink = shrink;
+        failure.note = Some(found);
+        failure.origin = Some(ORIGIN.to_owned());
         failure
     }
+}
+
+/// How a failure report's first line names an exploration's failing run.
+const ORIGIN: &str = "in an exhaustive exploration";
+
+/// Whether `run` made exactly the decisions of `prefix` (then FIFO ones): false when the
+/// body is not deterministic.
+fn replayed(run: &Replayed, prefix: &[u32]) -> bool {
+    run.mismatches == 0
+        && run.decisions.len() >= prefix.len()
+        && run
+            .decisions
+            .iter()
+            .zip(prefix)
+            .all(|(d, &p)| d.chosen == p)
 }

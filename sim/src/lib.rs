@@ -39,6 +39,7 @@
 //! | `DETSIM_JOBS` | threads for a sweep (default: the machine's parallelism) |
 //! | `DETSIM_REPLAY` | a replay token: run exactly that schedule |
 //! | `DETSIM_CHECK_DETERMINISM` | `1`: run every seed twice, fail if the traces differ |
+//! | `DETSIM_EXHAUSTIVE` | `k`: every schedule within `k` deviations ([`Builder::exhaustive`]); `off` |
 //!
 //! # Tutorial
 //! A test is an async body; shared state may be borrowed from the test, tasks are
@@ -118,6 +119,7 @@ mod config;
 mod explore;
 pub mod fuzz;
 mod progress;
+mod replayer;
 mod report;
 mod runner;
 mod schedule;

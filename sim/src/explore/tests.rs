@@ -6,6 +6,8 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
+use detsim_runtime::{Replay, Runtime};
+
 use super::*;
 use crate::config::Env;
 use crate::runner::Builder;

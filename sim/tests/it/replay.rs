@@ -232,3 +232,45 @@ fn a_token_from_another_test_is_flagged_in_the_report() {
         .unwrap_err();
     assert!(!again.to_string().contains("not there"), "{again}");
 }
+
+/// A bug that only a non-default answer of two `decide` calls shows (as a `select!`
+/// that must take its second branch twice would): found by a sweep, replayed exactly by
+/// the token, and shrunk to exactly those two deviations.
+#[test]
+fn decisions_of_other_kinds_are_found_replayed_and_shrunk() {
+    use detsim_runtime::DecisionKind;
+    use detsim_runtime::choice::decide;
+    let body = || async {
+        let mut picks = Vec::new();
+        for _ in 0..4 {
+            picks.push(decide(DecisionKind::Select, 3));
+            detsim::yield_now().await;
+        }
+        // The message must not name the picks: shrinking keeps the same message.
+        assert!(
+            !(picks[1] == 2 && picks[3] == 1),
+            "these branches lose the write"
+        );
+    };
+    let failure = Builder::new()
+        .seeds(500)
+        .jobs(1)
+        .scheduler(Scheduler::random())
+        .explore(body)
+        .failure
+        .expect("a random sweep finds the two-branch bug in 500 seeds");
+    let shrunk = failure.schedule();
+    assert_eq!(shrunk.deviations(), 2, "{:?}", failure.decisions);
+    let again = Builder::new()
+        .replay(&failure.replay_token(), body)
+        .expect_err("the token fails again");
+    assert_eq!(again.message, failure.message);
+    assert_eq!(again.trace(), failure.trace());
+    let selects: Vec<_> = again
+        .decisions
+        .iter()
+        .filter(|d| d.kind == DecisionKind::Select)
+        .map(|d| d.chosen)
+        .collect();
+    assert_eq!(selects, vec![0, 2, 0, 1]);
+}
