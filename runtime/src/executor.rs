@@ -133,6 +133,8 @@ pub(crate) struct Core {
     chooser: Box<dyn Chooser>,
     /// The chooser's `needs_tasks`, asked once a run.
     list_ready: bool,
+    /// The chooser's `tracks_ready`, asked once a run.
+    track_ready: bool,
     user_rng: Option<UserRng>,
     next_id: u64,
     pub(crate) steps: u64,
@@ -172,6 +174,7 @@ impl Core {
             now: 0,
             chooser: Box::new(crate::choice::Fifo),
             list_ready: false,
+            track_ready: false,
             user_rng: None,
             next_id: 0,
             steps: 0,
@@ -193,6 +196,7 @@ impl Core {
         self.epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed);
         self.seed = seed;
         self.list_ready = chooser.needs_tasks();
+        self.track_ready = chooser.tracks_ready();
         self.chooser = chooser;
         self.user_rng = user_rng;
         self.free.clear();
@@ -221,6 +225,9 @@ impl Core {
         self.slots[index as usize].state = State::Ready;
         self.ready.push(index);
         self.chooser.on_spawn(Id::ROOT);
+        if self.track_ready {
+            self.chooser.on_ready(Id::ROOT);
+        }
         if self.record_trace {
             self.trace.name_task(Id::ROOT, Some("main"));
         }
@@ -439,6 +446,9 @@ impl Core {
         self.current = Some(index);
         let slot = &mut self.slots[index as usize];
         slot.state = State::Running;
+        if self.track_ready {
+            self.chooser.on_unready(slot.id);
+        }
         let step = Step {
             index,
             cell: slot.cell.take(),
@@ -588,13 +598,20 @@ impl Core {
                     slot.state = State::Ready;
                     let task = slot.id;
                     self.ready.push(index);
+                    if self.track_ready {
+                        self.chooser.on_ready(task);
+                    }
                     if by != Some(task) {
                         self.record(EventKind::Wake { task, by });
                     }
                 }
                 State::Spawned => {
                     slot.state = State::Ready;
+                    let task = slot.id;
                     self.ready.push(index);
+                    if self.track_ready {
+                        self.chooser.on_ready(task);
+                    }
                 }
                 _ => {}
             }
