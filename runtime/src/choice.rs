@@ -41,9 +41,70 @@ pub fn uniform_index(rng: &mut impl Rng, n: usize) -> usize {
     ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
 }
 
+/// What a decision point chooses among. Every source of choice in a run is a decision
+/// point with two or more options answered by an index; index 0 is always the default
+/// order (asyncio's FIFO for tasks, source order for a `select!`, the earliest queued
+/// of simultaneous deliveries), so a non-zero answer is a *deviation*. All kinds go
+/// into the one recorded decision list: replay, shrinking, tokens, fuzzing and
+/// exploration treat them alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DecisionKind {
+    /// Which ready task is polled next; options are the ready tasks in FIFO order.
+    Task,
+    /// Which branch of a non-`biased` `select!` is tried first; options are the
+    /// branches in source order.
+    Select,
+    /// Which of several network deliveries due at the same instant goes first; options
+    /// are the deliveries in the order they were queued.
+    Delivery,
+    /// A fault decision (whether and how a fault happens); option 0 is "no fault".
+    Fault,
+}
+
+impl DecisionKind {
+    /// A short lowercase name, as traces print it (`task`, `select`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            DecisionKind::Task => "task",
+            DecisionKind::Select => "select",
+            DecisionKind::Delivery => "delivery",
+            DecisionKind::Fault => "fault",
+        }
+    }
+}
+
+impl std::fmt::Display for DecisionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Asks the running simulation's chooser to pick one of `options` alternatives of a
+/// decision of `kind` (not [`DecisionKind::Task`]: the executor makes those itself),
+/// records the decision and a trace event, and returns the index chosen (`0..options`;
+/// 0 is the default order). With fewer than two options there is nothing to decide:
+/// returns 0 without drawing randomness or recording anything.
+///
+/// This is how every source of choice other than the next task (a `select!` branch,
+/// the order of simultaneous deliveries, a fault) becomes part of the seed's schedule:
+/// replayed by a token, shrunk, steered by PCT and the fuzzer, and enumerated by
+/// exhaustive exploration.
+///
+/// # Panics
+/// Outside a simulation, or with `kind == DecisionKind::Task`.
+pub fn decide(kind: DecisionKind, options: usize) -> usize {
+    assert!(
+        kind != DecisionKind::Task,
+        "detsim::choice::decide: task decisions are made by the executor"
+    );
+    crate::context::with_core("detsim::choice::decide", |core| core.decide(kind, options))
+}
+
 /// What the executor knows when it asks for a decision.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadyView<'a> {
+    pub(crate) kind: DecisionKind,
     pub(crate) len: usize,
     /// Empty unless the chooser's `needs_tasks` is true.
     pub(crate) ready: &'a [Id],
@@ -54,13 +115,31 @@ impl<'a> ReadyView<'a> {
     /// A view over `ready` (oldest first) at poll number `step`; for choosers' own tests.
     pub fn new(ready: &'a [Id], step: u64) -> Self {
         ReadyView {
+            kind: DecisionKind::Task,
             len: ready.len(),
             ready,
             step,
         }
     }
 
-    /// How many tasks are ready (always at least 2 when a chooser is asked).
+    /// A view of a decision of another kind among `options` alternatives at poll number
+    /// `step`; for choosers' own tests.
+    pub fn other(kind: DecisionKind, options: usize, step: u64) -> Self {
+        ReadyView {
+            kind,
+            len: options,
+            ready: &[],
+            step,
+        }
+    }
+
+    /// What is being decided: the next task, or a decision of another kind.
+    pub fn kind(&self) -> DecisionKind {
+        self.kind
+    }
+
+    /// How many options there are: ready tasks for a task decision (always at least 2
+    /// when a chooser is asked).
     pub fn len(&self) -> usize {
         self.len
     }
@@ -71,7 +150,8 @@ impl<'a> ReadyView<'a> {
     }
 
     /// The ready tasks, oldest first: index `k` of a decision refers to `tasks()[k]`.
-    /// Listed only for choosers whose [`Chooser::needs_tasks`] is true; empty otherwise.
+    /// Listed only for task decisions of choosers whose [`Chooser::needs_tasks`] is
+    /// true; empty otherwise.
     pub fn tasks(&self) -> &'a [Id] {
         self.ready
     }
@@ -93,9 +173,11 @@ pub enum PollEnd {
     Finished,
 }
 
-/// A scheduling policy. The executor calls `choose` when at least two tasks are ready.
+/// A scheduling policy. The executor calls `choose` when at least two tasks are ready,
+/// and [`decide`] calls it for decisions of other kinds ([`ReadyView::kind`]).
 pub trait Chooser {
-    /// Picks the index (FIFO order, `0..ready.len()`) of the task to poll next.
+    /// Picks the index (`0..ready.len()`): for a task decision, of the task to poll next
+    /// in FIFO order; for other kinds, of the option (0 is the default order).
     fn choose(&mut self, ready: ReadyView<'_>) -> usize;
 
     /// Whether `choose` needs [`ReadyView::tasks`]. Policies that only look at the

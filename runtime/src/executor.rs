@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::choice::{Chooser, PollEnd, ReadyView, USER_STREAM, seeded_rng};
+use crate::choice::{Chooser, DecisionKind, PollEnd, ReadyView, USER_STREAM, seeded_rng};
 use crate::context;
 use crate::join::{JoinError, TaskKey, payload_str};
 use crate::outcome::{
-    DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, RunError, TaskInfo, UserRng,
+    DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, ROOT_NAME, RunError, TaskInfo, UserRng,
 };
 use crate::ready::ReadyQueue;
 use crate::task::{ErasedTask, Id, Payload};
@@ -247,7 +247,7 @@ impl Core {
             self.chooser.on_ready(Id::ROOT);
         }
         if self.record_trace {
-            self.trace.name_task(Id::ROOT, Some("main"));
+            self.trace.name_task(Id::ROOT, Some(ROOT_NAME));
         }
     }
 
@@ -360,7 +360,7 @@ impl Core {
         let index = self.current?;
         let slot = &self.slots[index as usize];
         match slot.id {
-            Id::ROOT => Some(slot.name.as_deref().unwrap_or("main")),
+            Id::ROOT => Some(slot.name.as_deref().unwrap_or(ROOT_NAME)),
             _ => slot.name.as_deref(),
         }
     }
@@ -438,6 +438,7 @@ impl Core {
                     .extend(self.ready.iter().map(|i| slots[i as usize].id));
             }
             let view = ReadyView {
+                kind: DecisionKind::Task,
                 len: n,
                 ready: if self.list_ready {
                     &self.ready_ids
@@ -449,6 +450,7 @@ impl Core {
             let k = self.chooser.choose(view);
             assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
             self.decisions.push(Decision {
+                kind: DecisionKind::Task,
                 ready: n as u32,
                 chosen: k as u32,
             });
@@ -486,6 +488,32 @@ impl Core {
             true => RunError::Livelock { max_steps, ready },
             false => RunError::PollBudget { max_steps, ready },
         }
+    }
+
+    /// A decision of a kind other than the next task (see [`crate::choice::decide`]).
+    pub(crate) fn decide(&mut self, kind: DecisionKind, options: usize) -> usize {
+        if options < 2 {
+            return 0;
+        }
+        let view = ReadyView::other(kind, options, self.steps);
+        let chosen = self.chooser.choose(view);
+        assert!(
+            chosen < options,
+            "the scheduler chose option {chosen} of {options} ({kind} decision)"
+        );
+        self.decisions.push(Decision {
+            kind,
+            ready: options as u32,
+            chosen: chosen as u32,
+        });
+        let task = self.current_task().unwrap_or(Id::ROOT);
+        self.record(EventKind::Decide {
+            task,
+            kind,
+            options,
+            chosen,
+        });
+        chosen
     }
 
     /// Settles a poll's outcome and applies the wakes it caused.

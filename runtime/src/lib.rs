@@ -56,7 +56,7 @@ use std::task::{Context, Poll};
 
 use rand::distr::{Distribution, StandardUniform};
 
-pub use choice::{Chooser, Fifo, PollEnd, Random, ReadyView, Replay};
+pub use choice::{Chooser, DecisionKind, Fifo, PollEnd, Random, ReadyView, Replay, decide};
 pub use context::in_simulation;
 pub use join::{JoinError, JoinHandle, payload_str};
 pub use outcome::{

@@ -7,6 +7,7 @@ use std::panic::Location;
 
 use rand::TryRng;
 
+use crate::choice::DecisionKind;
 use crate::join::payload_str;
 use crate::task::{Id, Payload};
 
@@ -25,11 +26,13 @@ pub const DEFAULT_POLLS_PER_TASK: u64 = 100;
 /// How many tasks a deadlock or poll-budget message names before "and N more".
 const LISTED_TASKS: usize = 10;
 
-/// One scheduling decision: `chosen` among `ready` ready tasks (FIFO order).
-/// Recorded only when `ready >= 2`.
+/// One decision of a run: `chosen` among `ready` options of a decision of `kind` (for a
+/// task decision, the ready tasks in FIFO order). Recorded only when `ready >= 2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decision {
-    /// How many tasks were ready.
+    /// What was decided.
+    pub kind: DecisionKind,
+    /// How many options there were (ready tasks, for a task decision).
     pub ready: u32,
     /// The index chosen, in FIFO order: 0 is asyncio's choice.
     pub chosen: u32,
@@ -46,14 +49,24 @@ pub struct TaskInfo {
     pub spawned_at: Option<&'static Location<'static>>,
 }
 
+/// The name of the root task (`t0`) when it was not given one.
+pub(crate) const ROOT_NAME: &str = "main";
+
+impl TaskInfo {
+    /// How reports and traces name the task: its id, then its name (`t3 worker`); the
+    /// root future is `t0 main`.
+    pub fn label(&self) -> String {
+        match (&self.name, self.id) {
+            (Some(name), id) => format!("{id} {name}"),
+            (None, Id::ROOT) => format!("{} {ROOT_NAME}", Id::ROOT),
+            (None, id) => id.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for TaskInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.id)?;
-        match &self.name {
-            Some(name) => write!(f, " {name}")?,
-            None if self.id == Id::ROOT => f.write_str(" main")?,
-            None => {}
-        }
+        f.write_str(&self.label())?;
         if let Some(location) = self.spawned_at {
             write!(f, " (spawned at {location})")?;
         }

@@ -38,9 +38,13 @@
 //! they reach the top, and the heap is rebuilt from its live entries when it holds
 //! more than twice as many as there are ready tasks (amortized O(1) per entry).
 //!
+//! Decisions of other kinds than the next task (a `select!` branch, the order of
+//! simultaneous deliveries) are uniform draws from the same stream: priorities order
+//! tasks, not branches.
+//!
 //! Invariant: every draw comes from the seed's scheduler stream through
 //! [`uniform_index`], in a fixed order (change points, patience, then one priority per
-//! spawn), so a seed fixes the run.
+//! spawn, and one draw per non-task decision), so a seed fixes the run.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -48,7 +52,9 @@ use std::collections::BinaryHeap;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::choice::{Chooser, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index};
+use crate::choice::{
+    Chooser, DecisionKind, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index,
+};
 use crate::ready::ReadyQueue;
 use crate::task::Id;
 
@@ -210,6 +216,10 @@ impl Chooser for Pct {
     }
 
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+        if ready.kind() != DecisionKind::Task {
+            // Priorities order tasks, not branches or deliveries: those are uniform.
+            return uniform_index(&mut self.rng, ready.len());
+        }
         let top = loop {
             let entry = self
                 .heap

@@ -17,6 +17,7 @@ use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
+use crate::choice::DecisionKind;
 use crate::task::Id;
 
 /// One thing that happened in a run.
@@ -83,6 +84,18 @@ pub enum EventKind {
     TimeJump {
         /// The new virtual time.
         to: Duration,
+    },
+    /// `task` made a decision of `kind` (not a task pick): option `chosen` (0-based;
+    /// 0 is the default order) of `options`.
+    Decide {
+        /// The task that asked (`t0` when no task was running).
+        task: Id,
+        /// What was decided.
+        kind: DecisionKind,
+        /// How many options there were.
+        options: usize,
+        /// The option chosen.
+        chosen: usize,
     },
     /// The run ended with `task` still pending; its future was dropped.
     Dropped {
@@ -188,6 +201,16 @@ impl Trace {
             EventKind::TimeJump { .. } => {
                 (String::new(), String::new(), "clock advances".to_owned())
             }
+            EventKind::Decide {
+                task,
+                kind,
+                options,
+                chosen,
+            } => (
+                String::new(),
+                label(*task),
+                format!("{kind}: option {} of {options}", chosen + 1),
+            ),
             EventKind::Dropped { task } => (
                 String::new(),
                 label(*task),

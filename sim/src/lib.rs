@@ -101,7 +101,7 @@
 //!     assertion `left == right` failed: lost an update
 //!
 //! replay this failure with:
-//!     DETSIM_REPLAY=ds1.AQABAQEAAKSX cargo test -p mycrate -- tests::counter --exact
+//!     DETSIM_REPLAY=ds2.AQABAQEAACjwBb8 cargo test -p mycrate -- tests::counter --exact
 //! or rerun the whole unshrunk seed with:
 //!     DETSIM_SEED=0x0 cargo test -p mycrate -- tests::counter --exact
 //!
@@ -117,6 +117,7 @@
 mod config;
 pub mod fuzz;
 mod progress;
+mod replayer;
 mod report;
 mod runner;
 mod schedule;

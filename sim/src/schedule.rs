@@ -1,23 +1,59 @@
 //! Schedules as data: the seed, the strategy, the decisions of a run (and, for fuzzed
 //! runs, the program's random words), and their encoding as a replay token.
 //!
-//! A token is `ds1.` followed by base64url (no padding) of:
+//! A token is `ds2.` followed by base64url without padding (RFC 4648 §5, the `base64`
+//! crate's `URL_SAFE_NO_PAD` engine) of:
 //! `varint strategy`, `[varint depth]` for pct, `varint seed`, `varint n`, then `n`
 //! pairs `varint zeros, varint index` (each non-zero decision, after that many FIFO
 //! decisions; trailing FIFO decisions are implied), `varint words`, then that many
-//! `varint` user random words, and a 2-byte FNV-1a checksum of everything before it.
-//! Varints are LEB128. A shrunk schedule is mostly FIFO, so its token is short.
+//! `varint` user random words, and the CRC-32 (ISO-HDLC, the zlib/PNG CRC, from the
+//! `crc` crate) of everything before it, little-endian. Varints are LEB128. A shrunk
+//! schedule is mostly FIFO, so its token is short.
+//!
+//! # Why a mistyped token is always an error
+//! The payload followed by its little-endian CRC is a codeword of the CRC's cyclic code
+//! (a reflected CRC reads each byte low bit first; appending the CRC low byte first is
+//! what makes payload‖CRC divisible by the generator, up to a constant fixed by the
+//! length). The generator has degree 32 and a non-zero constant term, so it divides no
+//! error polynomial `x^k·e(x)` with `e ≠ 0` of degree below 32: every error confined to
+//! 32 consecutive bits of the codeword — a *burst* — changes the remainder and is
+//! caught. One base64 character carries 6 bits, which lie within two adjacent bytes; two
+//! adjacent characters carry 12 bits, within three adjacent bytes. Whatever order a CRC
+//! reads the bits of a byte in, a change inside `b` adjacent bytes is a burst of at most
+//! `8·b` bits: at most 16 bits for a substituted character, at most 24 for a swap of two
+//! adjacent characters — both below 32, so both are always caught, wherever they fall
+//! (in the payload, in the CRC, or across the two). The decoder also rejects a last
+//! character whose unused low bits are not zero, so a change there cannot hide in
+//! padding bits. An inserted or deleted character shifts everything after it, which no
+//! burst bound covers: it is caught unless the shifted bytes still parse as a schedule
+//! *and* hit the one CRC value in 2³² that matches; the test
+//! `every_one_character_edit_of_a_long_token_is_rejected` tries every such edit of a
+//! long token.
 //!
 //! Invariants: `Schedule::parse(&s.to_token()) == Ok(s)` (with trailing zero decisions
-//! trimmed); the `ds1` tag changes whenever the encoding does; a truncated or mistyped
-//! token is an error, never a different schedule (the checksum).
+//! trimmed); the tag changes whenever the encoding does (`ds1` had a 16-bit FNV-1a
+//! check that missed some single-character changes); a truncated or mistyped token is
+//! an error, never a different schedule.
 
+use std::cell::RefCell;
+use std::convert::Infallible;
 use std::fmt;
+use std::rc::Rc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::TryRng;
 
 use crate::scheduler::Scheduler;
 
 /// The version tag every token starts with.
-pub const TOKEN_PREFIX: &str = "ds1.";
+pub const TOKEN_PREFIX: &str = "ds2.";
+
+/// Version tags of tokens that older releases of detsim made.
+const OLDER_PREFIXES: [&str; 1] = ["ds1."];
+
+/// The token check: CRC-32/ISO-HDLC (see the module docs for what it guarantees).
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// A recorded schedule: everything needed to run one failing run again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,9 +135,9 @@ impl Schedule {
         for &word in &self.user_words {
             put(&mut bytes, word);
         }
-        let sum = checksum(&bytes);
+        let sum = CRC32.checksum(&bytes);
         bytes.extend_from_slice(&sum.to_le_bytes());
-        format!("{TOKEN_PREFIX}{}", base64url::encode(&bytes))
+        format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(&bytes))
     }
 
     /// Reads a replay token.
@@ -112,19 +148,28 @@ impl Schedule {
         };
         let trimmed = token.trim();
         let body = trimmed.strip_prefix(TOKEN_PREFIX).ok_or_else(|| {
-            if trimmed.starts_with("ds") && trimmed.contains('.') {
+            if let Some(old) = OLDER_PREFIXES.iter().find(|p| trimmed.starts_with(**p)) {
+                let version = old.trim_end_matches('.');
+                error(&format!(
+                    "it was made by an older detsim (token version {version}); rerun the \
+                     seed or the test to get a new token"
+                ))
+            } else if trimmed.starts_with("ds") && trimmed.contains('.') {
                 error("it was made by a different version of detsim (unknown version tag)")
             } else {
-                error("it does not start with the version tag `ds1.`")
+                error(&format!(
+                    "it does not start with the version tag `{TOKEN_PREFIX}`"
+                ))
             }
         })?;
-        let bytes = base64url::decode(body)
-            .ok_or_else(|| error("it contains characters that are not base64url"))?;
-        if bytes.len() < 3 {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| error("it is not base64url (a character is wrong, missing or extra)"))?;
+        if bytes.len() < 5 {
             return Err(error("it is too short (truncated?)"));
         }
-        let (payload, sum) = bytes.split_at(bytes.len() - 2);
-        if checksum(payload).to_le_bytes() != sum {
+        let (payload, sum) = bytes.split_at(bytes.len() - 4);
+        if CRC32.checksum(payload).to_le_bytes() != sum {
             return Err(error(
                 "its checksum does not match (truncated or mistyped?)",
             ));
@@ -220,14 +265,38 @@ impl rand::TryRng for WordRng {
     }
 }
 
-/// FNV-1a, folded to 16 bits.
-fn checksum(bytes: &[u8]) -> u16 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for &b in bytes {
-        hash ^= u32::from(b);
-        hash = hash.wrapping_mul(0x0100_0193);
+/// Records every value a generator returns, as the words a [`WordRng`] needs to return
+/// the same values: a `u32` as its zero-extended word, bytes 8 to a word.
+pub(crate) struct Recording<R> {
+    pub(crate) inner: R,
+    pub(crate) words: Rc<RefCell<Vec<u64>>>,
+}
+
+impl<R: TryRng<Error = Infallible>> TryRng for Recording<R> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let value = self.inner.try_next_u32()?;
+        self.words.borrow_mut().push(u64::from(value));
+        Ok(value)
     }
-    (hash ^ (hash >> 16)) as u16
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let value = self.inner.try_next_u64()?;
+        self.words.borrow_mut().push(value);
+        Ok(value)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.inner.try_fill_bytes(dst)?;
+        let mut words = self.words.borrow_mut();
+        for chunk in dst.chunks(8) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            words.push(u64::from_le_bytes(bytes));
+        }
+        Ok(())
+    }
 }
 
 fn put(bytes: &mut Vec<u8>, mut value: u64) {
@@ -258,46 +327,6 @@ impl Reader<'_> {
             }
         }
         None
-    }
-}
-
-/// base64url without padding (RFC 4648 §5): every character is safe in a shell word.
-mod base64url {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-    pub(super) fn encode(bytes: &[u8]) -> String {
-        let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
-        for chunk in bytes.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-            for i in 0..=chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        out
-    }
-
-    pub(super) fn decode(text: &str) -> Option<Vec<u8>> {
-        let values: Vec<u32> = text
-            .bytes()
-            .map(|c| ALPHABET.iter().position(|&a| a == c).map(|v| v as u32))
-            .collect::<Option<_>>()?;
-        if values.len() % 4 == 1 {
-            return None;
-        }
-        let mut out = Vec::with_capacity(values.len() * 3 / 4);
-        for chunk in values.chunks(4) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, &v)| n | v << (18 - 6 * i));
-            for i in 0..chunk.len() - 1 {
-                out.push((n >> (16 - 8 * i)) as u8);
-            }
-        }
-        Some(out)
     }
 }
 
@@ -379,5 +408,71 @@ mod tests {
             let error = Schedule::parse(&bad).expect_err(&bad).to_string();
             assert!(error.starts_with("bad detsim replay token"), "{error}");
         }
+    }
+
+    /// A long token: substitution, insertion, deletion and adjacent swap of any one
+    /// character is an error that says "bad detsim replay token", never a schedule.
+    /// (Blank space around a token is trimmed, so it is not among the inserted
+    /// characters: a token with a space added at an end is the same token.)
+    #[test]
+    fn every_one_character_edit_of_a_long_token_is_rejected() {
+        let token =
+            schedule(vec![0, 2, 0, 0, 1, 3, 0, 1, 0, 0, 0, 2, 1], vec![7, 0xfeed]).to_token();
+        assert!(token.len() >= 40, "{token} is {} characters", token.len());
+        let alphabet: Vec<char> =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=.!é"
+                .chars()
+                .collect();
+        let chars: Vec<char> = token.chars().collect();
+        let mut variants = Vec::new();
+        for i in 0..chars.len() {
+            for &c in &alphabet {
+                if c != chars[i] {
+                    let mut v = chars.clone();
+                    v[i] = c;
+                    variants.push(v);
+                }
+            }
+            let mut deleted = chars.clone();
+            deleted.remove(i);
+            variants.push(deleted);
+            if i + 1 < chars.len() && chars[i] != chars[i + 1] {
+                let mut swapped = chars.clone();
+                swapped.swap(i, i + 1);
+                variants.push(swapped);
+            }
+        }
+        for i in 0..=chars.len() {
+            for &c in &alphabet {
+                let mut v = chars.clone();
+                v.insert(i, c);
+                variants.push(v);
+            }
+        }
+        assert!(variants.len() > 5_000, "{}", variants.len());
+        for variant in variants {
+            let variant: String = variant.into_iter().collect();
+            match Schedule::parse(&variant) {
+                Ok(other) => panic!("`{variant}` (from `{token}`) was accepted as {other:?}"),
+                Err(error) => {
+                    let error = error.to_string();
+                    assert!(error.starts_with("bad detsim replay token"), "{error}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_older_token_says_it_is_older() {
+        let error = Schedule::parse("ds1.AgEBAQABAMMP").unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "made by an older detsim (token version ds1); rerun the seed or \
+                            the test to get a new token"
+            ),
+            "{error}"
+        );
+        let error = Schedule::parse("ds7.AAAA").unwrap_err().to_string();
+        assert!(error.contains("a different version of detsim"), "{error}");
     }
 }

@@ -3,6 +3,7 @@
 //! (see [`util::schedules`]), so a test fails if the rule breaks under any of them.
 
 mod cancellation;
+mod decisions;
 mod fifo_order;
 mod foreign_wakers;
 mod lazy_start;

@@ -100,7 +100,7 @@ fn a_damaged_token_is_a_clear_token_error() {
         .failure
         .unwrap()
         .replay_token();
-    for bad in [&token[..token.len() - 2], "ds1.@@@", "seed=42"] {
+    for bad in [&token[..token.len() - 2], "ds2.@@@", "seed=42"] {
         let payload = std::panic::catch_unwind(|| {
             let _ = Builder::new().replay(bad, || lost_update(3, 1));
         })
@@ -189,10 +189,10 @@ fn detsim_replay_and_detsim_seed_from_the_report_reproduce_the_failure() {
     assert!(reseeded.contains(&format!("on seed {seed}")), "{reseeded}");
     let (_, bad) = rerun_self(
         "replay::child_lost_update_check",
-        &[("DETSIM_REPLAY", "ds1.nonsense")],
+        &[("DETSIM_REPLAY", "ds2.nonsense")],
     );
     assert!(
-        bad.contains("bad detsim replay token `ds1.nonsense`"),
+        bad.contains("bad detsim replay token `ds2.nonsense`"),
         "{bad}"
     );
 }
@@ -231,4 +231,46 @@ fn a_token_from_another_test_is_flagged_in_the_report() {
         .replay(&own.replay_token(), || lost_update(2, 1))
         .unwrap_err();
     assert!(!again.to_string().contains("not there"), "{again}");
+}
+
+/// A bug that only a non-default answer of two `decide` calls shows (as a `select!`
+/// that must take its second branch twice would): found by a sweep, replayed exactly by
+/// the token, and shrunk to exactly those two deviations.
+#[test]
+fn decisions_of_other_kinds_are_found_replayed_and_shrunk() {
+    use detsim_runtime::DecisionKind;
+    use detsim_runtime::choice::decide;
+    let body = || async {
+        let mut picks = Vec::new();
+        for _ in 0..4 {
+            picks.push(decide(DecisionKind::Select, 3));
+            detsim::yield_now().await;
+        }
+        // The message must not name the picks: shrinking keeps the same message.
+        assert!(
+            !(picks[1] == 2 && picks[3] == 1),
+            "these branches lose the write"
+        );
+    };
+    let failure = Builder::new()
+        .seeds(500)
+        .jobs(1)
+        .scheduler(Scheduler::random())
+        .explore(body)
+        .failure
+        .expect("a random sweep finds the two-branch bug in 500 seeds");
+    let shrunk = failure.schedule();
+    assert_eq!(shrunk.deviations(), 2, "{:?}", failure.decisions);
+    let again = Builder::new()
+        .replay(&failure.replay_token(), body)
+        .expect_err("the token fails again");
+    assert_eq!(again.message, failure.message);
+    assert_eq!(again.trace(), failure.trace());
+    let selects: Vec<_> = again
+        .decisions
+        .iter()
+        .filter(|d| d.kind == DecisionKind::Select)
+        .map(|d| d.chosen)
+        .collect();
+    assert_eq!(selects, vec![0, 2, 0, 1]);
 }

@@ -1,0 +1,120 @@
+//! Decisions of other kinds than the next task (`choice::decide`): a `select!` branch,
+//! the order of simultaneous deliveries, a fault. They go into the one decision list,
+//! under every policy, and replay like task decisions.
+
+use std::collections::BTreeSet;
+
+use detsim_runtime::choice::decide;
+use detsim_runtime::{
+    Decision, DecisionKind, Fifo, Pct, Random, Replay, Runtime, spawn, yield_now,
+};
+
+use crate::util::{SEEDS, Sched, schedules};
+
+/// Two tasks that each yield and make a select decision among three options; returns
+/// the options chosen, in order.
+async fn program() -> Vec<usize> {
+    let a = spawn(async {
+        yield_now().await;
+        decide(DecisionKind::Select, 3)
+    });
+    let b = spawn(async { decide(DecisionKind::Delivery, 2) });
+    let mine = decide(DecisionKind::Select, 4);
+    vec![mine, a.await.unwrap(), b.await.unwrap()]
+}
+
+fn run(rt: &mut Runtime) -> (Vec<usize>, Vec<Decision>) {
+    let chosen = rt.run(program()).unwrap();
+    (chosen, rt.decisions())
+}
+
+#[test]
+fn fifo_takes_the_default_option_and_records_every_decision() {
+    let mut rt = Runtime::with_chooser(0, Box::new(Fifo));
+    let (chosen, decisions) = run(&mut rt);
+    assert_eq!(chosen, vec![0, 0, 0]);
+    let kinds: Vec<_> = decisions.iter().map(|d| (d.kind, d.ready)).collect();
+    assert!(kinds.contains(&(DecisionKind::Select, 4)), "{kinds:?}");
+    assert!(kinds.contains(&(DecisionKind::Select, 3)), "{kinds:?}");
+    assert!(kinds.contains(&(DecisionKind::Delivery, 2)), "{kinds:?}");
+    assert!(decisions.iter().all(|d| d.chosen == 0));
+}
+
+#[test]
+fn one_option_is_no_decision() {
+    let mut rt = Runtime::new(3);
+    let chosen = rt
+        .run(async {
+            (0..10)
+                .map(|_| decide(DecisionKind::Select, 1))
+                .sum::<usize>()
+        })
+        .unwrap();
+    assert_eq!(chosen, 0);
+    assert!(rt.decisions().is_empty());
+}
+
+#[test]
+fn seeded_policies_spread_over_every_option_and_repeat_per_seed() {
+    for pct in [false, true] {
+        let mut seen = BTreeSet::new();
+        for seed in 0..SEEDS {
+            let sched = if pct {
+                Sched::Pct(seed)
+            } else {
+                Sched::Random(seed)
+            };
+            let first = run(&mut sched.runtime());
+            let again = run(&mut sched.runtime());
+            assert_eq!(first, again, "{sched:?}: the same seed decided differently");
+            assert!(first.0[0] < 4 && first.0[1] < 3 && first.0[2] < 2);
+            seen.insert(first.0[0]);
+        }
+        assert_eq!(seen.len(), 4, "pct {pct}: options chosen {seen:?}");
+    }
+}
+
+#[test]
+fn a_replayed_decision_list_repeats_every_kind_of_decision() {
+    for sched in schedules() {
+        let (chosen, decisions) = run(&mut sched.runtime());
+        let replay = Replay::new(decisions.iter().map(|d| d.chosen).collect());
+        let mut rt = Runtime::with_chooser(sched.seed(), Box::new(replay));
+        assert_eq!(run(&mut rt), (chosen, decisions), "{sched:?}");
+    }
+}
+
+#[test]
+fn decisions_are_trace_events() {
+    let replay = Replay::new(vec![2]);
+    let mut rt = Runtime::with_chooser(0, Box::new(replay));
+    rt.set_trace(true);
+    rt.run(async { decide(DecisionKind::Select, 3) }).unwrap();
+    let trace = rt.take_trace().unwrap().to_string();
+    assert!(trace.contains("select: option 3 of 3"), "{trace}");
+}
+
+#[test]
+fn random_and_pct_answer_non_task_kinds_without_a_task_list() {
+    // PCT lists tasks only for task decisions; a select decision must not index them.
+    let mut pct = Pct::new(1, 3, 10);
+    let mut random = Random::new(1);
+    use detsim_runtime::{Chooser, ReadyView};
+    for step in 0..100 {
+        let view = ReadyView::other(DecisionKind::Select, 5, step);
+        assert!(pct.choose(view) < 5);
+        assert!(random.choose(view) < 5);
+    }
+}
+
+#[test]
+#[should_panic(expected = "outside a detsim simulation")]
+fn deciding_outside_a_simulation_panics() {
+    decide(DecisionKind::Select, 2);
+}
+
+#[test]
+#[should_panic(expected = "task decisions are made by the executor")]
+fn task_decisions_cannot_be_made_by_hand() {
+    Runtime::new(0).block_on(async { decide(DecisionKind::Task, 2) });
+}
