@@ -8,6 +8,7 @@ mod attribute;
 mod contract;
 mod determinism;
 mod env;
+mod exhaustive;
 mod parallel;
 mod programs;
 mod replay;
