@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -18,6 +18,10 @@
 //! - `zoo`: seeds until the first failure for each bug of `detsim-zoo`, detsim's
 //!   schedulers against shuttle's random and PCT schedulers on the same bugs
 //!   (`shuttle_zoo`).
+//! - `exhaustive`: per zoo bug, the smallest bound `k` at which exhaustive exploration
+//!   finds it and the schedules it runs until then, next to the seeds detsim's and
+//!   shuttle's random and PCT schedulers need and shuttle's DFS; and the runs the cache
+//!   of completed prefixes saves against a plain search.
 //!
 //! A summary at the end lists each figure that the design's performance targets name,
 //! with its target.
@@ -26,6 +30,7 @@
 //! `--quick` shrinks every size to a smoke run (the unit tests use it). Shuttle prints a
 //! few lines to stderr for each failure it finds; run with `2>/dev/null` to hide them.
 
+mod exhaustive;
 mod measure;
 mod scale;
 mod shuttle_zoo;
@@ -80,8 +85,8 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 5] = ["scale", "spawn", "timers", "sweep", "zoo"];
-const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|all]... [--quick] [--cap SEEDS] \
+const SECTIONS: [&str; 6] = ["scale", "spawn", "timers", "sweep", "zoo", "exhaustive"];
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|all]... [--quick] [--cap SEEDS] \
                      [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -132,6 +137,7 @@ fn run(options: &Options) {
             "timers" => timers::run(options.quick),
             "sweep" => sweep::run(options.quick, &mut summary),
             "zoo" => zoo::run(options.quick, options.cap, options.starts),
+            "exhaustive" => exhaustive::run(options.quick, options.cap, options.starts),
             _ => unreachable!("parse only lets known sections through"),
         }
         println!();
