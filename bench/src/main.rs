@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [spawn|timers|sweep|zoo|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [spawn|timers|sweep|zoo|net|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -15,12 +15,15 @@
 //! - `zoo`: seeds until the first failure for each bug of `detsim-zoo`, detsim's
 //!   schedulers against shuttle's random and PCT schedulers on the same bugs
 //!   (`shuttle_zoo`).
+//! - `net`: a TCP echo of 10,000 messages: detsim's simulated loopback against real
+//!   tokio over the real 127.0.0.1.
 //!
 //! Every figure is the median of several repetitions timed with `std::time::Instant`.
 //! `--quick` shrinks every size to a smoke run (the unit tests use it). Shuttle prints a
 //! few lines to stderr for each failure it finds; run with `2>/dev/null` to hide them.
 
 mod measure;
+mod net;
 mod shuttle_zoo;
 mod spawn;
 mod sweep;
@@ -72,9 +75,9 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 4] = ["spawn", "timers", "sweep", "zoo"];
+const SECTIONS: [&str; 5] = ["spawn", "timers", "sweep", "zoo", "net"];
 const USAGE: &str =
-    "usage: detsim-bench [spawn|timers|sweep|zoo|all]... [--quick] [--cap SEEDS] [--starts N]";
+    "usage: detsim-bench [spawn|timers|sweep|zoo|net|all]... [--quick] [--cap SEEDS] [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -122,6 +125,7 @@ fn run(options: &Options) {
             "timers" => timers::run(options.quick),
             "sweep" => sweep::run(options.quick),
             "zoo" => zoo::run(options.quick, options.cap, options.starts),
+            "net" => net::run(options.quick),
             _ => unreachable!("parse only lets known sections through"),
         }
         println!();
