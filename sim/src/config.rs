@@ -16,6 +16,8 @@ pub(crate) struct Env {
     pub(crate) jobs: Option<usize>,
     pub(crate) replay: Option<String>,
     pub(crate) check_determinism: Option<bool>,
+    /// `DETSIM_TRACE`: where to write the trace file of the run asked for.
+    pub(crate) trace: Option<std::path::PathBuf>,
 }
 
 impl Env {
@@ -68,6 +70,7 @@ impl Env {
                     "`1` (on) or `0` (off)",
                 )
             }),
+            trace: get("DETSIM_TRACE").map(|v| std::path::PathBuf::from(v.trim())),
         }
     }
 }
@@ -116,6 +119,7 @@ mod tests {
             ("DETSIM_JOBS", "2"),
             ("DETSIM_REPLAY", " tok "),
             ("DETSIM_CHECK_DETERMINISM", "1"),
+            ("DETSIM_TRACE", "run.trace.json"),
         ]);
         assert_eq!(e.seed, Some(42));
         assert_eq!(e.seeds, Some(500));
@@ -124,6 +128,10 @@ mod tests {
         assert_eq!(e.jobs, Some(2));
         assert_eq!(e.replay.as_deref(), Some("tok"));
         assert_eq!(e.check_determinism, Some(true));
+        assert_eq!(
+            e.trace.as_deref(),
+            Some(std::path::Path::new("run.trace.json"))
+        );
         assert_eq!(env(&[("DETSIM_SEED", "")]), Env::default());
     }
 

@@ -115,7 +115,9 @@
 //! ```
 
 mod config;
+mod explain;
 pub mod fuzz;
+mod perfetto;
 mod progress;
 mod report;
 mod runner;
@@ -124,7 +126,8 @@ mod scheduler;
 mod shrink;
 
 pub use detsim_runtime::{
-    JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, yield_now,
+    JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, wait,
+    yield_now,
 };
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};
 pub use runner::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};

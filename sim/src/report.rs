@@ -89,6 +89,8 @@ pub struct Failure {
     pub(crate) seed_command: Option<String>,
     pub(crate) test_name: Option<String>,
     pub(crate) note: Option<String>,
+    /// The trace file the report names: its path, or why it could not be written.
+    pub(crate) trace_file: Option<Result<std::path::PathBuf, String>>,
 }
 
 impl Failure {
@@ -114,6 +116,7 @@ impl Failure {
             seed_command: None,
             test_name: crate::runner::test_name(),
             note: None,
+            trace_file: None,
         }
     }
 
@@ -220,8 +223,31 @@ impl fmt::Display for Failure {
                 None => writeln!(f)?,
             }
         }
+        let deviations = crate::explain::deviations(&self.trace);
+        if !deviations.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "deviations from asyncio's order in the run below:")?;
+            for line in deviations {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        match &self.trace_file {
+            Some(Ok(path)) => {
+                writeln!(f)?;
+                writeln!(
+                    f,
+                    "trace file (open it in ui.perfetto.dev or chrome://tracing):"
+                )?;
+                writeln!(f, "    {}", path.display())?;
+            }
+            Some(Err(error)) => {
+                writeln!(f)?;
+                writeln!(f, "trace file not written: {error}")?;
+            }
+            None => {}
+        }
         writeln!(f)?;
-        let events = self.trace.events().len();
+        let events = self.trace.shown_events().count();
         writeln!(
             f,
             "trace (last {} of {events} events):",

@@ -44,6 +44,7 @@ pub struct Builder {
     check_determinism: Option<bool>,
     pct_steps: Option<u64>,
     shrink: Option<ShrinkBudget>,
+    trace_to: Option<std::path::PathBuf>,
 }
 
 /// Everything a sweep needs, resolved from the builder and the environment.
@@ -59,6 +60,8 @@ pub(crate) struct Plan {
     pub(crate) pct_steps: Option<u64>,
     pub(crate) shrink: ShrinkBudget,
     pub(crate) replay: Option<String>,
+    /// Where to write the trace file of the run asked for (`DETSIM_TRACE`).
+    pub(crate) trace_to: Option<std::path::PathBuf>,
 }
 
 impl Builder {
@@ -134,6 +137,18 @@ impl Builder {
         self
     }
 
+    /// Writes a trace file (see [`Failure::write_trace`]) of one run to `path`, whether
+    /// it passes or fails (`DETSIM_TRACE=<path>` does the same and overrides): the
+    /// failing run when a seed fails (shrunk, as the report shows it), else the run of
+    /// the replay token, else the run of the sweep's first seed — with
+    /// [`seed`](Builder::seed) or `DETSIM_SEED`, the seed asked for. A failure's report
+    /// names a trace file under the target directory anyway; this is for looking at a
+    /// run that did not fail.
+    pub fn write_trace_to(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.trace_to = Some(path.into());
+        self
+    }
+
     /// Runs `body` over the seeds and reports the lowest failing seed, if any. With
     /// `DETSIM_REPLAY` set, runs exactly that schedule instead.
     pub fn explore<F, Fut>(self, body: F) -> Report
@@ -142,13 +157,17 @@ impl Builder {
         Fut: Future<Output = ()>,
     {
         let plan = self.plan(&Env::read());
-        match &plan.replay {
+        let report = match &plan.replay {
             Some(token) => Report {
                 seeds_run: 1,
                 failure: replay_token(&plan, token, &body).err(),
             },
             None => sweep(&plan, &body),
+        };
+        if let Some(path) = &plan.trace_to {
+            write_requested_trace(&plan, &body, &report, path);
         }
+        report
     }
 
     /// Like [`explore`](Builder::explore), then panics with the failure report if a
@@ -209,6 +228,7 @@ impl Builder {
             pct_steps: self.pct_steps,
             shrink: self.shrink.unwrap_or_default(),
             replay: env.replay.clone(),
+            trace_to: env.trace.clone().or_else(|| self.trace_to.clone()),
         }
     }
 }
@@ -376,10 +396,14 @@ where
             seeds_run: plan.count,
             failure: None,
         },
-        seed => Report {
-            seeds_run: seed - plan.start + 1,
-            failure: Some(describe_failure(&exec, seed)),
-        },
+        seed => {
+            let mut failure = describe_failure(&exec, seed);
+            failure.write_trace_file();
+            Report {
+                seeds_run: seed - plan.start + 1,
+                failure: Some(failure),
+            }
+        }
     }
 }
 
@@ -521,7 +545,62 @@ where
         ));
     }
     failure.schedule = schedule;
+    failure.write_trace_file();
     Err(failure)
+}
+
+/// Writes the trace file `DETSIM_TRACE` / [`Builder::write_trace_to`] asked for: the
+/// failure's run, or else the replay token's or the first seed's run, traced once more.
+fn write_requested_trace<F, Fut>(plan: &Plan, body: &F, report: &Report, path: &std::path::Path)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let written = match &report.failure {
+        Some(failure) => failure.write_trace(path),
+        None => {
+            let mut rt = Runtime::new(plan.start);
+            rt.set_max_steps(plan.max_steps);
+            let (seed, scheduler) = match &plan.replay {
+                Some(token) => {
+                    let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
+                    rt.reset(
+                        schedule.seed,
+                        Some(Box::new(detsim_runtime::Replay::new(
+                            schedule.decisions.clone(),
+                        ))),
+                    );
+                    if !schedule.user_words.is_empty() {
+                        rt.set_user_rng(Box::new(WordRng::new(
+                            schedule.user_words.clone(),
+                            schedule.seed,
+                        )));
+                    }
+                    (schedule.seed, schedule.scheduler)
+                }
+                None => {
+                    let scheduler = plan.scheduler.for_seed(plan.start);
+                    let expected = calibrate(plan, body);
+                    rt.reset(plan.start, Some(scheduler.chooser(plan.start, expected)));
+                    (plan.start, scheduler)
+                }
+            };
+            rt.set_trace(true);
+            let _ = rt.run(async { body().await });
+            let trace = rt.take_trace().unwrap_or_default();
+            let title = match test_name() {
+                Some(name) => format!("detsim: {name}, seed {seed:#x} ({scheduler}), passed"),
+                None => format!("detsim: seed {seed:#x} ({scheduler}), passed"),
+            };
+            crate::perfetto::write(&trace, &title, path)
+        }
+    };
+    if let Err(error) = written {
+        eprintln!(
+            "detsim: could not write the trace file {}: {error}",
+            path.display()
+        );
+    }
 }
 
 fn seed_vars(plan: &Plan, seed: u64) -> String {
