@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::panic::Location;
 
 use detsim_runtime::trace::{EventKind, Trace};
-use detsim_runtime::wait::WaitSite;
+use detsim_runtime::wait::{WaitKind, WaitSite};
 use detsim_runtime::{DecisionKind, task::Id};
 
 /// What the trace says about one task so far.
@@ -29,14 +29,27 @@ struct Known {
     polled: bool,
 }
 
+/// `on a JoinHandle of t2 bob (src/lib.rs:9:5)`, `in sleep (src/lib.rs:3:9)`: a wait
+/// site, naming the awaited task as the trace does.
+pub(crate) fn site(trace: &Trace, site: &WaitSite) -> String {
+    match site.kind {
+        WaitKind::Join(task) => format!(
+            "on a JoinHandle of {} ({})",
+            label(trace, task),
+            site.location
+        ),
+        _ => site.to_string(),
+    }
+}
+
 impl Known {
-    fn describe(&self) -> String {
+    fn describe(&self, trace: &Trace) -> String {
         match (self.polled, self.last_site) {
             (false, _) => match self.spawned_at {
                 Some(at) => format!("had not started yet (spawned at {at})"),
                 None => "had not started yet".to_owned(),
             },
-            (true, Some(site)) if self.current => format!("waited {site}"),
+            (true, Some(at)) if self.current => format!("waited {}", site(trace, &at)),
             (true, Some(site)) => format!(
                 "waited in a foreign future (last detsim call: {} {})",
                 site.kind.name(),
@@ -81,7 +94,7 @@ pub(crate) fn deviations(trace: &Trace) -> Vec<String> {
             } if task != first_in_line => {
                 let ran = label(trace, *task);
                 let first = label(trace, *first_in_line);
-                let position = |id: Id| known.get(&id).copied().unwrap_or_default().describe();
+                let position = |id: Id| known.get(&id).copied().unwrap_or_default().describe(trace);
                 lines.push(format!(
                     "step {}: {ran} ran although {first} was first in line of {ready} ready \
                      (asyncio would have run {first_in_line})\n    {ran} {}\n    {first} {}",

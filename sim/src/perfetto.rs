@@ -245,7 +245,7 @@ pub(crate) fn to_json(trace: &Trace, title: &str) -> String {
                         _ => None,
                     });
                     if let Some(Some(at)) = at {
-                        slice = slice.arg("suspended", format!("{} ({})", at.kind, at.location));
+                        slice = slice.arg("suspended", crate::explain::site(trace, &at));
                     }
                     out.push(slice);
                     if let Some(id) = flows.pending.remove(task) {

@@ -49,3 +49,46 @@ fn failure_report_of_the_bank_under_the_default_portfolio() {
         redact_trace_dir(&failure.to_string())
     );
 }
+
+/// The deviations of the bank's shrunk failure, explained: the second teller ran before
+/// the first had started.
+#[test]
+fn the_bank_failure_explains_its_deviation() {
+    let failure = Builder::new()
+        .seeds(100)
+        .jobs(1)
+        .explore(programs::bank)
+        .failure
+        .expect("the bank loses money");
+    assert_eq!(failure.schedule().deviations(), 1);
+    insta::assert_snapshot!("explain_bank", failure.explain().join("\n"));
+}
+
+/// A zoo bug's report: a missed notification, found by a random sweep, shrunk to the
+/// one deviation that makes the notifier run between the waiter's check and its
+/// registration; the deadlock says where each task waits.
+#[test]
+fn failure_report_of_a_zoo_deadlock() {
+    let failure = Builder::new()
+        .seeds(100)
+        .jobs(1)
+        .scheduler(Scheduler::random())
+        .explore(detsim_zoo::missed_notification)
+        .failure
+        .expect("a random sweep finds the missed notification");
+    let lines = failure.explain();
+    assert_eq!(lines.len(), failure.schedule().deviations());
+    assert!(lines[0].contains(" ran although "), "{lines:?}");
+    assert!(lines[0].contains("waited in yield_now (zoo/src/bugs/missed_notification.rs:"));
+    assert!(
+        failure
+            .message
+            .contains("waits in a foreign future (last detsim call: yield_now zoo/src/bugs/"),
+        "{}",
+        failure.message
+    );
+    insta::assert_snapshot!(
+        "failure_report_missed_notification",
+        redact_trace_dir(&failure.to_string())
+    );
+}
