@@ -15,8 +15,17 @@ use crate::wait::Position;
 /// The source behind [`crate::random`]: any infallible `rand` generator.
 pub type UserRng = Box<dyn TryRng<Error = Infallible>>;
 
-/// The default poll budget of a run; see [`Runtime::set_max_steps`](crate::Runtime::set_max_steps).
+/// The default poll budget of a run, before it grows with the run's tasks (see
+/// [`DEFAULT_POLLS_PER_TASK`]); [`Runtime::set_max_steps`](crate::Runtime::set_max_steps)
+/// sets a fixed budget instead.
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+
+/// How much the default poll budget grows with each spawned task, so that a big correct
+/// program (a million tasks) fits in it while a small one that spins still fails fast.
+pub const DEFAULT_POLLS_PER_TASK: u64 = 100;
+
+/// How many tasks a deadlock or poll-budget message names before "and N more".
+const LISTED_TASKS: usize = 10;
 
 /// One decision of a run: `chosen` among `ready` options of a decision of `kind` (for a
 /// task decision, the ready tasks in FIFO order). Recorded only when `ready >= 2`.
@@ -43,14 +52,24 @@ pub struct TaskInfo {
     pub position: Option<Position>,
 }
 
+/// The name of the root task (`t0`) when it was not given one.
+pub(crate) const ROOT_NAME: &str = "main";
+
+impl TaskInfo {
+    /// How reports and traces name the task: its id, then its name (`t3 worker`); the
+    /// root future is `t0 main`.
+    pub fn label(&self) -> String {
+        match (&self.name, self.id) {
+            (Some(name), id) => format!("{id} {name}"),
+            (None, Id::ROOT) => format!("{} {ROOT_NAME}", Id::ROOT),
+            (None, id) => id.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for TaskInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.id)?;
-        match &self.name {
-            Some(name) => write!(f, " {name}")?,
-            None if self.id == Id::ROOT => f.write_str(" main")?,
-            None => {}
-        }
+        f.write_str(&self.label())?;
         if let Some(location) = self.spawned_at {
             write!(f, " (spawned at {location})")?;
         }
@@ -78,8 +97,21 @@ pub enum RunError {
         /// [`position`](TaskInfo::position).
         blocked: Vec<TaskInfo>,
     },
-    /// The run made `max_steps` polls without finishing.
+    /// The run used up its poll budget while its tasks only yielded without progress:
+    /// over at least the last half of the budget (or 10,000 polls), every poll ended
+    /// with the polled task ready again, and none finished, parked, spawned or woke
+    /// another task, and no timer fired.
     Livelock {
+        /// The poll budget that ran out.
+        max_steps: u64,
+        /// The tasks that were still ready.
+        ready: Vec<TaskInfo>,
+    },
+    /// The run used up its poll budget while still making progress (tasks finishing,
+    /// parking, waking each other, timers firing): a run longer than the budget rather
+    /// than a livelock. Raise the budget with `Builder::max_steps` or `DETSIM_MAX_STEPS`
+    /// (or [`Runtime::set_max_steps`](crate::Runtime::set_max_steps)).
+    PollBudget {
         /// The poll budget that ran out.
         max_steps: u64,
         /// The tasks that were still ready.
@@ -98,8 +130,15 @@ impl RunError {
                 .to_owned(),
             RunError::Deadlock { blocked } => deadlock_message(blocked),
             RunError::Livelock { max_steps, ready } => format!(
-                "livelock: the run did not finish within {max_steps} polls (max_steps); \
-                 still ready: {}",
+                "livelock: the run did not finish within {max_steps} polls (max_steps), and \
+                 in its last polls tasks only yielded without progress; still ready: {}",
+                join_tasks(ready)
+            ),
+            RunError::PollBudget { max_steps, ready } => format!(
+                "poll budget exhausted: the run did not finish within {max_steps} polls \
+                 (max_steps) though it was still making progress; raise the budget with \
+                 Builder::max_steps or DETSIM_MAX_STEPS if the run is just long; still \
+                 ready: {}",
                 join_tasks(ready)
             ),
         }
@@ -192,24 +231,19 @@ fn join_cycles(blocked: &[TaskInfo]) -> Vec<Vec<Id>> {
     cycles
 }
 
-impl TaskInfo {
-    /// How reports name the task: its id, then its name (`t3 worker`); the root future
-    /// is `t0 main`.
-    pub fn label(&self) -> String {
-        match (&self.name, self.id) {
-            (Some(name), id) => format!("{id} {name}"),
-            (None, Id::ROOT) => format!("{} main", Id::ROOT),
-            (None, id) => id.to_string(),
-        }
-    }
-}
-
+/// The first [`LISTED_TASKS`] tasks, then how many more: a message stays short
+/// whatever the number of tasks.
 fn join_tasks(tasks: &[TaskInfo]) -> String {
-    tasks
+    let mut text = tasks
         .iter()
+        .take(LISTED_TASKS)
         .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    if tasks.len() > LISTED_TASKS {
+        text.push_str(&format!("; and {} more", tasks.len() - LISTED_TASKS));
+    }
+    text
 }
 
 impl fmt::Display for RunError {

@@ -18,6 +18,16 @@ pub(crate) struct Env {
     pub(crate) check_determinism: Option<bool>,
     /// `DETSIM_TRACE`: where to write the trace file of the run asked for.
     pub(crate) trace: Option<std::path::PathBuf>,
+    pub(crate) exhaustive: Option<ExhaustiveSetting>,
+}
+
+/// `DETSIM_EXHAUSTIVE`: a bound on deviations, or `off` for a seed sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExhaustiveSetting {
+    /// `off`: sweep seeds even where the code asks for exhaustive exploration.
+    Off,
+    /// `k`: explore every schedule with at most `k` deviations.
+    Bound(u32),
 }
 
 impl Env {
@@ -71,6 +81,17 @@ impl Env {
                 )
             }),
             trace: get("DETSIM_TRACE").map(|v| std::path::PathBuf::from(v.trim())),
+            exhaustive: get("DETSIM_EXHAUSTIVE").map(|v| {
+                parse(
+                    "DETSIM_EXHAUSTIVE",
+                    &v,
+                    |s| match s {
+                        "off" => Some(ExhaustiveSetting::Off),
+                        _ => s.parse().ok().map(ExhaustiveSetting::Bound),
+                    },
+                    "a number of deviations such as 2, or `off`",
+                )
+            }),
         }
     }
 }
@@ -120,6 +141,7 @@ mod tests {
             ("DETSIM_REPLAY", " tok "),
             ("DETSIM_CHECK_DETERMINISM", "1"),
             ("DETSIM_TRACE", "run.trace.json"),
+            ("DETSIM_EXHAUSTIVE", "2"),
         ]);
         assert_eq!(e.seed, Some(42));
         assert_eq!(e.seeds, Some(500));
@@ -132,6 +154,9 @@ mod tests {
             e.trace.as_deref(),
             Some(std::path::Path::new("run.trace.json"))
         );
+        assert_eq!(e.exhaustive, Some(ExhaustiveSetting::Bound(2)));
+        let off = env(&[("DETSIM_EXHAUSTIVE", "off")]).exhaustive;
+        assert_eq!(off, Some(ExhaustiveSetting::Off));
         assert_eq!(env(&[("DETSIM_SEED", "")]), Env::default());
     }
 
@@ -163,5 +188,10 @@ mod tests {
         assert!(m.contains("DETSIM_JOBS=`-1`"), "{m}");
         let m = panic_message(&[("DETSIM_CHECK_DETERMINISM", "maybe")]);
         assert!(m.contains("DETSIM_CHECK_DETERMINISM=`maybe`"), "{m}");
+        let m = panic_message(&[("DETSIM_EXHAUSTIVE", "-1")]);
+        assert!(
+            m.contains("DETSIM_EXHAUSTIVE=`-1`") && m.contains("`off`"),
+            "{m}"
+        );
     }
 }

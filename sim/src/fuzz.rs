@@ -37,7 +37,7 @@
 //!   random values alone, and the other way round, until the two ends meet.
 //!   Every call on the generator takes one whole word: `next_u64` the word, `next_u32`
 //!   its low 32 bits, `fill_bytes` one word per 8 bytes (little-endian), exactly as
-//!   [`WordRng`] feeds a schedule's words back on replay.
+//!   `WordRng` feeds a schedule's words back on replay.
 //! - **When the tape runs out** (fewer bytes left than a decision or a word needs),
 //!   decisions fall back to FIFO order (index 0), and random draws fall back to the
 //!   user stream of **seed 0** (ChaCha8 stream 1 of seed 0, from its start, one 64-bit
@@ -49,8 +49,8 @@
 //!   the same decisions, the same random words and the same outcome;
 //! - the failure's [`Schedule`] records every decision the runtime made and every word
 //!   the program received (tape words and fallback words alike), so its replay never
-//!   depends on how the bytes were read: replaying it with the [`Replay`] chooser and
-//!   a [`WordRng`] over the words (what `Builder::replay` and `DETSIM_REPLAY` do)
+//!   depends on how the bytes were read: replaying it with the replay chooser and
+//!   a `WordRng` over the words (what `Builder::replay` and `DETSIM_REPLAY` do)
 //!   makes the same run, poll for poll. [`run`] checks this itself when it builds the
 //!   failure ([`FuzzFailure::replays`]);
 //! - the reported schedule is shrunk as a sweep's failures are (fewest deviations from
@@ -61,19 +61,17 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 
-use detsim_runtime::{Replay, RunError, Runtime, Trace};
-
 mod failure;
 mod tape;
 
-use failure::Details;
 pub use failure::FuzzFailure;
 pub use tape::decision_for_byte;
-use tape::{Recording, Tape, TapeChooser, TapeRng};
+use tape::{Tape, TapeChooser, TapeRng};
 
-use crate::schedule::{Schedule, WordRng};
+use crate::replayer::{Replayed, Replayer, Source, divergence};
+use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
-use crate::shrink::{self, Candidate, ShrinkBudget, Signature};
+use crate::shrink::{self, ShrinkBudget, Signature};
 
 /// The seed whose user stream serves [`random`](crate::random) once the input's words
 /// are used up; it is also the seed of every fuzz [`Schedule`].
@@ -122,47 +120,6 @@ impl Default for Fuzzer {
     }
 }
 
-/// One run of an input.
-struct Attempt {
-    outcome: Result<(), RunError>,
-    schedule: Schedule,
-    steps: u64,
-    trace: Option<Trace>,
-}
-
-/// How two runs of the same input differ, if they do.
-fn divergence(first: &Attempt, second: &Attempt) -> Option<String> {
-    let (a, b) = (first.trace.as_ref()?, second.trace.as_ref()?);
-    if let Some(index) = a.first_difference(b) {
-        let show = |trace: &Trace| match trace.events().get(index) {
-            Some(event) => {
-                let mut line = String::new();
-                let _ = trace.write_event(&mut line, event);
-                line.trim().to_owned()
-            }
-            None => "(the run had ended)".to_owned(),
-        };
-        return Some(format!(
-            "nondeterminism: two runs of the same input differ at trace event {index}: \
-             `{}` then `{}`",
-            show(a),
-            show(b)
-        ));
-    }
-    let message = |attempt: &Attempt| match &attempt.outcome {
-        Ok(()) => "passed".to_owned(),
-        Err(error) => error.message(),
-    };
-    (message(first) != message(second)).then(|| {
-        format!(
-            "nondeterminism: two runs of the same input made the same steps but ended \
-             differently: `{}` then `{}`",
-            message(first),
-            message(second)
-        )
-    })
-}
-
 impl Fuzzer {
     /// The defaults: a poll budget of [`detsim_runtime::DEFAULT_MAX_STEPS`].
     pub fn new() -> Self {
@@ -203,203 +160,117 @@ impl Fuzzer {
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
     {
-        let first = self.run_once(data, &body, self.check_determinism);
+        let mut replayer = Replayer::new(&body, self.max_steps);
+        let first = replayer.run(tape_source(data), self.check_determinism);
         if self.check_determinism {
-            let second = self.run_once(data, &body, true);
-            if let Some(divergence) = divergence(&first, &second) {
-                return Err(FuzzFailure {
-                    message: divergence,
-                    steps: first.steps,
-                    details: Box::new(Details {
-                        location: None,
-                        task: None,
-                        trace: first.trace.unwrap_or_default(),
-                        reproduces: false,
-                        note: Some(
-                            "note: two runs of the same input differed, so the schedule may \
-                             not replay this failure; look for real time, real threads, a \
-                             thread RNG or HashMap iteration order in the body"
-                                .to_owned(),
-                        ),
-                    }),
-                    schedule: first.schedule,
-                });
+            let second = replayer.run(tape_source(data), true);
+            if let Some(message) = divergence(&first, &second, "input") {
+                let note = "note: two runs of the same input differed, so the schedule may \
+                            not replay this failure; look for real time, real threads, a \
+                            thread RNG or HashMap iteration order in the body";
+                let schedule = first.schedule(Scheduler::fifo(), FALLBACK_SEED, true);
+                let mut failure = FuzzFailure::new(message, schedule, first, false);
+                failure.details.note = Some(note.to_owned());
+                return Err(failure);
             }
         }
-        match first.outcome {
-            Ok(()) => Ok(()),
-            Err(error) => Err(self.describe(error, first.schedule, &body)),
+        match first.signature() {
+            None => Ok(()),
+            Some(signature) => Err(self.describe(&mut replayer, first, signature)),
         }
     }
 
-    /// One run driven by `data`, recording its schedule (and its trace if `trace`).
-    fn run_once<F, Fut>(&self, data: &[u8], body: &F, trace: bool) -> Attempt
+    /// Replays a failing run's schedule with the trace on, as `DETSIM_REPLAY` would, to
+    /// check that it reproduces the failure; then shrinks its decisions (as a seed
+    /// sweep's failures are shrunk) and replays the shrunk schedule for the report.
+    fn describe<F, Fut>(
+        &self,
+        replayer: &mut Replayer<'_, F>,
+        first: Replayed,
+        signature: Signature,
+    ) -> FuzzFailure
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
     {
-        let tape = Rc::new(RefCell::new(Tape::new(data)));
-        let words = Rc::new(RefCell::new(Vec::new()));
-        let rng = TapeRng {
-            tape: tape.clone(),
-            fallback: None,
-        };
-        let mut rt = Runtime::with_chooser(FALLBACK_SEED, Box::new(TapeChooser(tape)));
-        rt.set_max_steps(self.max_steps);
-        rt.set_trace(trace);
-        rt.set_user_rng(Box::new(Recording {
-            inner: rng,
-            words: words.clone(),
-        }));
-        let outcome = rt.run(async { body().await });
-        Attempt {
-            outcome,
-            schedule: Schedule {
-                scheduler: Scheduler::fifo(),
-                seed: FALLBACK_SEED,
-                decisions: rt.decisions().iter().map(|d| d.chosen).collect(),
-                user_words: words.take(),
-            },
-            steps: rt.steps(),
-            trace: rt.take_trace(),
-        }
-    }
-
-    /// Replays a failing schedule with the trace on, to check that it reproduces the
-    /// failure, then shrinks its decisions (as a seed sweep's failures are shrunk) and
-    /// replays the shrunk schedule for the report's trace.
-    fn describe<F, Fut>(&self, error: RunError, mut schedule: Schedule, body: &F) -> FuzzFailure
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = ()>,
-    {
-        schedule.trim();
-        let signature = Signature {
-            message: error.message(),
-            location: error.location().map(str::to_owned),
-        };
-        let mut rt = Runtime::new(FALLBACK_SEED);
-        rt.set_max_steps(self.max_steps);
-        let (mut again, mut trace) = replay_recorded(&mut rt, &mut schedule, body);
-        let mut shrink_note = None;
-        let reproduced =
-            again.as_ref().err().map(RunError::message) == Some(signature.message.clone());
+        let recorded = first.schedule(Scheduler::fifo(), FALLBACK_SEED, true);
+        let again = replayer.run(Source::Schedule(&recorded), true);
+        let reproduced = again.fails_as(&signature);
+        let mut schedule = again.schedule(Scheduler::fifo(), FALLBACK_SEED, true);
+        let (mut shown, mut stopped_early) = (again, None);
         if reproduced && self.shrink.replays > 0 {
-            let words = schedule.user_words.clone();
-            let start = Candidate {
-                decisions: schedule.decisions.clone(),
-                steps: rt.steps(),
-            };
             let shrunk = shrink::shrink(
-                start,
+                shown.candidate(),
                 self.shrink,
-                |decisions| {
-                    rt.reset(
-                        FALLBACK_SEED,
-                        Some(Box::new(Replay::new(decisions.to_vec()))),
-                    );
-                    rt.set_user_rng(Box::new(WordRng::new(words.clone(), FALLBACK_SEED)));
-                    rt.set_trace(false);
-                    let error = rt.run(async { body().await }).err()?;
-                    let signature = Signature {
-                        message: error.message(),
-                        location: error.location().map(str::to_owned),
-                    };
-                    let decisions = rt.decisions().iter().map(|d| d.chosen).collect();
-                    Some((
-                        signature,
-                        Candidate {
-                            decisions,
-                            steps: rt.steps(),
-                        },
-                    ))
-                },
+                |decisions| replayer.try_decisions(&schedule, decisions),
                 &signature,
             );
-            shrink_note = shrunk.stopped_early;
-            if shrunk.best.decisions != schedule.decisions {
-                let mut smaller = Schedule {
-                    decisions: shrunk.best.decisions,
-                    ..schedule.clone()
-                };
-                let (outcome, smaller_trace) = replay_recorded(&mut rt, &mut smaller, body);
-                if outcome.as_ref().err().map(RunError::message) == Some(signature.message.clone())
-                {
-                    (schedule, again, trace) = (smaller, outcome, smaller_trace);
-                }
+            stopped_early = shrunk.stopped_early;
+            let smaller = Schedule {
+                decisions: shrunk.best.decisions,
+                ..schedule.clone()
+            };
+            let run = replayer.run(Source::Schedule(&smaller), true);
+            if smaller.decisions != schedule.decisions && run.fails_as(&signature) {
+                schedule = run.schedule(Scheduler::fifo(), FALLBACK_SEED, true);
+                shown = run;
             }
         }
-        let note = match &again {
-            Err(replayed) if replayed.message() == signature.message => {
-                shrink_note.map(|why| format!("note: shrinking stopped early: {why}"))
-            }
-            Err(replayed) => Some(format!(
-                "note: replaying the schedule failed differently ({}): the body is not \
-                 deterministic",
-                replayed.message()
-            )),
-            Ok(()) => Some(
-                "note: replaying the schedule passed: the body is not deterministic (look for \
-                 real time, real threads, a thread RNG or HashMap iteration order)"
-                    .to_owned(),
-            ),
+        let note = replay_note(&shown, &signature, stopped_early);
+        let reproduces = reproduced && shown.outcome.is_err();
+        let shown = match shown.outcome.is_err() {
+            true => shown,
+            false => first,
         };
-        let reproduces = again.is_err() && reproduced;
-        let error = again.err().unwrap_or(error);
-        FuzzFailure {
-            message: signature.message,
-            steps: rt.steps(),
-            schedule,
-            details: Box::new(Details {
-                location: error.location().map(str::to_owned),
-                task: error.panicked_task().map(|task| match &task.name {
-                    Some(name) => format!("{} {name}", task.id),
-                    None if task.id == detsim_runtime::task::Id::ROOT => {
-                        format!("{} main", task.id)
-                    }
-                    None => task.id.to_string(),
-                }),
-                trace,
-                note,
-                reproduces,
-            }),
-        }
+        let mut failure = FuzzFailure::new(signature.message, schedule, shown, reproduces);
+        failure.details.note = note;
+        failure
     }
 }
 
-/// Replays `schedule` on `rt` with the trace on, as `Builder::replay` does (decisions
-/// through the [`Replay`] chooser, words through a [`WordRng`]), and sets its
-/// `user_words` to the words the run actually drew, so that its token stands alone.
-fn replay_recorded<F, Fut>(
-    rt: &mut Runtime,
-    schedule: &mut Schedule,
-    body: &F,
-) -> (Result<(), RunError>, Trace)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let words = Rc::new(RefCell::new(Vec::new()));
-    rt.reset(
-        schedule.seed,
-        Some(Box::new(Replay::new(schedule.decisions.clone()))),
-    );
-    rt.set_user_rng(Box::new(Recording {
-        inner: WordRng::new(schedule.user_words.clone(), schedule.seed),
-        words: words.clone(),
-    }));
-    rt.set_trace(true);
-    let outcome = rt.run(async { body().await });
-    schedule.decisions = rt.decisions().iter().map(|d| d.chosen).collect();
-    schedule.trim();
-    schedule.user_words = words.take();
-    (outcome, rt.take_trace().unwrap_or_default())
+/// What drives a fuzzed run: the input as a tape (decisions from the front, words from
+/// the back), seed [`FALLBACK_SEED`] once it runs out.
+fn tape_source(data: &[u8]) -> Source<'static> {
+    let tape = Rc::new(RefCell::new(Tape::new(data)));
+    Source::Custom {
+        seed: FALLBACK_SEED,
+        chooser: Box::new(TapeChooser(tape.clone())),
+        rng: Box::new(TapeRng {
+            tape,
+            fallback: None,
+        }),
+    }
+}
+
+/// The report's note on a fuzzed failure's replay: why shrinking stopped early, or why
+/// the schedule does not reproduce the failure.
+fn replay_note(
+    shown: &Replayed,
+    signature: &Signature,
+    stopped_early: Option<String>,
+) -> Option<String> {
+    match &shown.outcome {
+        Err(_) if shown.fails_as(signature) => {
+            stopped_early.map(|why| format!("note: shrinking stopped early: {why}"))
+        }
+        Err(replayed) => Some(format!(
+            "note: replaying the schedule failed differently ({}): the body is not \
+             deterministic",
+            replayed.message()
+        )),
+        Ok(()) => Some(
+            "note: replaying the schedule passed: the body is not deterministic (look for \
+             real time, real threads, a thread RNG or HashMap iteration order)"
+                .to_owned(),
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
 
+    use detsim_runtime::Runtime;
     use detsim_runtime::choice::{USER_STREAM, seeded_rng};
     use rand::Rng;
 

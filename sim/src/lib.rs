@@ -39,6 +39,7 @@
 //! | `DETSIM_JOBS` | threads for a sweep (default: the machine's parallelism) |
 //! | `DETSIM_REPLAY` | a replay token: run exactly that schedule |
 //! | `DETSIM_CHECK_DETERMINISM` | `1`: run every seed twice, fail if the traces differ |
+//! | `DETSIM_EXHAUSTIVE` | `k`: every schedule within `k` deviations ([`Builder::exhaustive`]); `off` |
 //!
 //! # Tutorial
 //! A test is an async body; shared state may be borrowed from the test, tasks are
@@ -116,9 +117,11 @@
 
 mod config;
 mod explain;
+mod explore;
 pub mod fuzz;
 mod perfetto;
 mod progress;
+mod replayer;
 mod report;
 mod runner;
 mod schedule;
@@ -129,6 +132,7 @@ pub use detsim_runtime::{
     JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, wait,
     yield_now,
 };
+pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};
 pub use runner::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
 pub use schedule::{Schedule, TOKEN_PREFIX, TokenError, WordRng};

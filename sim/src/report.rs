@@ -4,7 +4,10 @@
 
 use std::fmt;
 
-use detsim_runtime::{Decision, RunError, Trace};
+use detsim_runtime::{Decision, RunError, TaskInfo, Trace};
+
+use crate::explore::Coverage;
+use crate::replayer::Replayed;
 
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
@@ -20,12 +23,22 @@ pub struct Report {
     pub seeds_run: u64,
     /// The lowest failing seed's failure, if any seed failed.
     pub failure: Option<Failure>,
+    pub(crate) coverage: Option<Coverage>,
 }
 
 impl Report {
     /// Whether every seed passed.
     pub fn passed(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// What an [exhaustive](crate::Builder::exhaustive) exploration covered (`None`
+    /// for a seed sweep or a replay). Its `Display` is the coverage statement:
+    /// "explored all 38 schedules with at most 2 deviations from FIFO order; no
+    /// failure", or how far a budget or a failure let it get. In exhaustive mode
+    /// [`seeds_run`](Report::seeds_run) counts the schedules run.
+    pub fn coverage(&self) -> Option<&Coverage> {
+        self.coverage.as_ref()
     }
 }
 
@@ -37,8 +50,10 @@ pub enum FailureKind {
     Panic,
     /// No task was ready and no timer armed.
     Deadlock,
-    /// The run exceeded its poll budget.
+    /// The run exceeded its poll budget while its tasks only yielded without progress.
     Livelock,
+    /// The run exceeded its poll budget while still making progress: a long run.
+    PollBudget,
     /// Two runs of the same seed differed.
     Nondeterminism,
 }
@@ -91,6 +106,9 @@ pub struct Failure {
     pub(crate) note: Option<String>,
     /// The trace file the report names: its path, or why it could not be written.
     pub(crate) trace_file: Option<Result<std::path::PathBuf, String>>,
+    /// Where the failing run came from, when not from a seed of a sweep
+    /// ("in an exhaustive exploration"): replaces the seed in the report's first line.
+    pub(crate) origin: Option<String>,
 }
 
 impl Failure {
@@ -117,26 +135,40 @@ impl Failure {
             test_name: crate::runner::test_name(),
             note: None,
             trace_file: None,
+            origin: None,
         }
     }
 
-    pub(crate) fn from_error(seed: u64, scheduler: Scheduler, error: &RunError) -> Self {
+    /// The failure of a run, or `None` if it passed: message, location and task from
+    /// its error; trace, polls and decisions from the run.
+    pub(crate) fn from_run(seed: u64, scheduler: Scheduler, run: Replayed) -> Option<Self> {
+        let error = run.outcome.err()?;
         let kind = match error {
             RunError::Deadlock { .. } => FailureKind::Deadlock,
             RunError::Livelock { .. } => FailureKind::Livelock,
+            RunError::PollBudget { .. } => FailureKind::PollBudget,
             _ => FailureKind::Panic,
         };
         let mut failure = Failure::new(seed, scheduler, error.message(), kind);
         failure.location = error.location().map(str::to_owned);
-        failure.task = error.panicked_task().map(|task| {
-            let mut label = task.id.to_string();
-            match &task.name {
-                Some(name) => label = format!("{label} {name}"),
-                None if task.id == detsim_runtime::task::Id::ROOT => label.push_str(" main"),
-                None => {}
-            }
-            label
-        });
+        failure.task = error.panicked_task().map(TaskInfo::label);
+        failure.trace = run.trace;
+        failure.steps = run.steps;
+        failure.decisions = run.decisions;
+        Some(failure)
+    }
+
+    /// Two runs of the same seed differed (or the sweep and the replay did).
+    pub(crate) fn nondeterminism(
+        seed: u64,
+        scheduler: Scheduler,
+        message: String,
+        trace: Trace,
+        replay_command: String,
+    ) -> Self {
+        let mut failure = Failure::new(seed, scheduler, message, FailureKind::Nondeterminism);
+        failure.trace = trace;
+        failure.replay_command = replay_command;
         failure
     }
 
@@ -178,17 +210,74 @@ fn deviations(n: usize) -> String {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.test_name {
-            Some(name) => write!(f, "detsim: test `{name}` failed")?,
-            None => write!(f, "detsim: the simulation failed")?,
+        let headline = match &self.test_name {
+            Some(name) => format!("detsim: test `{name}` failed"),
+            None => "detsim: the simulation failed".to_owned(),
+        };
+        let mut commands = vec![("replay this failure with:", self.replay_command.as_str())];
+        if let Some(seed_command) = &self.seed_command {
+            commands.push(("or rerun the whole unshrunk seed with:", seed_command));
         }
-        writeln!(
-            f,
-            " on seed {:#x} (scheduler {}, {} polls)",
-            self.seed, self.scheduler, self.steps
-        )?;
+        let shrink = self.shrink.as_ref().filter(|s| s.original_deviations > 0);
+        ReportText {
+            headline: match &self.origin {
+                Some(origin) => format!(
+                    "{headline} {origin} ({} polls; `detsim::random` draws from seed {:#x})",
+                    self.steps, self.seed
+                ),
+                None => format!(
+                    "{headline} on seed {:#x} (scheduler {}, {} polls)",
+                    self.seed, self.scheduler, self.steps
+                ),
+            },
+            task: self.task.as_deref(),
+            location: self.location.as_deref(),
+            message: &self.message,
+            note: self.note.as_deref(),
+            commands,
+            shrink: shrink.map(|shrink| {
+                let mut line = format!(
+                    "shrunk from {} polls and {} to {} polls and {} ({} replays)",
+                    shrink.original_steps,
+                    deviations(shrink.original_deviations),
+                    self.steps,
+                    deviations(shrink.deviations),
+                    shrink.replays
+                );
+                if let Some(reason) = &shrink.stopped_early {
+                    line.push_str(&format!("; stopped early: {reason}"));
+                }
+                line
+            }),
+            trace_file: self.trace_file.as_ref(),
+            trace: &self.trace,
+        }
+        .fmt(f)
+    }
+}
+
+/// A failure report's parts, in the order it shows them: the one renderer behind the
+/// `Display` of [`Failure`] and of [`FuzzFailure`](crate::fuzz::FuzzFailure).
+pub(crate) struct ReportText<'a> {
+    /// The first line: what failed, where, and how big the run was.
+    pub(crate) headline: String,
+    pub(crate) task: Option<&'a str>,
+    pub(crate) location: Option<&'a str>,
+    pub(crate) message: &'a str,
+    pub(crate) note: Option<&'a str>,
+    /// What each command does, and the command.
+    pub(crate) commands: Vec<(&'a str, &'a str)>,
+    pub(crate) shrink: Option<String>,
+    /// The trace file written for the report: its path, or why it could not be.
+    pub(crate) trace_file: Option<&'a Result<std::path::PathBuf, String>>,
+    pub(crate) trace: &'a Trace,
+}
+
+impl fmt::Display for ReportText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.headline)?;
         writeln!(f)?;
-        match (&self.task, &self.location) {
+        match (self.task, self.location) {
             (Some(task), Some(location)) => writeln!(f, "task {task} panicked at {location}:")?,
             (Some(task), None) => writeln!(f, "task {task} panicked:")?,
             _ => {}
@@ -196,32 +285,18 @@ impl fmt::Display for Failure {
         for line in self.message.lines() {
             writeln!(f, "    {line}")?;
         }
-        if let Some(note) = &self.note {
+        if let Some(note) = self.note {
             writeln!(f)?;
             writeln!(f, "{note}")?;
         }
         writeln!(f)?;
-        writeln!(f, "replay this failure with:")?;
-        writeln!(f, "    {}", self.replay_command)?;
-        if let Some(seed_command) = &self.seed_command {
-            writeln!(f, "or rerun the whole unshrunk seed with:")?;
-            writeln!(f, "    {seed_command}")?;
+        for (intro, command) in &self.commands {
+            writeln!(f, "{intro}")?;
+            writeln!(f, "    {command}")?;
         }
-        if let Some(shrink) = self.shrink.as_ref().filter(|s| s.original_deviations > 0) {
+        if let Some(shrink) = &self.shrink {
             writeln!(f)?;
-            write!(
-                f,
-                "shrunk from {} polls and {} to {} polls and {} ({} replays)",
-                shrink.original_steps,
-                deviations(shrink.original_deviations),
-                self.steps,
-                deviations(shrink.deviations),
-                shrink.replays
-            )?;
-            match &shrink.stopped_early {
-                Some(reason) => writeln!(f, "; stopped early: {reason}")?,
-                None => writeln!(f)?,
-            }
+            writeln!(f, "{shrink}")?;
         }
         let deviations = crate::explain::deviations(&self.trace);
         if !deviations.is_empty() {
@@ -231,7 +306,7 @@ impl fmt::Display for Failure {
                 writeln!(f, "  {line}")?;
             }
         }
-        match &self.trace_file {
+        match self.trace_file {
             Some(Ok(path)) => {
                 writeln!(f)?;
                 writeln!(

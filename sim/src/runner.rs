@@ -12,14 +12,14 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use detsim_runtime::{RunError, Runtime};
-
-use crate::config::Env;
+use crate::config::{Env, ExhaustiveSetting};
+use crate::explore::{self, ExhaustiveBudget};
 use crate::progress::Progress;
-use crate::report::{Failure, FailureKind, Report, ShrinkSummary};
-use crate::schedule::{Schedule, WordRng};
+use crate::replayer::{Replayed, Replayer, Source, divergence};
+use crate::report::{Failure, Report, ShrinkSummary};
+use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
-use crate::shrink::{self, Candidate, ShrinkBudget, Signature};
+use crate::shrink::{self, ShrinkBudget, Signature};
 
 /// Seeds a sweep runs when neither the code nor `DETSIM_SEEDS` says.
 pub const DEFAULT_SEEDS: u64 = 1000;
@@ -45,6 +45,8 @@ pub struct Builder {
     pct_steps: Option<u64>,
     shrink: Option<ShrinkBudget>,
     trace_to: Option<std::path::PathBuf>,
+    exhaustive: Option<u32>,
+    exhaustive_budget: Option<ExhaustiveBudget>,
 }
 
 /// Everything a sweep needs, resolved from the builder and the environment.
@@ -62,6 +64,9 @@ pub(crate) struct Plan {
     pub(crate) replay: Option<String>,
     /// Where to write the trace file of the run asked for (`DETSIM_TRACE`).
     pub(crate) trace_to: Option<std::path::PathBuf>,
+    /// Exhaustive exploration up to this many deviations instead of a seed sweep.
+    pub(crate) exhaustive: Option<u32>,
+    pub(crate) exhaustive_budget: ExhaustiveBudget,
 }
 
 impl Builder {
@@ -149,8 +154,70 @@ impl Builder {
         self
     }
 
+    /// Explores every schedule with at most `max_deviations` deviations from FIFO order
+    /// instead of sweeping seeds (`DETSIM_EXHAUSTIVE=k` overrides; `DETSIM_EXHAUSTIVE=off`
+    /// turns it off).
+    ///
+    /// A deviation is a decision that did not take option 0 (the oldest ready task, a
+    /// `select!`'s first branch, the earliest delivery, no fault): every kind of
+    /// decision counts the same, one deviation whatever the index. Each distinct
+    /// schedule runs once, bound by bound (all with 0 deviations, then 1, …), so the
+    /// first failure found has as few deviations as any failure of the body. The
+    /// [`Report`]'s [`coverage`](Report::coverage) says what ran: "explored all 38
+    /// schedules with at most 2 deviations from FIFO order; no failure" — or, when
+    /// [`exhaustive_budget`](Builder::exhaustive_budget) stops it, how far it got.
+    ///
+    /// The seed-sweep settings do not apply; [`seed`](Builder::seed) (or `DETSIM_SEED`,
+    /// default 0) is the seed of the program's own [`random`](crate::random) values in
+    /// every schedule, and [`jobs`](Builder::jobs) spreads each bound's schedules over
+    /// threads (the report does not depend on it).
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let report = detsim::Builder::new().exhaustive(2).explore(|| async {
+    ///     let hits = Rc::new(Cell::new(0));
+    ///     let workers: Vec<_> = (0..2)
+    ///         .map(|_| {
+    ///             let hits = hits.clone();
+    ///             detsim::spawn(async move {
+    ///                 detsim::yield_now().await;
+    ///                 hits.set(hits.get() + 1);
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     for worker in workers {
+    ///         worker.await.unwrap();
+    ///     }
+    ///     assert_eq!(hits.get(), 2);
+    /// });
+    /// let coverage = report.coverage().unwrap();
+    /// assert!(report.passed() && coverage.is_complete());
+    /// assert!(coverage.to_string().starts_with("explored all"));
+    /// ```
+    pub fn exhaustive(mut self, max_deviations: u32) -> Self {
+        self.exhaustive = Some(max_deviations);
+        self
+    }
+
+    /// Limits an exhaustive exploration to `schedules` schedules and `time` of wall
+    /// clock (default 1,000,000 schedules, 10 minutes). The schedule count is the
+    /// deterministic bound: the same schedules run on every machine and any number of
+    /// threads; the time is a safety net. Either way the coverage statement says how far
+    /// the exploration got and claims no bound it did not finish.
+    pub fn exhaustive_budget(mut self, schedules: u64, time: std::time::Duration) -> Self {
+        assert!(
+            schedules > 0,
+            "Builder::exhaustive_budget: the budget must be at least one schedule"
+        );
+        self.exhaustive_budget = Some(ExhaustiveBudget { schedules, time });
+        self
+    }
+
     /// Runs `body` over the seeds and reports the lowest failing seed, if any. With
-    /// `DETSIM_REPLAY` set, runs exactly that schedule instead.
+    /// `DETSIM_REPLAY` set, runs exactly that schedule instead. In
+    /// [exhaustive](Builder::exhaustive) mode, explores the schedules instead of seeds.
     pub fn explore<F, Fut>(self, body: F) -> Report
     where
         F: Fn() -> Fut + Sync,
@@ -161,8 +228,12 @@ impl Builder {
             Some(token) => Report {
                 seeds_run: 1,
                 failure: replay_token(&plan, token, &body).err(),
+                coverage: None,
             },
-            None => sweep(&plan, &body),
+            None => match plan.exhaustive {
+                Some(bound) => explore::exhaustive(&plan, bound, &body),
+                None => sweep(&plan, &body),
+            },
         };
         if let Some(path) = &plan.trace_to {
             write_requested_trace(&plan, &body, &report, path);
@@ -171,15 +242,20 @@ impl Builder {
     }
 
     /// Like [`explore`](Builder::explore), then panics with the failure report if a
-    /// seed failed.
+    /// seed failed. An [exhaustive](Builder::exhaustive) exploration that passes prints
+    /// its coverage statement to stderr (shown by `cargo test -- --nocapture`).
     #[track_caller]
     pub fn check<F, Fut>(self, body: F)
     where
         F: Fn() -> Fut + Sync,
         Fut: Future<Output = ()>,
     {
-        if let Some(failure) = self.explore(body).failure {
+        let report = self.explore(body);
+        if let Some(failure) = report.failure {
             panic!("{failure}");
+        }
+        if let Some(coverage) = report.coverage {
+            eprintln!("detsim: {coverage}");
         }
     }
 
@@ -229,6 +305,12 @@ impl Builder {
             shrink: self.shrink.unwrap_or_default(),
             replay: env.replay.clone(),
             trace_to: env.trace.clone().or_else(|| self.trace_to.clone()),
+            exhaustive: match env.exhaustive {
+                Some(ExhaustiveSetting::Off) => None,
+                Some(ExhaustiveSetting::Bound(k)) => Some(k),
+                None => self.exhaustive,
+            },
+            exhaustive_budget: self.exhaustive_budget.unwrap_or_default(),
         }
     }
 }
@@ -264,61 +346,28 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    fn runtime(&self) -> Runtime {
-        let mut rt = Runtime::new(self.plan.start);
-        rt.set_max_steps(self.plan.max_steps);
-        rt
+    fn replayer(&self) -> Replayer<'_, F> {
+        Replayer::new(self.body, self.plan.max_steps)
     }
 
-    /// Runs `seed` with its strategy's chooser.
-    fn run(&self, rt: &mut Runtime, seed: u64) -> Result<(), RunError> {
-        let scheduler = self.plan.scheduler.for_seed(seed);
-        rt.reset(seed, Some(scheduler.chooser(seed, self.expected_steps)));
-        let body = self.body;
-        rt.run(async { body().await })
+    /// What runs `seed`: its strategy and PCT's length estimate.
+    fn source(&self, seed: u64) -> Source<'static> {
+        Source::Seed {
+            scheduler: self.plan.scheduler.for_seed(seed),
+            seed,
+            expected_steps: self.expected_steps,
+        }
     }
 
     /// Whether `seed` fails (or, when checking determinism, runs differently twice).
-    fn fails(&self, rt: &mut Runtime, seed: u64) -> bool {
+    fn fails(&self, replayer: &mut Replayer<'_, F>, seed: u64) -> bool {
         if !self.plan.check_determinism {
-            return self.run(rt, seed).is_err();
+            let scheduler = self.plan.scheduler.for_seed(seed);
+            return replayer.fails(scheduler, seed, self.expected_steps);
         }
-        self.divergence(rt, seed).is_some() || self.run(rt, seed).is_err()
-    }
-
-    /// Runs `seed` twice with the trace on; describes the first difference, if any.
-    fn divergence(&self, rt: &mut Runtime, seed: u64) -> Option<(String, detsim_runtime::Trace)> {
-        rt.set_trace(true);
-        let first_outcome = self.run(rt, seed).err().map(|e| e.message());
-        let first = rt.take_trace().unwrap_or_default();
-        let second_outcome = self.run(rt, seed).err().map(|e| e.message());
-        let second = rt.take_trace().unwrap_or_default();
-        rt.set_trace(false);
-        let event = match first.first_difference(&second) {
-            Some(event) => event,
-            None if first_outcome != second_outcome => first.events().len(),
-            None => return None,
-        };
-        let line = |trace: &detsim_runtime::Trace| match trace.events().get(event) {
-            Some(e) => {
-                let mut line = String::new();
-                let _ = trace.write_event(&mut line, e);
-                line.trim().to_owned()
-            }
-            None => "(the run ended here)".to_owned(),
-        };
-        let step = first
-            .events()
-            .get(event)
-            .or(second.events().get(event))
-            .map_or(0, |e| e.step);
-        let message = format!(
-            "nondeterminism: two runs of the same seed diverged at event {event} (poll {step}):\n\
-             first run:  {}\nsecond run: {}",
-            line(&first),
-            line(&second)
-        );
-        Some((message, first))
+        let first = replayer.run(self.source(seed), true);
+        let second = replayer.run(self.source(seed), true);
+        first.outcome.is_err() || divergence(&first, &second, "seed").is_some()
     }
 }
 
@@ -334,14 +383,13 @@ where
     if !plan.scheduler.uses_pct() {
         return 1;
     }
-    let mut rt = Runtime::new(CALIBRATION_SEED);
-    rt.set_max_steps(plan.max_steps);
-    rt.reset(
-        CALIBRATION_SEED,
-        Some(Scheduler::fifo().chooser(CALIBRATION_SEED, 1)),
-    );
-    let _ = rt.run(async { body().await });
-    rt.steps().max(2)
+    let fifo = Source::Seed {
+        scheduler: Scheduler::fifo(),
+        seed: CALIBRATION_SEED,
+        expected_steps: 1,
+    };
+    let run = Replayer::new(body, plan.max_steps).run(fifo, false);
+    run.steps.max(2)
 }
 
 /// Sweeps the plan's seeds; the lowest failing seed wins, whatever the thread count.
@@ -360,7 +408,7 @@ where
     let next_chunk = AtomicU64::new(plan.start);
     let progress = Progress::new(plan.count);
     let worker = || {
-        let mut rt = exec.runtime();
+        let mut replayer = exec.replayer();
         loop {
             let first = next_chunk.fetch_add(CHUNK, Ordering::Relaxed);
             if first >= end || first > lowest_failure.load(Ordering::Relaxed) {
@@ -371,7 +419,7 @@ where
                 if seed > lowest_failure.load(Ordering::Relaxed) {
                     return;
                 }
-                if exec.fails(&mut rt, seed) {
+                if exec.fails(&mut replayer, seed) {
                     lowest_failure.fetch_min(seed, Ordering::Relaxed);
                     progress.advance(seed - first + 1, 1);
                     return;
@@ -395,6 +443,7 @@ where
         u64::MAX => Report {
             seeds_run: plan.count,
             failure: None,
+            coverage: None,
         },
         seed => {
             let mut failure = describe_failure(&exec, seed);
@@ -402,6 +451,7 @@ where
             Report {
                 seeds_run: seed - plan.start + 1,
                 failure: Some(failure),
+                coverage: None,
             }
         }
     }
@@ -416,91 +466,85 @@ where
 {
     let plan = exec.plan;
     let scheduler = plan.scheduler.for_seed(seed);
-    let mut rt = exec.runtime();
-    if plan.check_determinism
-        && let Some((message, trace)) = exec.divergence(&mut rt, seed)
-    {
-        let mut failure = Failure::new(seed, scheduler, message, FailureKind::Nondeterminism);
-        failure.trace = trace;
-        failure.replay_command = replay_command(plan, &seed_vars(plan, seed));
-        return failure;
-    }
-    rt.set_trace(true);
-    let outcome = exec.run(&mut rt, seed);
-    let trace = rt.take_trace().unwrap_or_default();
-    let error = match outcome {
-        Err(error) => error,
-        Ok(()) => {
-            let mut failure = Failure::new(
-                seed,
-                scheduler,
-                "the seed failed in the sweep but passed when replayed: the test is not \
-                 deterministic"
-                    .to_owned(),
-                FailureKind::Nondeterminism,
-            );
-            failure.note = Some(
-                "hint: look for real time, real threads, a thread RNG or HashMap iteration \
-                 order in the test body; DETSIM_CHECK_DETERMINISM=1 names the first step at \
-                 which two runs differ"
-                    .to_owned(),
-            );
-            failure.trace = trace;
-            failure.replay_command = replay_command(plan, &seed_vars(plan, seed));
-            return failure;
+    let mut replayer = exec.replayer();
+    let seed_command = replay_command(&seed_vars(plan, seed));
+    let first = replayer.run(exec.source(seed), true);
+    if plan.check_determinism {
+        let second = replayer.run(exec.source(seed), true);
+        if let Some(message) = divergence(&first, &second, "seed") {
+            return Failure::nondeterminism(seed, scheduler, message, first.trace, seed_command);
         }
-    };
-    let signature = Signature::of(&error);
-    let original = Candidate::of_last_run(&rt);
-    let mut failure = Failure::from_error(seed, scheduler, &error);
-    failure.trace = trace;
-    failure.steps = original.steps;
-    failure.decisions = rt.decisions();
-    failure.schedule = Schedule {
-        scheduler,
-        seed,
-        decisions: original.decisions.clone(),
-        user_words: Vec::new(),
-    };
-    failure.schedule.trim();
-    if plan.shrink.replays > 0 {
-        let mut shrink_rt = exec.runtime();
-        let body = exec.body;
-        let shrunk = shrink::shrink(
-            original.clone(),
-            plan.shrink,
-            |decisions| shrink::replay_on(&mut shrink_rt, seed, decisions, body),
-            &signature,
-        );
-        // The report shows the shrunk run: replay it with the trace on.
-        rt.reset(
+    }
+    let Some(signature) = first.signature() else {
+        let mut failure = Failure::nondeterminism(
             seed,
-            Some(Box::new(detsim_runtime::Replay::new(
-                shrunk.best.decisions.clone(),
-            ))),
+            scheduler,
+            "the seed failed in the sweep but passed when replayed: the test is not \
+             deterministic"
+                .to_owned(),
+            first.trace,
+            seed_command,
         );
-        rt.set_trace(true);
-        let replayed = rt.run(async { body().await });
-        if let Err(error) = replayed
-            && error.message() == signature.message
-        {
-            failure.trace = rt.take_trace().unwrap_or_default();
-            failure.steps = rt.steps();
-            failure.decisions = rt.decisions();
-            failure.schedule.decisions = shrunk.best.decisions.clone();
-        }
-        failure.shrink = Some(ShrinkSummary {
-            original_steps: original.steps,
-            original_deviations: original.deviations(),
-            deviations: failure.schedule.deviations(),
-            replays: shrunk.replays,
-            stopped_early: shrunk.stopped_early,
-        });
-    }
+        failure.note = Some(
+            "hint: look for real time, real threads, a thread RNG or HashMap iteration \
+             order in the test body; DETSIM_CHECK_DETERMINISM=1 names the first step at \
+             which two runs differ"
+                .to_owned(),
+        );
+        return failure;
+    };
+    let original = first.schedule(scheduler, seed, false);
+    let (shown, schedule, shrink) = match plan.shrink.replays {
+        0 => (first, original, None),
+        _ => shrink_seed(&mut replayer, first, original, plan.shrink, &signature),
+    };
+    let mut failure = Failure::from_run(seed, scheduler, shown).expect("the shown run fails");
+    failure.schedule = schedule;
+    failure.shrink = shrink;
     let token = failure.schedule.to_token();
-    failure.replay_command = replay_command(plan, &format!("DETSIM_REPLAY={token}"));
-    failure.seed_command = Some(replay_command(plan, &seed_vars(plan, seed)));
+    failure.replay_command = replay_command(&format!("DETSIM_REPLAY={token}"));
+    failure.seed_command = Some(seed_command);
     failure
+}
+
+/// Shrinks a failing seed's schedule; returns the run to show (the shrunk one, when it
+/// fails the same way), its schedule and how shrinking went.
+pub(crate) fn shrink_seed<F, Fut>(
+    replayer: &mut Replayer<'_, F>,
+    first: Replayed,
+    original: Schedule,
+    budget: ShrinkBudget,
+    signature: &Signature,
+) -> (Replayed, Schedule, Option<ShrinkSummary>)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let start = first.candidate();
+    let shrunk = shrink::shrink(
+        start.clone(),
+        budget,
+        |decisions| replayer.try_decisions(&original, decisions),
+        signature,
+    );
+    let smaller = Schedule {
+        decisions: shrunk.best.decisions.clone(),
+        ..original.clone()
+    };
+    // The report shows the shrunk run: replay it with the trace on.
+    let replayed = replayer.run(Source::Schedule(&smaller), true);
+    let (shown, schedule) = match replayed.fails_as(signature) {
+        true => (replayed, smaller),
+        false => (first, original),
+    };
+    let summary = ShrinkSummary {
+        original_steps: start.steps,
+        original_deviations: start.deviations(),
+        deviations: schedule.deviations(),
+        replays: shrunk.replays,
+        stopped_early: shrunk.stopped_early,
+    };
+    (shown, schedule, Some(summary))
 }
 
 /// Runs a token's schedule once, with the trace on.
@@ -514,34 +558,17 @@ where
     Fut: Future<Output = ()>,
 {
     let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
-    let mut rt = Runtime::new(schedule.seed);
-    rt.set_max_steps(plan.max_steps);
-    rt.set_trace(true);
-    let replay = detsim_runtime::Replay::new(schedule.decisions.clone());
-    let mismatches = replay.mismatches();
-    rt.reset(schedule.seed, Some(Box::new(replay)));
-    if !schedule.user_words.is_empty() {
-        rt.set_user_rng(Box::new(WordRng::new(
-            schedule.user_words.clone(),
-            schedule.seed,
-        )));
-    }
-    let error = match rt.run(async { body().await }) {
-        Ok(()) => return Ok(()),
-        Err(error) => error,
+    let run = Replayer::new(body, plan.max_steps).run(Source::Schedule(&schedule), true);
+    let mismatches = run.mismatches;
+    let Some(mut failure) = Failure::from_run(schedule.seed, schedule.scheduler, run) else {
+        return Ok(());
     };
-    let mut failure = Failure::from_error(schedule.seed, schedule.scheduler, &error);
-    failure.trace = rt.take_trace().unwrap_or_default();
-    failure.steps = rt.steps();
-    failure.decisions = rt.decisions();
-    failure.replay_command =
-        replay_command(plan, &format!("DETSIM_REPLAY={}", schedule.to_token()));
-    if mismatches.get() > 0 {
+    failure.replay_command = replay_command(&format!("DETSIM_REPLAY={}", schedule.to_token()));
+    if mismatches > 0 {
         failure.note = Some(format!(
-            "note: {} decision(s) of the replay token chose a task that was not there; the \
-             token was made by another test, or this test changed since (run it with the \
-             `-- <test name> --exact` filter of the command that printed it)",
-            mismatches.get()
+            "note: {mismatches} decision(s) of the replay token chose a task that was not \
+             there; the token was made by another test, or this test changed since (run it \
+             with the `-- <test name> --exact` filter of the command that printed it)"
         ));
     }
     failure.schedule = schedule;
@@ -559,40 +586,29 @@ where
     let written = match &report.failure {
         Some(failure) => failure.write_trace(path),
         None => {
-            let mut rt = Runtime::new(plan.start);
-            rt.set_max_steps(plan.max_steps);
-            let (seed, scheduler) = match &plan.replay {
+            let mut replayer = Replayer::new(body, plan.max_steps);
+            let (seed, scheduler, run) = match &plan.replay {
                 Some(token) => {
                     let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
-                    rt.reset(
-                        schedule.seed,
-                        Some(Box::new(detsim_runtime::Replay::new(
-                            schedule.decisions.clone(),
-                        ))),
-                    );
-                    if !schedule.user_words.is_empty() {
-                        rt.set_user_rng(Box::new(WordRng::new(
-                            schedule.user_words.clone(),
-                            schedule.seed,
-                        )));
-                    }
-                    (schedule.seed, schedule.scheduler)
+                    let run = replayer.run(Source::Schedule(&schedule), true);
+                    (schedule.seed, schedule.scheduler, run)
                 }
                 None => {
-                    let scheduler = plan.scheduler.for_seed(plan.start);
-                    let expected = calibrate(plan, body);
-                    rt.reset(plan.start, Some(scheduler.chooser(plan.start, expected)));
-                    (plan.start, scheduler)
+                    let (scheduler, seed) = (plan.scheduler.for_seed(plan.start), plan.start);
+                    let expected_steps = calibrate(plan, body);
+                    let source = Source::Seed {
+                        scheduler,
+                        seed,
+                        expected_steps,
+                    };
+                    (seed, scheduler, replayer.run(source, true))
                 }
             };
-            rt.set_trace(true);
-            let _ = rt.run(async { body().await });
-            let trace = rt.take_trace().unwrap_or_default();
             let title = match test_name() {
                 Some(name) => format!("detsim: {name}, seed {seed:#x} ({scheduler}), passed"),
                 None => format!("detsim: seed {seed:#x} ({scheduler}), passed"),
             };
-            crate::perfetto::write(&trace, &title, path)
+            crate::perfetto::write(&run.trace, &title, path)
         }
     };
     if let Err(error) = written {
@@ -612,7 +628,7 @@ fn seed_vars(plan: &Plan, seed: u64) -> String {
 }
 
 /// A command that reruns this test with `vars` set.
-fn replay_command(_plan: &Plan, vars: &str) -> String {
+pub(crate) fn replay_command(vars: &str) -> String {
     let package = std::env::var("CARGO_PKG_NAME")
         .map(|p| format!(" -p {p}"))
         .unwrap_or_default();

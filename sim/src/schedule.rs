@@ -35,10 +35,14 @@
 //! check that missed some single-character changes); a truncated or mistyped token is
 //! an error, never a different schedule.
 
+use std::cell::RefCell;
+use std::convert::Infallible;
 use std::fmt;
+use std::rc::Rc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::TryRng;
 
 use crate::scheduler::Scheduler;
 
@@ -256,6 +260,40 @@ impl rand::TryRng for WordRng {
         for chunk in dst.chunks_mut(8) {
             let word = self.try_next_u64()?.to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// Records every value a generator returns, as the words a [`WordRng`] needs to return
+/// the same values: a `u32` as its zero-extended word, bytes 8 to a word.
+pub(crate) struct Recording<R> {
+    pub(crate) inner: R,
+    pub(crate) words: Rc<RefCell<Vec<u64>>>,
+}
+
+impl<R: TryRng<Error = Infallible>> TryRng for Recording<R> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let value = self.inner.try_next_u32()?;
+        self.words.borrow_mut().push(u64::from(value));
+        Ok(value)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let value = self.inner.try_next_u64()?;
+        self.words.borrow_mut().push(value);
+        Ok(value)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.inner.try_fill_bytes(dst)?;
+        let mut words = self.words.borrow_mut();
+        for chunk in dst.chunks(8) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            words.push(u64::from_le_bytes(bytes));
         }
         Ok(())
     }

@@ -19,10 +19,12 @@
 //! order, so shrinking terminates; a budget of replays and of time bounds it anyway,
 //! and the result says when it stopped early.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use detsim_runtime::{Replay, RunError, Runtime};
+use detsim_runtime::RunError;
+
+#[cfg(doc)]
+use detsim_runtime::Replay;
 
 /// Limits on shrinking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,14 +69,6 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
-    /// The decisions and polls of `rt`'s last run.
-    pub(crate) fn of_last_run(rt: &Runtime) -> Candidate {
-        Candidate {
-            decisions: rt.decisions().iter().map(|d| d.chosen).collect(),
-            steps: rt.steps(),
-        }
-    }
-
     pub(crate) fn deviations(&self) -> usize {
         self.decisions.iter().filter(|&&d| d != 0).count()
     }
@@ -124,22 +118,6 @@ pub(crate) fn shrink(
         replays: state.replays,
         stopped_early: state.stopped_early,
     }
-}
-
-/// Runs `decisions` on `rt` for `seed` and reports the failure it shows, if any.
-pub(crate) fn replay_on<F, Fut>(
-    rt: &mut Runtime,
-    seed: u64,
-    decisions: &[u32],
-    body: &F,
-) -> Option<(Signature, Candidate)>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    rt.reset(seed, Some(Box::new(Replay::new(decisions.to_vec()))));
-    let error = rt.run(async { body().await }).err()?;
-    Some((Signature::of(&error), Candidate::of_last_run(rt)))
 }
 
 fn trimmed(mut candidate: Candidate) -> Candidate {

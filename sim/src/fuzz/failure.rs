@@ -3,9 +3,10 @@
 
 use std::fmt;
 
-use detsim_runtime::Trace;
+use detsim_runtime::{RunError, TaskInfo, Trace};
 
-use crate::report::REPORT_TRACE_TAIL;
+use crate::replayer::Replayed;
+use crate::report::ReportText;
 use crate::schedule::Schedule;
 
 #[cfg(doc)]
@@ -37,6 +38,29 @@ pub(super) struct Details {
 }
 
 impl FuzzFailure {
+    /// The failure `message` of the run `shown` (its trace, polls, and its error's
+    /// location and task), whose replay schedule is `schedule`.
+    pub(super) fn new(
+        message: String,
+        schedule: Schedule,
+        shown: Replayed,
+        reproduces: bool,
+    ) -> Self {
+        let error = shown.outcome.as_ref().err();
+        FuzzFailure {
+            message,
+            schedule,
+            steps: shown.steps,
+            details: Box::new(Details {
+                location: error.and_then(RunError::location).map(str::to_owned),
+                task: error.and_then(RunError::panicked_task).map(TaskInfo::label),
+                trace: shown.trace,
+                note: None,
+                reproduces,
+            }),
+        }
+    }
+
     /// The replay token of [`schedule`](FuzzFailure::schedule): pass it to
     /// `DETSIM_REPLAY` or [`Builder::replay`](crate::Builder::replay).
     pub fn token(&self) -> String {
@@ -67,40 +91,27 @@ impl FuzzFailure {
 
 impl fmt::Display for FuzzFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "detsim: a fuzzed schedule failed ({} polls, {} deviations from FIFO, {} random \
-             words)",
-            self.steps,
-            self.schedule.deviations(),
-            self.schedule.user_words.len()
-        )?;
-        writeln!(f)?;
-        match (self.task(), self.location()) {
-            (Some(task), Some(location)) => writeln!(f, "task {task} panicked at {location}:")?,
-            (Some(task), None) => writeln!(f, "task {task} panicked:")?,
-            _ => {}
+        let token = format!("DETSIM_REPLAY={} cargo test <test>", self.token());
+        ReportText {
+            headline: format!(
+                "detsim: a fuzzed schedule failed ({} polls, {} deviations from FIFO, {} \
+                 random words)",
+                self.steps,
+                self.schedule.deviations(),
+                self.schedule.user_words.len()
+            ),
+            task: self.task(),
+            location: self.location(),
+            message: &self.message,
+            note: self.details.note.as_deref(),
+            commands: vec![(
+                "replay this failure under cargo test, without the fuzzer:",
+                &token,
+            )],
+            shrink: None,
+            trace_file: None,
+            trace: self.trace(),
         }
-        for line in self.message.lines() {
-            writeln!(f, "    {line}")?;
-        }
-        if let Some(note) = &self.details.note {
-            writeln!(f)?;
-            writeln!(f, "{note}")?;
-        }
-        writeln!(f)?;
-        writeln!(
-            f,
-            "replay this failure under cargo test, without the fuzzer:"
-        )?;
-        writeln!(f, "    DETSIM_REPLAY={} cargo test <test>", self.token())?;
-        writeln!(f)?;
-        let events = self.trace().events().len();
-        writeln!(
-            f,
-            "trace (last {} of {events} events):",
-            events.min(REPORT_TRACE_TAIL)
-        )?;
-        write!(f, "{}", self.trace().tail(REPORT_TRACE_TAIL))
+        .fmt(f)
     }
 }

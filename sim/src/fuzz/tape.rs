@@ -3,8 +3,8 @@
 //!
 //! Invariants: every byte is read at most once; decisions take single bytes from the
 //! front, words take 8 bytes from the back, and a word is only taken whole; the random
-//! generator reads words exactly as [`WordRng`] does, and [`Recording`] records what it
-//! returns in the form [`WordRng`] needs to return it again.
+//! generator reads words exactly as [`WordRng`] does, so the words the replayer records
+//! of a tape run replay it through [`WordRng`].
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -115,46 +115,12 @@ impl TryRng for TapeRng {
     }
 }
 
-/// Records every value a generator returns, as the words a [`WordRng`] needs to return
-/// the same values: a `u32` as its zero-extended word, bytes 8 to a word.
-pub(super) struct Recording<R> {
-    pub(super) inner: R,
-    pub(super) words: Rc<RefCell<Vec<u64>>>,
-}
-
-impl<R: TryRng<Error = Infallible>> TryRng for Recording<R> {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let value = self.inner.try_next_u32()?;
-        self.words.borrow_mut().push(u64::from(value));
-        Ok(value)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let value = self.inner.try_next_u64()?;
-        self.words.borrow_mut().push(value);
-        Ok(value)
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        self.inner.try_fill_bytes(dst)?;
-        let mut words = self.words.borrow_mut();
-        for chunk in dst.chunks(8) {
-            let mut bytes = [0u8; 8];
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            words.push(u64::from_le_bytes(bytes));
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use rand::Rng;
 
     use super::*;
-    use crate::schedule::WordRng;
+    use crate::schedule::{Recording, WordRng};
 
     #[test]
     fn a_byte_is_a_fraction_of_the_ready_queue() {

@@ -8,6 +8,7 @@
 mod contract;
 mod determinism;
 mod env;
+mod exhaustive;
 mod parallel;
 mod pictures;
 mod programs;

@@ -264,7 +264,13 @@ fn the_report_explains_each_deviation_with_the_tasks_positions() {
         "{report}"
     );
     // FIFO order passes: no deviation, no explanation.
-    assert!(Builder::new().scheduler(Scheduler::fifo()).seeds(1).explore(write_then_read).passed());
+    assert!(
+        Builder::new()
+            .scheduler(Scheduler::fifo())
+            .seeds(1)
+            .explore(write_then_read)
+            .passed()
+    );
 }
 
 #[test]
@@ -292,7 +298,10 @@ fn a_deadlock_of_two_tasks_awaiting_each_other_names_the_cycle() {
         .failure
         .expect("a deadlock");
     let message = &failure.message;
-    let alice = message.lines().find(|l| l.starts_with("  t1 alice")).unwrap();
+    let alice = message
+        .lines()
+        .find(|l| l.starts_with("  t1 alice"))
+        .unwrap();
     let bob = message.lines().find(|l| l.starts_with("  t2 bob")).unwrap();
     let here = file!();
     assert!(
@@ -341,13 +350,19 @@ fn a_deadlock_on_a_foreign_channel_says_where_each_task_waits() {
         )),
         "{message}"
     );
-    let reader = message.lines().find(|l| l.starts_with("  t1 reader")).unwrap();
+    let reader = message
+        .lines()
+        .find(|l| l.starts_with("  t1 reader"))
+        .unwrap();
     assert!(
         reader.contains(") waits in a foreign future (last detsim call: yield_now "),
         "{message}"
     );
     assert!(reader.contains(&format!("yield_now {here}:")), "{message}");
-    let holder = message.lines().find(|l| l.starts_with("  t2 holder")).unwrap();
+    let holder = message
+        .lines()
+        .find(|l| l.starts_with("  t2 holder"))
+        .unwrap();
     assert!(holder.ends_with(") waits in a foreign future"), "{message}");
     assert!(!message.contains("cycle"), "{message}");
 }

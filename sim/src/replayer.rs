@@ -1,0 +1,219 @@
+//! The one way detsim runs a body again: [`Replayer`] runs a seed with its strategy's
+//! chooser, or replays a recorded [`Schedule`], and hands back everything a caller
+//! may need as a [`Replayed`]: the outcome, the trace, the polls, the decisions, the
+//! random words drawn and how many recorded decisions did not fit.
+//!
+//! Every path that runs a body a second time goes through here: the sweep's failing
+//! seed, shrinking, the shrunk schedule's trace, token replay (`DETSIM_REPLAY`,
+//! `Builder::replay`), the determinism check, and a fuzzed failure's replay. A new kind
+//! of decision (a `select!` branch, a network delivery, a fault) is one more entry in
+//! the run's decision list, which the [`Replay`] chooser feeds back by index whatever
+//! its kind, so none of these paths changes for it.
+//!
+//! Invariants:
+//! - a replay of a schedule uses exactly its decisions (past their end, FIFO) and its
+//!   user words (past their end, or when it has none, the seed's user stream), so
+//!   replaying what [`Replayed::schedule`] returns makes the same run, poll for poll;
+//! - the sweep's hot path ([`Replayer::fails`]) records nothing: no trace, no decisions
+//!   copied, no words.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::rc::Rc;
+
+use detsim_runtime::choice::{USER_STREAM, seeded_rng};
+use detsim_runtime::{Chooser, Decision, Replay, RunError, Runtime, Trace, UserRng};
+
+use crate::schedule::{Recording, Schedule, WordRng};
+use crate::scheduler::Scheduler;
+use crate::shrink::{Candidate, Signature};
+
+/// What one run of the body is driven by.
+pub(crate) enum Source<'s> {
+    /// A seed under one strategy (its chooser; the seed's user stream).
+    Seed {
+        scheduler: Scheduler,
+        seed: u64,
+        /// PCT's estimate of a run's length.
+        expected_steps: u64,
+    },
+    /// A recorded schedule, fed back decision by decision.
+    Schedule(&'s Schedule),
+    /// Any chooser and random source (the fuzzer's tape).
+    Custom {
+        seed: u64,
+        chooser: Box<dyn Chooser>,
+        rng: UserRng,
+    },
+}
+
+/// Everything a run showed.
+#[must_use]
+pub(crate) struct Replayed {
+    pub(crate) outcome: Result<(), RunError>,
+    /// Empty unless the run was traced.
+    pub(crate) trace: Trace,
+    pub(crate) steps: u64,
+    pub(crate) decisions: Vec<Decision>,
+    /// Every value `detsim::random` returned, as [`WordRng`] words.
+    pub(crate) user_words: Vec<u64>,
+    /// Recorded decisions that chose a task that was not there (clamped).
+    pub(crate) mismatches: u64,
+}
+
+impl Replayed {
+    /// The failure's signature, if the run failed.
+    pub(crate) fn signature(&self) -> Option<Signature> {
+        self.outcome.as_ref().err().map(Signature::of)
+    }
+
+    /// Whether the run failed as `signature` says.
+    pub(crate) fn fails_as(&self, signature: &Signature) -> bool {
+        self.signature().as_ref() == Some(signature)
+    }
+
+    /// The chosen indices and polls, as shrinking measures them.
+    pub(crate) fn candidate(&self) -> Candidate {
+        Candidate {
+            decisions: self.decisions.iter().map(|d| d.chosen).collect(),
+            steps: self.steps,
+        }
+    }
+
+    /// The schedule that replays this run exactly: its decisions (trailing FIFO ones
+    /// trimmed) and the words it drew when `words` (else none: the seed's stream).
+    pub(crate) fn schedule(&self, scheduler: Scheduler, seed: u64, words: bool) -> Schedule {
+        let mut schedule = Schedule {
+            scheduler,
+            seed,
+            decisions: self.candidate().decisions,
+            user_words: if words {
+                self.user_words.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        schedule.trim();
+        schedule
+    }
+}
+
+/// Runs one body, again and again, on one reused runtime.
+pub(crate) struct Replayer<'b, F> {
+    rt: Runtime,
+    body: &'b F,
+}
+
+impl<'b, F, Fut> Replayer<'b, F>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    pub(crate) fn new(body: &'b F, max_steps: u64) -> Self {
+        let mut rt = Runtime::new(0);
+        rt.set_max_steps(max_steps);
+        Replayer { rt, body }
+    }
+
+    /// Whether the seed fails: the sweep's hot path, which records nothing.
+    pub(crate) fn fails(&mut self, scheduler: Scheduler, seed: u64, expected_steps: u64) -> bool {
+        self.rt
+            .reset(seed, Some(scheduler.chooser(seed, expected_steps)));
+        self.rt.set_trace(false);
+        let body = self.body;
+        self.rt.run(async { body().await }).is_err()
+    }
+
+    /// Runs the body from `source`, with the trace on when `trace`.
+    pub(crate) fn run(&mut self, source: Source<'_>, trace: bool) -> Replayed {
+        let (seed, chooser, rng, mismatches) = match source {
+            Source::Seed {
+                scheduler,
+                seed,
+                expected_steps,
+            } => (seed, scheduler.chooser(seed, expected_steps), None, None),
+            Source::Schedule(schedule) => {
+                let replay = Replay::new(schedule.decisions.clone());
+                let mismatches = replay.mismatches();
+                let rng: Option<UserRng> = (!schedule.user_words.is_empty()).then(|| {
+                    Box::new(WordRng::new(schedule.user_words.clone(), schedule.seed)) as UserRng
+                });
+                (schedule.seed, Box::new(replay) as _, rng, Some(mismatches))
+            }
+            Source::Custom { seed, chooser, rng } => (seed, chooser, Some(rng), None),
+        };
+        let words = Rc::new(RefCell::new(Vec::new()));
+        self.rt.reset(seed, Some(chooser));
+        self.rt.set_user_rng(Box::new(Recording {
+            inner: rng.unwrap_or_else(|| Box::new(seeded_rng(seed, USER_STREAM))),
+            words: words.clone(),
+        }));
+        self.rt.set_trace(trace);
+        let body = self.body;
+        let outcome = self.rt.run(async { body().await });
+        Replayed {
+            outcome,
+            trace: self.rt.take_trace().unwrap_or_default(),
+            steps: self.rt.steps(),
+            decisions: self.rt.decisions(),
+            user_words: words.take(),
+            mismatches: mismatches.map_or(0, |m| m.get()),
+        }
+    }
+
+    /// Replays `decisions` on `schedule`'s seed and words, without the trace: one
+    /// shrinking candidate. Returns the failure it shows, if any.
+    pub(crate) fn try_decisions(
+        &mut self,
+        schedule: &Schedule,
+        decisions: &[u32],
+    ) -> Option<(Signature, Candidate)> {
+        let candidate = Schedule {
+            decisions: decisions.to_vec(),
+            ..schedule.clone()
+        };
+        let replayed = self.run(Source::Schedule(&candidate), false);
+        Some((replayed.signature()?, replayed.candidate()))
+    }
+}
+
+/// How two traced runs of the same `what` (a seed, an input) differ, if they do: the
+/// first differing event of each, or, when every event matched, the two outcomes.
+pub(crate) fn divergence(first: &Replayed, second: &Replayed, what: &str) -> Option<String> {
+    let (a, b) = (&first.trace, &second.trace);
+    let Some(event) = a.first_difference(b) else {
+        let (x, y) = (ending(first), ending(second));
+        return (x != y).then(|| {
+            format!(
+                "nondeterminism: two runs of the same {what} made the same steps but ended \
+                 differently:\nfirst run:  {x}\nsecond run: {y}"
+            )
+        });
+    };
+    let line = |trace: &Trace| match trace.events().get(event) {
+        Some(e) => {
+            let mut line = String::new();
+            let _ = trace.write_event(&mut line, e);
+            line.trim().to_owned()
+        }
+        None => "(the run ended here)".to_owned(),
+    };
+    let step = a
+        .events()
+        .get(event)
+        .or(b.events().get(event))
+        .map_or(0, |e| e.step);
+    let mut message = format!(
+        "nondeterminism: two runs of the same {what} diverged at event {event} (poll {step}):\n"
+    );
+    let _ = write!(message, "first run:  {}\nsecond run: {}", line(a), line(b));
+    Some(message)
+}
+
+fn ending(run: &Replayed) -> String {
+    match &run.outcome {
+        Ok(()) => "passed".to_owned(),
+        Err(error) => format!("failed: {}", error.message()),
+    }
+}
