@@ -108,6 +108,14 @@
 //!
 //! shrunk from 8 polls and 2 deviations from FIFO order to 8 polls and 1 deviation
 //!
+//! deviations from asyncio's order in the run below:
+//!   step 3: t2 ran although t1 was first in line of 3 ready (asyncio would have run t1)
+//!     t2 had not started yet (spawned at tests/counter.rs:9:13)
+//!     t1 waited in yield_now (tests/counter.rs:11:42)
+//!
+//! trace file (open it in ui.perfetto.dev or chrome://tracing):
+//!     /home/me/mycrate/target/detsim/tests__counter-0x0.trace.json
+//!
 //! trace (last 14 of 14 events):
 //!   step        time  task             event
 //!      1   0.000000s  t0 main          poll
