@@ -106,12 +106,7 @@
 //! or rerun the whole unshrunk seed with:
 //!     DETSIM_SEED=0x0 cargo test -p mycrate -- tests::counter --exact
 //!
-//! shrunk from 8 polls and 2 deviations from FIFO order to 8 polls and 1 deviation
-//!
-//! deviations from asyncio's order in the run below:
-//!   step 3: t2 ran although t1 was first in line of 3 ready (asyncio would have run t1)
-//!     t2 had not started yet (spawned at tests/counter.rs:9:13)
-//!     t1 waited in yield_now (tests/counter.rs:11:42)
+//! shrunk from 8 polls and 2 deviations from FIFO order to 8 polls and 0 deviations from FIFO order (2 replays)
 //!
 //! trace file (open it in ui.perfetto.dev or chrome://tracing):
 //!     /home/me/mycrate/target/detsim/tests__counter-0x0.trace.json
@@ -122,6 +117,11 @@
 //!          0.000000s  t0 main          spawn t1 (tests/counter.rs:9:13)
 //!      …
 //! ```
+//!
+//! This bug needs no deviation (asyncio's own order loses the update); a failure that
+//! does lists each remaining deviation in words before the trace file, with where the
+//! tasks stood ([`Failure::explain`]). The trace file opens in ui.perfetto.dev: a track
+//! per task, a slice per poll, arrows from wakes to the polls they caused.
 
 mod config;
 mod explain;
