@@ -298,7 +298,7 @@ impl fmt::Display for ReportText<'_> {
             writeln!(f)?;
             writeln!(f, "{shrink}")?;
         }
-        let deviations = crate::explain::deviations(&self.trace);
+        let deviations = crate::explain::deviations(self.trace);
         if !deviations.is_empty() {
             writeln!(f)?;
             writeln!(f, "deviations from asyncio's order in the run below:")?;
