@@ -5,6 +5,7 @@
 //! ([`determinism`]) and the pictures of a failure: trace file, deviations explained,
 //! deadlock positions ([`pictures`]).
 
+mod attribute;
 mod contract;
 mod determinism;
 mod env;
