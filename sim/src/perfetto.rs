@@ -413,7 +413,7 @@ impl Failure {
         write(&self.trace, &self.title(), path.as_ref())
     }
 
-    /// Where the report's trace file was written (`<target>/detsim/<test>-<seed>.trace.json`),
+    /// Where the report's trace file was written (`<target>/detsim-traces/<test>-<seed>.trace.json`),
     /// if it could be.
     pub fn trace_file(&self) -> Option<&Path> {
         match &self.trace_file {
@@ -438,7 +438,7 @@ impl Failure {
         });
         let stem = file_stem(name.as_deref().unwrap_or("detsim"));
         let path = target_dir()
-            .join("detsim")
+            .join("detsim-traces")
             .join(format!("{stem}-{:#x}.trace.json", self.seed));
         self.trace_file = Some(match self.write_trace(&path) {
             Ok(()) => Ok(path),
