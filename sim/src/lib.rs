@@ -39,6 +39,7 @@
 //! | `DETSIM_JOBS` | threads for a sweep (default: the machine's parallelism) |
 //! | `DETSIM_REPLAY` | a replay token: run exactly that schedule |
 //! | `DETSIM_CHECK_DETERMINISM` | `1`: run every seed twice, fail if the traces differ |
+//! | `DETSIM_EXHAUSTIVE` | `k`: every schedule within `k` deviations ([`Builder::exhaustive`]); `off` |
 //!
 //! # Tutorial
 //! A test is an async body; shared state may be borrowed from the test, tasks are
@@ -115,6 +116,7 @@
 //! ```
 
 mod config;
+mod explore;
 pub mod fuzz;
 mod progress;
 mod replayer;
@@ -127,6 +129,7 @@ mod shrink;
 pub use detsim_runtime::{
     JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, yield_now,
 };
+pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};
 pub use runner::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
 pub use schedule::{Schedule, TOKEN_PREFIX, TokenError, WordRng};
