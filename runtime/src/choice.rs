@@ -23,6 +23,23 @@ pub const SCHEDULER_STREAM: u64 = 0;
 /// leaves the program's own random values alone.
 pub const USER_STREAM: u64 = 1;
 
+/// The ChaCha stream of the simulated network (`detsim-net`): per-run link latencies.
+/// Separate from the scheduler's and the program's streams, so the network's draws
+/// change neither the schedule's decisions nor the program's own random values.
+pub const NETWORK_STREAM: u64 = 2;
+
+/// Stream `stream` of the current run's seed (see [`seeded_rng`]): for crates built on
+/// the runtime that need seed-derived values outside the decision list. Streams
+/// [`SCHEDULER_STREAM`] and [`USER_STREAM`] are taken; [`NETWORK_STREAM`] is the
+/// network's.
+///
+/// # Panics
+/// Outside a simulation.
+pub fn run_stream(stream: u64) -> ChaCha8Rng {
+    let seed = crate::context::with_core("detsim_runtime::choice::run_stream", |core| core.seed());
+    seeded_rng(seed, stream)
+}
+
 /// The random stream `stream` of `seed`: ChaCha8 keyed by the seed's 8 little-endian
 /// bytes followed by 24 zero bytes, on ChaCha stream `stream`. This is the definition
 /// of what a seed means; changing it would change every recorded schedule.

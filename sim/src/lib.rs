@@ -127,6 +127,9 @@ mod schedule;
 mod scheduler;
 mod shrink;
 
+/// The simulated network (hosts, TCP, UDP, name resolution with tokio's signatures):
+/// the `detsim-net` crate.
+pub use detsim_net as net;
 pub use detsim_runtime::{
     JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, yield_now,
 };
