@@ -127,9 +127,6 @@ mod schedule;
 mod scheduler;
 mod shrink;
 
-/// The simulated network (hosts, TCP, UDP, name resolution with tokio's signatures):
-/// the `detsim-net` crate.
-pub use detsim_net as net;
 /// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
 /// `#[detsim::test(seeds = 500, scheduler = "pct:3")]`. The function becomes a `#[test]`
 /// whose body is swept over seeds like [`check`] (the `DETSIM_*` variables override
@@ -145,6 +142,9 @@ pub use detsim_net as net;
 /// # fn main() {}
 /// ```
 pub use detsim_macros::test;
+/// The simulated network (hosts, TCP, UDP, name resolution with tokio's signatures):
+/// the `detsim-net` crate.
+pub use detsim_net as net;
 pub use detsim_runtime::{
     JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, yield_now,
 };
