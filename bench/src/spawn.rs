@@ -9,7 +9,7 @@ use crate::measure::{median_time, ns_per, show};
 
 /// detsim's random scheduler: `Runtime::new(seed).block_on`.
 fn detsim(tasks: u64) -> u64 {
-    detsim::Runtime::new(7).block_on(async move {
+    detsim_runtime::Runtime::new(7).block_on(async move {
         let handles: Vec<_> = (0..tasks)
             .map(|i| detsim::spawn(async move { i }))
             .collect();

@@ -58,7 +58,7 @@ use rand::distr::{Distribution, StandardUniform};
 
 pub use choice::{Chooser, DecisionKind, Fifo, PollEnd, Random, ReadyView, Replay, decide};
 pub use context::in_simulation;
-pub use join::{JoinError, JoinHandle, payload_str};
+pub use join::{JoinError, JoinHandle};
 pub use outcome::{DEFAULT_MAX_STEPS, Decision, RunError, TaskInfo, UserRng};
 pub use pct::Pct;
 pub use runtime::Runtime;

@@ -4,20 +4,21 @@
 //! whose scheduler picks the next ready task from a seeded random stream, over many
 //! seeds, with virtual time. When a seed fails, the panic names the seed, a shrunk
 //! schedule as a replay token, and a command that replays it, step for step, on any
-//! machine.
+//! machine. The repository's README is the tutorial: set-up,
+//! the environment variables, replay, schedulers, sharding, fuzzing.
 //!
 //! # Design
-//! - The executor lives in [`detsim_runtime`] and is re-exported here: [`spawn`],
-//!   [`yield_now`], [`time`], [`task`], [`random`], [`JoinHandle`], [`JoinError`].
-//!   Tasks follow asyncio's `create_task`: a new task is scheduled at once but never
-//!   runs before its creator yields; awaiting a handle gives the output or the
-//!   original panic payload; `abort` drops the task's future.
+//! - The executor lives in `detsim-runtime` and its user API is re-exported here:
+//!   [`spawn`], [`yield_now`], [`time`], [`task`], [`random`], [`JoinHandle`],
+//!   [`JoinError`]. Tasks follow asyncio's `create_task`: scheduled at once, never run
+//!   before their creator yields; awaiting a handle gives the output or the original
+//!   panic payload; `abort` drops the task's future.
 //! - The harness is this crate: [`Builder`] (and [`check`]) resolves a plan from the
-//!   code and the `DETSIM_*` environment variables, sweeps seeds (on several threads
-//!   with [`Builder::jobs`]), and turns the lowest failing seed into a [`Failure`]:
-//!   message, seed, [`Scheduler`] strategy, shrunk [`Schedule`], trace, replay command.
-//! - A [`Scheduler`] is a `Copy` configuration; the default portfolio mixes `random`
-//!   and PCT of depths 1–3 across seeds, each seed's strategy fixed by the seed.
+//!   code and the `DETSIM_*` environment variables, sweeps seeds, and turns the lowest
+//!   failing seed into a [`Failure`]: message, seed, [`Scheduler`] strategy, shrunk
+//!   [`Schedule`], [`Trace`], replay command. [`fuzz`] drives a run from fuzzer bytes.
+//! - Extension point: a scheduling policy of your own implements
+//!   [`choice::Chooser`] and plugs in with [`Builder::chooser`].
 //!
 //! # Determinism
 //! A run depends on its seed and the body only: no wall-clock time, no thread RNG, no
@@ -26,48 +27,10 @@
 //! `HashMap` with a random hasher) breaks replay; [`Builder::check_determinism`] (or
 //! `DETSIM_CHECK_DETERMINISM=1`) finds where.
 //!
-//! # Environment variables
-//! They override what the code sets; a malformed value is a panic naming the
-//! variable, the value and the expected form.
-//!
-//! | variable | meaning |
-//! | --- | --- |
-//! | `DETSIM_SEED` | run exactly this seed (decimal or `0x` hex) |
-//! | `DETSIM_SEEDS` | how many seeds a sweep runs (default 1000) |
-//! | `DETSIM_SEED_START` | first seed of a sweep (default 0), to shard a long sweep |
-//! | `DETSIM_SCHEDULER` | `portfolio`, `random`, `fifo` or `pct:<depth>` |
-//! | `DETSIM_JOBS` | threads for a sweep (default: the machine's parallelism) |
-//! | `DETSIM_REPLAY` | a replay token: run exactly that schedule |
-//! | `DETSIM_CHECK_DETERMINISM` | `1`: run every seed twice, fail if the traces differ |
-//!
-//! # Tutorial
-//! A test is an async body; shared state may be borrowed from the test, tasks are
-//! `'static` as in every executor:
-//!
-//! ```
-//! use std::cell::Cell;
-//! use std::rc::Rc;
-//!
-//! detsim::check(|| async {
-//!     let hits = Rc::new(Cell::new(0));
-//!     let workers: Vec<_> = (0..3)
-//!         .map(|_| {
-//!             let hits = hits.clone();
-//!             detsim::spawn(async move {
-//!                 detsim::yield_now().await;
-//!                 hits.set(hits.get() + 1); // no await between read and write: atomic
-//!             })
-//!         })
-//!         .collect();
-//!     for worker in workers {
-//!         worker.await.unwrap();
-//!     }
-//!     assert_eq!(hits.get(), 3);
-//! });
-//! ```
-//!
-//! Put an `.await` between the read and the write and some schedule loses an update.
-//! detsim finds it within a few seeds and panics with a report:
+//! # Example
+//! A lost update: an `.await` between the read and the write lets another task run.
+//! detsim finds a schedule that shows it within a few seeds and panics with a report
+//! (the seed, the message, a `DETSIM_REPLAY=ds2.…` command, the shrunk schedule's trace):
 //!
 //! ```should_panic
 //! use std::cell::Cell;
@@ -91,28 +54,6 @@
 //!     assert_eq!(hits.get(), 3, "lost an update");
 //! });
 //! ```
-//!
-//! The report reads like this (abridged):
-//!
-//! ```text
-//! detsim: test `tests::counter` failed on seed 0x0 (scheduler random, 8 polls)
-//!
-//! task t0 main panicked at tests/counter.rs:18:5:
-//!     assertion `left == right` failed: lost an update
-//!
-//! replay this failure with:
-//!     DETSIM_REPLAY=ds2.AQABAQEAACjwBb8 cargo test -p mycrate -- tests::counter --exact
-//! or rerun the whole unshrunk seed with:
-//!     DETSIM_SEED=0x0 cargo test -p mycrate -- tests::counter --exact
-//!
-//! shrunk from 8 polls and 2 deviations from FIFO order to 8 polls and 1 deviation
-//!
-//! trace (last 14 of 14 events):
-//!   step        time  task             event
-//!      1   0.000000s  t0 main          poll
-//!          0.000000s  t0 main          spawn t1 (tests/counter.rs:9:13)
-//!      …
-//! ```
 
 mod config;
 pub mod fuzz;
@@ -124,11 +65,30 @@ mod schedule;
 mod scheduler;
 mod shrink;
 
-pub use detsim_runtime::{
-    JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, yield_now,
-};
+pub use detsim_runtime::{JoinError, JoinHandle, Trace, random, spawn, task, time, yield_now};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};
 pub use runner::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
-pub use schedule::{Schedule, TOKEN_PREFIX, TokenError, WordRng};
+pub use schedule::{Schedule, TokenError};
 pub use scheduler::{PORTFOLIO, ParseSchedulerError, Scheduler};
-pub use shrink::ShrinkBudget;
+
+pub mod trace {
+    //! A failure's timeline, as [`Failure::trace`](crate::Failure::trace) returns it: the
+    //! [`Trace`] and the [`Event`]s it is made of.
+    pub use detsim_runtime::trace::{Event, EventKind, Trace, TraceTail};
+}
+
+pub mod choice {
+    //! Scheduling policy, the extension point of
+    //! [`Builder::chooser`](crate::Builder::chooser): a [`Chooser`] is asked at every
+    //! decision point with two or more options (the next task, and every other
+    //! [`DecisionKind`]); [`decide`] makes a decision of another kind from inside a
+    //! simulation; a [`Failure`](crate::Failure) lists its run's [`Decision`]s.
+    pub use detsim_runtime::Decision;
+    pub use detsim_runtime::choice::{Chooser, DecisionKind, PollEnd, ReadyView, decide};
+}
+
+/// The README's Rust examples, compiled as doctests (hidden from the docs: the README
+/// is the tutorial, and this only keeps its examples honest).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
