@@ -1,11 +1,14 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [spawn|timers|sweep|zoo|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
 //!
+//! - `scale`: n tasks that each yield once, then are joined, for n = 1,000 … 1,000,000:
+//!   ns per task under detsim's fifo, random and pct:3 against tokio's current-thread
+//!   runtime; bytes of memory per task at 1,000,000 tasks against tokio.
 //! - `spawn`: spawn, run and join 10,000 trivial tasks: detsim's `Runtime` (random
 //!   choice) against tokio's current-thread runtime and `futures`' `LocalPool`.
 //! - `timers`: 1,000 tasks sleeping random simulated durations up to 10 s: detsim's
@@ -16,13 +19,18 @@
 //!   schedulers against shuttle's random and PCT schedulers on the same bugs
 //!   (`shuttle_zoo`).
 //!
+//! A summary at the end lists each figure that the design's performance targets name,
+//! with its target.
+//!
 //! Every figure is the median of several repetitions timed with `std::time::Instant`.
 //! `--quick` shrinks every size to a smoke run (the unit tests use it). Shuttle prints a
 //! few lines to stderr for each failure it finds; run with `2>/dev/null` to hide them.
 
 mod measure;
+mod scale;
 mod shuttle_zoo;
 mod spawn;
+mod summary;
 mod sweep;
 mod timers;
 mod zoo;
@@ -72,9 +80,9 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 4] = ["spawn", "timers", "sweep", "zoo"];
-const USAGE: &str =
-    "usage: detsim-bench [spawn|timers|sweep|zoo|all]... [--quick] [--cap SEEDS] [--starts N]";
+const SECTIONS: [&str; 5] = ["scale", "spawn", "timers", "sweep", "zoo"];
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|all]... [--quick] [--cap SEEDS] \
+                     [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -116,19 +124,34 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
 }
 
 fn run(options: &Options) {
+    let mut summary = summary::Summary::default();
     for section in &options.sections {
         match *section {
-            "spawn" => spawn::run(options.quick),
+            "scale" => scale::run(options.quick, &mut summary),
+            "spawn" => spawn::run(options.quick, &mut summary),
             "timers" => timers::run(options.quick),
-            "sweep" => sweep::run(options.quick),
+            "sweep" => sweep::run(options.quick, &mut summary),
             "zoo" => zoo::run(options.quick, options.cap, options.starts),
             _ => unreachable!("parse only lets known sections through"),
         }
         println!();
     }
+    summary.print();
 }
 
 fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    if let Some(first) = args.next()
+        && first == scale::MEMORY_CHILD
+    {
+        let runtime = args.next().expect("a runtime name");
+        let n = args
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a task count");
+        scale::memory_child(&runtime, n);
+        return ExitCode::SUCCESS;
+    }
     let options = match parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {

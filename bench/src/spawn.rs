@@ -6,6 +6,7 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt as _;
 
 use crate::measure::{median_time, ns_per, show};
+use crate::summary::Summary;
 
 /// detsim's random scheduler: `Runtime::new(seed).block_on`.
 fn detsim(tasks: u64) -> u64 {
@@ -76,7 +77,7 @@ fn local_pool(tasks: u64) -> u64 {
 }
 
 /// Runs the section and prints its figures.
-pub(crate) fn run(quick: bool) {
+pub(crate) fn run(quick: bool, summary: &mut Summary) {
     let tasks: u64 = if quick { 200 } else { 10_000 };
     let reps = if quick { 3 } else { 21 };
     println!("## spawn: spawn + run + join of {tasks} trivial tasks (median of {reps})");
@@ -109,4 +110,11 @@ pub(crate) fn run(quick: bool) {
         );
     }
     println!("  (each run builds its runtime; a ratio below 1 means detsim is faster)");
+    let ratio = ours.as_secs_f64() / rows[1].1.as_secs_f64();
+    summary.add(
+        format!("spawn-join of {tasks} tasks, detsim / tokio current_thread"),
+        ratio,
+        "≤ 1.0",
+        ratio <= 1.0,
+    );
 }

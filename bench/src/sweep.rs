@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::measure::{cpu_time, median_time, per_second, show};
+use crate::summary::Summary;
 
 const TASKS: u32 = 3;
 const YIELDS: u32 = 5;
@@ -102,7 +103,7 @@ fn shuttle_sweep(iterations: usize, body: fn()) {
 }
 
 /// Runs the section and prints its figures.
-pub(crate) fn run(quick: bool) {
+pub(crate) fn run(quick: bool, summary: &mut Summary) {
     let seeds: u64 = if quick { 100 } else { 10_000 };
     let reps = if quick { 1 } else { 5 };
     println!(
@@ -122,6 +123,13 @@ pub(crate) fn run(quick: bool) {
     row("detsim explore, jobs(1), random", detsim_one);
     row("shuttle check_random (spawn_local, Cell)", shuttle_same);
     row("shuttle check_random (spawn, atomics)", shuttle_atomic);
+    let ratio = shuttle_same.as_secs_f64() / detsim_one.as_secs_f64();
+    summary.add(
+        "tiny test seeds/s, detsim / shuttle check_random".to_owned(),
+        ratio,
+        "≥ 20",
+        ratio >= 20.0,
+    );
 
     // More seeds and repetitions: two threads are at the mercy of whatever else the
     // machine runs, so the CPU time each side burns is reported too: seeds per
@@ -162,9 +170,15 @@ pub(crate) fn run(quick: bool) {
         per_second(two, parallel_seeds),
         cpu_note(two_cpu)
     );
+    let speed_up = one.as_secs_f64() / two.as_secs_f64();
     println!(
-        "  speed-up jobs(2)/jobs(1) = {:.2}× wall (available parallelism: {})",
-        one.as_secs_f64() / two.as_secs_f64(),
+        "  speed-up jobs(2)/jobs(1) = {speed_up:.2}× wall (available parallelism: {})",
         std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    summary.add(
+        "sweep jobs(2) / jobs(1), wall".to_owned(),
+        speed_up,
+        "≥ 1.9",
+        speed_up >= 1.9,
     );
 }

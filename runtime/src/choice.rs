@@ -190,8 +190,24 @@ pub trait Chooser {
         false
     }
 
+    /// Whether the chooser follows the ready set through [`on_ready`](Chooser::on_ready)
+    /// and [`on_unready`](Chooser::on_unready) (PCT does, to find its pick and the
+    /// pick's FIFO index in O(log n) without a listing). Asked once per run.
+    fn tracks_ready(&self) -> bool {
+        false
+    }
+
     /// A task was spawned (the root task `t0` included).
     fn on_spawn(&mut self, _task: Id) {}
+
+    /// `task` entered the ready set, at the back (FIFO order). Called only when
+    /// [`tracks_ready`](Chooser::tracks_ready) is true.
+    fn on_ready(&mut self, _task: Id) {}
+
+    /// `task` left the ready set: it was picked for a poll (after `choose`, or as the
+    /// only ready task) or aborted. Called only when
+    /// [`tracks_ready`](Chooser::tracks_ready) is true.
+    fn on_unready(&mut self, _task: Id) {}
 
     /// A poll of `task` ended.
     fn on_poll_end(&mut self, _task: Id, _end: PollEnd) {}

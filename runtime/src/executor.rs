@@ -23,7 +23,9 @@ use std::time::Duration;
 use crate::choice::{Chooser, DecisionKind, PollEnd, ReadyView, USER_STREAM, seeded_rng};
 use crate::context;
 use crate::join::{JoinError, TaskKey, payload_str};
-use crate::outcome::{DEFAULT_MAX_STEPS, Decision, ROOT_NAME, RunError, TaskInfo, UserRng};
+use crate::outcome::{
+    DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, ROOT_NAME, RunError, TaskInfo, UserRng,
+};
 use crate::ready::ReadyQueue;
 use crate::task::{ErasedTask, Id, Payload};
 use crate::time::Instant;
@@ -38,6 +40,10 @@ mod timers;
 /// a task or timer of another run, even in another runtime. Epochs are never observed
 /// by a run, so this shared counter does not make runs depend on each other.
 static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
+
+/// A run that ends on its budget is a livelock if its last this many polls (or the last
+/// half of the budget, if less) made no progress.
+const LIVELOCK_QUIET_POLLS: u64 = 10_000;
 
 /// A task picked for polling, taken out of the core.
 pub(crate) struct Step {
@@ -133,10 +139,20 @@ pub(crate) struct Core {
     chooser: Box<dyn Chooser>,
     /// The chooser's `needs_tasks`, asked once a run.
     list_ready: bool,
+    /// The chooser's `tracks_ready`, asked once a run.
+    track_ready: bool,
     user_rng: Option<UserRng>,
     next_id: u64,
     pub(crate) steps: u64,
-    pub(crate) max_steps: u64,
+    /// The poll budget set with `Runtime::set_max_steps`; `None`: the default, which
+    /// grows with the run's tasks.
+    pub(crate) max_steps: Option<u64>,
+    /// This run's budget so far.
+    limit: u64,
+    /// The poll count at the last sign of progress (a poll that did not end with the
+    /// task ready again, a wake of another task, a spawn, a timer): a run that ends on
+    /// its budget with a long quiet stretch is a livelock.
+    progress_step: u64,
     current: Option<u32>,
     pub(crate) record_trace: bool,
     pub(crate) trace: Trace,
@@ -172,10 +188,13 @@ impl Core {
             now: 0,
             chooser: Box::new(crate::choice::Fifo),
             list_ready: false,
+            track_ready: false,
             user_rng: None,
             next_id: 0,
             steps: 0,
-            max_steps: DEFAULT_MAX_STEPS,
+            max_steps: None,
+            limit: DEFAULT_MAX_STEPS,
+            progress_step: 0,
             current: None,
             record_trace: false,
             trace: Trace::default(),
@@ -193,6 +212,7 @@ impl Core {
         self.epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed);
         self.seed = seed;
         self.list_ready = chooser.needs_tasks();
+        self.track_ready = chooser.tracks_ready();
         self.chooser = chooser;
         self.user_rng = user_rng;
         self.free.clear();
@@ -212,6 +232,8 @@ impl Core {
         self.now = 0;
         self.next_id = 0;
         self.steps = 0;
+        self.limit = self.max_steps.unwrap_or(DEFAULT_MAX_STEPS);
+        self.progress_step = 0;
         self.current = None;
         self.trace.clear();
         self.decisions.clear();
@@ -221,6 +243,9 @@ impl Core {
         self.slots[index as usize].state = State::Ready;
         self.ready.push(index);
         self.chooser.on_spawn(Id::ROOT);
+        if self.track_ready {
+            self.chooser.on_ready(Id::ROOT);
+        }
         if self.record_trace {
             self.trace.name_task(Id::ROOT, Some(ROOT_NAME));
         }
@@ -371,6 +396,9 @@ impl Core {
         slot.waker_arc.mark_queued();
         self.wakes.schedule((index, key.generation));
         self.chooser.on_spawn(key.id);
+        if self.max_steps.is_none() {
+            self.limit = self.limit.saturating_add(DEFAULT_POLLS_PER_TASK);
+        }
         let parent = self.current_task().unwrap_or(Id::ROOT);
         self.record(EventKind::Spawn {
             task: key.id,
@@ -397,16 +425,8 @@ impl Core {
                 }),
             };
         }
-        if self.steps >= self.max_steps {
-            let ready = self
-                .ready
-                .iter()
-                .map(|i| self.slots[i as usize].info())
-                .collect();
-            return Next::Stop(RunError::Livelock {
-                max_steps: self.max_steps,
-                ready,
-            });
+        if self.steps >= self.limit {
+            return Next::Stop(self.out_of_budget());
         }
         let k = if n == 1 {
             0
@@ -441,6 +461,9 @@ impl Core {
         self.current = Some(index);
         let slot = &mut self.slots[index as usize];
         slot.state = State::Running;
+        if self.track_ready {
+            self.chooser.on_unready(slot.id);
+        }
         let step = Step {
             index,
             cell: slot.cell.take(),
@@ -448,6 +471,23 @@ impl Core {
         let task = slot.id;
         self.record(EventKind::Poll { task, ready: n });
         Next::Poll(step)
+    }
+
+    /// The run's budget ran out: a livelock if the polls of at least the last half of
+    /// the budget (or the last 10,000) made no progress, else a long run.
+    #[cold]
+    fn out_of_budget(&self) -> RunError {
+        let ready = self
+            .ready
+            .iter()
+            .map(|i| self.slots[i as usize].info())
+            .collect();
+        let quiet = self.steps - self.progress_step;
+        let max_steps = self.limit;
+        match quiet >= (max_steps / 2).min(LIVELOCK_QUIET_POLLS) {
+            true => RunError::Livelock { max_steps, ready },
+            false => RunError::PollBudget { max_steps, ready },
+        }
     }
 
     /// A decision of a kind other than the next task (see [`crate::choice::decide`]).
@@ -551,11 +591,14 @@ impl Core {
                 PollEnd::Finished
             }
         };
-        self.apply_wakes(Some(id));
+        let woke_others = self.apply_wakes(Some(id));
         let end = match end {
             PollEnd::Parked if self.slots[index as usize].state == State::Ready => PollEnd::Yielded,
             end => end,
         };
+        if end != PollEnd::Yielded || woke_others {
+            self.progress_step = self.steps;
+        }
         self.chooser.on_poll_end(id, end);
         if settled.outcome.is_none()
             && self.failure.is_some()
@@ -601,8 +644,15 @@ impl Core {
         }
     }
 
-    /// Applies queued wakes in order; `by` is the task whose poll caused them.
-    pub(crate) fn apply_wakes(&mut self, by: Option<Id>) {
+    /// Timers fired: the run moves on in time, which is progress.
+    pub(crate) fn note_progress(&mut self) {
+        self.progress_step = self.steps;
+    }
+
+    /// Applies queued wakes in order; `by` is the task whose poll caused them. Returns
+    /// whether a task other than `by` became ready.
+    pub(crate) fn apply_wakes(&mut self, by: Option<Id>) -> bool {
+        let mut others = false;
         let mut wakes = std::mem::take(&mut self.wake_buf);
         self.wakes.drain_into(&mut wakes);
         for &(index, generation) in &wakes {
@@ -615,19 +665,29 @@ impl Core {
                 State::Parked => {
                     slot.state = State::Ready;
                     let task = slot.id;
+                    others |= by != Some(task);
                     self.ready.push(index);
+                    if self.track_ready {
+                        self.chooser.on_ready(task);
+                    }
                     if by != Some(task) {
                         self.record(EventKind::Wake { task, by });
                     }
                 }
                 State::Spawned => {
                     slot.state = State::Ready;
+                    let task = slot.id;
+                    others = true;
                     self.ready.push(index);
+                    if self.track_ready {
+                        self.chooser.on_ready(task);
+                    }
                 }
                 _ => {}
             }
         }
         self.wake_buf = wakes;
+        others
     }
 
     pub(crate) fn take_user_rng(&mut self) -> UserRng {

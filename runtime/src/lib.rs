@@ -59,7 +59,9 @@ use rand::distr::{Distribution, StandardUniform};
 pub use choice::{Chooser, DecisionKind, Fifo, PollEnd, Random, ReadyView, Replay, decide};
 pub use context::in_simulation;
 pub use join::{JoinError, JoinHandle};
-pub use outcome::{DEFAULT_MAX_STEPS, Decision, RunError, TaskInfo, UserRng};
+pub use outcome::{
+    DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, RunError, TaskInfo, UserRng,
+};
 pub use pct::Pct;
 pub use runtime::Runtime;
 pub use task::spawn;

@@ -14,8 +14,17 @@ use crate::task::{Id, Payload};
 /// The source behind [`crate::random`]: any infallible `rand` generator.
 pub type UserRng = Box<dyn TryRng<Error = Infallible>>;
 
-/// The default poll budget of a run; see [`Runtime::set_max_steps`](crate::Runtime::set_max_steps).
+/// The default poll budget of a run, before it grows with the run's tasks (see
+/// [`DEFAULT_POLLS_PER_TASK`]); [`Runtime::set_max_steps`](crate::Runtime::set_max_steps)
+/// sets a fixed budget instead.
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+
+/// How much the default poll budget grows with each spawned task, so that a big correct
+/// program (a million tasks) fits in it while a small one that spins still fails fast.
+pub const DEFAULT_POLLS_PER_TASK: u64 = 100;
+
+/// How many tasks a deadlock or poll-budget message names before "and N more".
+const LISTED_TASKS: usize = 10;
 
 /// One decision of a run: `chosen` among `ready` options of a decision of `kind` (for a
 /// task decision, the ready tasks in FIFO order). Recorded only when `ready >= 2`.
@@ -84,8 +93,21 @@ pub enum RunError {
         /// Every unfinished task, root first.
         blocked: Vec<TaskInfo>,
     },
-    /// The run made `max_steps` polls without finishing.
+    /// The run used up its poll budget while its tasks only yielded without progress:
+    /// over at least the last half of the budget (or 10,000 polls), every poll ended
+    /// with the polled task ready again, and none finished, parked, spawned or woke
+    /// another task, and no timer fired.
     Livelock {
+        /// The poll budget that ran out.
+        max_steps: u64,
+        /// The tasks that were still ready.
+        ready: Vec<TaskInfo>,
+    },
+    /// The run used up its poll budget while still making progress (tasks finishing,
+    /// parking, waking each other, timers firing): a run longer than the budget rather
+    /// than a livelock. Raise the budget with `Builder::max_steps` or `DETSIM_MAX_STEPS`
+    /// (or [`Runtime::set_max_steps`](crate::Runtime::set_max_steps)).
+    PollBudget {
         /// The poll budget that ran out.
         max_steps: u64,
         /// The tasks that were still ready.
@@ -107,8 +129,15 @@ impl RunError {
                 join_tasks(blocked)
             ),
             RunError::Livelock { max_steps, ready } => format!(
-                "livelock: the run did not finish within {max_steps} polls (max_steps); \
-                 still ready: {}",
+                "livelock: the run did not finish within {max_steps} polls (max_steps), and \
+                 in its last polls tasks only yielded without progress; still ready: {}",
+                join_tasks(ready)
+            ),
+            RunError::PollBudget { max_steps, ready } => format!(
+                "poll budget exhausted: the run did not finish within {max_steps} polls \
+                 (max_steps) though it was still making progress; raise the budget with \
+                 Builder::max_steps or DETSIM_MAX_STEPS if the run is just long; still \
+                 ready: {}",
                 join_tasks(ready)
             ),
         }
@@ -131,12 +160,19 @@ impl RunError {
     }
 }
 
+/// The first [`LISTED_TASKS`] tasks, then how many more: a message stays short
+/// whatever the number of tasks.
 fn join_tasks(tasks: &[TaskInfo]) -> String {
-    tasks
+    let mut text = tasks
         .iter()
+        .take(LISTED_TASKS)
         .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    if tasks.len() > LISTED_TASKS {
+        text.push_str(&format!("; and {} more", tasks.len() - LISTED_TASKS));
+    }
+    text
 }
 
 impl fmt::Display for RunError {

@@ -29,6 +29,15 @@
 //! (waiting on a real event) never demotes. Demotions are not change points and do not
 //! count against `d`; they only add schedules.
 //!
+//! # Cost
+//! The pick is O(log n) in the number of ready tasks: the chooser follows the ready
+//! set ([`Chooser::tracks_ready`]) with a max-heap of (priority, FIFO sequence) entries,
+//! and a copy of the executor's order-statistics queue answers the FIFO index of the
+//! pick (the index that is recorded). A change of priority pushes a new heap entry;
+//! entries whose task left the ready set or changed priority since are skipped when
+//! they reach the top, and the heap is rebuilt from its live entries when it holds
+//! more than twice as many as there are ready tasks (amortized O(1) per entry).
+//!
 //! Decisions of other kinds than the next task (a `select!` branch, the order of
 //! simultaneous deliveries) are uniform draws from the same stream: priorities order
 //! tasks, not branches.
@@ -37,12 +46,16 @@
 //! [`uniform_index`], in a fixed order (change points, patience, then one priority per
 //! spawn, and one draw per non-task decision), so a seed fixes the run.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::choice::{
     Chooser, DecisionKind, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index,
 };
+use crate::ready::ReadyQueue;
 use crate::task::Id;
 
 /// Priority layout, highest first: initial priorities (`INITIAL + random`), then
@@ -52,14 +65,29 @@ const INITIAL: u64 = 1 << 62;
 const LOWERED: u64 = 1 << 61;
 /// The largest patience exponent: patience is 2^0 … 2^6.
 const MAX_PATIENCE_EXP: usize = 6;
+/// `TaskState::seq` of a task that is not ready.
+const NOT_READY: u64 = u64::MAX;
+
+/// What PCT knows of one task.
+#[derive(Debug, Clone, Copy)]
+struct TaskState {
+    /// Higher runs first.
+    priority: u64,
+    /// When the task last entered the ready set (a counter), or `NOT_READY`.
+    seq: u64,
+}
+
+/// A heap entry: the highest priority first, then the oldest in the ready set (the
+/// lowest FIFO index), as the scan over the ready set it replaces chose.
+type Entry = (u64, Reverse<u64>, u32);
 
 /// The PCT policy for one run.
 #[derive(Debug, Clone)]
 pub struct Pct {
     rng: ChaCha8Rng,
     depth: u32,
-    /// Priority of each task, indexed by id number; higher runs first.
-    priorities: Vec<u64>,
+    /// Per task, indexed by id number.
+    tasks: Vec<TaskState>,
     /// Change-point steps, ascending, with the priority each one assigns.
     change_points: Vec<(u64, u64)>,
     next_change: usize,
@@ -70,6 +98,11 @@ pub struct Pct {
     contended: bool,
     /// Next demoted priority (counts down, so the latest demoted is the lowest).
     next_demoted: u64,
+    /// Ready tasks by (priority, FIFO sequence), with stale entries.
+    heap: BinaryHeap<Entry>,
+    /// The ready set in FIFO order (id numbers), for the pick's index.
+    ready: ReadyQueue,
+    next_seq: u64,
 }
 
 impl Pct {
@@ -90,13 +123,16 @@ impl Pct {
         Pct {
             rng,
             depth,
-            priorities: Vec::new(),
+            tasks: Vec::new(),
             change_points,
             next_change: 0,
             patience,
             streak: (None, 0),
             contended: false,
             next_demoted: LOWERED - 1,
+            heap: BinaryHeap::new(),
+            ready: ReadyQueue::default(),
+            next_seq: 0,
         }
     }
 
@@ -110,25 +146,73 @@ impl Pct {
         self.patience
     }
 
-    fn priority(&self, task: Id) -> u64 {
-        self.priorities
-            .get(task.as_u64() as usize)
-            .copied()
-            .unwrap_or(0)
+    fn state(&mut self, task: Id) -> &mut TaskState {
+        let index = number(task) as usize;
+        if self.tasks.len() <= index {
+            self.tasks.resize(
+                index + 1,
+                TaskState {
+                    priority: 0,
+                    seq: NOT_READY,
+                },
+            );
+        }
+        &mut self.tasks[index]
+    }
+
+    /// Whether a heap entry still describes a ready task.
+    fn is_live(&self, &(priority, Reverse(seq), task): &Entry) -> bool {
+        let state = self.tasks[task as usize];
+        state.seq == seq && state.priority == priority
+    }
+
+    /// Gives `task` a new priority, keeping its place in the heap if it is ready.
+    fn set_priority(&mut self, task: Id, priority: u64) {
+        let state = self.state(task);
+        state.priority = priority;
+        let seq = state.seq;
+        if seq != NOT_READY {
+            self.heap.push((priority, Reverse(seq), number(task)));
+        }
     }
 }
 
+/// A task id as a dense index (ids count up from 0 within a run).
+fn number(task: Id) -> u32 {
+    u32::try_from(task.as_u64()).expect("fewer than 2^32 tasks in a PCT run")
+}
+
 impl Chooser for Pct {
-    fn needs_tasks(&self) -> bool {
+    fn tracks_ready(&self) -> bool {
         true
     }
 
     fn on_spawn(&mut self, task: Id) {
-        let index = task.as_u64() as usize;
-        if self.priorities.len() <= index {
-            self.priorities.resize(index + 1, 0);
+        let priority = INITIAL + (self.rng.next_u64() >> 2);
+        self.state(task).priority = priority;
+    }
+
+    fn on_ready(&mut self, task: Id) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let state = self.state(task);
+        debug_assert_eq!(state.seq, NOT_READY, "{task} entered the ready set twice");
+        state.seq = seq;
+        let priority = state.priority;
+        self.heap.push((priority, Reverse(seq), number(task)));
+        self.ready.push(number(task));
+        if self.heap.len() > 2 * self.ready.len() + 64 {
+            let tasks = &self.tasks;
+            self.heap.retain(|&(priority, Reverse(seq), task)| {
+                let state = tasks[task as usize];
+                state.seq == seq && state.priority == priority
+            });
         }
-        self.priorities[index] = INITIAL + (self.rng.next_u64() >> 2);
+    }
+
+    fn on_unready(&mut self, task: Id) {
+        self.state(task).seq = NOT_READY;
+        self.ready.remove(number(task));
     }
 
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
@@ -136,18 +220,27 @@ impl Chooser for Pct {
             // Priorities order tasks, not branches or deliveries: those are uniform.
             return uniform_index(&mut self.rng, ready.len());
         }
-        let tasks = ready.tasks();
-        let (chosen, _) = tasks
-            .iter()
-            .enumerate()
-            .max_by_key(|&(i, &task)| (self.priority(task), std::cmp::Reverse(i)))
-            .expect("a chooser is asked only with ready tasks");
+        let top = loop {
+            let entry = self
+                .heap
+                .pop()
+                .expect("a chooser is asked only with ready tasks");
+            if self.is_live(&entry) {
+                break entry.2;
+            }
+        };
+        let chosen = self.ready.rank(top).expect("the top of the heap is ready");
+        debug_assert_eq!(
+            self.ready.len(),
+            ready.len(),
+            "PCT lost track of the ready set"
+        );
         while let Some(&(step, priority)) = self.change_points.get(self.next_change) {
             if step > ready.step() {
                 break;
             }
             self.next_change += 1;
-            self.priorities[tasks[chosen].as_u64() as usize] = priority;
+            self.state(Id(u64::from(top))).priority = priority;
         }
         self.contended = true;
         chosen
@@ -169,7 +262,8 @@ impl Chooser for Pct {
             return;
         }
         self.streak = (None, 0);
-        self.priorities[task.as_u64() as usize] = self.next_demoted;
+        let demoted = self.next_demoted;
+        self.set_priority(task, demoted);
         self.next_demoted = self.next_demoted.saturating_sub(1);
     }
 }
@@ -178,32 +272,93 @@ impl Chooser for Pct {
 mod tests {
     use super::*;
 
-    fn view(tasks: &[Id], step: u64) -> ReadyView<'_> {
-        ReadyView::new(tasks, step)
+    /// The executor's side of the protocol, with a plain `Vec` as the ready set.
+    struct Harness {
+        pct: Pct,
+        fifo: Vec<Id>,
+        step: u64,
+    }
+
+    impl Harness {
+        fn new(pct: Pct, tasks: usize) -> Harness {
+            let mut harness = Harness {
+                pct,
+                fifo: Vec::new(),
+                step: 0,
+            };
+            for t in 0..tasks as u64 {
+                harness.pct.on_spawn(Id(t));
+                harness.ready(Id(t));
+            }
+            harness
+        }
+
+        fn ready(&mut self, task: Id) {
+            self.fifo.push(task);
+            self.pct.on_ready(task);
+        }
+
+        /// Asks for a pick (or takes the only ready task) and removes it, checking the
+        /// index against a scan of the priorities, as the chooser did before the heap.
+        fn pick(&mut self) -> Id {
+            let k = if self.fifo.len() == 1 {
+                0
+            } else {
+                let expected = (0..self.fifo.len())
+                    .max_by_key(|&i| {
+                        let priority = self.pct.tasks[self.fifo[i].as_u64() as usize].priority;
+                        (priority, Reverse(i))
+                    })
+                    .unwrap();
+                let k = self.pct.choose(ReadyView::new(&self.fifo, self.step));
+                assert_eq!(
+                    k, expected,
+                    "the pick is the highest priority, oldest first"
+                );
+                k
+            };
+            self.step += 1;
+            let task = self.fifo.remove(k);
+            self.pct.on_unready(task);
+            task
+        }
+
+        /// Ends the poll of `task`: it yields (back in the ready set) or parks.
+        fn end(&mut self, task: Id, end: PollEnd) {
+            if end == PollEnd::Yielded {
+                self.ready(task);
+            }
+            self.pct.on_poll_end(task, end);
+        }
     }
 
     #[test]
     fn the_highest_priority_runs_until_demoted() {
-        let tasks = [Id(0), Id(1), Id(2)];
         for seed in 0..50 {
-            let mut pct = Pct::new(seed, 1, 10);
-            tasks.iter().for_each(|&t| pct.on_spawn(t));
-            let top = pct.choose(view(&tasks, 0));
+            let mut h = Harness::new(Pct::new(seed, 1, 10), 3);
+            let top = h.pick();
             // A task that parks keeps its priority: it is chosen again and again.
-            for step in 1..20 {
-                pct.on_poll_end(tasks[top], PollEnd::Parked);
-                assert_eq!(pct.choose(view(&tasks, step)), top);
+            for _ in 1..20 {
+                h.end(top, PollEnd::Parked);
+                h.ready(top);
+                assert_eq!(h.pick(), top);
             }
+            h.end(top, PollEnd::Parked);
+            h.ready(top);
+            assert_eq!(h.pick(), top);
             // A task that keeps yielding with others ready is demoted after `patience`.
-            let patience = pct.patience();
+            let patience = h.pct.patience();
             for i in 1..=patience {
-                pct.on_poll_end(tasks[top], PollEnd::Yielded);
-                let next = pct.choose(view(&tasks, 20 + u64::from(i)));
+                h.end(top, PollEnd::Yielded);
+                let next = h.pick();
                 assert_eq!(
                     next == top,
                     i < patience,
                     "seed {seed}, yield {i}/{patience}"
                 );
+                if next != top {
+                    h.end(next, PollEnd::Yielded);
+                }
             }
         }
     }
@@ -211,21 +366,20 @@ mod tests {
     /// A spinner must give way even to a task that a change point lowered below it.
     #[test]
     fn a_demoted_spinner_goes_below_tasks_lowered_by_change_points() {
-        let tasks = [Id(0), Id(1)];
         for seed in 0..50 {
             // depth 2, k = 1: the change point lands on the first decision.
-            let mut pct = Pct::new(seed, 2, 1);
-            tasks.iter().for_each(|&t| pct.on_spawn(t));
-            let lowered = pct.choose(view(&tasks, 0));
-            pct.on_poll_end(tasks[lowered], PollEnd::Parked);
+            let mut h = Harness::new(Pct::new(seed, 2, 1), 2);
+            let lowered = h.pick();
+            h.end(lowered, PollEnd::Parked);
+            h.ready(lowered);
             let mut ran_lowered = false;
-            for step in 1..=u64::from(pct.patience()) + 1 {
-                let chosen = pct.choose(view(&tasks, step));
+            for _ in 0..=h.pct.patience() {
+                let chosen = h.pick();
                 if chosen == lowered {
                     ran_lowered = true;
                     break;
                 }
-                pct.on_poll_end(tasks[chosen], PollEnd::Yielded);
+                h.end(chosen, PollEnd::Yielded);
             }
             assert!(
                 ran_lowered,
@@ -247,12 +401,67 @@ mod tests {
 
     #[test]
     fn a_change_point_drops_the_running_task_below_all_others() {
-        let tasks = [Id(0), Id(1)];
         // depth 2 with k = 1: the single change point is at step 0.
-        let mut pct = Pct::new(3, 2, 1);
-        tasks.iter().for_each(|&t| pct.on_spawn(t));
-        let first = pct.choose(view(&tasks, 0));
-        pct.on_poll_end(tasks[first], PollEnd::Parked);
-        assert_eq!(pct.choose(view(&tasks, 1)), 1 - first);
+        let mut h = Harness::new(Pct::new(3, 2, 1), 2);
+        let first = h.pick();
+        h.end(first, PollEnd::Parked);
+        h.ready(first);
+        assert_ne!(h.pick(), first);
+    }
+
+    /// Many tasks spawning, yielding, parking and waking in a random order: every pick
+    /// agrees with a scan of the ready set (checked in `Harness::pick`), through
+    /// demotions, change points and heap rebuilds.
+    #[test]
+    fn picks_agree_with_a_scan_of_the_ready_set() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for seed in 0..20 {
+            let mut h = Harness::new(Pct::new(seed, 4, 3_000), 5);
+            let mut parked: Vec<Id> = Vec::new();
+            let mut spawned = 5;
+            for _ in 0..3_000 {
+                if h.fifo.is_empty() && parked.is_empty() {
+                    let task = Id(spawned);
+                    spawned += 1;
+                    h.pct.on_spawn(task);
+                    h.ready(task);
+                } else if h.fifo.is_empty() {
+                    let task = parked.swap_remove((next() % parked.len() as u64) as usize);
+                    h.ready(task);
+                }
+                let task = h.pick();
+                match next() % 8 {
+                    0..=3 => h.end(task, PollEnd::Yielded),
+                    4 | 5 => {
+                        h.end(task, PollEnd::Parked);
+                        parked.push(task);
+                    }
+                    6 if spawned < 400 => {
+                        let child = Id(spawned);
+                        spawned += 1;
+                        h.pct.on_spawn(child);
+                        h.end(task, PollEnd::Parked);
+                        parked.push(task);
+                        h.ready(child);
+                    }
+                    _ => h.end(task, PollEnd::Finished),
+                }
+                // Wake a parked task now and then.
+                if !parked.is_empty() && next() % 3 == 0 {
+                    let task = parked.swap_remove((next() % parked.len() as u64) as usize);
+                    h.ready(task);
+                }
+            }
+            assert!(
+                h.pct.heap.len() <= 2 * h.pct.ready.len() + 65,
+                "stale entries are dropped"
+            );
+        }
     }
 }

@@ -3,28 +3,49 @@
 //! Invariants this module owns:
 //! - iteration order is FIFO (the order of `push`), so index 0 is asyncio's choice and a
 //!   scheduler decision "index k" means "the k-th oldest ready task";
-//! - `push` is O(1) and `remove_nth(k)` costs O(n / BLOCK + BLOCK) for any k, so a
-//!   random choice among 10,000 ready tasks costs a few dozen cache-friendly steps.
+//! - every operation is O(log n) or better, whatever the number of ready tasks: `push`
+//!   is amortized O(1) plus a tree update, `remove_nth(k)`, `remove(value)` and
+//!   `rank(value)` are O(log n), so picking among a million ready tasks costs about as
+//!   much as picking among a thousand.
 //!
-//! The layout is an unrolled list: a vector of blocks of at most [`BLOCK`] entries,
-//! each block a `Vec` (a removal shifts at most a kilobyte, and for the few tasks of a
-//! typical test it is a handful of instructions), with the block lengths kept in a
-//! contiguous vector for the rank search. Up to `BLOCK` ready tasks (the common case)
-//! live in one block. Finding the k-th entry walks the block lengths; removing it
-//! shifts the rest of its block. Emptied blocks are recycled, but the last one stays.
+//! # Layout
+//! Each push takes the next *position* of a growing array (`entries`), so positions are
+//! in FIFO order; a removal leaves a hole. A bitmap (`words`, one bit per position)
+//! marks the live positions, and a Fenwick tree (`tree`) over the bitmap's words holds
+//! their population counts, so the k-th live position is found by descending the tree
+//! (O(log(n / 64))) and then selecting a bit in one word. `position` maps each value
+//! back to its position, which makes removal by value and rank queries O(log n).
+//!
+//! When the array is full, the live entries are packed to the front in order and the
+//! array grows to twice their number (at least one word): packing costs O(capacity)
+//! and happens at most once per `capacity / 2` pushes, so it is amortized O(1). A queue
+//! that drains starts over at position 0 without packing (every run ends this way).
+//!
+//! Values are small dense integers (slot indices, task id numbers): `position` is a
+//! vector indexed by value.
 
-/// Entries per block.
-const BLOCK: usize = 256;
+/// Positions per bitmap word.
+const WORD: usize = 64;
+/// `entries` and `position` marker for "none".
+const NONE: u32 = u32::MAX;
 
-/// A FIFO-ordered set of task indices with cheap removal by rank.
-#[derive(Debug, Default)]
+/// A FIFO-ordered set of small integers with cheap removal by rank or value.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct ReadyQueue {
-    blocks: Vec<Vec<u32>>,
-    /// `lens[b] == blocks[b].len()`, contiguous so that finding a rank is a tight scan.
-    lens: Vec<u32>,
+    /// The value at each position, `NONE` for a hole; `entries.len() == words.len() * 64`.
+    entries: Vec<u32>,
+    /// Bit `p % 64` of `words[p / 64]` is set when position `p` holds a value.
+    words: Vec<u64>,
+    /// Fenwick tree over the words' population counts: `tree[i - 1]` is the sum over
+    /// words `i - lowbit(i) .. i` (1-based `i`).
+    tree: Vec<u32>,
+    /// Position of each value, `NONE` when it is not in the queue.
+    position: Vec<u32>,
+    /// Every position below `head` is empty.
+    head: usize,
+    /// The next position to fill.
+    tail: usize,
     len: usize,
-    /// Emptied blocks, kept for reuse.
-    spare: Vec<Vec<u32>>,
 }
 
 impl ReadyQueue {
@@ -33,118 +54,275 @@ impl ReadyQueue {
         self.len
     }
 
-    /// Empties the queue, keeping its allocations.
+    /// Empties the queue, keeping its allocations. O(1) when it is already empty.
     pub(crate) fn clear(&mut self) {
-        while let Some(mut block) = self.blocks.pop() {
-            block.clear();
-            self.spare.push(block);
+        if self.len == 0 {
+            self.head = 0;
+            self.tail = 0;
+            return;
         }
-        self.lens.clear();
+        for &value in &self.entries[self.head..self.tail] {
+            if value != NONE {
+                self.position[value as usize] = NONE;
+            }
+        }
+        self.entries[self.head..self.tail].fill(NONE);
+        self.words.fill(0);
+        self.tree.fill(0);
+        self.head = 0;
+        self.tail = 0;
         self.len = 0;
     }
 
-    /// Appends a task at the back.
-    pub(crate) fn push(&mut self, task: u32) {
-        match self.blocks.last_mut() {
-            Some(block) if block.len() < BLOCK => {
-                block.push(task);
-                *self.lens.last_mut().expect("a length per block") += 1;
-            }
-            _ => {
-                let mut block = self
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(BLOCK));
-                block.push(task);
-                self.blocks.push(block);
-                self.lens.push(1);
-            }
+    /// Appends `value` at the back. It must not be in the queue already.
+    pub(crate) fn push(&mut self, value: u32) {
+        debug_assert!(value != NONE);
+        if self.tail == self.entries.len() {
+            self.pack();
         }
+        let p = self.tail;
+        self.tail += 1;
+        self.entries[p] = value;
+        self.words[p / WORD] |= 1 << (p % WORD);
+        self.tree_add(p / WORD, 1);
+        let v = value as usize;
+        if self.position.len() <= v {
+            self.position.resize(v + 1, NONE);
+        }
+        debug_assert_eq!(self.position[v], NONE, "value {value} pushed twice");
+        self.position[v] = p as u32;
         self.len += 1;
     }
 
     /// Removes and returns the `k`-th oldest entry (`k < len`).
-    pub(crate) fn remove_nth(&mut self, mut k: usize) -> u32 {
+    pub(crate) fn remove_nth(&mut self, k: usize) -> u32 {
         assert!(
             k < self.len,
             "ready index {k} out of range ({} ready)",
             self.len
         );
-        let mut b = 0;
-        while k >= self.lens[b] as usize {
-            k -= self.lens[b] as usize;
-            b += 1;
-        }
-        let task = self.blocks[b].remove(k);
-        self.after_removal(b);
-        task
+        let p = if k == 0 {
+            // FIFO's pick: the first live position at or after `head`. `head` only moves
+            // forward, so the skipped holes cost O(1) amortized.
+            let mut w = self.head / WORD;
+            while self.words[w] == 0 {
+                w += 1;
+            }
+            let p = w * WORD + self.words[w].trailing_zeros() as usize;
+            self.head = p;
+            p
+        } else {
+            self.select(k)
+        };
+        self.take(p)
     }
 
-    /// Removes `task` wherever it is; returns whether it was there. O(n): used by abort.
-    pub(crate) fn remove(&mut self, task: u32) -> bool {
-        for b in 0..self.blocks.len() {
-            if let Some(k) = self.blocks[b].iter().position(|&t| t == task) {
-                self.blocks[b].remove(k);
-                self.after_removal(b);
-                return true;
+    /// Removes `value` wherever it is; returns whether it was there.
+    pub(crate) fn remove(&mut self, value: u32) -> bool {
+        match self.position.get(value as usize) {
+            Some(&p) if p != NONE => {
+                self.take(p as usize);
+                true
             }
+            _ => false,
         }
-        false
+    }
+
+    /// The FIFO index of `value` (how many entries are older), if it is in the queue.
+    pub(crate) fn rank(&self, value: u32) -> Option<usize> {
+        let p = *self.position.get(value as usize)?;
+        if p == NONE {
+            return None;
+        }
+        let p = p as usize;
+        let (w, bit) = (p / WORD, p % WORD);
+        let below = self.words[w] & ((1u64 << bit) - 1);
+        Some(self.prefix(w) + below.count_ones() as usize)
     }
 
     /// The live entries, oldest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.blocks.iter().flatten().copied()
+        self.entries[self.head..self.tail]
+            .iter()
+            .copied()
+            .filter(|&value| value != NONE)
     }
 
-    fn after_removal(&mut self, b: usize) {
+    /// Empties position `p` (which holds a value) and returns its value.
+    fn take(&mut self, p: usize) -> u32 {
+        let value = std::mem::replace(&mut self.entries[p], NONE);
+        debug_assert!(value != NONE);
+        self.words[p / WORD] &= !(1 << (p % WORD));
+        self.tree_add(p / WORD, u32::MAX); // −1, wrapping
+        self.position[value as usize] = NONE;
         self.len -= 1;
-        self.lens[b] -= 1;
-        // An emptied block goes to the spares, unless it is the only one: a queue that
-        // drains and refills (every run does) keeps its block in place.
-        if self.lens[b] == 0 && self.blocks.len() > 1 {
-            self.lens.remove(b);
-            self.spare.push(self.blocks.remove(b));
+        if self.len == 0 {
+            // Every bit and count is zero again: start over at position 0.
+            self.head = 0;
+            self.tail = 0;
+        } else if p == self.head {
+            self.head = p + 1;
+        }
+        value
+    }
+
+    /// Adds `delta` (wrapping: `u32::MAX` is −1) to word `w`'s count.
+    fn tree_add(&mut self, w: usize, delta: u32) {
+        let mut i = w + 1;
+        while i <= self.tree.len() {
+            self.tree[i - 1] = self.tree[i - 1].wrapping_add(delta);
+            i += i & i.wrapping_neg();
         }
     }
+
+    /// Live entries in words `0..w`.
+    fn prefix(&self, w: usize) -> usize {
+        let mut i = w;
+        let mut sum = 0;
+        while i > 0 {
+            sum += self.tree[i - 1] as usize;
+            i &= i - 1;
+        }
+        sum
+    }
+
+    /// The position of the `k`-th live entry (`k < len`): descend the Fenwick tree to
+    /// the word that holds it, then select the bit.
+    fn select(&self, k: usize) -> usize {
+        let words = self.tree.len();
+        let mut w = 0;
+        let mut rest = k as u32;
+        let mut step = 1usize << (usize::BITS - 1 - words.leading_zeros());
+        while step > 0 {
+            let next = w + step;
+            if next <= words && self.tree[next - 1] <= rest {
+                w = next;
+                rest -= self.tree[next - 1];
+            }
+            step >>= 1;
+        }
+        w * WORD + select_in_word(self.words[w], rest)
+    }
+
+    /// Packs the live entries to the front, in order, and makes room for at least as
+    /// many more (at least one word's worth): O(capacity), once per `capacity / 2`
+    /// pushes at most.
+    fn pack(&mut self) {
+        let len = self.len;
+        let mut write = 0;
+        for read in self.head..self.tail {
+            let value = self.entries[read];
+            if value != NONE {
+                self.entries[write] = value;
+                self.position[value as usize] = write as u32;
+                write += 1;
+            }
+        }
+        debug_assert_eq!(write, len);
+        let old_tail = self.tail;
+        let words = (2 * len).div_ceil(WORD).max(1).max(self.words.len());
+        self.entries[len..old_tail].fill(NONE);
+        self.entries.resize(words * WORD, NONE);
+        self.words.clear();
+        self.words.resize(words, 0);
+        for w in 0..len / WORD {
+            self.words[w] = u64::MAX;
+        }
+        if !len.is_multiple_of(WORD) {
+            self.words[len / WORD] = (1u64 << (len % WORD)) - 1;
+        }
+        // Linear-time Fenwick construction: each node passes its sum to its parent.
+        self.tree.clear();
+        self.tree
+            .extend(self.words.iter().map(|word| word.count_ones()));
+        for i in 1..=words {
+            let parent = i + (i & i.wrapping_neg());
+            if parent <= words {
+                self.tree[parent - 1] += self.tree[i - 1];
+            }
+        }
+        self.head = 0;
+        self.tail = len;
+    }
+}
+
+/// The position of the `k`-th set bit of `word` (which has more than `k`).
+fn select_in_word(mut word: u64, mut k: u32) -> usize {
+    if k < 8 {
+        for _ in 0..k {
+            word &= word - 1;
+        }
+        return word.trailing_zeros() as usize;
+    }
+    let mut base = 0;
+    for width in [32u32, 16, 8, 4, 2, 1] {
+        let low = (word & ((1u64 << width) - 1)).count_ones();
+        if k >= low {
+            k -= low;
+            word >>= width;
+            base += width as usize;
+        }
+    }
+    base
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{BLOCK, ReadyQueue};
+    use super::{ReadyQueue, WORD, select_in_word};
 
-    /// A plain `Vec` is the model: the queue must agree with it on every operation,
-    /// through sizes of many blocks and back to empty.
-    #[test]
-    fn agrees_with_a_vec_model() {
-        let mut queue = ReadyQueue::default();
-        let mut model: Vec<u32> = Vec::new();
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state
-        };
+        }
+    }
+
+    /// A plain `Vec` is the model: the queue must agree with it on every operation,
+    /// through sizes of many words and back to empty.
+    #[test]
+    fn agrees_with_a_vec_model() {
+        let mut queue = ReadyQueue::default();
+        let mut model: Vec<u32> = Vec::new();
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        // Values are reused, as slot indices are: the lowest free one first.
+        let mut free: Vec<u32> = Vec::new();
         let mut fresh = 0;
-        for round in 0..40_000 {
-            // Grow for a while, then shrink, so sizes sweep 0 ..= several blocks.
-            let grow = (round / 5_000) % 2 == 0;
+        for round in 0..60_000 {
+            // Grow for a while, then shrink, so sizes sweep 0 ..= several hundred.
+            let grow = (round / 6_000) % 2 == 0;
             let roll = next() % 10;
             if model.is_empty() || (grow && roll < 7) || (!grow && roll < 3) {
-                queue.push(fresh);
-                model.push(fresh);
-                fresh += 1;
+                let value = free.pop().unwrap_or_else(|| {
+                    fresh += 1;
+                    fresh - 1
+                });
+                queue.push(value);
+                model.push(value);
+            } else if roll < 5 {
+                assert_eq!(queue.remove_nth(0), model.remove(0));
             } else if roll != 9 {
                 let k = (next() % model.len() as u64) as usize;
-                assert_eq!(queue.remove_nth(k), model.remove(k));
+                let value = model.remove(k);
+                assert_eq!(queue.remove_nth(k), value);
+                free.push(value);
             } else {
                 let k = (next() % model.len() as u64) as usize;
-                let task = model.remove(k);
-                assert!(queue.remove(task));
-                assert!(!queue.remove(task));
+                let value = model.remove(k);
+                assert_eq!(queue.rank(value), Some(k));
+                assert!(queue.remove(value));
+                assert!(!queue.remove(value));
+                assert_eq!(queue.rank(value), None);
+                free.push(value);
             }
             assert_eq!(queue.len(), model.len());
+            if round % 997 == 0 {
+                assert_eq!(queue.iter().collect::<Vec<_>>(), model);
+                for (k, &value) in model.iter().enumerate() {
+                    assert_eq!(queue.rank(value), Some(k));
+                }
+            }
         }
         assert_eq!(queue.iter().collect::<Vec<_>>(), model);
     }
@@ -152,7 +330,7 @@ mod tests {
     #[test]
     fn fifo_order_and_reuse_after_drain() {
         let mut queue = ReadyQueue::default();
-        let n = 3 * BLOCK as u32 + 7;
+        let n = 3 * WORD as u32 + 7;
         for round in 0..3 {
             for t in 0..n {
                 queue.push(t + round);
@@ -162,10 +340,40 @@ mod tests {
                 assert_eq!(queue.remove_nth(0), t + round);
             }
             assert_eq!(queue.len(), 0);
-            assert_eq!(queue.blocks.len(), 1, "a drained queue keeps one block");
+            assert_eq!(queue.tail, 0, "a drained queue starts over at position 0");
         }
         queue.push(1);
+        queue.push(2);
         queue.clear();
         assert_eq!(queue.len(), 0);
+        assert_eq!(queue.rank(1), None);
+        queue.push(2);
+        assert_eq!(queue.iter().collect::<Vec<_>>(), [2]);
+    }
+
+    /// A queue that never drains (a task always ready) packs instead of growing.
+    #[test]
+    fn a_queue_that_never_drains_stays_small() {
+        let mut queue = ReadyQueue::default();
+        queue.push(0);
+        for i in 0..100_000u32 {
+            queue.push(1 + i % 2);
+            assert_eq!(queue.remove_nth(1), 1 + i % 2);
+        }
+        assert_eq!(queue.iter().collect::<Vec<_>>(), [0]);
+        assert_eq!(queue.words.len(), 1);
+    }
+
+    #[test]
+    fn select_in_word_finds_every_set_bit() {
+        let mut next = xorshift(99);
+        for _ in 0..1_000 {
+            let word = next();
+            let bits: Vec<usize> = (0..64).filter(|b| word >> b & 1 == 1).collect();
+            for (k, &bit) in bits.iter().enumerate() {
+                assert_eq!(select_in_word(word, k as u32), bit);
+            }
+        }
+        assert_eq!(select_in_word(u64::MAX, 63), 63);
     }
 }

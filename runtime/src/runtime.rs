@@ -91,10 +91,12 @@ impl Runtime {
         self.user_rng = Some(rng);
     }
 
-    /// Fails a run that makes more than `polls` polls (a livelock). Default
-    /// [`DEFAULT_MAX_STEPS`](crate::DEFAULT_MAX_STEPS).
+    /// Fails a run that makes more than `polls` polls: [`RunError::Livelock`] if its
+    /// last polls made no progress, [`RunError::PollBudget`] otherwise. By default the
+    /// budget is [`DEFAULT_MAX_STEPS`](crate::DEFAULT_MAX_STEPS) plus
+    /// [`DEFAULT_POLLS_PER_TASK`](crate::DEFAULT_POLLS_PER_TASK) for each spawned task.
     pub fn set_max_steps(&mut self, polls: u64) {
-        self.core.borrow_mut().max_steps = polls;
+        self.core.borrow_mut().max_steps = Some(polls);
     }
 
     /// Records a [`Trace`] of each run (off by default: a sweep pays only for what it
@@ -176,7 +178,9 @@ impl Runtime {
                 Next::Poll(step) => step,
                 Next::Fire => {
                     foreign_wakers.drain(..).for_each(Waker::wake);
-                    self.core.borrow_mut().apply_wakes(None);
+                    let mut core = self.core.borrow_mut();
+                    core.apply_wakes(None);
+                    core.note_progress();
                     continue;
                 }
                 Next::Stop(error) => break Err(error),

@@ -39,8 +39,10 @@ pub enum FailureKind {
     Panic,
     /// No task was ready and no timer armed.
     Deadlock,
-    /// The run exceeded its poll budget.
+    /// The run exceeded its poll budget while its tasks only yielded without progress.
     Livelock,
+    /// The run exceeded its poll budget while still making progress: a long run.
+    PollBudget,
     /// Two runs of the same seed differed.
     Nondeterminism,
 }
@@ -126,6 +128,7 @@ impl Failure {
         let kind = match error {
             RunError::Deadlock { .. } => FailureKind::Deadlock,
             RunError::Livelock { .. } => FailureKind::Livelock,
+            RunError::PollBudget { .. } => FailureKind::PollBudget,
             _ => FailureKind::Panic,
         };
         let mut failure = Failure::new(seed, scheduler, error.message(), kind);

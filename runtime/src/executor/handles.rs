@@ -26,7 +26,11 @@ impl Core {
             }
             State::Ready | State::Parked | State::Spawned => {
                 if slot.state == State::Ready {
+                    let task = slot.id;
                     self.ready.remove(index);
+                    if self.track_ready {
+                        self.chooser.on_unready(task);
+                    }
                 }
                 let slot = &mut self.slots[index as usize];
                 slot.state = State::Finished;

@@ -1,6 +1,6 @@
 //! Rule 6, stalls are failures: a root pending with nothing ready and no timer armed is
 //! a deadlock naming every blocked task (id, name, where spawned); more polls than
-//! `max_steps` is a livelock.
+//! `max_steps` is a livelock when the last polls only yielded, else a poll-budget failure.
 
 use std::cell::Cell;
 use std::future::pending;
@@ -137,7 +137,7 @@ fn a_run_longer_than_max_steps_is_a_livelock_naming_the_ready_tasks() {
 }
 
 #[test]
-fn a_timer_driven_endless_loop_is_a_livelock_too() {
+fn a_timer_driven_endless_loop_exhausts_the_poll_budget() {
     let mut rt = Runtime::new(1);
     rt.set_max_steps(500);
     let error = rt
@@ -147,7 +147,11 @@ fn a_timer_driven_endless_loop_is_a_livelock_too() {
             }
         })
         .unwrap_err();
-    assert!(matches!(error, RunError::Livelock { .. }), "{error}");
+    assert!(matches!(error, RunError::PollBudget { .. }), "{error}");
+    assert!(
+        error.message().starts_with("poll budget exhausted"),
+        "time moves on: not a livelock, a run longer than its budget: {error}"
+    );
 }
 
 #[test]
@@ -177,9 +181,87 @@ fn max_steps_is_an_inclusive_budget() {
         short.set_max_steps(needed - 1);
         let error = short.run(program()).unwrap_err();
         assert!(
-            matches!(error, RunError::Livelock { .. }),
-            "under {sched:?}"
+            matches!(error, RunError::PollBudget { .. }),
+            "under {sched:?}: a run one poll too long is not a livelock: {error}"
         );
     }
     run_ok(Sched::Fifo, program());
+}
+
+/// The default budget grows with the tasks a run spawns: a correct run of more polls
+/// than `DEFAULT_MAX_STEPS` passes when it has the tasks to show for them.
+#[test]
+fn the_default_budget_grows_with_the_tasks() {
+    const TASKS: u64 = 2_000;
+    let yields = detsim_runtime::DEFAULT_MAX_STEPS / TASKS + 1;
+    let program = || async move {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                spawn(async move {
+                    for _ in 0..yields {
+                        yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    };
+    let mut rt = Runtime::new(3);
+    rt.run(program())
+        .expect("the default budget covers a long run of many tasks");
+    assert!(rt.steps() > detsim_runtime::DEFAULT_MAX_STEPS);
+    // A fixed budget is exactly that budget.
+    let mut fixed = Runtime::new(3);
+    fixed.set_max_steps(detsim_runtime::DEFAULT_MAX_STEPS);
+    let error = fixed.run(program()).unwrap_err();
+    assert!(matches!(error, RunError::PollBudget { .. }), "{error}");
+    assert_eq!(fixed.steps(), detsim_runtime::DEFAULT_MAX_STEPS);
+}
+
+/// A failure names at most ten tasks, however many are involved.
+#[test]
+fn a_stall_message_names_ten_tasks_and_counts_the_rest() {
+    let mut rt = Runtime::new(1);
+    rt.set_max_steps(5_000);
+    let error = rt
+        .run(async {
+            let _spinners: Vec<_> = (0..1_000).map(|_| spawn(spin())).collect();
+            spin().await;
+        })
+        .unwrap_err();
+    let RunError::Livelock { ready, .. } = &error else {
+        panic!("tasks that only yield are a livelock: {error}");
+    };
+    assert_eq!(ready.len(), 1_001);
+    let message = error.message();
+    assert_eq!(message.matches("spawned at").count(), 10, "{message}");
+    assert!(message.ends_with("; and 991 more"), "{message}");
+}
+
+/// A correct program of a million tasks passes with the default budget (its ~3 million
+/// polls are over `DEFAULT_MAX_STEPS`). A few seconds in a debug build; the bench's
+/// `scale` section runs it under every scheduler in release.
+#[test]
+fn a_million_tasks_fit_in_the_default_budget() {
+    let n = 1_000_000u64;
+    let mut rt = Runtime::new(3);
+    let sum = rt.block_on(async move {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                spawn(async move {
+                    yield_now().await;
+                    i
+                })
+            })
+            .collect();
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, n * (n - 1) / 2);
+    assert!(rt.steps() > detsim_runtime::DEFAULT_MAX_STEPS);
 }

@@ -225,9 +225,10 @@ fn every_public_name_has_its_signature() {
         FailureKind::Panic,
         FailureKind::Deadlock,
         FailureKind::Livelock,
+        FailureKind::PollBudget,
         FailureKind::Nondeterminism,
     ];
-    assert_eq!(kinds.len(), 4);
+    assert_eq!(kinds.len(), 5);
     let _: fn(&ShrinkSummary) -> (u64, usize, usize, u64, Option<String>) = |s| {
         let ShrinkSummary {
             original_steps,

@@ -1,0 +1,203 @@
+//! `scale`: the cost per task as the number of ready tasks grows. `n` tasks that each
+//! yield once, then are joined by the root, under detsim's fifo, random and pct:3
+//! choosers and tokio's current-thread runtime: nanoseconds per task for n = 1,000 to
+//! 1,000,000. Also the memory each task takes at 1,000,000 tasks (resident set, measured
+//! in a fresh child process per runtime).
+
+use crate::measure::{median_time, ns_per};
+use crate::summary::Summary;
+
+/// The schedulers of the table, as `DETSIM_SCHEDULER` spells them.
+const SCHEDULERS: [&str; 3] = ["fifo", "random", "pct:3"];
+const SEED: u64 = 7;
+
+/// The program on detsim: spawn `n` tasks that yield once, join them all.
+async fn detsim_program(n: u64) -> u64 {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            detsim::spawn(async move {
+                detsim::yield_now().await;
+                i
+            })
+        })
+        .collect();
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.expect("a task completes");
+    }
+    sum
+}
+
+/// Polls of one run of the program under fifo, PCT's estimate of the run length.
+fn polls(n: u64) -> u64 {
+    let mut rt =
+        detsim_runtime::Runtime::with_chooser(SEED, detsim::Scheduler::fifo().chooser(SEED, 1));
+    rt.block_on(detsim_program(n));
+    rt.steps()
+}
+
+fn detsim_run(scheduler: &str, n: u64, expected_steps: u64) -> u64 {
+    let scheduler: detsim::Scheduler = scheduler.parse().expect("a known scheduler");
+    let mut rt =
+        detsim_runtime::Runtime::with_chooser(SEED, scheduler.chooser(SEED, expected_steps));
+    rt.block_on(detsim_program(n))
+}
+
+/// The same program on tokio's current-thread runtime.
+fn tokio_run(n: u64) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime builds");
+    runtime.block_on(tokio_program(n))
+}
+
+async fn tokio_program(n: u64) -> u64 {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                i
+            })
+        })
+        .collect();
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.expect("a task completes");
+    }
+    sum
+}
+
+/// Runs the section and prints its figures.
+pub(crate) fn run(quick: bool, summary: &mut Summary) {
+    let sizes: &[u64] = if quick {
+        &[100, 1_000]
+    } else {
+        &[1_000, 10_000, 100_000, 1_000_000]
+    };
+    println!("## scale: n tasks that each yield once, then are joined (ns per task, median)");
+    print!("  {:>9}", "n");
+    for name in SCHEDULERS.iter().chain(&["tokio"]) {
+        print!("  {name:>9}");
+    }
+    println!();
+    // ns per task, per scheduler (tokio last), per size.
+    let mut table: Vec<Vec<f64>> = Vec::new();
+    for &n in sizes {
+        let reps = match n {
+            n if n >= 1_000_000 => 3,
+            n if n >= 100_000 => 5,
+            _ => 11,
+        };
+        let reps = if quick { 1 } else { reps };
+        let expected = n * (n - 1) / 2;
+        let steps = polls(n);
+        let mut row = Vec::new();
+        print!("  {n:>9}");
+        for scheduler in SCHEDULERS {
+            assert_eq!(detsim_run(scheduler, n, steps), expected);
+            let time = median_time(reps, || detsim_run(scheduler, n, steps));
+            row.push(ns_per(time, n));
+            print!("  {:>9.0}", ns_per(time, n));
+        }
+        assert_eq!(tokio_run(n), expected);
+        let time = median_time(reps, || tokio_run(n));
+        row.push(ns_per(time, n));
+        println!("  {:>9.0}", ns_per(time, n));
+        table.push(row);
+    }
+    if let (Some(small), Some(hundred_k)) = (
+        table.first(),
+        sizes.iter().position(|&n| n == 100_000).map(|i| &table[i]),
+    ) {
+        let tokio = hundred_k[SCHEDULERS.len()];
+        for (i, scheduler) in SCHEDULERS.iter().enumerate() {
+            summary.add(
+                format!("{scheduler}: cost per task at 100,000 / at 1,000"),
+                hundred_k[i] / small[i],
+                "≤ 2.0",
+                hundred_k[i] / small[i] <= 2.0,
+            );
+            summary.add(
+                format!("{scheduler}: cost per task at 100,000 / tokio's"),
+                hundred_k[i] / tokio,
+                "≤ 3.0",
+                hundred_k[i] / tokio <= 3.0,
+            );
+        }
+    }
+    if quick {
+        // The smoke test runs inside libtest, whose executable is not this bench.
+        return;
+    }
+    let n = 1_000_000;
+    match (memory_per_task("detsim", n), memory_per_task("tokio", n)) {
+        (Some(ours), Some(theirs)) => {
+            println!(
+                "  memory at {n} tasks (resident set after spawning them, fresh process): \
+                 detsim {ours:.0} B/task, tokio {theirs:.0} B/task, detsim/tokio = {:.2}",
+                ours / theirs
+            );
+            summary.add(
+                format!("memory per task at {n} tasks, detsim / tokio"),
+                ours / theirs,
+                "(reported)",
+                true,
+            );
+        }
+        _ => println!("  memory: not measured (needs Linux's /proc/self/statm)"),
+    }
+}
+
+/// Bytes of resident memory per task with `n` tasks spawned, measured by running this
+/// executable again as a child (a fresh heap): see [`memory_child`].
+fn memory_per_task(runtime: &str, n: u64) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let output = std::process::Command::new(exe)
+        .args([MEMORY_CHILD, runtime, &n.to_string()])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let bytes: f64 = text.trim().parse().ok()?;
+    Some(bytes / n as f64)
+}
+
+/// The hidden first argument that makes the bench a memory-measuring child.
+pub(crate) const MEMORY_CHILD: &str = "__memory-child";
+
+/// In a child process: spawns `n` tasks on `runtime` (`detsim` or `tokio`) and prints
+/// how many bytes the resident set grew by once they all exist.
+pub(crate) fn memory_child(runtime: &str, n: u64) {
+    let before = resident_bytes().expect("/proc/self/statm is readable");
+    let grown = match runtime {
+        "detsim" => detsim_runtime::Runtime::new(SEED).block_on(async move {
+            let handles: Vec<_> = (0..n).map(|i| detsim::spawn(async move { i })).collect();
+            let grown = resident_bytes().expect("statm") - before;
+            for handle in handles {
+                handle.await.expect("a task completes");
+            }
+            grown
+        }),
+        "tokio" => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a current-thread runtime builds");
+            runtime.block_on(async move {
+                let handles: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+                let grown = resident_bytes().expect("statm") - before;
+                for handle in handles {
+                    handle.await.expect("a task completes");
+                }
+                grown
+            })
+        }
+        other => panic!("unknown runtime {other:?}"),
+    };
+    println!("{grown}");
+}
+
+/// The resident set size of this process, from `/proc/self/statm` (in pages of 4 KiB).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
