@@ -16,6 +16,16 @@ pub(crate) struct Env {
     pub(crate) jobs: Option<usize>,
     pub(crate) replay: Option<String>,
     pub(crate) check_determinism: Option<bool>,
+    pub(crate) exhaustive: Option<ExhaustiveSetting>,
+}
+
+/// `DETSIM_EXHAUSTIVE`: a bound on deviations, or `off` for a seed sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExhaustiveSetting {
+    /// `off`: sweep seeds even where the code asks for exhaustive exploration.
+    Off,
+    /// `k`: explore every schedule with at most `k` deviations.
+    Bound(u32),
 }
 
 impl Env {
@@ -60,6 +70,17 @@ impl Env {
                         _ => None,
                     },
                     "`1` (on) or `0` (off)",
+                )
+            }),
+            exhaustive: get("DETSIM_EXHAUSTIVE").map(|v| {
+                parse(
+                    "DETSIM_EXHAUSTIVE",
+                    &v,
+                    |s| match s {
+                        "off" => Some(ExhaustiveSetting::Off),
+                        _ => s.parse().ok().map(ExhaustiveSetting::Bound),
+                    },
+                    "a number of deviations such as 2, or `off`",
                 )
             }),
         }
@@ -110,6 +131,7 @@ mod tests {
             ("DETSIM_JOBS", "2"),
             ("DETSIM_REPLAY", " tok "),
             ("DETSIM_CHECK_DETERMINISM", "1"),
+            ("DETSIM_EXHAUSTIVE", "2"),
         ]);
         assert_eq!(e.seed, Some(42));
         assert_eq!(e.seeds, Some(500));
@@ -118,6 +140,9 @@ mod tests {
         assert_eq!(e.jobs, Some(2));
         assert_eq!(e.replay.as_deref(), Some("tok"));
         assert_eq!(e.check_determinism, Some(true));
+        assert_eq!(e.exhaustive, Some(ExhaustiveSetting::Bound(2)));
+        let off = env(&[("DETSIM_EXHAUSTIVE", "off")]).exhaustive;
+        assert_eq!(off, Some(ExhaustiveSetting::Off));
         assert_eq!(env(&[("DETSIM_SEED", "")]), Env::default());
     }
 
@@ -150,5 +175,10 @@ mod tests {
         assert!(m.contains("DETSIM_JOBS=`-1`"), "{m}");
         let m = panic_message(&[("DETSIM_CHECK_DETERMINISM", "maybe")]);
         assert!(m.contains("DETSIM_CHECK_DETERMINISM=`maybe`"), "{m}");
+        let m = panic_message(&[("DETSIM_EXHAUSTIVE", "-1")]);
+        assert!(
+            m.contains("DETSIM_EXHAUSTIVE=`-1`") && m.contains("`off`"),
+            "{m}"
+        );
     }
 }

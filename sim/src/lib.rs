@@ -56,6 +56,7 @@
 //! ```
 
 mod config;
+mod explore;
 pub mod fuzz;
 mod progress;
 mod replayer;
@@ -66,6 +67,7 @@ mod scheduler;
 mod shrink;
 
 pub use detsim_runtime::{JoinError, JoinHandle, Trace, random, spawn, task, time, yield_now};
+pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};
 pub use runner::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
 pub use schedule::{Schedule, TokenError};

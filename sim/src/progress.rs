@@ -1,4 +1,6 @@
-//! A progress bar for long sweeps: seeds done, seeds per second, failures so far.
+//! A progress bar for long sweeps (seeds done, seeds per second, failures so far) and
+//! for exhaustive explorations (schedules run, and how far the level in flight is: a
+//! level's size is known exactly before it starts).
 //!
 //! Shown only when stderr is a terminal and only once a sweep has run for about a
 //! second, so quick tests and CI logs stay clean. Wall-clock time decides only whether
@@ -23,6 +25,15 @@ pub(crate) struct Progress {
     done: AtomicU64,
     failures: AtomicU64,
     bar: OnceLock<ProgressBar>,
+    /// For an exhaustive exploration: its bound, and the level in flight.
+    exhaustive: Option<Exhaustive>,
+}
+
+#[derive(Debug)]
+struct Exhaustive {
+    bound: u32,
+    /// (level, its schedules, schedules run before it)
+    level: std::sync::Mutex<(u32, u64, u64)>,
 }
 
 impl Progress {
@@ -35,6 +46,28 @@ impl Progress {
             done: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             bar: OnceLock::new(),
+            exhaustive: None,
+        }
+    }
+
+    /// Progress of an exhaustive exploration up to `bound` deviations; its total is not
+    /// known in advance, so the bar shows the level in flight.
+    pub(crate) fn exhaustive(bound: u32) -> Progress {
+        let mut progress = Progress::new(u64::MAX);
+        progress.exhaustive = Some(Exhaustive {
+            bound,
+            level: std::sync::Mutex::new((0, 1, 0)),
+        });
+        progress
+    }
+
+    /// The exploration starts the schedules with exactly `level` deviations, `schedules`
+    /// of them.
+    pub(crate) fn start_level(&self, level: u32, schedules: u64) {
+        if let Some(exhaustive) = &self.exhaustive
+            && let Ok(mut current) = exhaustive.level.lock()
+        {
+            *current = (level, schedules, self.done.load(Ordering::Relaxed));
         }
     }
 
@@ -46,17 +79,34 @@ impl Progress {
             return;
         }
         let bar = self.bar.get_or_init(|| {
-            let bar = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
+            let (total, template) = match self.exhaustive {
+                None => (
+                    Some(self.total),
                     "detsim {bar:30} {pos}/{len} seeds  {per_sec}  {msg}  eta {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ),
+                Some(_) => (None, "detsim exhaustive  {pos} schedules  {per_sec}  {msg}"),
+            };
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         });
         bar.set_position(done);
-        bar.set_message(format!("{failed} failing"));
+        match &self.exhaustive {
+            None => bar.set_message(format!("{failed} failing")),
+            Some(exhaustive) => {
+                let Ok(&(level, schedules, before)) = exhaustive.level.lock().as_deref() else {
+                    return;
+                };
+                bar.set_message(format!(
+                    "{} of the {schedules} with {level} deviation(s) (bound {})",
+                    done - before,
+                    exhaustive.bound
+                ));
+            }
+        }
     }
 
     /// Removes the bar, if one was drawn.

@@ -6,6 +6,7 @@ use std::fmt;
 
 use detsim_runtime::{Decision, RunError, TaskInfo, Trace};
 
+use crate::explore::Coverage;
 use crate::replayer::Replayed;
 
 use crate::schedule::Schedule;
@@ -22,12 +23,22 @@ pub struct Report {
     pub seeds_run: u64,
     /// The lowest failing seed's failure, if any seed failed.
     pub failure: Option<Failure>,
+    pub(crate) coverage: Option<Coverage>,
 }
 
 impl Report {
     /// Whether every seed passed.
     pub fn passed(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// What an [exhaustive](crate::Builder::exhaustive) exploration covered (`None`
+    /// for a seed sweep or a replay). Its `Display` is the coverage statement:
+    /// "explored all 38 schedules with at most 2 deviations from FIFO order; no
+    /// failure", or how far a budget or a failure let it get. In exhaustive mode
+    /// [`seeds_run`](Report::seeds_run) counts the schedules run.
+    pub fn coverage(&self) -> Option<&Coverage> {
+        self.coverage.as_ref()
     }
 }
 
@@ -93,6 +104,9 @@ pub struct Failure {
     pub(crate) seed_command: Option<String>,
     pub(crate) test_name: Option<String>,
     pub(crate) note: Option<String>,
+    /// Where the failing run came from, when not from a seed of a sweep
+    /// ("in an exhaustive exploration"): replaces the seed in the report's first line.
+    pub(crate) origin: Option<String>,
 }
 
 impl Failure {
@@ -118,6 +132,7 @@ impl Failure {
             seed_command: None,
             test_name: crate::runner::test_name(),
             note: None,
+            origin: None,
         }
     }
 
@@ -202,10 +217,16 @@ impl fmt::Display for Failure {
         }
         let shrink = self.shrink.as_ref().filter(|s| s.original_deviations > 0);
         ReportText {
-            headline: format!(
-                "{headline} on seed {:#x} (scheduler {}, {} polls)",
-                self.seed, self.scheduler, self.steps
-            ),
+            headline: match &self.origin {
+                Some(origin) => format!(
+                    "{headline} {origin} ({} polls; `detsim::random` draws from seed {:#x})",
+                    self.steps, self.seed
+                ),
+                None => format!(
+                    "{headline} on seed {:#x} (scheduler {}, {} polls)",
+                    self.seed, self.scheduler, self.steps
+                ),
+            },
             task: self.task.as_deref(),
             location: self.location.as_deref(),
             message: &self.message,

@@ -200,8 +200,8 @@ fn every_public_name_has_its_signature() {
     use detsim::fuzz::{FALLBACK_SEED, FuzzFailure, Fuzzer, decision_for_byte};
     use detsim::trace::{Event, EventKind, TraceTail};
     use detsim::{
-        DEFAULT_SEED_START, DEFAULT_SEEDS, FailureKind, PORTFOLIO, ParseSchedulerError, Schedule,
-        ShrinkSummary, TokenError,
+        Coverage, DEFAULT_SEED_START, DEFAULT_SEEDS, FailureKind, Level, PORTFOLIO,
+        ParseSchedulerError, Schedule, ShrinkSummary, TokenError,
     };
 
     let _: fn(Builder, u64) -> Builder = Builder::seed_start;
@@ -211,6 +211,22 @@ fn every_public_name_has_its_signature() {
     let _: fn(Builder) -> Builder = Builder::ignore_env;
     let _: Builder = Builder::new().chooser(|_seed| Box::new(Oldest) as Box<dyn Chooser>);
     let _: fn(&Report) -> bool = Report::passed;
+    let _: fn(Builder, u32) -> Builder = Builder::exhaustive;
+    let _: fn(Builder, u64, Duration) -> Builder = Builder::exhaustive_budget;
+    let _: fn(&Report) -> Option<&Coverage> = Report::coverage;
+    let _: fn(&Coverage) -> bool = Coverage::is_complete;
+    let _: fn(&Coverage) -> Option<u32> = Coverage::complete_up_to;
+    let _: fn(&Coverage) -> (u32, u64, u64, &Vec<Level>, &Option<String>, bool) = |c| {
+        (
+            c.max_deviations,
+            c.seed,
+            c.schedules_run,
+            &c.levels,
+            &c.stopped_early,
+            c.failed,
+        )
+    };
+    let _: fn(&Level) -> (u32, u64, u64) = |l| (l.deviations, l.schedules, l.run);
     let _: fn(&Failure) -> String = Failure::replay_token;
     let _: fn(&Failure) -> &Schedule = Failure::schedule;
     let _: fn(&Failure) -> &str = Failure::replay_command;

@@ -217,3 +217,61 @@ fn a_malformed_variable_panics_naming_variable_value_and_form() {
         );
     }
 }
+
+/// Explores three tasks of one yield each with at most one deviation in code, or
+/// sweeps 3 seeds when that is off.
+#[test]
+#[ignore = "a probe run by the env tests in a child process"]
+fn exhaustive_probe() {
+    let report = Builder::new().seeds(3).exhaustive(1).explore(|| async {
+        let tasks: Vec<_> = (0..3)
+            .map(|_| spawn(async { detsim::yield_now().await }))
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    println!("seeds_run={}", report.seeds_run);
+    match report.coverage() {
+        Some(coverage) => println!("coverage={coverage}"),
+        None => println!("coverage=none"),
+    }
+}
+
+#[test]
+fn detsim_exhaustive_sets_the_bound_or_turns_exploration_off() {
+    let (passed, text) = run_probe("exhaustive_probe", &[]);
+    assert!(passed, "{text}");
+    let one = printed(&text, "coverage").to_owned();
+    assert!(
+        one.contains("with at most 1 deviation from FIFO order; no failure"),
+        "{one}"
+    );
+    let runs_one: u64 = printed(&text, "seeds_run").parse().unwrap();
+    let (passed, text) = run_probe("exhaustive_probe", &[("DETSIM_EXHAUSTIVE", "2")]);
+    assert!(passed, "{text}");
+    let two = printed(&text, "coverage");
+    assert!(
+        two.contains("with at most 2 deviations from FIFO order; no failure"),
+        "{two}"
+    );
+    let runs_two: u64 = printed(&text, "seeds_run").parse().unwrap();
+    assert!(
+        runs_two > runs_one,
+        "{runs_two} schedules with 2 deviations, {runs_one} with 1"
+    );
+    let (passed, text) = run_probe("exhaustive_probe", &[("DETSIM_EXHAUSTIVE", "off")]);
+    assert!(passed, "{text}");
+    assert_eq!(printed(&text, "coverage"), "none");
+    assert_eq!(printed(&text, "seeds_run"), "3");
+    // A sweep in code becomes an exploration: a body without tasks has one schedule.
+    let (passed, text) = run_probe("sweep_probe", &[("DETSIM_EXHAUSTIVE", "2")]);
+    assert!(passed, "{text}");
+    assert_eq!(printed(&text, "seeds_run"), "1");
+    let (passed, text) = run_probe("sweep_probe", &[("DETSIM_EXHAUSTIVE", "two")]);
+    assert!(!passed);
+    assert!(
+        text.contains("DETSIM_EXHAUSTIVE=`two` is malformed"),
+        "{text}"
+    );
+}

@@ -7,6 +7,7 @@
 mod contract;
 mod determinism;
 mod env;
+mod exhaustive;
 mod parallel;
 mod programs;
 mod replay;
