@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|net|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -18,6 +18,8 @@
 //! - `zoo`: seeds until the first failure for each bug of `detsim-zoo`, detsim's
 //!   schedulers against shuttle's random and PCT schedulers on the same bugs
 //!   (`shuttle_zoo`).
+//! - `net`: a TCP echo of 10,000 messages: detsim's simulated loopback against real
+//!   tokio over the real 127.0.0.1.
 //!
 //! A summary at the end lists each figure that the design's performance targets name,
 //! with its target.
@@ -27,6 +29,7 @@
 //! few lines to stderr for each failure it finds; run with `2>/dev/null` to hide them.
 
 mod measure;
+mod net;
 mod scale;
 mod shuttle_zoo;
 mod spawn;
@@ -80,9 +83,9 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 5] = ["scale", "spawn", "timers", "sweep", "zoo"];
-const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|all]... [--quick] [--cap SEEDS] \
-                     [--starts N]";
+const SECTIONS: [&str; 6] = ["scale", "spawn", "timers", "sweep", "zoo", "net"];
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|net|all]... [--quick] \
+                     [--cap SEEDS] [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -132,6 +135,7 @@ fn run(options: &Options) {
             "timers" => timers::run(options.quick),
             "sweep" => sweep::run(options.quick, &mut summary),
             "zoo" => zoo::run(options.quick, options.cap, options.starts),
+            "net" => net::run(options.quick),
             _ => unreachable!("parse only lets known sections through"),
         }
         println!();

@@ -8,7 +8,7 @@
 //! Invariants:
 //! - a chooser's answers depend only on its own state and the calls it received, never
 //!   on addresses, wall-clock time or hash order: same seed, same decisions;
-//! - random choices come from ChaCha8 through `uniform_index`, a method defined here
+//! - random choices come from ChaCha8 through [`uniform_index`], a method defined here
 //!   (not a `rand` convenience whose algorithm could change between versions), so a seed
 //!   keeps its schedule across releases of `rand`.
 
@@ -22,6 +22,23 @@ pub const SCHEDULER_STREAM: u64 = 0;
 /// The ChaCha stream behind [`crate::random`], separate so that a change of scheduler
 /// leaves the program's own random values alone.
 pub const USER_STREAM: u64 = 1;
+
+/// The ChaCha stream of the simulated network (`detsim-net`): per-run link latencies.
+/// Separate from the scheduler's and the program's streams, so the network's draws
+/// change neither the schedule's decisions nor the program's own random values.
+pub const NETWORK_STREAM: u64 = 2;
+
+/// Stream `stream` of the current run's seed (see [`seeded_rng`]): for crates built on
+/// the runtime that need seed-derived values outside the decision list. Streams
+/// [`SCHEDULER_STREAM`] and [`USER_STREAM`] are taken; [`NETWORK_STREAM`] is the
+/// network's.
+///
+/// # Panics
+/// Outside a simulation.
+pub fn run_stream(stream: u64) -> ChaCha8Rng {
+    let seed = crate::context::with_core("detsim_runtime::choice::run_stream", |core| core.seed());
+    seeded_rng(seed, stream)
+}
 
 /// The random stream `stream` of `seed`: ChaCha8 keyed by the seed's 8 little-endian
 /// bytes followed by 24 zero bytes, on ChaCha stream `stream`. This is the definition
@@ -40,7 +57,11 @@ pub fn seeded_rng(seed: u64, stream: u64) -> ChaCha8Rng {
 
 /// A uniform index in `0..n` from one 64-bit draw: `(x · n) >> 64` (Lemire's
 /// multiply-shift without rejection; its bias, below n/2⁶⁴, cannot be observed in a run).
-pub(crate) fn uniform_index(rng: &mut impl Rng, n: usize) -> usize {
+///
+/// Public on purpose, with [`seeded_rng`]: every random choice a seed makes (a task
+/// pick, the simulated network's latencies in `detsim-net`, a chooser of a user's)
+/// derives an index this one way, so a seed keeps its meaning across crates.
+pub fn uniform_index(rng: &mut impl Rng, n: usize) -> usize {
     debug_assert!(n > 0);
     ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
 }

@@ -11,10 +11,12 @@
 //! - nothing here varies between runs of the same seed: slots are reused lowest index
 //!   first, ids count up, wakes apply in the order they happened.
 
+use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::Location;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
@@ -159,6 +161,8 @@ pub(crate) struct Core {
     pub(crate) decisions: Vec<Decision>,
     /// A failure found outside the poll loop's own checks (an unread panic dropped).
     pub(crate) failure: Option<RunError>,
+    /// Run-scoped state of other crates (see `extension.rs`), in creation order.
+    extensions: Vec<(TypeId, Rc<dyn Any>)>,
 }
 
 impl fmt::Debug for Core {
@@ -200,6 +204,7 @@ impl Core {
             trace: Trace::default(),
             decisions: Vec::new(),
             failure: None,
+            extensions: Vec::new(),
         }
     }
 
@@ -238,6 +243,10 @@ impl Core {
         self.trace.clear();
         self.decisions.clear();
         self.failure = None;
+        debug_assert!(
+            self.extensions.is_empty(),
+            "`Runtime::run` takes them first"
+        );
         // The root future is task t0 in slot 0.
         let index = self.alloc(None, None);
         self.slots[index as usize].state = State::Ready;
@@ -471,6 +480,37 @@ impl Core {
         let task = slot.id;
         self.record(EventKind::Poll { task, ready: n });
         Next::Poll(step)
+    }
+
+    /// The run-scoped value keyed by `type_id`, if one was created (see `extension.rs`).
+    pub(crate) fn extension(&self, type_id: TypeId) -> Option<Rc<dyn Any>> {
+        self.extensions
+            .iter()
+            .find(|(id, _)| *id == type_id)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// The run-scoped value keyed by `type_id`, inserting `fresh` if there is none yet.
+    pub(crate) fn extension_or_insert(
+        &mut self,
+        type_id: TypeId,
+        fresh: Rc<dyn Any>,
+    ) -> Rc<dyn Any> {
+        if let Some(value) = self.extension(type_id) {
+            return value;
+        }
+        self.extensions.push((type_id, fresh.clone()));
+        fresh
+    }
+
+    /// Takes every run-scoped value, for the runtime to drop outside the borrow.
+    pub(crate) fn take_extensions(&mut self) -> Vec<(TypeId, Rc<dyn Any>)> {
+        std::mem::take(&mut self.extensions)
+    }
+
+    /// The seed of the current run.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The run's budget ran out: a livelock if the polls of at least the last half of

@@ -40,6 +40,7 @@
 pub mod choice;
 mod context;
 mod executor;
+pub mod extension;
 mod join;
 mod outcome;
 mod pct;

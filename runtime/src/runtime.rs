@@ -154,6 +154,9 @@ impl Runtime {
             .chooser
             .take()
             .unwrap_or_else(|| Box::new(Random::new(self.seed)));
+        // Run-scoped state left by a run that unwound before its teardown.
+        let stale = self.core.borrow_mut().take_extensions();
+        drop(stale);
         self.core
             .borrow_mut()
             .reset(self.seed, chooser, self.user_rng.take());
@@ -253,6 +256,13 @@ impl Runtime {
         let escaped = self.core.borrow_mut().take_escaped_outcomes();
         for (index, cell) in escaped {
             let error = self.drop_outside_poll(index, || drop(cell));
+            failure = failure.or(error);
+        }
+        // Run-scoped state goes after the tasks (their destructors may still use it) and
+        // before the timers are cleared (it may hold timers of its own).
+        let extensions = self.core.borrow_mut().take_extensions();
+        for (_, value) in extensions {
+            let error = self.drop_outside_poll(ROOT_INDEX, || drop(value));
             failure = failure.or(error);
         }
         let wakers = self.core.borrow_mut().clear_timers();

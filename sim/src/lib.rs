@@ -4,8 +4,8 @@
 //! whose scheduler picks the next ready task from a seeded random stream, over many
 //! seeds, with virtual time. When a seed fails, the panic names the seed, a shrunk
 //! schedule as a replay token, and a command that replays it, step for step, on any
-//! machine. The repository's README is the tutorial: set-up,
-//! the environment variables, replay, schedulers, sharding, fuzzing.
+//! machine. The repository's README is the tutorial: set-up, the environment
+//! variables, replay, schedulers, sharding, fuzzing.
 //!
 //! # Design
 //! - The executor lives in `detsim-runtime` and its user API is re-exported here:
@@ -16,7 +16,9 @@
 //! - The harness is this crate: [`Builder`] (and [`check`]) resolves a plan from the
 //!   code and the `DETSIM_*` environment variables, sweeps seeds, and turns the lowest
 //!   failing seed into a [`Failure`]: message, seed, [`Scheduler`] strategy, shrunk
-//!   [`Schedule`], [`Trace`], replay command. [`fuzz`] drives a run from fuzzer bytes.
+//!   [`Schedule`], [`Trace`], replay command; or explores every schedule within a
+//!   bound ([`Builder::exhaustive`]). [`fuzz`] drives a run from fuzzer bytes; [`net`]
+//!   is the simulated network.
 //! - Extension point: a scheduling policy of your own implements
 //!   [`choice::Chooser`] and plugs in with [`Builder::chooser`].
 //!
@@ -66,6 +68,9 @@ mod schedule;
 mod scheduler;
 mod shrink;
 
+/// The simulated network (hosts, TCP, UDP, name resolution with tokio's signatures):
+/// the `detsim-net` crate.
+pub use detsim_net as net;
 pub use detsim_runtime::{JoinError, JoinHandle, Trace, random, spawn, task, time, yield_now};
 pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};

@@ -4,6 +4,7 @@
 
 mod cancellation;
 mod decisions;
+mod extension;
 mod fifo_order;
 mod foreign_wakers;
 mod lazy_start;

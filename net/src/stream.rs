@@ -1,0 +1,309 @@
+//! TCP: [`TcpListener`] and [`TcpStream`], with tokio's signatures, on the run's
+//! simulated network. [`tcp`](crate::tcp) holds the halves of a split stream.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::addr::{ToSocketAddrs, each_addr};
+use crate::world::{SockRef, try_with_sock, with_sock, with_world};
+
+/// A TCP socket listening for connections (tokio's `TcpListener`). Dropping it closes
+/// the port: connections not yet accepted are reset, later connects are refused.
+#[derive(Debug)]
+pub struct TcpListener {
+    sock: SockRef,
+}
+
+impl TcpListener {
+    /// Binds a listener to `addr` (port 0: an ephemeral port from 49152 up) on the
+    /// current host. Errors: `AddrInUse` when the port is taken, `AddrNotAvailable`
+    /// for an address that is not the host's. Panics outside a simulation.
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let addrs = addr.to_sim_addrs()?;
+        with_world("detsim::net::TcpListener::bind", |world| {
+            each_addr(&addrs, |addr| {
+                let index = world.listen(addr)?;
+                Ok(TcpListener {
+                    sock: world.sock(index),
+                })
+            })
+        })
+    }
+
+    /// Waits for a connection; returns the accepted stream and the peer's address.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a connection (tokio's `poll_accept`).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        with_sock("detsim::net::TcpListener::accept", self.sock, |world| {
+            world.poll_accept(self.sock.index, cx).map(|(ep, peer)| {
+                Ok((
+                    TcpStream {
+                        sock: world.sock(ep),
+                    },
+                    peer,
+                ))
+            })
+        })
+    }
+
+    /// The address the listener is bound to (with the port chosen for port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(with_sock(
+            "detsim::net::TcpListener::local_addr",
+            self.sock,
+            |world| world.listeners[self.sock.index as usize].local,
+        ))
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        let index = self.sock.index;
+        try_with_sock(self.sock, |world| world.close_listener(index));
+    }
+}
+
+/// A TCP connection (tokio's `TcpStream`): bytes arrive in order and complete, after
+/// the link's latency. Dropping it closes the connection: the peer reads EOF (or sees
+/// a reset if data it sent was left unread here, as Linux does).
+#[derive(Debug)]
+pub struct TcpStream {
+    sock: SockRef,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each address it names in turn. A round trip of the
+    /// link: errors with `ConnectionRefused` when nothing listens there,
+    /// `HostUnreachable` when no host has the address. Panics outside a simulation.
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let addrs = addr.to_sim_addrs()?;
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect_one(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "could not resolve to any address",
+            )
+        }))
+    }
+
+    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        let stream = with_world("detsim::net::TcpStream::connect", |world| {
+            let ep = world.connect(addr)?;
+            io::Result::Ok(TcpStream {
+                sock: world.sock(ep),
+            })
+        })?;
+        std::future::poll_fn(|cx| {
+            with_sock("detsim::net::TcpStream::connect", stream.sock, |world| {
+                world.poll_connected(stream.sock.index, cx)
+            })
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    fn with<R>(&self, what: &str, f: impl FnOnce(&mut crate::world::World, u32) -> R) -> R {
+        with_sock(what, self.sock, |world| f(world, self.sock.index))
+    }
+
+    /// This side's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.with("detsim::net::TcpStream::local_addr", |w, ep| {
+            w.endpoints[ep as usize].local
+        }))
+    }
+
+    /// The other side's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.with("detsim::net::TcpStream::peer_addr", |w, ep| {
+            w.endpoints[ep as usize].peer
+        }))
+    }
+
+    /// Sets `TCP_NODELAY`. Recorded and reported by [`nodelay`](Self::nodelay); the
+    /// simulated network sends every write at once either way.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.with("detsim::net::TcpStream::set_nodelay", |w, ep| {
+            w.set_nodelay(ep, nodelay);
+        });
+        Ok(())
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.with("detsim::net::TcpStream::nodelay", |w, ep| w.nodelay(ep)))
+    }
+
+    /// Splits the stream into a read half and a write half that borrow it.
+    pub fn split(&mut self) -> (crate::tcp::ReadHalf<'_>, crate::tcp::WriteHalf<'_>) {
+        crate::tcp::split(self)
+    }
+
+    /// Splits the stream into owned halves, which
+    /// [`OwnedReadHalf::reunite`](crate::tcp::OwnedReadHalf::reunite) puts back together. Dropping the write half
+    /// shuts the write side down, as tokio's does.
+    pub fn into_split(self) -> (crate::tcp::OwnedReadHalf, crate::tcp::OwnedWriteHalf) {
+        crate::tcp::into_split(self)
+    }
+
+    /// Reads received bytes without consuming them.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            let mut buf = ReadBuf::new(buf);
+            self.poll_peek(cx, &mut buf)
+        })
+        .await
+    }
+
+    /// Polls for received bytes without consuming them; fills `buf` with what is there.
+    pub fn poll_peek(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<usize>> {
+        self.with("detsim::net::TcpStream::peek", |w, ep| {
+            w.poll_read(ep, cx, buf, true)
+        })
+    }
+
+    /// Waits until a read would not wait (data, EOF or an error is there).
+    pub async fn readable(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| {
+            self.with("detsim::net::TcpStream::readable", |w, ep| {
+                w.poll_readable(ep, cx)
+            })
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Waits until a write would not wait.
+    pub async fn writable(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| {
+            self.with("detsim::net::TcpStream::writable", |w, ep| {
+                w.poll_writable(ep, cx)
+            })
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Reads what is there without waiting: `WouldBlock` when nothing is.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_read_priv(&mut cx, &mut buf) {
+            Poll::Ready(result) => result.map(|()| buf.filled().len()),
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Writes what fits without waiting: `WouldBlock` when nothing does.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_write_priv(&mut cx, &[buf]) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    pub(crate) fn poll_read_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.with("detsim::net::TcpStream::poll_read", |w, ep| {
+            w.poll_read(ep, cx, buf, false).map_ok(|_| ())
+        })
+    }
+
+    pub(crate) fn poll_write_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[&[u8]],
+    ) -> Poll<io::Result<usize>> {
+        self.with("detsim::net::TcpStream::poll_write", |w, ep| {
+            w.poll_write(ep, cx, bufs)
+        })
+    }
+
+    pub(crate) fn shutdown_priv(&self) -> io::Result<()> {
+        self.with("detsim::net::TcpStream::poll_shutdown", |w, ep| {
+            w.shutdown_write(ep)
+        })
+    }
+}
+
+impl TcpStream {
+    /// Shuts the write side down if the stream belongs to the current run (for
+    /// destructors, which must not panic).
+    pub(crate) fn shutdown_quietly(&self) {
+        let index = self.sock.index;
+        try_with_sock(self.sock, |world| {
+            let _ = world.shutdown_write(index);
+        });
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        let index = self.sock.index;
+        try_with_sock(self.sock, |world| world.close_endpoint(index));
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.poll_read_priv(cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_priv(cx, &[buf])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let bufs: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+        self.poll_write_priv(cx, &bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Shuts the write side down (a half-close): the peer reads EOF after the bytes
+    /// written so far; this side can still read.
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown_priv())
+    }
+}

@@ -1,0 +1,196 @@
+//! UDP: [`UdpSocket`], with tokio's signatures, on the run's simulated network.
+
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::ReadBuf;
+
+use crate::addr::{ToSocketAddrs, each_addr};
+use crate::world::{SockRef, World, try_with_sock, with_sock, with_world};
+
+/// A UDP socket (tokio's `UdpSocket`): datagrams keep their boundaries; on loopback
+/// none is lost or reordered. Sends never wait. A datagram to a port where nothing is
+/// bound is dropped silently.
+#[derive(Debug)]
+pub struct UdpSocket {
+    sock: SockRef,
+}
+
+fn not_connected() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "this UDP socket is not connected; use send_to, or connect first",
+    )
+}
+
+impl UdpSocket {
+    /// Binds a socket to `addr` (port 0: an ephemeral port) on the current host.
+    /// Errors: `AddrInUse` when the port is taken. Panics outside a simulation.
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        let addrs = addr.to_sim_addrs()?;
+        with_world("detsim::net::UdpSocket::bind", |world| {
+            each_addr(&addrs, |addr| {
+                let index = world.udp_bind(addr)?;
+                Ok(UdpSocket {
+                    sock: world.sock(index),
+                })
+            })
+        })
+    }
+
+    fn with<R>(&self, what: &str, f: impl FnOnce(&mut World, u32) -> R) -> R {
+        with_sock(what, self.sock, |world| f(world, self.sock.index))
+    }
+
+    /// Sets the default peer: `send` goes there, and only its datagrams are received.
+    pub async fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
+        let addrs = addr.to_sim_addrs()?;
+        self.with("detsim::net::UdpSocket::connect", |world, sock| {
+            each_addr(&addrs, |addr| world.udp_connect(sock, addr))
+        })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.with("detsim::net::UdpSocket::local_addr", |w, s| {
+            w.udps[s as usize].local
+        }))
+    }
+
+    /// The connected peer; `NotConnected` if there is none.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.with("detsim::net::UdpSocket::peer_addr", |w, s| {
+            w.udps[s as usize].peer
+        })
+        .ok_or_else(not_connected)
+    }
+
+    /// Sends `buf` as one datagram to the connected peer.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.try_send(buf)
+    }
+
+    /// Sends `buf` to the connected peer without waiting (sends never wait).
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.with("detsim::net::UdpSocket::send", |w, s| {
+            let peer = w.udps[s as usize].peer.ok_or_else(not_connected)?;
+            w.udp_send_to(s, buf, peer)
+        })
+    }
+
+    /// Polls a send to the connected peer (always ready).
+    pub fn poll_send(&self, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.try_send(buf))
+    }
+
+    /// Sends `buf` as one datagram to `target` (its first address).
+    pub async fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], target: A) -> io::Result<usize> {
+        let addrs = target.to_sim_addrs()?;
+        let Some(&to) = addrs.first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no addresses to send data to",
+            ));
+        };
+        self.try_send_to(buf, to)
+    }
+
+    /// Sends `buf` to `target` without waiting (sends never wait).
+    pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.with("detsim::net::UdpSocket::send_to", |w, s| {
+            w.udp_send_to(s, buf, target)
+        })
+    }
+
+    /// Polls a send to `target` (always ready).
+    pub fn poll_send_to(
+        &self,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.try_send_to(buf, target))
+    }
+
+    /// Waits for a datagram and copies it into `buf` (truncated if `buf` is shorter);
+    /// returns the bytes copied.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_from(buf).await.map(|(n, _)| n)
+    }
+
+    /// Waits for a datagram; returns the bytes copied and the sender.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_inner(buf, false).await
+    }
+
+    /// Like [`recv_from`](Self::recv_from), but the datagram stays queued.
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_inner(buf, true).await
+    }
+
+    async fn recv_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
+        std::future::poll_fn(|cx| {
+            let mut read = ReadBuf::new(buf);
+            self.poll_inner(cx, &mut read, peek)
+                .map_ok(|from| (read.filled().len(), from))
+        })
+        .await
+    }
+
+    fn poll_inner(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+        peek: bool,
+    ) -> Poll<io::Result<SocketAddr>> {
+        self.with("detsim::net::UdpSocket::recv", |w, s| {
+            w.udp_poll_recv(s, cx, buf, peek)
+        })
+    }
+
+    /// Polls for a datagram, copying it into `buf`.
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.poll_inner(cx, buf, false).map_ok(|_| ())
+    }
+
+    /// Polls for a datagram, copying it into `buf`; gives the sender.
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<SocketAddr>> {
+        self.poll_inner(cx, buf, false)
+    }
+
+    /// Polls for a datagram without removing it; gives the sender.
+    pub fn poll_peek_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<SocketAddr>> {
+        self.poll_inner(cx, buf, true)
+    }
+
+    /// Receives a datagram if one is queued: `WouldBlock` otherwise.
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let mut read = ReadBuf::new(buf);
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_inner(&mut cx, &mut read, false) {
+            Poll::Ready(result) => result.map(|from| (read.filled().len(), from)),
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Receives a datagram if one is queued: `WouldBlock` otherwise.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.try_recv_from(buf).map(|(n, _)| n)
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        let index = self.sock.index;
+        try_with_sock(self.sock, |world| world.udp_close(index));
+    }
+}

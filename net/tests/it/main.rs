@@ -1,0 +1,15 @@
+//! Integration tests of the simulated network: TCP ([`tcp`]), UDP ([`udp`]),
+//! addresses and ports ([`addr`]), and determinism and replay of delivery order
+//! ([`determinism`]).
+
+mod addr;
+mod determinism;
+mod tcp;
+mod udp;
+
+use std::future::Future;
+
+/// Runs `body` once under `seed` with the random scheduler.
+pub(crate) fn run<F: Future>(seed: u64, body: F) -> F::Output {
+    detsim_runtime::Runtime::new(seed).block_on(body)
+}
