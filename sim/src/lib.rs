@@ -93,9 +93,3 @@ pub mod choice {
     pub use detsim_runtime::Decision;
     pub use detsim_runtime::choice::{Chooser, DecisionKind, PollEnd, ReadyView, decide};
 }
-
-/// The README's Rust examples, compiled as doctests (hidden from the docs: the README
-/// is the tutorial, and this only keeps its examples honest).
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
