@@ -349,6 +349,11 @@ fn every_public_name_has_its_signature() {
     let _: fn(Instant) -> Duration = Instant::elapsed;
     let _: fn(Instant, Duration) -> Option<Instant> = Instant::checked_add;
     let _: fn(Instant, Duration) -> Option<Instant> = Instant::checked_sub;
+    let _: fn() -> detsim::YieldNow = yield_now;
+    let _: fn(&JoinHandle<u8>) -> detsim::AbortHandle = JoinHandle::<u8>::abort_handle;
+    let _: fn(&detsim::AbortHandle) = detsim::AbortHandle::abort;
+    let _: fn(&detsim::AbortHandle) -> bool = detsim::AbortHandle::is_finished;
+    let _: fn(&detsim::AbortHandle) -> task::Id = detsim::AbortHandle::id;
     let _: fn(&JoinError) -> Option<&str> = JoinError::location;
     let _: fn(&JoinError) -> task::Id = JoinError::id;
     let _: fn(JoinError) -> Result<Box<dyn Any + Send>, JoinError> = JoinError::try_into_panic;
@@ -364,4 +369,11 @@ impl detsim::choice::Chooser for Oldest {
     fn choose(&mut self, _ready: detsim::choice::ReadyView<'_>) -> usize {
         0
     }
+}
+
+/// `#[detsim::test]`, the attribute form of [`check`].
+#[detsim::test(seeds = 5)]
+async fn the_test_attribute_sweeps_an_async_fn() {
+    let task = spawn(async { 6 * 7 });
+    assert_eq!(task.await.unwrap(), 42);
 }
