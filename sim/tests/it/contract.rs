@@ -358,6 +358,16 @@ fn every_public_name_has_its_signature() {
     let _: fn(&JoinError) -> task::Id = JoinError::id;
     let _: fn(JoinError) -> Result<Box<dyn Any + Send>, JoinError> = JoinError::try_into_panic;
     let _: fn(&JoinError) -> Option<&str> = JoinError::panic_message;
+    let _: fn(&Failure) -> Vec<String> = Failure::explain;
+    let _: fn(&Failure, &'static str) -> std::io::Result<()> = Failure::write_trace;
+    let _: fn(&Failure) -> Option<&std::path::Path> = Failure::trace_file;
+    let _: fn(Builder, &'static str) -> Builder = Builder::write_trace_to;
+    let _: fn(detsim::wait::WaitKind) = detsim::wait::record;
+    let _: fn(&detsim::wait::WaitKind) -> &'static str = detsim::wait::WaitKind::name;
+    let _: fn(&detsim::wait::Position) -> Option<&detsim::wait::WaitSite> =
+        detsim::wait::Position::site;
+    let _: fn(&detsim::wait::Position) -> Option<task::Id> = detsim::wait::Position::joins;
+    let _ = detsim::wait::record_at;
     error_traits::<TokenError>();
     error_traits::<ParseSchedulerError>();
 }
