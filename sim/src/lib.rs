@@ -73,7 +73,7 @@
 //! shrunk from 8 polls and 2 deviations from FIFO order to 8 polls and 0 deviations from FIFO order (2 replays)
 //!
 //! trace file (open it in ui.perfetto.dev or chrome://tracing):
-//!     /home/me/mycrate/target/detsim/tests__counter-0x0.trace.json
+//!     /home/me/mycrate/target/detsim-traces/tests__counter-0x0.trace.json
 //!
 //! trace (last 14 of 14 events):
 //!   step        time  task             event
