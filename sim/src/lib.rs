@@ -18,6 +18,9 @@
 //!   message, seed, [`Scheduler`] strategy, shrunk [`Schedule`], trace, replay command.
 //! - A [`Scheduler`] is a `Copy` configuration; the default portfolio mixes `random`
 //!   and PCT of depths 1–3 across seeds, each seed's strategy fixed by the seed.
+//! - [`Builder::exhaustive`] trades seeds for a proof within a bound: it runs every
+//!   schedule with at most `k` deviations from FIFO order, each once, and the
+//!   [`Report`]'s [`Coverage`] states what ran.
 //!
 //! # Determinism
 //! A run depends on its seed and the body only: no wall-clock time, no thread RNG, no
