@@ -129,13 +129,12 @@ mod schedule;
 mod scheduler;
 mod shrink;
 
-/// The simulated network (hosts, TCP, UDP, name resolution with tokio's signatures):
-/// the `detsim-net` crate.
-pub use detsim_net as net;
 /// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
 /// `#[detsim::test(seeds = 500, scheduler = "pct:3")]`. The function becomes a `#[test]`
 /// whose body is swept over seeds like [`check`] (the `DETSIM_*` variables override
-/// the arguments), failing with the report and its replay command. It takes no
+/// the arguments), failing with the report and its replay command. With
+/// `#[detsim::test(exhaustive = 2)]` it explores every schedule within 2 deviations
+/// from FIFO order instead ([`Builder::exhaustive`]) and prints the coverage statement. It takes no
 /// arguments and returns `()` or a `Result<(), E: Debug>` (an `Err` fails the seed).
 ///
 /// ```
@@ -147,6 +146,9 @@ pub use detsim_net as net;
 /// # fn main() {}
 /// ```
 pub use detsim_macros::test;
+/// The simulated network (hosts, TCP, UDP, name resolution with tokio's signatures):
+/// the `detsim-net` crate.
+pub use detsim_net as net;
 pub use detsim_runtime::{
     JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, yield_now,
 };
