@@ -32,6 +32,7 @@ use crate::ready::ReadyQueue;
 use crate::task::{ErasedTask, Id, Payload};
 use crate::time::Instant;
 use crate::trace::{EventKind, Trace};
+use crate::wait::{Position, WaitSite};
 use crate::waker::{TaskWaker, WakeQueue};
 
 mod handles;
@@ -100,14 +101,29 @@ struct Slot {
     cancelled: bool,
     /// Where the task panicked, if it did.
     panic_location: Option<String>,
+    /// The last detsim future that suspended the task, and the poll (step) it did so in.
+    wait: Option<WaitSite>,
+    wait_step: u64,
+    /// The step of the task's last poll (0: never polled).
+    last_poll: u64,
 }
 
 impl Slot {
+    /// Where the task stands (see [`crate::wait`]).
+    fn position(&self) -> Position {
+        match self.wait {
+            _ if self.last_poll == 0 => Position::NotStarted,
+            Some(site) if self.wait_step == self.last_poll => Position::At(site),
+            last => Position::Foreign { last },
+        }
+    }
+
     fn info(&self) -> TaskInfo {
         TaskInfo {
             id: self.id,
             name: self.name.clone(),
             spawned_at: self.location,
+            position: None,
         }
     }
 }
@@ -296,6 +312,9 @@ impl Core {
                     abort_requested: false,
                     cancelled: false,
                     panic_location: None,
+                    wait: None,
+                    wait_step: 0,
+                    last_poll: 0,
                 });
                 index
             }
@@ -308,6 +327,8 @@ impl Core {
         slot.abort_requested = false;
         slot.cancelled = false;
         slot.panic_location = None;
+        slot.wait = None;
+        slot.last_poll = 0;
         index
     }
 
@@ -475,11 +496,16 @@ impl Core {
             });
             k
         };
+        let first_in_line = match self.record_trace {
+            true => self.ready.iter().next().map(|i| self.slots[i as usize].id),
+            false => None,
+        };
         let index = self.ready.remove_nth(k);
         self.steps += 1;
         self.current = Some(index);
         let slot = &mut self.slots[index as usize];
         slot.state = State::Running;
+        slot.last_poll = self.steps;
         if self.track_ready {
             self.chooser.on_unready(slot.id);
         }
@@ -488,7 +514,11 @@ impl Core {
             cell: slot.cell.take(),
         };
         let task = slot.id;
-        self.record(EventKind::Poll { task, ready: n });
+        self.record(EventKind::Poll {
+            task,
+            ready: n,
+            first_in_line: first_in_line.unwrap_or(task),
+        });
         Next::Poll(step)
     }
 
@@ -642,6 +672,14 @@ impl Core {
             }
         };
         let woke_others = self.apply_wakes(Some(id));
+        if self.record_trace {
+            let slot = &self.slots[index as usize];
+            let at = match (end, slot.position()) {
+                (PollEnd::Parked, Position::At(site)) => Some(site),
+                _ => None,
+            };
+            self.record(EventKind::PollEnd { task: id, at });
+        }
         let end = match end {
             PollEnd::Parked if self.slots[index as usize].state == State::Ready => PollEnd::Yielded,
             end => end,
@@ -691,6 +729,17 @@ impl Core {
                 payload: error.into_panic(),
                 location: slot.panic_location.take(),
             });
+        }
+    }
+
+    /// Notes that a detsim future suspends the running task at `site` (see
+    /// [`crate::wait`]): two stores, traced or not.
+    #[inline]
+    pub(crate) fn note_wait(&mut self, site: WaitSite) {
+        if let Some(index) = self.current {
+            let slot = &mut self.slots[index as usize];
+            slot.wait = Some(site);
+            slot.wait_step = self.steps;
         }
     }
 
@@ -750,7 +799,8 @@ impl Core {
         self.user_rng = Some(rng);
     }
 
-    /// Every task not yet finished, in id order (for deadlock reports).
+    /// Every task not yet finished, in id order, with its position (for deadlock
+    /// reports).
     fn unfinished_tasks(&self) -> Vec<TaskInfo> {
         let mut tasks: Vec<TaskInfo> = self
             .slots
@@ -761,7 +811,10 @@ impl Core {
                     State::Spawned | State::Ready | State::Parked | State::Running
                 )
             })
-            .map(Slot::info)
+            .map(|slot| TaskInfo {
+                position: Some(slot.position()),
+                ..slot.info()
+            })
             .collect();
         tasks.sort_by_key(|t| t.id);
         tasks

@@ -16,6 +16,8 @@ pub(crate) struct Env {
     pub(crate) jobs: Option<usize>,
     pub(crate) replay: Option<String>,
     pub(crate) check_determinism: Option<bool>,
+    /// `DETSIM_TRACE`: where to write the trace file of the run asked for.
+    pub(crate) trace: Option<std::path::PathBuf>,
     pub(crate) exhaustive: Option<ExhaustiveSetting>,
 }
 
@@ -78,6 +80,7 @@ impl Env {
                     "`1` (on) or `0` (off)",
                 )
             }),
+            trace: get("DETSIM_TRACE").map(|v| std::path::PathBuf::from(v.trim())),
             exhaustive: get("DETSIM_EXHAUSTIVE").map(|v| {
                 parse(
                     "DETSIM_EXHAUSTIVE",
@@ -137,6 +140,7 @@ mod tests {
             ("DETSIM_JOBS", "2"),
             ("DETSIM_REPLAY", " tok "),
             ("DETSIM_CHECK_DETERMINISM", "1"),
+            ("DETSIM_TRACE", "run.trace.json"),
             ("DETSIM_EXHAUSTIVE", "2"),
         ]);
         assert_eq!(e.seed, Some(42));
@@ -146,6 +150,10 @@ mod tests {
         assert_eq!(e.jobs, Some(2));
         assert_eq!(e.replay.as_deref(), Some("tok"));
         assert_eq!(e.check_determinism, Some(true));
+        assert_eq!(
+            e.trace.as_deref(),
+            Some(std::path::Path::new("run.trace.json"))
+        );
         assert_eq!(e.exhaustive, Some(ExhaustiveSetting::Bound(2)));
         let off = env(&[("DETSIM_EXHAUSTIVE", "off")]).exhaustive;
         assert_eq!(off, Some(ExhaustiveSetting::Off));

@@ -326,7 +326,8 @@ where
                 coverage.failed = true;
                 progress.finish();
                 let prefix = tree.prefix(level, index);
-                let failure = self.describe(prefix, &coverage);
+                let mut failure = self.describe(prefix, &coverage);
+                failure.write_trace_file();
                 return Report {
                     seeds_run: coverage.schedules_run,
                     failure: Some(failure),

@@ -106,6 +106,8 @@ pub struct Failure {
     pub(crate) seed_command: Option<String>,
     pub(crate) test_name: Option<String>,
     pub(crate) note: Option<String>,
+    /// The trace file the report names: its path, or why it could not be written.
+    pub(crate) trace_file: Option<Result<std::path::PathBuf, String>>,
     /// Where the failing run came from, when not from a seed of a sweep
     /// ("in an exhaustive exploration"): replaces the seed in the report's first line.
     pub(crate) origin: Option<String>,
@@ -142,6 +144,7 @@ impl Failure {
             seed_command: None,
             test_name: crate::runner::test_name(),
             note: None,
+            trace_file: None,
             origin: None,
         }
     }
@@ -269,6 +272,7 @@ impl fmt::Display for Failure {
                 }
                 line
             }),
+            trace_file: self.trace_file.as_ref(),
             trace: &self.trace,
         }
         .fmt(f)
@@ -287,6 +291,8 @@ pub(crate) struct ReportText<'a> {
     /// What each command does, and the command.
     pub(crate) commands: Vec<(&'a str, &'a str)>,
     pub(crate) shrink: Option<String>,
+    /// The trace file written for the report: its path, or why it could not be.
+    pub(crate) trace_file: Option<&'a Result<std::path::PathBuf, String>>,
     pub(crate) trace: &'a Trace,
 }
 
@@ -315,8 +321,31 @@ impl fmt::Display for ReportText<'_> {
             writeln!(f)?;
             writeln!(f, "{shrink}")?;
         }
+        let deviations = crate::explain::deviations(self.trace);
+        if !deviations.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "deviations from asyncio's order in the run below:")?;
+            for line in deviations {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        match self.trace_file {
+            Some(Ok(path)) => {
+                writeln!(f)?;
+                writeln!(
+                    f,
+                    "trace file (open it in ui.perfetto.dev or chrome://tracing):"
+                )?;
+                writeln!(f, "    {}", path.display())?;
+            }
+            Some(Err(error)) => {
+                writeln!(f)?;
+                writeln!(f, "trace file not written: {error}")?;
+            }
+            None => {}
+        }
         writeln!(f)?;
-        let events = self.trace.events().len();
+        let events = self.trace.shown_events().count();
         writeln!(
             f,
             "trace (last {} of {events} events):",

@@ -44,6 +44,7 @@ pub struct Builder {
     check_determinism: Option<bool>,
     pct_steps: Option<u64>,
     shrink: Option<ShrinkBudget>,
+    trace_to: Option<std::path::PathBuf>,
     exhaustive: Option<u32>,
     exhaustive_budget: Option<ExhaustiveBudget>,
 }
@@ -61,6 +62,8 @@ pub(crate) struct Plan {
     pub(crate) pct_steps: Option<u64>,
     pub(crate) shrink: ShrinkBudget,
     pub(crate) replay: Option<String>,
+    /// Where to write the trace file of the run asked for (`DETSIM_TRACE`).
+    pub(crate) trace_to: Option<std::path::PathBuf>,
     /// Exhaustive exploration up to this many deviations instead of a seed sweep.
     pub(crate) exhaustive: Option<u32>,
     pub(crate) exhaustive_budget: ExhaustiveBudget,
@@ -139,6 +142,18 @@ impl Builder {
         self
     }
 
+    /// Writes a trace file (see [`Failure::write_trace`]) of one run to `path`, whether
+    /// it passes or fails (`DETSIM_TRACE=<path>` does the same and overrides): the
+    /// failing run when a seed fails (shrunk, as the report shows it), else the run of
+    /// the replay token, else the run of the sweep's first seed — with
+    /// [`seed`](Builder::seed) or `DETSIM_SEED`, the seed asked for. A failure's report
+    /// names a trace file under the target directory anyway; this is for looking at a
+    /// run that did not fail.
+    pub fn write_trace_to(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.trace_to = Some(path.into());
+        self
+    }
+
     /// Explores every schedule with at most `max_deviations` deviations from FIFO order
     /// instead of sweeping seeds (`DETSIM_EXHAUSTIVE=k` overrides; `DETSIM_EXHAUSTIVE=off`
     /// turns it off).
@@ -209,7 +224,7 @@ impl Builder {
         Fut: Future<Output = ()>,
     {
         let plan = self.plan(&Env::read());
-        match &plan.replay {
+        let report = match &plan.replay {
             Some(token) => Report {
                 seeds_run: 1,
                 failure: replay_token(&plan, token, &body).err(),
@@ -219,7 +234,11 @@ impl Builder {
                 Some(bound) => explore::exhaustive(&plan, bound, &body),
                 None => sweep(&plan, &body),
             },
+        };
+        if let Some(path) = &plan.trace_to {
+            write_requested_trace(&plan, &body, &report, path);
         }
+        report
     }
 
     /// Like [`explore`](Builder::explore), then panics with the failure report if a
@@ -285,6 +304,7 @@ impl Builder {
             pct_steps: self.pct_steps,
             shrink: self.shrink.unwrap_or_default(),
             replay: env.replay.clone(),
+            trace_to: env.trace.clone().or_else(|| self.trace_to.clone()),
             exhaustive: match env.exhaustive {
                 Some(ExhaustiveSetting::Off) => None,
                 Some(ExhaustiveSetting::Bound(k)) => Some(k),
@@ -425,11 +445,15 @@ where
             failure: None,
             coverage: None,
         },
-        seed => Report {
-            seeds_run: seed - plan.start + 1,
-            failure: Some(describe_failure(&exec, seed)),
-            coverage: None,
-        },
+        seed => {
+            let mut failure = describe_failure(&exec, seed);
+            failure.write_trace_file();
+            Report {
+                seeds_run: seed - plan.start + 1,
+                failure: Some(failure),
+                coverage: None,
+            }
+        }
     }
 }
 
@@ -548,7 +572,51 @@ where
         ));
     }
     failure.schedule = schedule;
+    failure.write_trace_file();
     Err(failure)
+}
+
+/// Writes the trace file `DETSIM_TRACE` / [`Builder::write_trace_to`] asked for: the
+/// failure's run, or else the replay token's or the first seed's run, traced once more.
+fn write_requested_trace<F, Fut>(plan: &Plan, body: &F, report: &Report, path: &std::path::Path)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let written = match &report.failure {
+        Some(failure) => failure.write_trace(path),
+        None => {
+            let mut replayer = Replayer::new(body, plan.max_steps);
+            let (seed, scheduler, run) = match &plan.replay {
+                Some(token) => {
+                    let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
+                    let run = replayer.run(Source::Schedule(&schedule), true);
+                    (schedule.seed, schedule.scheduler, run)
+                }
+                None => {
+                    let (scheduler, seed) = (plan.scheduler.for_seed(plan.start), plan.start);
+                    let expected_steps = calibrate(plan, body);
+                    let source = Source::Seed {
+                        scheduler,
+                        seed,
+                        expected_steps,
+                    };
+                    (seed, scheduler, replayer.run(source, true))
+                }
+            };
+            let title = match test_name() {
+                Some(name) => format!("detsim: {name}, seed {seed:#x} ({scheduler}), passed"),
+                None => format!("detsim: seed {seed:#x} ({scheduler}), passed"),
+            };
+            crate::perfetto::write(&run.trace, &title, path)
+        }
+    };
+    if let Err(error) = written {
+        eprintln!(
+            "detsim: could not write the trace file {}: {error}",
+            path.display()
+        );
+    }
 }
 
 fn seed_vars(plan: &Plan, seed: u64) -> String {
