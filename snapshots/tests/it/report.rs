@@ -103,5 +103,8 @@ fn failure_report_of_an_exhaustive_exploration() {
         .explore(programs::bank)
         .failure
         .expect("the bank loses money within two deviations");
-    insta::assert_snapshot!("failure_report_bank_exhaustive", failure.to_string());
+    insta::assert_snapshot!(
+        "failure_report_bank_exhaustive",
+        redact_trace_dir(&failure.to_string())
+    );
 }
