@@ -42,7 +42,29 @@ mod timers;
 /// or a timer that outlives its run (leaked, or sent to another thread) never matches
 /// a task or timer of another run, even in another runtime. Epochs are never observed
 /// by a run, so this shared counter does not make runs depend on each other.
+///
+/// Each thread takes epochs from this counter in blocks of [`EPOCH_BLOCK`], so that
+/// parallel sweeps do not contend for its cache line at every run.
 static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
+const EPOCH_BLOCK: u64 = 1 << 16;
+
+thread_local! {
+    /// This thread's block of epochs: the next one, and the end of the block.
+    static EPOCHS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// A new epoch, unique in the process.
+fn next_epoch() -> u64 {
+    EPOCHS.with(|epochs| {
+        let (mut next, mut end) = epochs.get();
+        if next == end {
+            next = NEXT_EPOCH.fetch_add(EPOCH_BLOCK, Ordering::Relaxed);
+            end = next + EPOCH_BLOCK;
+        }
+        epochs.set((next + 1, end));
+        next
+    })
+}
 
 /// A run that ends on its budget is a livelock if its last this many polls (or the last
 /// half of the budget, if less) made no progress.
@@ -59,14 +81,16 @@ pub(crate) enum Next {
     Poll(Step),
     /// Timers fired; their wakers are in the caller's buffer.
     Fire,
-    Stop(RunError),
+    /// Boxed: a poll step stays a few words, which the hot loop moves around.
+    Stop(Box<RunError>),
 }
 
 /// What `settle` hands back: futures to drop outside the borrow, and the run's outcome
 /// once it is decided.
 pub(crate) struct Settled {
     pub(crate) dropped: Option<Pin<Box<dyn ErasedTask>>>,
-    pub(crate) outcome: Option<Result<(), RunError>>,
+    /// Boxed, so that a `Settled` is a few words: every poll returns one.
+    pub(crate) outcome: Option<Result<(), Box<RunError>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,7 +254,7 @@ impl Core {
         chooser: Box<dyn Chooser>,
         user_rng: Option<UserRng>,
     ) {
-        self.epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed);
+        self.epoch = next_epoch();
         self.seed = seed;
         self.list_ready = chooser.needs_tasks();
         self.track_ready = chooser.tracks_ready();
@@ -454,19 +478,19 @@ impl Core {
         if self.failure.is_some()
             && let Some(error) = self.failure.take()
         {
-            return Next::Stop(error);
+            return Next::Stop(Box::new(error));
         }
         let n = self.ready.len();
         if n == 0 {
             return match self.fire_timers(foreign_wakers) {
                 true => Next::Fire,
-                false => Next::Stop(RunError::Deadlock {
+                false => Next::Stop(Box::new(RunError::Deadlock {
                     blocked: self.unfinished_tasks(),
-                }),
+                })),
             };
         }
         if self.steps >= self.limit {
-            return Next::Stop(self.out_of_budget());
+            return Next::Stop(Box::new(self.out_of_budget()));
         }
         let k = if n == 1 {
             0
@@ -654,11 +678,11 @@ impl Core {
                 match cell {
                     None => {
                         // The root future panicked: the run fails with its payload.
-                        settled.outcome = Some(Err(RunError::Panic {
+                        settled.outcome = Some(Err(Box::new(RunError::Panic {
                             task: slot.info(),
                             payload,
                             location,
-                        }));
+                        })));
                     }
                     Some(mut cell) => {
                         let error = JoinError::panic(id, payload, location.clone());
@@ -692,7 +716,7 @@ impl Core {
             && self.failure.is_some()
             && let Some(error) = self.failure.take()
         {
-            settled.outcome = Some(Err(error));
+            settled.outcome = Some(Err(Box::new(error)));
         }
         settled
     }

@@ -73,7 +73,7 @@ pub use coverage::{Coverage, Level};
 use crate::progress::Progress;
 use crate::replayer::{Replayed, Replayer, Source, divergence};
 use crate::report::{Failure, Report};
-use crate::runner::{Plan, replay_command, shrink_seed};
+use crate::runner::{Plan, shrink_seed, token_command};
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
 
@@ -483,8 +483,6 @@ where
             "found by exhaustive exploration (bound: {} deviations from FIFO order): {coverage}",
             self.bound
         );
-        let token_command =
-            |schedule: &Schedule| replay_command(&format!("DETSIM_REPLAY={}", schedule.to_token()));
         if self.plan.check_determinism {
             let second = replayer.run(Source::Schedule(&schedule), true);
             if let Some(message) = divergence(&first, &second, "schedule") {

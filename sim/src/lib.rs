@@ -40,7 +40,8 @@
 //! | `DETSIM_SEED_START` | first seed of a sweep (default 0), to shard a long sweep |
 //! | `DETSIM_SCHEDULER` | `portfolio`, `random`, `fifo` or `pct:<depth>` |
 //! | `DETSIM_JOBS` | threads for a sweep (default: the machine's parallelism) |
-//! | `DETSIM_REPLAY` | a replay token: run exactly that schedule |
+//! | `DETSIM_REPLAY` | a replay token: run exactly that schedule; `@path`: read it from that file |
+//! | `DETSIM_MAX_STEPS` | the poll budget of a run ([`Builder::max_steps`]) |
 //! | `DETSIM_CHECK_DETERMINISM` | `1`: run every seed twice, fail if the traces differ |
 //! | `DETSIM_EXHAUSTIVE` | `k`: every schedule within `k` deviations ([`Builder::exhaustive`]); `off` |
 //!
@@ -112,7 +113,7 @@
 //! shrunk from 8 polls and 2 deviations from FIFO order to 8 polls and 0 deviations from FIFO order (2 replays)
 //!
 //! trace file (open it in ui.perfetto.dev or chrome://tracing):
-//!     /home/me/mycrate/target/detsim/tests__counter-0x0.trace.json
+//!     /home/me/mycrate/target/detsim-traces/tests__counter-0x0.trace.json
 //!
 //! trace (last 14 of 14 events):
 //!   step        time  task             event

@@ -14,6 +14,8 @@ use crate::scheduler::Scheduler;
 
 /// How many trace events the failure report shows.
 pub(crate) const REPORT_TRACE_TAIL: usize = 40;
+/// Deviations a report explains, the last ones of the run.
+pub(crate) const REPORT_DEVIATIONS: usize = 20;
 
 /// The outcome of a sweep.
 #[derive(Debug)]
@@ -325,7 +327,13 @@ impl fmt::Display for ReportText<'_> {
         if !deviations.is_empty() {
             writeln!(f)?;
             writeln!(f, "deviations from asyncio's order in the run below:")?;
-            for line in deviations {
+            // The last ones, nearest the failure: a report stays short whatever the
+            // size of the run (a long unshrunk run has hundreds of thousands).
+            let hidden = deviations.len().saturating_sub(REPORT_DEVIATIONS);
+            if hidden > 0 {
+                writeln!(f, "  ({hidden} earlier deviations not shown)")?;
+            }
+            for line in &deviations[hidden..] {
                 writeln!(f, "  {line}")?;
             }
         }

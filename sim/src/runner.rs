@@ -56,7 +56,8 @@ pub(crate) struct Plan {
     pub(crate) count: u64,
     pub(crate) scheduler: Scheduler,
     pub(crate) scheduler_from_env: bool,
-    pub(crate) max_steps: u64,
+    /// The poll budget; `None`: the runtime's default, which grows with the tasks.
+    pub(crate) max_steps: Option<u64>,
     pub(crate) jobs: usize,
     pub(crate) check_determinism: bool,
     pub(crate) pct_steps: Option<u64>,
@@ -103,7 +104,10 @@ impl Builder {
         self
     }
 
-    /// Fails a run that makes more than `polls` polls: a livelock.
+    /// Fails a run that makes more than `polls` polls (`DETSIM_MAX_STEPS` overrides):
+    /// a livelock if its last polls made no progress, else a run longer than its
+    /// budget. By default the budget is [`detsim_runtime::DEFAULT_MAX_STEPS`] plus
+    /// [`detsim_runtime::DEFAULT_POLLS_PER_TASK`] for each task the run spawns.
     pub fn max_steps(mut self, polls: u64) -> Self {
         assert!(
             polls > 0,
@@ -295,7 +299,7 @@ impl Builder {
             count,
             scheduler: env.scheduler.or(self.scheduler).unwrap_or_default(),
             scheduler_from_env: env.scheduler.is_some(),
-            max_steps: self.max_steps.unwrap_or(detsim_runtime::DEFAULT_MAX_STEPS),
+            max_steps: env.max_steps.or(self.max_steps),
             jobs: env.jobs.or(self.jobs).unwrap_or_else(parallelism),
             check_determinism: env
                 .check_determinism
@@ -501,8 +505,7 @@ where
     let mut failure = Failure::from_run(seed, scheduler, shown).expect("the shown run fails");
     failure.schedule = schedule;
     failure.shrink = shrink;
-    let token = failure.schedule.to_token();
-    failure.replay_command = replay_command(&format!("DETSIM_REPLAY={token}"));
+    failure.replay_command = token_command(&failure.schedule);
     failure.seed_command = Some(seed_command);
     failure
 }
@@ -563,7 +566,7 @@ where
     let Some(mut failure) = Failure::from_run(schedule.seed, schedule.scheduler, run) else {
         return Ok(());
     };
-    failure.replay_command = replay_command(&format!("DETSIM_REPLAY={}", schedule.to_token()));
+    failure.replay_command = token_command(&schedule);
     if mismatches > 0 {
         failure.note = Some(format!(
             "note: {mismatches} decision(s) of the replay token chose a task that was not \
@@ -625,6 +628,66 @@ fn seed_vars(plan: &Plan, seed: u64) -> String {
         vars.push_str(&format!(" DETSIM_SCHEDULER={}", plan.scheduler));
     }
     vars
+}
+
+/// The longest replay token a report prints inline; a longer one is written to a file
+/// and the command names the file (`DETSIM_REPLAY=@path`), so that a report stays
+/// readable whatever the size of the run.
+pub(crate) const INLINE_TOKEN_MAX: usize = 1_000;
+
+/// A command that replays `schedule` exactly: `DETSIM_REPLAY=<token>`, or for a token
+/// longer than [`INLINE_TOKEN_MAX`], `DETSIM_REPLAY=@<file>` after writing the token to
+/// [`token_file`] (inline after all, with a note, if the file cannot be written).
+pub(crate) fn token_command(schedule: &Schedule) -> String {
+    let token = schedule.to_token();
+    if token.len() <= INLINE_TOKEN_MAX {
+        return replay_command(&format!("DETSIM_REPLAY={token}"));
+    }
+    let path = token_file(test_name().as_deref(), schedule.seed);
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&path, format!("{token}\n")));
+    match written {
+        Ok(()) => replay_command(&format!("DETSIM_REPLAY=@{}", path.display())),
+        Err(error) => format!(
+            "{}\n    (the {}-character token could not be written to {}: {error})",
+            replay_command(&format!("DETSIM_REPLAY={token}")),
+            token.len(),
+            path.display()
+        ),
+    }
+}
+
+/// Where a long replay token goes: `detsim-replays/<test>-seed-<seed>.token` in the
+/// target directory (`CARGO_TARGET_DIR`, else the directory above the test executable's
+/// `deps/`, else the system's temporary directory), as an absolute path.
+pub(crate) fn token_file(test: Option<&str>, seed: u64) -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            let dir = exe.parent()?;
+            Some(match dir.file_name() {
+                Some(name) if name == "deps" || name == "examples" => dir.parent()?.to_owned(),
+                _ => dir.to_owned(),
+            })
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let test: String = test
+        .unwrap_or("simulation")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join("detsim-replays")
+        .join(format!("{test}-seed-{seed:#x}.token"))
 }
 
 /// A command that reruns this test with `vars` set.
