@@ -49,9 +49,10 @@ pub fn create(name: &str) -> NodeId {
 /// The node of the running task ([`NodeId::NONE`] when it runs on none, or when no
 /// task runs). Panics outside a simulation.
 pub fn current() -> NodeId {
-    NodeId(context::with_core("detsim_runtime::node::current", |core| {
-        core.current_node()
-    }))
+    NodeId(context::with_core(
+        "detsim_runtime::node::current",
+        |core| core.current_node(),
+    ))
 }
 
 /// The name `node` was created with (empty for [`NodeId::NONE`]).
@@ -82,9 +83,8 @@ where
 /// [`NodeId::NONE`].
 pub fn kill(node: NodeId) {
     loop {
-        let futures = context::with_core("detsim_runtime::node::kill", |core| {
-            core.kill_node(node.0)
-        });
+        let futures =
+            context::with_core("detsim_runtime::node::kill", |core| core.kill_node(node.0));
         if futures.is_empty() {
             break;
         }

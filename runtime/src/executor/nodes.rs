@@ -133,7 +133,11 @@ impl Core {
                 s.node == node
                     && matches!(
                         s.state,
-                        State::Spawned | State::Ready | State::Parked | State::Held | State::Running
+                        State::Spawned
+                            | State::Ready
+                            | State::Parked
+                            | State::Held
+                            | State::Running
                     )
             })
             .map(|(i, s)| (s.id, i as u32))

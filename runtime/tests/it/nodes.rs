@@ -82,7 +82,9 @@ fn traces_name_the_node_of_a_task_and_show_notes() {
     rt.set_trace(true);
     rt.block_on(async {
         let n = node::create("raft-2");
-        node::spawn_on(n, Some("ticker".into()), async {}).await.unwrap();
+        node::spawn_on(n, Some("ticker".into()), async {})
+            .await
+            .unwrap();
         node::note(|| "partition raft-1 | raft-2".to_owned());
     });
     let trace = rt.take_trace().unwrap().to_string();

@@ -110,6 +110,7 @@ impl fmt::Display for FuzzFailure {
             )],
             shrink: None,
             trace: self.trace(),
+            faults: None,
         }
         .fmt(f)
     }
