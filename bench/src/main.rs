@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|net|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -18,6 +18,10 @@
 //! - `zoo`: seeds until the first failure for each bug of `detsim-zoo`, detsim's
 //!   schedulers against shuttle's random and PCT schedulers on the same bugs
 //!   (`shuttle_zoo`).
+//! - `exhaustive`: per zoo bug, the smallest bound `k` at which exhaustive exploration
+//!   finds it and the schedules it runs until then, next to the seeds detsim's and
+//!   shuttle's random and PCT schedulers need and shuttle's DFS; and the runs the cache
+//!   of completed prefixes saves against a plain search.
 //! - `net`: a TCP echo of 10,000 messages: detsim's simulated loopback against real
 //!   tokio over the real 127.0.0.1.
 //!
@@ -28,6 +32,7 @@
 //! `--quick` shrinks every size to a smoke run (the unit tests use it). Shuttle prints a
 //! few lines to stderr for each failure it finds; run with `2>/dev/null` to hide them.
 
+mod exhaustive;
 mod measure;
 mod net;
 mod scale;
@@ -83,9 +88,17 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 6] = ["scale", "spawn", "timers", "sweep", "zoo", "net"];
-const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|net|all]... [--quick] \
-                     [--cap SEEDS] [--starts N]";
+const SECTIONS: [&str; 7] = [
+    "scale",
+    "spawn",
+    "timers",
+    "sweep",
+    "zoo",
+    "exhaustive",
+    "net",
+];
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|all]... \
+                     [--quick] [--cap SEEDS] [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -135,6 +148,7 @@ fn run(options: &Options) {
             "timers" => timers::run(options.quick),
             "sweep" => sweep::run(options.quick, &mut summary),
             "zoo" => zoo::run(options.quick, options.cap, options.starts),
+            "exhaustive" => exhaustive::run(options.quick, options.cap, options.starts),
             "net" => net::run(options.quick),
             _ => unreachable!("parse only lets known sections through"),
         }

@@ -15,8 +15,8 @@ use crate::shuttle_zoo;
 
 /// What one search found: the seeds (iterations) it ran up to and including the first
 /// failure, or `None` if the cap came first, and its wall time.
-struct Search {
-    seeds_to_failure: Option<u64>,
+pub(crate) struct Search {
+    pub(crate) seeds_to_failure: Option<u64>,
     seeds_run: u64,
     wall: Duration,
 }
@@ -24,7 +24,12 @@ struct Search {
 /// detsim: a sweep from `start`, `cap` seeds at most, stopping at the first failure.
 /// Shrinking is off: it is what happens after the search (timed on its own, see
 /// [`report_time`]).
-fn detsim_search(bug: Bug, scheduler: Option<Scheduler>, start: u64, cap: u64) -> Search {
+pub(crate) fn detsim_search(
+    bug: Bug,
+    scheduler: Option<Scheduler>,
+    start: u64,
+    cap: u64,
+) -> Search {
     let mut builder = Builder::new()
         .seed_start(start)
         .seeds(cap)
@@ -55,14 +60,14 @@ fn report_time(bug: Bug, cap: u64) -> Option<Duration> {
 
 /// Which of shuttle's schedulers.
 #[derive(Clone, Copy)]
-enum ShuttleScheduler {
+pub(crate) enum ShuttleScheduler {
     Random,
     Pct(usize),
 }
 
 /// shuttle: one `Runner` with a scheduler seeded by `seed`, `cap` iterations at most,
 /// counting iterations until the body panics.
-fn shuttle_search(
+pub(crate) fn shuttle_search(
     body: shuttle_zoo::Body,
     scheduler: ShuttleScheduler,
     seed: u64,

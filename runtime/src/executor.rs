@@ -341,6 +341,16 @@ impl Core {
         (slot.generation == key.generation).then_some(key.index)
     }
 
+    /// Whether `key` was made by the run in progress.
+    pub(crate) fn is_same_run(&self, key: TaskKey) -> bool {
+        key.epoch == self.epoch
+    }
+
+    /// The run in progress's epoch: unique in the process.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     fn assert_same_run(&self, key: TaskKey, what: &str) {
         assert!(
             key.epoch == self.epoch,

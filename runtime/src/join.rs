@@ -68,6 +68,58 @@ impl<T> JoinHandle<T> {
     pub fn id(&self) -> Id {
         self.key.id
     }
+
+    /// A handle that can abort the task (and ask whether it finished) without owning
+    /// its result, as tokio's `JoinHandle::abort_handle`.
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle { key: self.key }
+    }
+}
+
+/// Aborts a task without awaiting it: what [`JoinHandle::abort_handle`] gives. It may
+/// outlive the task and its join handle; aborting a task that finished does nothing.
+#[derive(Clone)]
+pub struct AbortHandle {
+    key: TaskKey,
+}
+
+impl AbortHandle {
+    /// Cancels the task, as [`JoinHandle::abort`] does. Does nothing if the task already
+    /// finished, or outside the run that spawned it.
+    pub fn abort(&self) {
+        let dropped = context::try_with_core(|core| {
+            if core.is_same_run(self.key) {
+                core.abort(self.key)
+            } else {
+                None
+            }
+        })
+        .flatten();
+        if let Some(future) = dropped {
+            let _as_task = context::AsTask::enter(self.key.index);
+            drop(future);
+        }
+    }
+
+    /// Whether the task has finished: completed, panicked or been cancelled.
+    pub fn is_finished(&self) -> bool {
+        context::with_core("AbortHandle::is_finished", |core| {
+            core.is_finished(self.key)
+        })
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        self.key.id
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("id", &self.key.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: 'static> Future for JoinHandle<T> {
@@ -232,3 +284,14 @@ impl fmt::Debug for JoinError {
 }
 
 impl std::error::Error for JoinError {}
+
+/// As tokio does, so that `handle.await?` works in a function returning `io::Result`.
+impl From<JoinError> for std::io::Error {
+    fn from(error: JoinError) -> std::io::Error {
+        let message = match &error.repr {
+            Repr::Cancelled => "task was cancelled",
+            Repr::Panic(_) => "task panicked",
+        };
+        std::io::Error::other(message)
+    }
+}

@@ -60,7 +60,7 @@ use rand::distr::{Distribution, StandardUniform};
 
 pub use choice::{Chooser, DecisionKind, Fifo, PollEnd, Random, ReadyView, Replay, decide};
 pub use context::in_simulation;
-pub use join::{JoinError, JoinHandle, payload_str};
+pub use join::{AbortHandle, JoinError, JoinHandle, payload_str};
 pub use outcome::{
     DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, RunError, TaskInfo, UserRng,
 };
@@ -96,6 +96,14 @@ impl Future for YieldNow {
         cx.waker().wake_by_ref();
         Poll::Pending
     }
+}
+
+/// A number that identifies the run in progress, unique in the process (two runs of the
+/// same seed get different ones). State that lives outside the runtime but belongs to
+/// one run (a simulated network, a pending ctrl-c) keys on it, so that the next seed
+/// starts afresh. Panics outside a simulation.
+pub fn run_id() -> u64 {
+    context::with_core("detsim::run_id", |core| core.epoch())
 }
 
 /// A random value from the simulation's own stream: deterministic per seed, and

@@ -126,6 +126,21 @@ mod schedule;
 mod scheduler;
 mod shrink;
 
+/// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
+/// `#[detsim::test(seeds = 500, scheduler = "pct:3")]`. The function becomes a `#[test]`
+/// whose body is swept over seeds like [`check`] (the `DETSIM_*` variables override
+/// the arguments), failing with the report and its replay command. It takes no
+/// arguments and returns `()` or a `Result<(), E: Debug>` (an `Err` fails the seed).
+///
+/// ```
+/// #[detsim::test(seeds = 50)]
+/// async fn spawned_work_finishes() {
+///     let task = detsim::spawn(async { 6 * 7 });
+///     assert_eq!(task.await.unwrap(), 42);
+/// }
+/// # fn main() {}
+/// ```
+pub use detsim_macros::test;
 /// The simulated network (hosts, TCP, UDP, name resolution with tokio's signatures):
 /// the `detsim-net` crate.
 pub use detsim_net as net;

@@ -117,6 +117,14 @@ pub struct Failure {
     pub(crate) origin: Option<String>,
 }
 
+/// What a deadlock report adds: only the simulation's own tasks and timers wake a
+/// task, so one that waits on a real OS thread looks deadlocked.
+const DEADLOCK_HINT: &str = "hint: only the simulation's tasks and timers can wake a task. A task \
+     that waits on something only a real OS thread delivers (a foreign thread: a channel fed \
+     by std::thread, real I/O, real tokio in a crate that depends on `tokio` directly rather \
+     than through detsim-tokio) is reported as deadlocked too; keep real threads and real I/O \
+     out of the simulation.";
+
 impl Failure {
     pub(crate) fn new(seed: u64, scheduler: Scheduler, message: String, kind: FailureKind) -> Self {
         Failure {
@@ -157,6 +165,9 @@ impl Failure {
             _ => FailureKind::Panic,
         };
         let mut failure = Failure::new(seed, scheduler, error.message(), kind);
+        if kind == FailureKind::Deadlock {
+            failure.note = Some(DEADLOCK_HINT.to_owned());
+        }
         failure.location = error.location().map(str::to_owned);
         failure.task = error.panicked_task().map(TaskInfo::label);
         failure.trace = run.trace;

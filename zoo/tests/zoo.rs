@@ -10,7 +10,8 @@
 //! `fifo` has no randomness, so its claims are about one seed, and hold for every
 //! stream: they follow from asyncio's order.
 //!
-//! `DETSIM_SEED`, `DETSIM_SEED_START`, `DETSIM_SCHEDULER` or `DETSIM_REPLAY` in the
+//! `DETSIM_SEED`, `DETSIM_SEED_START`, `DETSIM_SCHEDULER`, `DETSIM_REPLAY` or
+//! `DETSIM_EXHAUSTIVE` in the
 //! environment would override the schedules the claims are about, so they are then
 //! skipped (a soak run's larger `DETSIM_SEEDS` leaves them valid).
 
@@ -23,11 +24,12 @@ fn bug(name: &str) -> Bug {
 
 /// The environment variables that would change what these claims are about: the
 /// environment overrides what a test sets, and each claim names its scheduler and seeds.
-const OVERRIDES: [&str; 4] = [
+const OVERRIDES: [&str; 5] = [
     "DETSIM_SEED",
     "DETSIM_SEED_START",
     "DETSIM_SCHEDULER",
     "DETSIM_REPLAY",
+    "DETSIM_EXHAUSTIVE",
 ];
 
 /// Whether the claims can be checked here; says why not when they cannot.
@@ -260,4 +262,61 @@ fn strict_alternation() {
     // A run whose patience is 1 demotes a task at each contended yield: alternation.
     finds(bug, Scheduler::pct(1), 100, "seqlock reader starved"); // median 5, max 23
     finds(bug, Scheduler::portfolio(), 300, "seqlock reader starved"); // median 5, max 43
+}
+
+/// Exhaustive exploration has no randomness: each bug's smallest bound and the
+/// schedules run up to its first failure are exact figures (the bench prints them
+/// beside the sweeps'). One bound less, every schedule passes.
+#[test]
+fn exhaustive_exploration_finds_each_bug_at_its_smallest_bound() {
+    if !claims_apply() {
+        return;
+    }
+    let expected: [(&str, u32, u64); 13] = [
+        ("lost_update", 0, 1),
+        ("check_then_act", 0, 1),
+        ("abba_deadlock", 0, 1),
+        ("missed_notification", 1, 2),
+        ("cancel_half_update", 0, 1),
+        ("timeout_race", 0, 1),
+        ("cancel_unsafe_timeout", 0, 1),
+        ("ordering_assumption", 1, 2),
+        ("starvation", 2, 66),
+        ("uninterrupted_run", 12, 14),
+        ("strict_alternation", 0, 1),
+        ("double_checked_init", 0, 1),
+        ("aba_slot", 2, 13),
+    ];
+    for (name, k, schedules) in expected {
+        let bug = bug(name);
+        let explore = |bound| {
+            Builder::new()
+                .exhaustive(bound)
+                .shrink_budget(0, std::time::Duration::ZERO)
+                .explore(|| (bug.body)())
+        };
+        let report = explore(k + 2);
+        let coverage = report.coverage().expect("an exhaustive report");
+        assert!(report.failure.is_some(), "{name}: {coverage}");
+        assert_eq!(coverage.levels.len() as u32, k + 1, "{name}: {coverage}");
+        assert_eq!(report.seeds_run, schedules, "{name}: {coverage}");
+        if k > 0 {
+            let below = explore(k - 1);
+            let coverage = below.coverage().expect("an exhaustive report");
+            assert!(
+                below.passed() && coverage.is_complete(),
+                "{name}: {coverage}"
+            );
+        }
+    }
+    // The rare three-step order is beyond two deviations (a shrunk random failure has 15).
+    let report = Builder::new()
+        .exhaustive(2)
+        .explore(|| (bug("rare_three_step").body)());
+    assert!(
+        report
+            .coverage()
+            .expect("an exhaustive report")
+            .is_complete()
+    );
 }

@@ -354,3 +354,48 @@ fn a_handle_moved_to_another_task_wakes_its_new_awaiter() {
         assert_eq!(awaiter.await.unwrap(), 11);
     });
 }
+
+/// An `AbortHandle` aborts like its `JoinHandle`, outlives it, and is a no-op on a
+/// finished task.
+#[test]
+fn an_abort_handle_aborts_without_owning_the_result() {
+    run_all(|| async {
+        let (dropped, guard) = drop_flag();
+        let task = spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        let abort = task.abort_handle();
+        assert_eq!(abort.id(), task.id());
+        yield_now().await;
+        assert!(!abort.is_finished());
+        abort.abort();
+        assert!(dropped.get());
+        assert!(abort.is_finished());
+        assert!(task.await.unwrap_err().is_cancelled());
+        abort.abort(); // the task is gone: nothing happens
+
+        let done = spawn(async { 5 });
+        let abort = done.abort_handle();
+        while !abort.is_finished() {
+            yield_now().await;
+        }
+        abort.abort();
+        assert_eq!(done.await.unwrap(), 5);
+    });
+}
+
+/// `run_id` tells runs apart, even of the same seed on the same runtime.
+#[test]
+fn run_ids_differ_between_runs() {
+    let mut rt = detsim_runtime::Runtime::new(1);
+    let first = rt.block_on(async { detsim_runtime::run_id() });
+    let again = rt.block_on(async { detsim_runtime::run_id() });
+    assert_ne!(first, again);
+    let within = rt.block_on(async {
+        let id = detsim_runtime::run_id();
+        yield_now().await;
+        (id, detsim_runtime::run_id())
+    });
+    assert_eq!(within.0, within.1);
+}

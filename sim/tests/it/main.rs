@@ -4,6 +4,7 @@
 //! replay tokens ([`replay`]), shrinking ([`shrinking`]) and the determinism check
 //! ([`determinism`]).
 
+mod attribute;
 mod contract;
 mod determinism;
 mod env;

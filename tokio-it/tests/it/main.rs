@@ -1,0 +1,10 @@
+//! The facade's tests, one binary: each module exercises one of tokio's modules
+//! through `detsim-tokio`, the same source on real tokio and under `--cfg detsim`.
+
+mod fs;
+mod runtime;
+mod select;
+mod signal;
+mod sync;
+mod task;
+mod time;

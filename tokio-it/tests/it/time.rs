@@ -1,0 +1,151 @@
+//! `tokio::time`: sleeps, deadlines, timeouts, intervals and their missed-tick
+//! behaviours, `Instant`, and the test-util clock (`pause`, `advance`).
+
+use std::time::Duration;
+
+use tokio::time::{
+    self, Instant, MissedTickBehavior, interval, interval_at, sleep, sleep_until, timeout,
+    timeout_at,
+};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[tokio::test(start_paused = true)]
+async fn sleep_and_sleep_until_move_the_clock_exactly() {
+    let start = Instant::now();
+    sleep(Duration::from_secs(3600)).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(3600));
+    let deadline = Instant::now() + 250 * MS;
+    sleep_until(deadline).await;
+    assert_eq!(Instant::now(), deadline);
+    // A deadline in the past completes at once.
+    sleep_until(start).await;
+    assert_eq!(Instant::now(), deadline);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sleep_reset_and_is_elapsed() {
+    let start = Instant::now();
+    let sleep = sleep(Duration::from_secs(10));
+    tokio::pin!(sleep);
+    assert!(!sleep.is_elapsed());
+    sleep.as_mut().reset(start + Duration::from_secs(2));
+    assert_eq!(sleep.deadline(), start + Duration::from_secs(2));
+    (&mut sleep).await;
+    assert!(sleep.is_elapsed());
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_and_timeout_at() {
+    let slow = timeout(MS * 10, sleep(MS * 20)).await;
+    let error = slow.unwrap_err();
+    assert_eq!(error.to_string(), "deadline has elapsed");
+    let io: std::io::Error = error.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(timeout(MS * 10, async { 5 }).await.unwrap(), 5);
+    let deadline = Instant::now() + MS * 3;
+    assert!(timeout_at(deadline, sleep(MS * 4)).await.is_err());
+    assert_eq!(Instant::now(), deadline);
+    // A duration too long for the clock means "no timeout".
+    assert_eq!(timeout(Duration::MAX, async { 1 }).await.unwrap(), 1);
+    let mut t = timeout(MS, async { 2 });
+    let _: &mut _ = t.get_mut();
+    let _: &_ = t.get_ref();
+    assert_eq!(t.into_inner().await, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn interval_ticks_on_schedule() {
+    let start = Instant::now();
+    let mut ticker = interval(MS * 10);
+    assert_eq!(ticker.period(), MS * 10);
+    assert_eq!(ticker.missed_tick_behavior(), MissedTickBehavior::Burst);
+    // The first tick is immediate.
+    assert_eq!(ticker.tick().await, start);
+    assert_eq!(ticker.tick().await, start + MS * 10);
+    assert_eq!(ticker.tick().await, start + MS * 20);
+    assert_eq!(Instant::now(), start + MS * 20);
+
+    let mut later = interval_at(start + MS * 100, MS * 5);
+    assert_eq!(later.tick().await, start + MS * 100);
+    later.reset();
+    assert_eq!(later.tick().await, start + MS * 105);
+    later.reset_after(MS * 2);
+    assert_eq!(later.tick().await, start + MS * 107);
+    later.reset_at(start + MS * 200);
+    assert_eq!(later.tick().await, start + MS * 200);
+    later.reset_immediately();
+    assert_eq!(later.tick().await, start + MS * 200);
+}
+
+/// Ticks at 0, then the task is busy until 35 ms: ticks due at 10, 20, 30 were missed.
+async fn ticks_after_a_stall(behavior: MissedTickBehavior) -> Vec<Duration> {
+    let start = Instant::now();
+    let mut ticker = interval(MS * 10);
+    ticker.set_missed_tick_behavior(behavior);
+    ticker.tick().await;
+    sleep(MS * 35).await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        ticker.tick().await;
+        seen.push(Instant::now() - start);
+    }
+    seen
+}
+
+#[tokio::test(start_paused = true)]
+async fn missed_ticks_burst_catches_up_then_keeps_the_schedule() {
+    let seen = ticks_after_a_stall(MissedTickBehavior::Burst).await;
+    assert_eq!(seen, [MS * 35, MS * 35, MS * 35, MS * 40]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn missed_ticks_delay_shifts_the_schedule() {
+    let seen = ticks_after_a_stall(MissedTickBehavior::Delay).await;
+    assert_eq!(seen, [MS * 35, MS * 45, MS * 55, MS * 65]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn missed_ticks_skip_to_the_next_multiple() {
+    let seen = ticks_after_a_stall(MissedTickBehavior::Skip).await;
+    assert_eq!(seen, [MS * 35, MS * 40, MS * 50, MS * 60]);
+}
+
+#[test]
+#[should_panic(expected = "`period` must be non-zero.")]
+fn a_zero_period_panics() {
+    let start = std::time::Instant::now();
+    let _ = interval_at(Instant::from_std(start), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn instant_arithmetic_and_std_round_trip() {
+    let now = Instant::now();
+    let earlier = now - Duration::from_secs(60);
+    assert_eq!(now - earlier, Duration::from_secs(60));
+    assert_eq!(earlier.duration_since(now), Duration::ZERO);
+    assert_eq!(earlier.checked_duration_since(now), None);
+    assert_eq!(now.checked_add(MS), Some(now + MS));
+    let std = now.into_std();
+    assert_eq!(Instant::from_std(std), now);
+    let std_later: std::time::Instant = (now + MS * 7).into();
+    assert_eq!(std_later - std, MS * 7);
+}
+
+/// The test-util clock: `pause` is accepted, `advance` fires due timers.
+#[tokio::test]
+async fn pause_and_advance() {
+    time::pause();
+    let start = Instant::now();
+    let sleeper = tokio::spawn(async {
+        sleep(Duration::from_secs(5)).await;
+        Instant::now()
+    });
+    time::advance(Duration::from_secs(6)).await;
+    // tokio sees the clock after the whole advance, detsim at the sleeper's deadline.
+    let woke = sleeper.await.unwrap();
+    assert!(woke >= start + Duration::from_secs(5), "{woke:?}");
+    assert!(Instant::now() >= start + Duration::from_secs(6));
+    time::resume();
+}

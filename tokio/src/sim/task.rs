@@ -1,0 +1,81 @@
+//! `tokio::task` on detsim: spawning, join handles, `JoinSet`, `LocalSet`, task ids.
+//!
+//! `JoinHandle`, `JoinError`, `AbortHandle` and `Id` are detsim's own types (they have
+//! tokio's methods); `spawn` keeps tokio's `Send + 'static` bounds so that code that
+//! compiles here compiles on real tokio. Every task is a detsim task on the
+//! simulation's one thread: `spawn_blocking` runs its closure as a task (no thread
+//! pool), `block_in_place` runs its closure at once, and `spawn_local` is `spawn`
+//! without the `Send` bound.
+
+mod join_set;
+mod local;
+
+use std::future::Future;
+
+pub use detsim_runtime::task::Id;
+pub use detsim_runtime::{AbortHandle, JoinError, JoinHandle};
+pub use join_set::JoinSet;
+pub use local::{LocalEnterGuard, LocalSet};
+pub use tokio::task::{LocalKey, futures, unconstrained};
+
+/// Spawns `future` as a new task of the simulation, as `tokio::spawn` does: it is
+/// scheduled at once and runs when the scheduler picks it (never before the spawning
+/// task yields). Dropping the handle detaches the task. Panics outside a simulation.
+#[track_caller]
+#[inline]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    detsim_runtime::spawn(future)
+}
+
+/// Spawns a `!Send` future: the same as [`spawn`] in simulation, where every task runs
+/// on one thread (tokio requires a [`LocalSet`]; here one is not needed).
+#[track_caller]
+#[inline]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    detsim_runtime::spawn(future)
+}
+
+/// Runs the blocking closure `f` as a simulated task (no thread pool): it starts when
+/// the scheduler picks it and runs to completion in one poll, so while it runs no
+/// other task does and virtual time stands still.
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    detsim_runtime::spawn(async move { f() })
+}
+
+/// Runs `f` at once on the current task, as tokio does on a worker thread: in
+/// simulation no other task runs meanwhile.
+pub fn block_in_place<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    f()
+}
+
+/// Yields to the scheduler: the current task goes to the back of the ready set and
+/// other ready tasks may run first. Panics outside a simulation.
+pub async fn yield_now() {
+    detsim_runtime::yield_now().await;
+}
+
+/// The id of the task being polled. Panics outside a simulation.
+pub fn id() -> Id {
+    detsim_runtime::task::id()
+}
+
+/// The id of the task being polled, or `None` outside a simulation.
+pub fn try_id() -> Option<Id> {
+    detsim_runtime::in_simulation().then(detsim_runtime::task::id)
+}

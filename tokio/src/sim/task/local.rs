@@ -1,0 +1,138 @@
+//! `LocalSet`: in simulation every task already runs on one thread, so a `LocalSet`
+//! only keeps track of the tasks spawned through it (awaiting the set waits for them).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use pin_project_lite::pin_project;
+
+use super::JoinHandle;
+
+#[derive(Default)]
+struct Live {
+    count: usize,
+    waker: Option<Waker>,
+}
+
+pin_project! {
+    struct Tracked<F> {
+        #[pin]
+        future: F,
+        token: Token,
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().future.poll(cx)
+    }
+}
+
+/// Counts a live task of the set; dropping it (the task's future ended) wakes the set.
+struct Token(Rc<RefCell<Live>>);
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        let waker = {
+            let mut live = self.0.borrow_mut();
+            live.count -= 1;
+            if live.count == 0 {
+                live.waker.take()
+            } else {
+                None
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// A set of `!Send` tasks (tokio's `LocalSet`). In simulation,
+/// [`spawn_local`](super::spawn_local) works anywhere; the set still runs futures with
+/// [`run_until`](LocalSet::run_until) and, awaited, waits until the tasks spawned
+/// through [`LocalSet::spawn_local`] have finished.
+pub struct LocalSet {
+    live: Rc<RefCell<Live>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// What [`LocalSet::enter`] returns; nothing to undo in simulation.
+#[derive(Debug)]
+pub struct LocalEnterGuard {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl LocalSet {
+    /// An empty set.
+    pub fn new() -> LocalSet {
+        LocalSet {
+            live: Rc::default(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Enters the set's context (nothing to do in simulation).
+    pub fn enter(&self) -> LocalEnterGuard {
+        LocalEnterGuard {
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Spawns a `!Send` task tracked by this set.
+    #[track_caller]
+    pub fn spawn_local<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.live.borrow_mut().count += 1;
+        let token = Token(self.live.clone());
+        detsim_runtime::spawn(Tracked { future, token })
+    }
+
+    /// Runs `future` to completion; the set's tasks run alongside it.
+    pub async fn run_until<F: Future>(&self, future: F) -> F::Output {
+        future.await
+    }
+
+    /// Runs `future` on `rt` (see [`Runtime::block_on`](crate::runtime::Runtime::block_on)).
+    pub fn block_on<F: Future>(&self, rt: &crate::runtime::Runtime, future: F) -> F::Output {
+        rt.block_on(future)
+    }
+}
+
+impl Future for LocalSet {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut live = self.live.borrow_mut();
+        if live.count == 0 {
+            Poll::Ready(())
+        } else {
+            live.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl Default for LocalSet {
+    fn default() -> Self {
+        LocalSet::new()
+    }
+}
+
+impl fmt::Debug for LocalSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalSet")
+            .field("tasks", &self.live.borrow().count)
+            .finish()
+    }
+}

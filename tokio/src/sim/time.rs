@@ -1,0 +1,369 @@
+//! `tokio::time` on detsim's virtual clock.
+//!
+//! Time is always virtual: it stands still while any task is ready and jumps to the
+//! next timer when every task waits, so a test that sleeps for hours runs in no time,
+//! and timers due at the same instant fire in an order the scheduler chooses.
+//!
+//! [`Instant`] counts from a virtual origin one year (365 days) before the run
+//! starts, so that `Instant::now() - Duration::from_secs(60)` works at the start of a
+//! run, as it does on a real clock. [`Instant::from_std`] and [`Instant::into_std`]
+//! map the start of the run to one `std::time::Instant` taken once per process: a
+//! round trip is exact, and mixing the two clocks is as meaningful as mixing tokio's
+//! paused clock with the system's.
+//!
+//! `pause`, `resume` and `advance` (tokio's `test-util` API) keep their signatures: the
+//! clock is always "paused" and auto-advances, so [`pause`] and [`resume`] do nothing,
+//! and [`advance`]`(d)` lets virtual time move forward by `d` (firing every timer due
+//! meanwhile, in deadline order) before it returns.
+
+mod interval;
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomPinned;
+use std::ops::{Add, AddAssign, Sub, SubAssign};
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+
+pub use std::time::Duration;
+
+use pin_project_lite::pin_project;
+
+pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
+
+/// Where the run starts, measured from the virtual origin.
+const START: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A point in virtual time (tokio's `Instant`): `Copy`, ordered, and measured on the
+/// simulation's clock.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant {
+    /// Time since the virtual origin.
+    since_origin: Duration,
+}
+
+/// The `std::time::Instant` that stands for the start of every run.
+fn std_base() -> std::time::Instant {
+    static BASE: OnceLock<std::time::Instant> = OnceLock::new();
+    *BASE.get_or_init(std::time::Instant::now)
+}
+
+impl Instant {
+    /// The current virtual time. Panics outside a simulation.
+    pub fn now() -> Instant {
+        Instant::from_detsim(detsim_runtime::time::now())
+    }
+
+    /// The virtual instant `std` stands for (see the module docs).
+    pub fn from_std(std: std::time::Instant) -> Instant {
+        let base = std_base();
+        let since_origin = if std >= base {
+            START.saturating_add(std - base)
+        } else {
+            START.saturating_sub(base - std)
+        };
+        Instant { since_origin }
+    }
+
+    /// The `std::time::Instant` this instant stands for (see the module docs).
+    pub fn into_std(self) -> std::time::Instant {
+        let base = std_base();
+        if self.since_origin >= START {
+            base + (self.since_origin - START)
+        } else {
+            base.checked_sub(START - self.since_origin).unwrap_or(base)
+        }
+    }
+
+    pub(crate) fn from_detsim(instant: detsim_runtime::time::Instant) -> Instant {
+        Instant {
+            since_origin: START.saturating_add(instant.since_start()),
+        }
+    }
+
+    /// The detsim deadline of this instant: the start of the run if it is earlier.
+    pub(crate) fn to_detsim(self) -> detsim_runtime::time::Instant {
+        detsim_runtime::time::Instant::START
+            .checked_add(self.since_origin.saturating_sub(START))
+            .unwrap_or(detsim_runtime::time::Instant::FAR_FUTURE)
+    }
+
+    /// An instant some 30 years ahead: what tokio uses for "never".
+    pub(crate) fn far_future() -> Instant {
+        Instant::now() + Duration::from_secs(86400 * 365 * 30)
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn duration_since(&self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+
+    /// Time from `earlier` to `self`, or `None` if `earlier` is later.
+    pub fn checked_duration_since(&self, earlier: Instant) -> Option<Duration> {
+        self.since_origin.checked_sub(earlier.since_origin)
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn saturating_duration_since(&self, earlier: Instant) -> Duration {
+        self.since_origin.saturating_sub(earlier.since_origin)
+    }
+
+    /// Virtual time elapsed since this instant.
+    pub fn elapsed(&self) -> Duration {
+        Instant::now().saturating_duration_since(*self)
+    }
+
+    /// `self + duration`, or `None` on overflow.
+    pub fn checked_add(&self, duration: Duration) -> Option<Instant> {
+        self.since_origin
+            .checked_add(duration)
+            .map(|since_origin| Instant { since_origin })
+    }
+
+    /// `self - duration`, or `None` before the virtual origin.
+    pub fn checked_sub(&self, duration: Duration) -> Option<Instant> {
+        self.since_origin
+            .checked_sub(duration)
+            .map(|since_origin| Instant { since_origin })
+    }
+}
+
+impl From<std::time::Instant> for Instant {
+    fn from(std: std::time::Instant) -> Instant {
+        Instant::from_std(std)
+    }
+}
+
+impl From<Instant> for std::time::Instant {
+    fn from(instant: Instant) -> std::time::Instant {
+        instant.into_std()
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, other: Duration) -> Instant {
+        self.checked_add(other)
+            .expect("overflow when adding duration to instant")
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, rhs: Duration) {
+        *self = *self + rhs;
+    }
+}
+
+impl Sub for Instant {
+    type Output = Duration;
+    fn sub(self, rhs: Instant) -> Duration {
+        self.saturating_duration_since(rhs)
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, rhs: Duration) -> Instant {
+        self.checked_sub(rhs)
+            .expect("overflow when subtracting duration from instant")
+    }
+}
+
+impl SubAssign<Duration> for Instant {
+    fn sub_assign(&mut self, rhs: Duration) {
+        *self = *self - rhs;
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let since_start = self.since_origin.saturating_sub(START);
+        if self.since_origin >= START {
+            write!(f, "Instant(start + {since_start:?})")
+        } else {
+            write!(f, "Instant(start - {:?})", START - self.since_origin)
+        }
+    }
+}
+
+/// Waits until `duration` has elapsed on the virtual clock. Panics outside a
+/// simulation.
+pub fn sleep(duration: Duration) -> Sleep {
+    let deadline = Instant::now()
+        .checked_add(duration)
+        .unwrap_or_else(Instant::far_future);
+    sleep_until(deadline)
+}
+
+/// Waits until the virtual clock reaches `deadline` (at once if it has).
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        inner: detsim_runtime::time::sleep_until(deadline.to_detsim()),
+        _pin: PhantomPinned,
+    }
+}
+
+pin_project! {
+    /// The future of [`sleep`] and [`sleep_until`] (tokio's `Sleep`: `!Unpin`, with
+    /// `deadline`, `is_elapsed` and `reset`).
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Sleep {
+        deadline: Instant,
+        inner: detsim_runtime::time::Sleep,
+        #[pin]
+        _pin: PhantomPinned,
+    }
+}
+
+impl Sleep {
+    /// When this sleep ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed. Panics outside a simulation.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline (earlier or later); a sleep that has completed can be
+    /// awaited again.
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.project();
+        *this.deadline = deadline;
+        // Dropping the old detsim sleep cancels its timer.
+        *this.inner = detsim_runtime::time::sleep_until(deadline.to_detsim());
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(self.project().inner).poll(cx)
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `future` for at most `duration` of virtual time: `Ok(output)` if it finishes
+/// first, `Err(Elapsed)` otherwise. The future is polled before the clock is checked.
+pub fn timeout<F: std::future::IntoFuture>(
+    duration: Duration,
+    future: F,
+) -> Timeout<F::IntoFuture> {
+    let delay = match Instant::now().checked_add(duration) {
+        Some(deadline) => sleep_until(deadline),
+        None => sleep_until(Instant::far_future()),
+    };
+    Timeout {
+        value: future.into_future(),
+        delay,
+    }
+}
+
+/// Runs `future` until the virtual clock reaches `deadline` (see [`timeout`]).
+pub fn timeout_at<F: std::future::IntoFuture>(
+    deadline: Instant,
+    future: F,
+) -> Timeout<F::IntoFuture> {
+    Timeout {
+        value: future.into_future(),
+        delay: sleep_until(deadline),
+    }
+}
+
+pin_project! {
+    /// The future of [`timeout`] and [`timeout_at`].
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[derive(Debug)]
+    pub struct Timeout<T> {
+        #[pin]
+        value: T,
+        #[pin]
+        delay: Sleep,
+    }
+}
+
+impl<T> Timeout<T> {
+    /// The inner future.
+    pub fn get_ref(&self) -> &T {
+        &self.value
+    }
+
+    /// The inner future, mutably.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+
+    /// The inner future, without the timeout.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T: Future> Future for Timeout<T> {
+    type Output = Result<T::Output, error::Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(value) = this.value.poll(cx) {
+            return Poll::Ready(Ok(value));
+        }
+        match this.delay.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(error::Elapsed::new())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The errors of `tokio::time`.
+pub mod error {
+    use std::fmt;
+
+    /// A [`timeout`](super::timeout) ran out of time.
+    #[derive(Debug, PartialEq, Eq)]
+    pub struct Elapsed(());
+
+    impl Elapsed {
+        pub(crate) fn new() -> Elapsed {
+            Elapsed(())
+        }
+    }
+
+    impl fmt::Display for Elapsed {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("deadline has elapsed")
+        }
+    }
+
+    impl std::error::Error for Elapsed {}
+
+    impl From<Elapsed> for std::io::Error {
+        fn from(_: Elapsed) -> std::io::Error {
+            std::io::ErrorKind::TimedOut.into()
+        }
+    }
+}
+
+/// Does nothing: simulated time is always paused (it moves only when every task waits,
+/// straight to the next timer).
+pub fn pause() {}
+
+/// Does nothing: simulated time never runs on its own (see [`pause`]).
+pub fn resume() {}
+
+/// Lets virtual time move forward by `duration`: the caller sleeps `duration`, and
+/// every timer due meanwhile fires (in deadline order, other tasks running as they
+/// wake) before it returns. Panics outside a simulation.
+pub async fn advance(duration: Duration) {
+    sleep(duration).await;
+}
