@@ -12,8 +12,7 @@ use detsim_runtime::choice::{DecisionKind, decide};
 
 use crate::world::{chance, with_world};
 
-/// Whether the `buggify!` site `site` fires now, with firing probability `p` (see the
-/// [module docs](self)). The macro calls this; outside a simulation it is false.
+/// Whether the `buggify!` site `site` fires now, with firing probability `p` (see [`buggify!`](crate::buggify)). The macro calls this; outside a simulation it is false.
 pub fn buggify_at(site: &'static str, p: f64) -> bool {
     if !detsim_runtime::in_simulation() {
         return false;

@@ -37,7 +37,8 @@ impl Faults {
         Faults(FaultsKind::None)
     }
 
-    /// A plan drawn per seed (swarm testing): see the [module docs](self).
+    /// A plan drawn per seed (swarm testing): each seed draws every parameter of a
+    /// [`Plan`] with one fault decision, option 0 the quietest.
     pub fn swarm() -> Faults {
         Faults(FaultsKind::Swarm)
     }
