@@ -157,6 +157,27 @@ fn run(options: &Options) {
     summary.print();
 }
 
+/// The hidden first argument that runs one workload alone, for a profiler
+/// (`valgrind --tool=callgrind target/release/detsim-bench __profile sweep 1000`).
+const PROFILE: &str = "__profile";
+
+/// Runs one workload: `sweep SEEDS [JOBS]` (the tiny test), `spawn TASKS` (spawn-join)
+/// or `scale SCHEDULER TASKS` (the scale program).
+fn profile(args: Vec<String>) {
+    let number = |i: usize, default: u64| -> u64 {
+        args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default)
+    };
+    match args.first().map(String::as_str) {
+        Some("sweep") => sweep::profile(number(1, 1_000), number(2, 1) as usize),
+        Some("spawn") => spawn::profile(number(1, 10_000)),
+        Some("scale") => scale::profile(
+            args.get(1).map_or("random", String::as_str),
+            number(2, 100_000),
+        ),
+        other => panic!("unknown profile workload {other:?}"),
+    }
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     if let Some(first) = args.next()
@@ -168,6 +189,12 @@ fn main() -> ExitCode {
             .and_then(|n| n.parse().ok())
             .expect("a task count");
         scale::memory_child(&runtime, n);
+        return ExitCode::SUCCESS;
+    }
+    if let Some(first) = std::env::args().nth(1)
+        && first == PROFILE
+    {
+        profile(std::env::args().skip(2).collect());
         return ExitCode::SUCCESS;
     }
     let options = match parse(std::env::args().skip(1)) {

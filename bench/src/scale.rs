@@ -199,3 +199,8 @@ fn resident_bytes() -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
+
+/// One run of the scale program alone, for a profiler.
+pub(crate) fn profile(scheduler: &str, n: u64) {
+    assert_eq!(detsim_run(scheduler, n, polls(n)), n * (n - 1) / 2);
+}

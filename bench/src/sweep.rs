@@ -182,3 +182,8 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
         speed_up >= 1.9,
     );
 }
+
+/// One sweep alone, for a profiler.
+pub(crate) fn profile(seeds: u64, jobs: usize) {
+    detsim_sweep(seeds, jobs);
+}

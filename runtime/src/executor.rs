@@ -32,6 +32,7 @@ use crate::ready::ReadyQueue;
 use crate::task::{ErasedTask, Id, Payload};
 use crate::time::Instant;
 use crate::trace::{EventKind, Trace};
+use crate::wait::{Position, WaitSite};
 use crate::waker::{TaskWaker, WakeQueue};
 
 mod handles;
@@ -42,7 +43,29 @@ mod timers;
 /// or a timer that outlives its run (leaked, or sent to another thread) never matches
 /// a task or timer of another run, even in another runtime. Epochs are never observed
 /// by a run, so this shared counter does not make runs depend on each other.
+///
+/// Each thread takes epochs from this counter in blocks of [`EPOCH_BLOCK`], so that
+/// parallel sweeps do not contend for its cache line at every run.
 static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
+const EPOCH_BLOCK: u64 = 1 << 16;
+
+thread_local! {
+    /// This thread's block of epochs: the next one, and the end of the block.
+    static EPOCHS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// A new epoch, unique in the process.
+fn next_epoch() -> u64 {
+    EPOCHS.with(|epochs| {
+        let (mut next, mut end) = epochs.get();
+        if next == end {
+            next = NEXT_EPOCH.fetch_add(EPOCH_BLOCK, Ordering::Relaxed);
+            end = next + EPOCH_BLOCK;
+        }
+        epochs.set((next + 1, end));
+        next
+    })
+}
 
 /// A run that ends on its budget is a livelock if its last this many polls (or the last
 /// half of the budget, if less) made no progress.
@@ -59,14 +82,16 @@ pub(crate) enum Next {
     Poll(Step),
     /// Timers fired; their wakers are in the caller's buffer.
     Fire,
-    Stop(RunError),
+    /// Boxed: a poll step stays a few words, which the hot loop moves around.
+    Stop(Box<RunError>),
 }
 
 /// What `settle` hands back: futures to drop outside the borrow, and the run's outcome
 /// once it is decided.
 pub(crate) struct Settled {
     pub(crate) dropped: Option<Pin<Box<dyn ErasedTask>>>,
-    pub(crate) outcome: Option<Result<(), RunError>>,
+    /// Boxed, so that a `Settled` is a few words: every poll returns one.
+    pub(crate) outcome: Option<Result<(), Box<RunError>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,14 +130,29 @@ struct Slot {
     panic_location: Option<String>,
     /// The node the task runs on (`NodeId::NONE`'s 0: no node).
     node: u32,
+    /// The last detsim future that suspended the task, and the poll (step) it did so in.
+    wait: Option<WaitSite>,
+    wait_step: u64,
+    /// The step of the task's last poll (0: never polled).
+    last_poll: u64,
 }
 
 impl Slot {
+    /// Where the task stands (see [`crate::wait`]).
+    fn position(&self) -> Position {
+        match self.wait {
+            _ if self.last_poll == 0 => Position::NotStarted,
+            Some(site) if self.wait_step == self.last_poll => Position::At(site),
+            last => Position::Foreign { last },
+        }
+    }
+
     fn info(&self) -> TaskInfo {
         TaskInfo {
             id: self.id,
             name: self.name.clone(),
             spawned_at: self.location,
+            position: None,
         }
     }
 }
@@ -222,7 +262,7 @@ impl Core {
         chooser: Box<dyn Chooser>,
         user_rng: Option<UserRng>,
     ) {
-        self.epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed);
+        self.epoch = next_epoch();
         self.seed = seed;
         self.list_ready = chooser.needs_tasks();
         self.track_ready = chooser.tracks_ready();
@@ -305,6 +345,9 @@ impl Core {
                     cancelled: false,
                     panic_location: None,
                     node: 0,
+                    wait: None,
+                    wait_step: 0,
+                    last_poll: 0,
                 });
                 index
             }
@@ -318,6 +361,8 @@ impl Core {
         slot.cancelled = false;
         slot.panic_location = None;
         slot.node = 0;
+        slot.wait = None;
+        slot.last_poll = 0;
         index
     }
 
@@ -452,19 +497,19 @@ impl Core {
         if self.failure.is_some()
             && let Some(error) = self.failure.take()
         {
-            return Next::Stop(error);
+            return Next::Stop(Box::new(error));
         }
         let n = self.ready.len();
         if n == 0 {
             return match self.fire_timers(foreign_wakers) {
                 true => Next::Fire,
-                false => Next::Stop(RunError::Deadlock {
+                false => Next::Stop(Box::new(RunError::Deadlock {
                     blocked: self.unfinished_tasks(),
-                }),
+                })),
             };
         }
         if self.steps >= self.limit {
-            return Next::Stop(self.out_of_budget());
+            return Next::Stop(Box::new(self.out_of_budget()));
         }
         let k = if n == 1 {
             0
@@ -494,11 +539,16 @@ impl Core {
             });
             k
         };
+        let first_in_line = match self.record_trace {
+            true => self.ready.iter().next().map(|i| self.slots[i as usize].id),
+            false => None,
+        };
         let index = self.ready.remove_nth(k);
         self.steps += 1;
         self.current = Some(index);
         let slot = &mut self.slots[index as usize];
         slot.state = State::Running;
+        slot.last_poll = self.steps;
         if self.track_ready {
             self.chooser.on_unready(slot.id);
         }
@@ -507,7 +557,11 @@ impl Core {
             cell: slot.cell.take(),
         };
         let task = slot.id;
-        self.record(EventKind::Poll { task, ready: n });
+        self.record(EventKind::Poll {
+            task,
+            ready: n,
+            first_in_line: first_in_line.unwrap_or(task),
+        });
         Next::Poll(step)
     }
 
@@ -643,11 +697,11 @@ impl Core {
                 match cell {
                     None => {
                         // The root future panicked: the run fails with its payload.
-                        settled.outcome = Some(Err(RunError::Panic {
+                        settled.outcome = Some(Err(Box::new(RunError::Panic {
                             task: slot.info(),
                             payload,
                             location,
-                        }));
+                        })));
                     }
                     Some(mut cell) => {
                         let error = JoinError::panic(id, payload, location.clone());
@@ -661,6 +715,14 @@ impl Core {
             }
         };
         let woke_others = self.apply_wakes(Some(id));
+        if self.record_trace {
+            let slot = &self.slots[index as usize];
+            let at = match (end, slot.position()) {
+                (PollEnd::Parked, Position::At(site)) => Some(site),
+                _ => None,
+            };
+            self.record(EventKind::PollEnd { task: id, at });
+        }
         let end = match end {
             PollEnd::Parked if self.slots[index as usize].state == State::Ready => PollEnd::Yielded,
             end => end,
@@ -673,7 +735,7 @@ impl Core {
             && self.failure.is_some()
             && let Some(error) = self.failure.take()
         {
-            settled.outcome = Some(Err(error));
+            settled.outcome = Some(Err(Box::new(error)));
         }
         settled
     }
@@ -710,6 +772,17 @@ impl Core {
                 payload: error.into_panic(),
                 location: slot.panic_location.take(),
             });
+        }
+    }
+
+    /// Notes that a detsim future suspends the running task at `site` (see
+    /// [`crate::wait`]): two stores, traced or not.
+    #[inline]
+    pub(crate) fn note_wait(&mut self, site: WaitSite) {
+        if let Some(index) = self.current {
+            let slot = &mut self.slots[index as usize];
+            slot.wait = Some(site);
+            slot.wait_step = self.steps;
         }
     }
 
@@ -760,7 +833,8 @@ impl Core {
         self.user_rng = Some(rng);
     }
 
-    /// Every task not yet finished, in id order (for deadlock reports).
+    /// Every task not yet finished, in id order, with its position (for deadlock
+    /// reports).
     fn unfinished_tasks(&self) -> Vec<TaskInfo> {
         let mut tasks: Vec<TaskInfo> = self
             .slots
@@ -771,7 +845,10 @@ impl Core {
                     State::Spawned | State::Ready | State::Parked | State::Running | State::Held
                 )
             })
-            .map(Slot::info)
+            .map(|slot| TaskInfo {
+                position: Some(slot.position()),
+                ..slot.info()
+            })
             .collect();
         tasks.sort_by_key(|t| t.id);
         tasks

@@ -10,12 +10,14 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::context;
 use crate::executor::JoinPoll;
 use crate::task::{Id, Payload};
+use crate::wait::{WaitKind, WaitSite};
 
 /// Where a task lives in its run's slab: index, generation and run epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,12 +127,20 @@ impl fmt::Debug for AbortHandle {
 impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    /// Notes its caller (the `.await`) as where the task waits while the task runs.
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.spent, "JoinHandle polled after it completed");
         let mut slot: Option<Result<T, JoinError>> = None;
         let key = self.key;
+        let location = Location::caller();
         let (polled, freed) = context::with_core("awaiting a JoinHandle", |core| {
-            core.poll_join(key, cx, &mut slot as &mut dyn Any)
+            let polled = core.poll_join(key, cx, &mut slot as &mut dyn Any);
+            if let (JoinPoll::Pending, _) = polled {
+                let kind = WaitKind::Join(key.id);
+                core.note_wait(WaitSite { kind, location });
+            }
+            polled
         });
         drop(freed); // the task's cell is dropped outside the executor's borrow
         let result = match polled {

@@ -50,6 +50,7 @@ mod runtime;
 pub mod task;
 pub mod time;
 pub mod trace;
+pub mod wait;
 mod waker;
 
 use std::future::Future;
@@ -86,12 +87,20 @@ pub struct YieldNow {
 impl Future for YieldNow {
     type Output = ();
 
+    /// Notes its caller (the `.await`) as where the task waits until it runs again.
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.yielded {
             return Poll::Ready(());
         }
+        let location = std::panic::Location::caller();
         // Outside a simulation this would quietly yield to some other executor.
-        context::with_core("detsim::yield_now", |_| ());
+        context::with_core("detsim::yield_now", |core| {
+            core.note_wait(wait::WaitSite {
+                kind: wait::WaitKind::Yield,
+                location,
+            })
+        });
         self.yielded = true;
         cx.waker().wake_by_ref();
         Poll::Pending

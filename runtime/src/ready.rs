@@ -50,6 +50,7 @@ pub(crate) struct ReadyQueue {
 
 impl ReadyQueue {
     /// Number of ready tasks.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -75,6 +76,7 @@ impl ReadyQueue {
     }
 
     /// Appends `value` at the back. It must not be in the queue already.
+    #[inline]
     pub(crate) fn push(&mut self, value: u32) {
         debug_assert!(value != NONE);
         if self.tail == self.entries.len() {
@@ -95,6 +97,7 @@ impl ReadyQueue {
     }
 
     /// Removes and returns the `k`-th oldest entry (`k < len`).
+    #[inline]
     pub(crate) fn remove_nth(&mut self, k: usize) -> u32 {
         assert!(
             k < self.len,
@@ -149,6 +152,7 @@ impl ReadyQueue {
     }
 
     /// Empties position `p` (which holds a value) and returns its value.
+    #[inline]
     fn take(&mut self, p: usize) -> u32 {
         let value = std::mem::replace(&mut self.entries[p], NONE);
         debug_assert!(value != NONE);
@@ -167,6 +171,7 @@ impl ReadyQueue {
     }
 
     /// Adds `delta` (wrapping: `u32::MAX` is −1) to word `w`'s count.
+    #[inline]
     fn tree_add(&mut self, w: usize, delta: u32) {
         let mut i = w + 1;
         while i <= self.tree.len() {
@@ -246,24 +251,37 @@ impl ReadyQueue {
     }
 }
 
-/// The position of the `k`-th set bit of `word` (which has more than `k`).
-fn select_in_word(mut word: u64, mut k: u32) -> usize {
-    if k < 8 {
+/// The position of the `k`-th set bit of `word` (which has more than `k`): the byte
+/// that holds it from the bytes' running population counts (SWAR: no `popcnt` needed),
+/// then the bit within that byte.
+fn select_in_word(word: u64, k: u32) -> usize {
+    if k < 4 {
+        let mut word = word;
         for _ in 0..k {
             word &= word - 1;
         }
         return word.trailing_zeros() as usize;
     }
-    let mut base = 0;
-    for width in [32u32, 16, 8, 4, 2, 1] {
-        let low = (word & ((1u64 << width) - 1)).count_ones();
-        if k >= low {
-            k -= low;
-            word >>= width;
-            base += width as usize;
-        }
+    let mut x = word - ((word >> 1) & 0x5555_5555_5555_5555);
+    x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
+    x = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // Byte i of `running` counts the set bits of bytes 0..=i (at most 64: no carry).
+    let running = x.wrapping_mul(0x0101_0101_0101_0101);
+    let count_through = |byte: usize| ((running >> (8 * byte)) & 0xff) as u32;
+    let mut byte = 0;
+    while count_through(byte) <= k {
+        byte += 1;
     }
-    base
+    let before = if byte == 0 {
+        0
+    } else {
+        count_through(byte - 1)
+    };
+    let mut bits = (word >> (8 * byte)) & 0xff;
+    for _ in before..k {
+        bits &= bits - 1;
+    }
+    8 * byte + bits.trailing_zeros() as usize
 }
 
 #[cfg(test)]

@@ -186,7 +186,7 @@ impl Runtime {
                     core.note_progress();
                     continue;
                 }
-                Next::Stop(error) => break Err(error),
+                Next::Stop(error) => break Err(*error),
             };
             let Step { index, mut cell } = step;
             let mut cx = Context::from_waker(&self.wakers[index as usize]);
@@ -203,7 +203,8 @@ impl Runtime {
                 .dropped
                 .and_then(|cell| self.drop_outside_poll(index, || drop(cell)));
             match (settled.outcome, dropped) {
-                (Some(Err(error)), _) | (_, Some(error)) => break Err(error),
+                (Some(Err(error)), _) => break Err(*error),
+                (_, Some(error)) => break Err(error),
                 (Some(Ok(())), None) => break Ok(()),
                 (None, None) => {}
             }

@@ -12,6 +12,7 @@
 use std::fmt;
 use std::future::Future;
 use std::ops::{Add, AddAssign, Sub, SubAssign};
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 
 use crate::context;
+use crate::wait::{WaitKind, WaitSite};
 
 /// A point in virtual time, measured from the start of the run (`Instant` zero).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -160,14 +162,23 @@ impl Sleep {
     }
 }
 
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+impl Sleep {
+    /// Polls the timer; when it is not due, notes that the task waits on `kind` at
+    /// `location`.
+    fn poll_waiting(
+        &mut self,
+        cx: &mut Context<'_>,
+        kind: WaitKind,
+        location: &'static Location<'static>,
+    ) -> Poll<()> {
         let deadline = self.deadline;
         let mut timer = self.timer;
         let (ready, dropped) = context::with_core("polling detsim::time::Sleep", |core| {
-            core.poll_timer(deadline, &mut timer, cx)
+            let polled = core.poll_timer(deadline, &mut timer, cx);
+            if !polled.0 {
+                core.note_wait(WaitSite { kind, location });
+            }
+            polled
         });
         drop(dropped);
         self.timer = timer;
@@ -176,6 +187,16 @@ impl Future for Sleep {
         } else {
             Poll::Pending
         }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    /// Notes its caller (the `.await`) as where the task waits while the timer is armed.
+    #[track_caller]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_waiting(cx, WaitKind::Sleep, Location::caller())
     }
 }
 
@@ -225,12 +246,15 @@ pin_project! {
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
+    /// Notes its caller (the `.await`) as where the task waits, after polling the future.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let location = Location::caller();
         let this = self.project();
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(this.sleep).poll(cx) {
+        match this.sleep.poll_waiting(cx, WaitKind::Timeout, location) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
         }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::choice::DecisionKind;
 use crate::task::Id;
+use crate::wait::WaitSite;
 
 /// One thing that happened in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,18 @@ pub enum EventKind {
         task: Id,
         /// How many tasks were ready when it was chosen.
         ready: usize,
+        /// The task first in line (asyncio's choice: the ready set's oldest entry);
+        /// `task` itself unless the scheduler deviated.
+        first_in_line: Id,
+    },
+    /// The poll of `task` returned, and the wakes it caused were applied. Not shown by
+    /// the timeline `Display` (the next line starts another poll or a clock jump).
+    PollEnd {
+        /// The task.
+        task: Id,
+        /// Where a detsim future suspended it in this poll, if one did and the poll
+        /// returned `Pending`; `None` when it finished or a foreign future suspended it.
+        at: Option<WaitSite>,
     },
     /// `task` returned its output.
     Complete {
@@ -112,6 +125,13 @@ pub enum EventKind {
     },
 }
 
+impl Event {
+    /// Whether the timeline `Display` prints this event.
+    pub fn is_shown(&self) -> bool {
+        !matches!(self.kind, EventKind::PollEnd { .. })
+    }
+}
+
 /// The timeline of one run. `Display` prints it one event a line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
@@ -133,7 +153,13 @@ impl Trace {
             .and_then(|n| n.as_deref())
     }
 
-    /// A view that prints only the last `n` events (with a note of how many were left out).
+    /// The events the timeline `Display` shows (every event but [`EventKind::PollEnd`]).
+    pub fn shown_events(&self) -> impl Iterator<Item = &Event> + '_ {
+        self.events.iter().filter(|e| e.is_shown())
+    }
+
+    /// A view that prints only the last `n` shown events (with a note of how many were
+    /// left out).
     pub fn tail(&self, n: usize) -> TraceTail<'_> {
         TraceTail { trace: self, n }
     }
@@ -163,7 +189,8 @@ impl Trace {
         self.events.push(Event { step, time, kind });
     }
 
-    /// Writes one event as a line of the timeline.
+    /// Writes one event as a line of the timeline (nothing for an event that is not
+    /// [shown](Event::is_shown)).
     pub fn write_event(&self, f: &mut impl fmt::Write, event: &Event) -> fmt::Result {
         let time = format!(
             "{}.{:06}s",
@@ -175,7 +202,8 @@ impl Trace {
             None => task.to_string(),
         };
         let (step, task, what) = match &event.kind {
-            EventKind::Poll { task, ready } => (
+            EventKind::PollEnd { .. } => return Ok(()),
+            EventKind::Poll { task, ready, .. } => (
                 event.step.to_string(),
                 label(*task),
                 if *ready > 1 {
@@ -239,7 +267,7 @@ impl Trace {
 impl fmt::Display for Trace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Trace::write_header(f)?;
-        for event in &self.events {
+        for event in self.shown_events() {
             self.write_event(f, event)?;
         }
         Ok(())
@@ -255,13 +283,13 @@ pub struct TraceTail<'a> {
 
 impl fmt::Display for TraceTail<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let events = &self.trace.events;
-        let skip = events.len().saturating_sub(self.n);
+        let shown = self.trace.shown_events().count();
+        let skip = shown.saturating_sub(self.n);
         if skip > 0 {
             writeln!(f, "  ({skip} earlier events not shown)")?;
         }
         Trace::write_header(f)?;
-        for event in &events[skip..] {
+        for event in self.trace.shown_events().skip(skip) {
             self.trace.write_event(f, event)?;
         }
         Ok(())

@@ -15,7 +15,10 @@ pub(crate) struct Env {
     pub(crate) scheduler: Option<Scheduler>,
     pub(crate) jobs: Option<usize>,
     pub(crate) replay: Option<String>,
+    pub(crate) max_steps: Option<u64>,
     pub(crate) check_determinism: Option<bool>,
+    /// `DETSIM_TRACE`: where to write the trace file of the run asked for.
+    pub(crate) trace: Option<std::path::PathBuf>,
     pub(crate) exhaustive: Option<ExhaustiveSetting>,
     pub(crate) faults: Option<detsim_net::cluster::Faults>,
 }
@@ -66,7 +69,15 @@ impl Env {
                     "a positive number of threads, such as 2",
                 )
             }),
-            replay: get("DETSIM_REPLAY").map(|v| v.trim().to_owned()),
+            replay: get("DETSIM_REPLAY").map(|v| read_replay(v.trim())),
+            max_steps: get("DETSIM_MAX_STEPS").map(|v| {
+                parse(
+                    "DETSIM_MAX_STEPS",
+                    &v,
+                    parse_count,
+                    "a positive whole number of polls, such as 50000000",
+                )
+            }),
             check_determinism: get("DETSIM_CHECK_DETERMINISM").map(|v| {
                 parse(
                     "DETSIM_CHECK_DETERMINISM",
@@ -79,6 +90,7 @@ impl Env {
                     "`1` (on) or `0` (off)",
                 )
             }),
+            trace: get("DETSIM_TRACE").map(|v| std::path::PathBuf::from(v.trim())),
             exhaustive: get("DETSIM_EXHAUSTIVE").map(|v| {
                 parse(
                     "DETSIM_EXHAUSTIVE",
@@ -100,6 +112,30 @@ impl Env {
             }),
         }
     }
+}
+
+/// `DETSIM_REPLAY`: a replay token, or `@` and the path of a file that holds one (a
+/// report writes a token longer than 1,000 characters to a file and prints that form).
+fn read_replay(value: &str) -> String {
+    let Some(path) = value.strip_prefix('@') else {
+        return value.to_owned();
+    };
+    let token = std::fs::read_to_string(path.trim()).unwrap_or_else(|error| {
+        panic!(
+            "detsim: environment variable DETSIM_REPLAY=`{value}`: cannot read the token \
+             file `{}`: {error} (expected a replay token, or @ and the path of a file \
+             that holds one)",
+            path.trim()
+        )
+    });
+    let token = token.trim();
+    assert!(
+        !token.is_empty(),
+        "detsim: environment variable DETSIM_REPLAY=`{value}`: the token file `{}` is \
+         empty (expected a replay token in it)",
+        path.trim()
+    );
+    token.to_owned()
 }
 
 const SEED_FORM: &str = "a decimal or 0x-prefixed hexadecimal u64, such as 42 or 0x2a";
@@ -146,6 +182,7 @@ mod tests {
             ("DETSIM_JOBS", "2"),
             ("DETSIM_REPLAY", " tok "),
             ("DETSIM_CHECK_DETERMINISM", "1"),
+            ("DETSIM_TRACE", "run.trace.json"),
             ("DETSIM_EXHAUSTIVE", "2"),
         ]);
         assert_eq!(e.seed, Some(42));
@@ -155,7 +192,15 @@ mod tests {
         assert_eq!(e.jobs, Some(2));
         assert_eq!(e.replay.as_deref(), Some("tok"));
         assert_eq!(e.check_determinism, Some(true));
+        assert_eq!(
+            e.trace.as_deref(),
+            Some(std::path::Path::new("run.trace.json"))
+        );
         assert_eq!(e.exhaustive, Some(ExhaustiveSetting::Bound(2)));
+        assert_eq!(
+            env(&[("DETSIM_MAX_STEPS", "5_000_000")]).max_steps,
+            Some(5_000_000)
+        );
         let off = env(&[("DETSIM_EXHAUSTIVE", "off")]).exhaustive;
         assert_eq!(off, Some(ExhaustiveSetting::Off));
         assert_eq!(env(&[("DETSIM_SEED", "")]), Env::default());
@@ -189,10 +234,40 @@ mod tests {
         assert!(m.contains("DETSIM_JOBS=`-1`"), "{m}");
         let m = panic_message(&[("DETSIM_CHECK_DETERMINISM", "maybe")]);
         assert!(m.contains("DETSIM_CHECK_DETERMINISM=`maybe`"), "{m}");
+        let m = panic_message(&[("DETSIM_MAX_STEPS", "0")]);
+        assert!(
+            m.contains("DETSIM_MAX_STEPS=`0`") && m.contains("number of polls"),
+            "{m}"
+        );
+        let m = panic_message(&[("DETSIM_REPLAY", "@/nonexistent/detsim.token")]);
+        assert!(
+            m.contains("DETSIM_REPLAY=`@/nonexistent/detsim.token`")
+                && m.contains("cannot read the token file `/nonexistent/detsim.token`"),
+            "{m}"
+        );
         let m = panic_message(&[("DETSIM_EXHAUSTIVE", "-1")]);
         assert!(
             m.contains("DETSIM_EXHAUSTIVE=`-1`") && m.contains("`off`"),
             "{m}"
         );
+    }
+
+    /// `DETSIM_REPLAY=@path` reads the token from the file (what a report prints for a
+    /// long token); an empty file is an error that says so.
+    #[test]
+    fn replay_reads_a_token_file() {
+        let dir = std::env::temp_dir().join(format!("detsim-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.token");
+        std::fs::write(&file, "ds2.abc\n").unwrap();
+        let value = format!("@{}", file.display());
+        assert_eq!(
+            env(&[("DETSIM_REPLAY", &value)]).replay.as_deref(),
+            Some("ds2.abc")
+        );
+        std::fs::write(&file, " \n").unwrap();
+        let m = panic_message(&[("DETSIM_REPLAY", &value)]);
+        assert!(m.contains("is empty"), "{m}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

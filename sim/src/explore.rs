@@ -73,7 +73,7 @@ pub use coverage::{Coverage, Level};
 use crate::progress::Progress;
 use crate::replayer::{Replayed, Replayer, Source};
 use crate::report::{Failure, Report};
-use crate::runner::{Plan, replay_command, shrink_seed};
+use crate::runner::{Plan, shrink_seed, token_command};
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
 
@@ -317,7 +317,8 @@ where
                 coverage.failed = true;
                 progress.finish();
                 let prefix = tree.prefix(level, index);
-                let failure = self.describe(prefix, &coverage);
+                let mut failure = self.describe(prefix, &coverage);
+                failure.write_trace_file();
                 return Report {
                     seeds_run: coverage.schedules_run,
                     failure: Some(failure),
@@ -473,8 +474,6 @@ where
             "found by exhaustive exploration (bound: {} deviations from FIFO order): {coverage}",
             self.bound
         );
-        let token_command =
-            |schedule: &Schedule| replay_command(&format!("DETSIM_REPLAY={}", schedule.to_token()));
         let signature = match first.signature() {
             Some(signature) if replayed(&first, &schedule.decisions) => signature,
             _ => {

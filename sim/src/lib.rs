@@ -37,7 +37,8 @@
 //! | `DETSIM_SEED_START` | first seed of a sweep (default 0), to shard a long sweep |
 //! | `DETSIM_SCHEDULER` | `portfolio`, `random`, `fifo` or `pct:<depth>` |
 //! | `DETSIM_JOBS` | threads for a sweep (default: the machine's parallelism) |
-//! | `DETSIM_REPLAY` | a replay token: run exactly that schedule |
+//! | `DETSIM_REPLAY` | a replay token: run exactly that schedule; `@path`: read it from that file |
+//! | `DETSIM_MAX_STEPS` | the poll budget of a run ([`Builder::max_steps`]) |
 //! | `DETSIM_CHECK_DETERMINISM` | `1`: run every seed twice, fail if the traces differ |
 //! | `DETSIM_EXHAUSTIVE` | `k`: every schedule within `k` deviations ([`Builder::exhaustive`]); `off` |
 //!
@@ -106,7 +107,10 @@
 //! or rerun the whole unshrunk seed with:
 //!     DETSIM_SEED=0x0 cargo test -p mycrate -- tests::counter --exact
 //!
-//! shrunk from 8 polls and 2 deviations from FIFO order to 8 polls and 1 deviation
+//! shrunk from 8 polls and 2 deviations from FIFO order to 8 polls and 0 deviations from FIFO order (2 replays)
+//!
+//! trace file (open it in ui.perfetto.dev or chrome://tracing):
+//!     /home/me/mycrate/target/detsim-traces/tests__counter-0x0.trace.json
 //!
 //! trace (last 14 of 14 events):
 //!   step        time  task             event
@@ -114,10 +118,17 @@
 //!          0.000000s  t0 main          spawn t1 (tests/counter.rs:9:13)
 //!      …
 //! ```
+//!
+//! This bug needs no deviation (asyncio's own order loses the update); a failure that
+//! does lists each remaining deviation in words before the trace file, with where the
+//! tasks stood ([`Failure::explain`]). The trace file opens in ui.perfetto.dev: a track
+//! per task, a slice per poll, arrows from wakes to the polls they caused.
 
 mod config;
+mod explain;
 mod explore;
 pub mod fuzz;
+mod perfetto;
 mod progress;
 mod replayer;
 mod report;
@@ -150,7 +161,8 @@ pub use detsim_net::buggify;
 pub use detsim_net::cluster;
 pub use detsim_net::cluster::Faults;
 pub use detsim_runtime::{
-    JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, yield_now,
+    JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, wait,
+    yield_now,
 };
 pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};

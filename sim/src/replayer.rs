@@ -115,9 +115,13 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    pub(crate) fn new(body: &'b F, max_steps: u64, faults: Option<Faults>) -> Self {
+    /// A replayer for `body`, with a fixed poll budget or (`None`) the runtime's default,
+    /// whose runs inject `faults` (`None`: the default, swarm for a cluster).
+    pub(crate) fn new(body: &'b F, max_steps: Option<u64>, faults: Option<Faults>) -> Self {
         let mut rt = Runtime::new(0);
-        rt.set_max_steps(max_steps);
+        if let Some(polls) = max_steps {
+            rt.set_max_steps(polls);
+        }
         Replayer { rt, body, faults }
     }
 

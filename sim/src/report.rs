@@ -15,6 +15,8 @@ use crate::scheduler::Scheduler;
 
 /// How many trace events the failure report shows.
 pub(crate) const REPORT_TRACE_TAIL: usize = 40;
+/// Deviations a report explains, the last ones of the run.
+pub(crate) const REPORT_DEVIATIONS: usize = 20;
 
 /// The outcome of a sweep.
 #[derive(Debug)]
@@ -112,6 +114,8 @@ pub struct Failure {
     pub(crate) seed_command: Option<String>,
     pub(crate) test_name: Option<String>,
     pub(crate) note: Option<String>,
+    /// The trace file the report names: its path, or why it could not be written.
+    pub(crate) trace_file: Option<Result<std::path::PathBuf, String>>,
     /// Where the failing run came from, when not from a seed of a sweep
     /// ("in an exhaustive exploration"): replaces the seed in the report's first line.
     pub(crate) origin: Option<String>,
@@ -149,6 +153,7 @@ impl Failure {
             seed_command: None,
             test_name: crate::runner::test_name(),
             note: None,
+            trace_file: None,
             origin: None,
         }
     }
@@ -268,6 +273,7 @@ impl fmt::Display for Failure {
                 }
                 line
             }),
+            trace_file: self.trace_file.as_ref(),
             trace: &self.trace,
             faults: self.fault_plan.map(|plan| plan.to_string()),
         }
@@ -287,6 +293,8 @@ pub(crate) struct ReportText<'a> {
     /// What each command does, and the command.
     pub(crate) commands: Vec<(&'a str, &'a str)>,
     pub(crate) shrink: Option<String>,
+    /// The trace file written for the report: its path, or why it could not be.
+    pub(crate) trace_file: Option<&'a Result<std::path::PathBuf, String>>,
     pub(crate) trace: &'a Trace,
     /// The run's fault plan, pasteable into `Builder::faults`.
     pub(crate) faults: Option<String>,
@@ -346,8 +354,37 @@ impl fmt::Display for ReportText<'_> {
                 }
             }
         }
+        let deviations = crate::explain::deviations(self.trace);
+        if !deviations.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "deviations from asyncio's order in the run below:")?;
+            // The last ones, nearest the failure: a report stays short whatever the
+            // size of the run (a long unshrunk run has hundreds of thousands).
+            let hidden = deviations.len().saturating_sub(REPORT_DEVIATIONS);
+            if hidden > 0 {
+                writeln!(f, "  ({hidden} earlier deviations not shown)")?;
+            }
+            for line in &deviations[hidden..] {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        match self.trace_file {
+            Some(Ok(path)) => {
+                writeln!(f)?;
+                writeln!(
+                    f,
+                    "trace file (open it in ui.perfetto.dev or chrome://tracing):"
+                )?;
+                writeln!(f, "    {}", path.display())?;
+            }
+            Some(Err(error)) => {
+                writeln!(f)?;
+                writeln!(f, "trace file not written: {error}")?;
+            }
+            None => {}
+        }
         writeln!(f)?;
-        let events = self.trace.events().len();
+        let events = self.trace.shown_events().count();
         writeln!(
             f,
             "trace (last {} of {events} events):",

@@ -45,6 +45,7 @@ pub struct Builder {
     check_determinism: Option<bool>,
     pct_steps: Option<u64>,
     shrink: Option<ShrinkBudget>,
+    trace_to: Option<std::path::PathBuf>,
     exhaustive: Option<u32>,
     exhaustive_budget: Option<ExhaustiveBudget>,
     faults: Option<Faults>,
@@ -57,12 +58,15 @@ pub(crate) struct Plan {
     pub(crate) count: u64,
     pub(crate) scheduler: Scheduler,
     pub(crate) scheduler_from_env: bool,
-    pub(crate) max_steps: u64,
+    /// The poll budget; `None`: the runtime's default, which grows with the tasks.
+    pub(crate) max_steps: Option<u64>,
     pub(crate) jobs: usize,
     pub(crate) check_determinism: bool,
     pub(crate) pct_steps: Option<u64>,
     pub(crate) shrink: ShrinkBudget,
     pub(crate) replay: Option<String>,
+    /// Where to write the trace file of the run asked for (`DETSIM_TRACE`).
+    pub(crate) trace_to: Option<std::path::PathBuf>,
     /// Exhaustive exploration up to this many deviations instead of a seed sweep.
     pub(crate) exhaustive: Option<u32>,
     pub(crate) exhaustive_budget: ExhaustiveBudget,
@@ -115,7 +119,10 @@ impl Builder {
         self
     }
 
-    /// Fails a run that makes more than `polls` polls: a livelock.
+    /// Fails a run that makes more than `polls` polls (`DETSIM_MAX_STEPS` overrides):
+    /// a livelock if its last polls made no progress, else a run longer than its
+    /// budget. By default the budget is [`detsim_runtime::DEFAULT_MAX_STEPS`] plus
+    /// [`detsim_runtime::DEFAULT_POLLS_PER_TASK`] for each task the run spawns.
     pub fn max_steps(mut self, polls: u64) -> Self {
         assert!(
             polls > 0,
@@ -151,6 +158,18 @@ impl Builder {
     /// clock (default 2000 replays, 10 s). `replays = 0` turns shrinking off.
     pub fn shrink_budget(mut self, replays: u64, time: std::time::Duration) -> Self {
         self.shrink = Some(ShrinkBudget { replays, time });
+        self
+    }
+
+    /// Writes a trace file (see [`Failure::write_trace`]) of one run to `path`, whether
+    /// it passes or fails (`DETSIM_TRACE=<path>` does the same and overrides): the
+    /// failing run when a seed fails (shrunk, as the report shows it), else the run of
+    /// the replay token, else the run of the sweep's first seed — with
+    /// [`seed`](Builder::seed) or `DETSIM_SEED`, the seed asked for. A failure's report
+    /// names a trace file under the target directory anyway; this is for looking at a
+    /// run that did not fail.
+    pub fn write_trace_to(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.trace_to = Some(path.into());
         self
     }
 
@@ -224,7 +243,7 @@ impl Builder {
         Fut: Future<Output = ()>,
     {
         let plan = self.plan(&Env::read());
-        match &plan.replay {
+        let report = match &plan.replay {
             Some(token) => Report {
                 seeds_run: 1,
                 failure: replay_token(&plan, token, &body).err(),
@@ -234,7 +253,11 @@ impl Builder {
                 Some(bound) => explore::exhaustive(&plan, bound, &body),
                 None => sweep(&plan, &body),
             },
+        };
+        if let Some(path) = &plan.trace_to {
+            write_requested_trace(&plan, &body, &report, path);
         }
+        report
     }
 
     /// Like [`explore`](Builder::explore), then panics with the failure report if a
@@ -291,7 +314,7 @@ impl Builder {
             count,
             scheduler: env.scheduler.or(self.scheduler).unwrap_or_default(),
             scheduler_from_env: env.scheduler.is_some(),
-            max_steps: self.max_steps.unwrap_or(detsim_runtime::DEFAULT_MAX_STEPS),
+            max_steps: env.max_steps.or(self.max_steps),
             jobs: env.jobs.or(self.jobs).unwrap_or_else(parallelism),
             check_determinism: env
                 .check_determinism
@@ -300,6 +323,7 @@ impl Builder {
             pct_steps: self.pct_steps,
             shrink: self.shrink.unwrap_or_default(),
             replay: env.replay.clone(),
+            trace_to: env.trace.clone().or_else(|| self.trace_to.clone()),
             exhaustive: match env.exhaustive {
                 Some(ExhaustiveSetting::Off) => None,
                 Some(ExhaustiveSetting::Bound(k)) => Some(k),
@@ -441,11 +465,15 @@ where
             failure: None,
             coverage: None,
         },
-        seed => Report {
-            seeds_run: seed - plan.start + 1,
-            failure: Some(describe_failure(&exec, seed)),
-            coverage: None,
-        },
+        seed => {
+            let mut failure = describe_failure(&exec, seed);
+            failure.write_trace_file();
+            Report {
+                seeds_run: seed - plan.start + 1,
+                failure: Some(failure),
+                coverage: None,
+            }
+        }
     }
 }
 
@@ -493,8 +521,7 @@ where
     let mut failure = Failure::from_run(seed, scheduler, shown).expect("the shown run fails");
     failure.schedule = schedule;
     failure.shrink = shrink;
-    let token = failure.schedule.to_token();
-    failure.replay_command = replay_command(&format!("DETSIM_REPLAY={token}"));
+    failure.replay_command = token_command(&failure.schedule);
     failure.seed_command = Some(seed_command);
     failure
 }
@@ -556,7 +583,7 @@ where
     let Some(mut failure) = Failure::from_run(schedule.seed, schedule.scheduler, run) else {
         return Ok(());
     };
-    failure.replay_command = replay_command(&format!("DETSIM_REPLAY={}", schedule.to_token()));
+    failure.replay_command = token_command(&schedule);
     if mismatches > 0 {
         failure.note = Some(format!(
             "note: {mismatches} decision(s) of the replay token chose a task that was not \
@@ -565,7 +592,51 @@ where
         ));
     }
     failure.schedule = schedule;
+    failure.write_trace_file();
     Err(failure)
+}
+
+/// Writes the trace file `DETSIM_TRACE` / [`Builder::write_trace_to`] asked for: the
+/// failure's run, or else the replay token's or the first seed's run, traced once more.
+fn write_requested_trace<F, Fut>(plan: &Plan, body: &F, report: &Report, path: &std::path::Path)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let written = match &report.failure {
+        Some(failure) => failure.write_trace(path),
+        None => {
+            let mut replayer = Replayer::new(body, plan.max_steps, plan.faults);
+            let (seed, scheduler, run) = match &plan.replay {
+                Some(token) => {
+                    let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
+                    let run = replayer.run(Source::Schedule(&schedule), true);
+                    (schedule.seed, schedule.scheduler, run)
+                }
+                None => {
+                    let (scheduler, seed) = (plan.scheduler.for_seed(plan.start), plan.start);
+                    let expected_steps = calibrate(plan, body);
+                    let source = Source::Seed {
+                        scheduler,
+                        seed,
+                        expected_steps,
+                    };
+                    (seed, scheduler, replayer.run(source, true))
+                }
+            };
+            let title = match test_name() {
+                Some(name) => format!("detsim: {name}, seed {seed:#x} ({scheduler}), passed"),
+                None => format!("detsim: seed {seed:#x} ({scheduler}), passed"),
+            };
+            crate::perfetto::write(&run.trace, &title, path)
+        }
+    };
+    if let Err(error) = written {
+        eprintln!(
+            "detsim: could not write the trace file {}: {error}",
+            path.display()
+        );
+    }
 }
 
 fn seed_vars(plan: &Plan, seed: u64) -> String {
@@ -574,6 +645,66 @@ fn seed_vars(plan: &Plan, seed: u64) -> String {
         vars.push_str(&format!(" DETSIM_SCHEDULER={}", plan.scheduler));
     }
     vars
+}
+
+/// The longest replay token a report prints inline; a longer one is written to a file
+/// and the command names the file (`DETSIM_REPLAY=@path`), so that a report stays
+/// readable whatever the size of the run.
+pub(crate) const INLINE_TOKEN_MAX: usize = 1_000;
+
+/// A command that replays `schedule` exactly: `DETSIM_REPLAY=<token>`, or for a token
+/// longer than [`INLINE_TOKEN_MAX`], `DETSIM_REPLAY=@<file>` after writing the token to
+/// [`token_file`] (inline after all, with a note, if the file cannot be written).
+pub(crate) fn token_command(schedule: &Schedule) -> String {
+    let token = schedule.to_token();
+    if token.len() <= INLINE_TOKEN_MAX {
+        return replay_command(&format!("DETSIM_REPLAY={token}"));
+    }
+    let path = token_file(test_name().as_deref(), schedule.seed);
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&path, format!("{token}\n")));
+    match written {
+        Ok(()) => replay_command(&format!("DETSIM_REPLAY=@{}", path.display())),
+        Err(error) => format!(
+            "{}\n    (the {}-character token could not be written to {}: {error})",
+            replay_command(&format!("DETSIM_REPLAY={token}")),
+            token.len(),
+            path.display()
+        ),
+    }
+}
+
+/// Where a long replay token goes: `detsim-replays/<test>-seed-<seed>.token` in the
+/// target directory (`CARGO_TARGET_DIR`, else the directory above the test executable's
+/// `deps/`, else the system's temporary directory), as an absolute path.
+pub(crate) fn token_file(test: Option<&str>, seed: u64) -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            let dir = exe.parent()?;
+            Some(match dir.file_name() {
+                Some(name) if name == "deps" || name == "examples" => dir.parent()?.to_owned(),
+                _ => dir.to_owned(),
+            })
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let test: String = test
+        .unwrap_or("simulation")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join("detsim-replays")
+        .join(format!("{test}-seed-{seed:#x}.token"))
 }
 
 /// A command that reruns this test with `vars` set.

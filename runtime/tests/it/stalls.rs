@@ -69,11 +69,88 @@ fn a_deadlock_names_every_blocked_task() {
     let message = messages.pop_first().unwrap();
     let (stuck_line, holder_line) = lines.get();
     assert!(message.starts_with("deadlock: "), "{message}");
-    assert!(message.contains("blocked: t0 main; "), "{message}");
-    let stuck = format!("t1 stuck (spawned at {}", at(stuck_line));
+    assert!(
+        message.contains("blocked:\n  t0 main waits on a JoinHandle of t1 stuck ("),
+        "{message}"
+    );
+    let stuck = format!("\n  t1 stuck (spawned at {}", at(stuck_line));
     assert!(message.contains(&stuck), "{message}");
-    let holder = format!("t2 (spawned at {}", at(holder_line));
+    let holder = format!("\n  t2 (spawned at {}", at(holder_line));
     assert!(message.contains(&holder), "{message}");
+    assert!(!message.contains("cycle"), "{message}");
+}
+
+#[test]
+fn a_deadlock_says_where_each_blocked_task_waits() {
+    let join_line = Cell::new(0);
+    let error = run_err(Sched::Fifo, async {
+        let (tx, rx) = oneshot::channel::<()>();
+        let waiter = task::Builder::new().name("waiter").spawn(async move {
+            yield_now().await;
+            rx.await.unwrap(); // a foreign future
+        });
+        let _holder = task::Builder::new().name("holder").spawn(hold(tx));
+        join_line.set(line!() + 1);
+        waiter.await.unwrap();
+    });
+    let RunError::Deadlock { blocked } = &error else {
+        panic!("{error}");
+    };
+    let waits: Vec<String> = blocked
+        .iter()
+        .map(|t| t.position.unwrap().to_string())
+        .collect();
+    assert!(
+        waits[0].starts_with(&format!(
+            "waits on a JoinHandle of t1 ({}",
+            at(join_line.get())
+        )),
+        "{waits:?}"
+    );
+    assert!(
+        waits[1].starts_with("waits in a foreign future (last detsim call: yield_now "),
+        "{waits:?}"
+    );
+    assert_eq!(waits[2], "waits in a foreign future", "{waits:?}");
+    let message = error.message();
+    assert!(
+        message.contains("t0 main waits on a JoinHandle of t1 waiter ("),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_wait_for_cycle_among_join_handles_is_named() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let error = run_err(Sched::Fifo, async {
+        let slot: Rc<RefCell<Option<detsim_runtime::JoinHandle<()>>>> = Rc::default();
+        let for_alice = slot.clone();
+        let alice = task::Builder::new().name("alice").spawn(async move {
+            yield_now().await;
+            let bob = for_alice.borrow_mut().take().unwrap();
+            bob.await.unwrap();
+        });
+        let bob = task::Builder::new().name("bob").spawn(async move {
+            alice.await.unwrap();
+        });
+        *slot.borrow_mut() = Some(bob);
+        std::future::pending::<()>().await;
+    });
+    let message = error.message();
+    assert!(message.contains("\n  t1 alice (spawned at "), "{message}");
+    assert!(
+        message.contains(") waits on a JoinHandle of t2 bob ("),
+        "{message}"
+    );
+    assert!(
+        message.contains(") waits on a JoinHandle of t1 alice ("),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("\nwait-for cycle: t1 alice -> t2 bob -> t1 alice"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -86,7 +163,8 @@ fn a_root_waiting_on_nothing_is_a_deadlock() {
     assert_eq!(blocked[0].id, task::Id::ROOT);
     assert_eq!(
         error.to_string(),
-        "deadlock: no task is ready and no timer is armed; blocked: t0 main"
+        "deadlock: no task is ready and no timer is armed; blocked:\n  t0 main waits in a \
+         foreign future"
     );
 }
 

@@ -54,8 +54,67 @@ fn the_trace_shows_every_kind_of_event() {
     expect("t1 worker        done");
     expect("t0 main          done");
     expect("t4               dropped unfinished at end of run");
-    // One line per event, after the header.
-    assert_eq!(text.lines().count(), trace.events().len() + 1);
+    // One line per shown event (every one but the poll ends), after the header.
+    assert_eq!(text.lines().count(), trace.shown_events().count() + 1);
+    let polls = trace
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Poll { .. }))
+        .count();
+    let ends = trace
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::PollEnd { .. }))
+        .count();
+    assert_eq!(polls, ends, "every poll has its end");
+}
+
+#[test]
+fn a_poll_end_says_where_a_detsim_future_suspended_the_task() {
+    let (trace, _) = traced_run();
+    let sites: Vec<String> = trace
+        .events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::PollEnd { task, at: Some(at) } => Some(format!("{task} {at}")),
+            _ => None,
+        })
+        .collect();
+    let here = file!();
+    // The root yields, then awaits the worker; the worker's first poll ends in a
+    // foreign channel (no site), its second in sleep.
+    assert!(
+        sites[0].starts_with(&format!("t0 in yield_now ({here}:")),
+        "{sites:?}"
+    );
+    assert!(
+        sites
+            .iter()
+            .any(|s| s.starts_with(&format!("t0 on a JoinHandle of t1 ({here}:"))),
+        "{sites:?}"
+    );
+    assert!(
+        sites
+            .iter()
+            .any(|s| s.starts_with(&format!("t1 in sleep ({here}:"))),
+        "{sites:?}"
+    );
+}
+
+#[test]
+fn a_poll_names_the_task_first_in_line() {
+    let (trace, _) = traced_run();
+    // Under fifo the polled task is always the one first in line.
+    for event in trace.events() {
+        if let EventKind::Poll {
+            task,
+            first_in_line,
+            ..
+        } = event.kind
+        {
+            assert_eq!(task, first_in_line);
+        }
+    }
 }
 
 #[test]
@@ -78,7 +137,7 @@ fn events_carry_step_and_virtual_time() {
 #[test]
 fn the_tail_shows_the_last_events() {
     let (trace, _) = traced_run();
-    let total = trace.events().len();
+    let total = trace.shown_events().count();
     let tail = trace.tail(3).to_string();
     assert!(
         tail.starts_with(&format!("  ({} earlier events not shown)\n", total - 3)),

@@ -109,6 +109,7 @@ impl fmt::Display for FuzzFailure {
                 &token,
             )],
             shrink: None,
+            trace_file: None,
             trace: self.trace(),
             faults: None,
         }

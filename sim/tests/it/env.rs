@@ -275,3 +275,96 @@ fn detsim_exhaustive_sets_the_bound_or_turns_exploration_off() {
         "{text}"
     );
 }
+
+/// A failing run of about 200,000 polls under the random scheduler: two tasks yield
+/// 100,000 times each, then the root fails.
+async fn long_failing_body() {
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            spawn(async {
+                for _ in 0..100_000 {
+                    detsim::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    panic!("the long run failed");
+}
+
+/// Replays whatever `DETSIM_REPLAY` says on the long failing body; prints the polls.
+#[test]
+#[ignore = "a probe run by the env tests in a child process"]
+fn long_replay_probe() {
+    let failure = Builder::new()
+        .explore(long_failing_body)
+        .failure
+        .expect("the replayed schedule fails");
+    println!("steps={}", failure.steps);
+    println!("message={}", failure.message);
+}
+
+/// A big failing run, shrinking off: the report stays short (the long token goes to a
+/// file) and the printed command replays the failure exactly, from the file.
+#[test]
+fn a_long_failing_run_prints_a_short_report_that_replays_from_a_file() {
+    let failure = Builder::new()
+        .seed(1)
+        .scheduler(Scheduler::random())
+        .shrink_budget(0, std::time::Duration::ZERO)
+        .explore(long_failing_body)
+        .failure
+        .unwrap();
+    assert!(failure.steps > 200_000, "{} polls", failure.steps);
+    let token = failure.replay_token();
+    assert!(
+        token.len() > 10_000,
+        "a long schedule: {} characters",
+        token.len()
+    );
+    let report = failure.to_string();
+    assert!(
+        report.len() < 20_000,
+        "{} characters:\n{report}",
+        report.len()
+    );
+    let command = failure.replay_command();
+    let path = command
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("DETSIM_REPLAY=@"))
+        .unwrap_or_else(|| panic!("no token file in {command}"));
+    assert_eq!(std::fs::read_to_string(path).unwrap().trim(), token);
+    // The command's variable, in a child process: the same failure, poll for poll.
+    let (passed, text) = run_probe(
+        "long_replay_probe",
+        &[("DETSIM_REPLAY", &format!("@{path}"))],
+    );
+    assert!(passed, "{text}");
+    assert_eq!(printed(&text, "steps"), failure.steps.to_string(), "{text}");
+    assert_eq!(printed(&text, "message"), failure.message, "{text}");
+}
+
+/// Spins forever; reports the polls of the failing run.
+#[test]
+#[ignore = "a probe run by the env tests in a child process"]
+fn budget_probe() {
+    let failure = Builder::new()
+        .seeds(1)
+        .explore(|| async {
+            loop {
+                detsim::yield_now().await;
+            }
+        })
+        .failure
+        .expect("an endless run fails");
+    println!("steps={}", failure.steps);
+}
+
+#[test]
+fn detsim_max_steps_sets_the_poll_budget() {
+    let (passed, text) = run_probe("budget_probe", &[("DETSIM_MAX_STEPS", "1234")]);
+    assert!(passed, "{text}");
+    assert_eq!(printed(&text, "steps"), "1234", "{text}");
+}

@@ -1,8 +1,9 @@
 //! Integration tests of `detsim`, the harness: the public contract of `design.md`
 //! used as written ([`contract`]), seed sweeps ([`sweep`], [`parallel`]), the failure
 //! report a user reads ([`report`]), the `DETSIM_*` environment variables ([`env`]),
-//! replay tokens ([`replay`]), shrinking ([`shrinking`]) and the determinism check
-//! ([`determinism`]).
+//! replay tokens ([`replay`]), shrinking ([`shrinking`]), the determinism check
+//! ([`determinism`]) and the pictures of a failure: trace file, deviations explained,
+//! deadlock positions ([`pictures`]).
 
 mod attribute;
 mod contract;
@@ -10,6 +11,7 @@ mod determinism;
 mod env;
 mod exhaustive;
 mod parallel;
+mod pictures;
 mod programs;
 mod replay;
 mod report;

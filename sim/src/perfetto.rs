@@ -1,0 +1,542 @@
+//! Trace files: a run's [`Trace`] in Chrome's trace-event JSON format, which
+//! ui.perfetto.dev and `chrome://tracing` open.
+//!
+//! # What the file holds
+//! - one track per task (`pid` 1, `tid` = task number + 1), named as reports name the
+//!   task (`t2 reader`, a `thread_name` metadata event) and sorted by id;
+//! - a complete slice (`"ph": "X"`) per poll, named `poll` (or `poll, ahead of t1 …`
+//!   when the scheduler deviated from asyncio's order), whose `args` give the step,
+//!   the simulated time, how many tasks were ready and where a detsim future suspended
+//!   the task;
+//! - instant events (`"ph": "i"`) for spawns, wakes, completions, panics, aborts,
+//!   decisions (`select!` branches, network deliveries, faults), tasks dropped at the
+//!   end, and, across every track, clock jumps; a short `timer fired` slice on the
+//!   woken task's track for each timer;
+//! - flow arrows (`"ph": "s"` / `"f"`, one id each) from each wake, spawn and timer to
+//!   the poll it caused.
+//!
+//! # The timeline
+//! Polls take no simulated time, so laid out at their simulated time they would have no
+//! width. The file lays the run out on a synthetic timeline instead: the run is cut
+//! into units — each poll (with the wakes it causes) is one, and so is each stretch of
+//! events between polls (a clock jump and the timers it fires, the end of the run) —
+//! and unit `u` starts at `ts = simulated time in µs + u`. So `ts` grows with the
+//! simulated clock and every poll is a 1 µs slice; the exact simulated time and the
+//! step are in each slice's `args`. Events inside a unit are spread evenly across it,
+//! in trace order.
+//!
+//! Tasks will be grouped by node once the cluster exists: a node becomes a process
+//! (`pid`, named by a `process_name` event) and its tasks its threads ([`track`] is
+//! the one place that maps a task to its track).
+//!
+//! Invariant: the file depends only on the trace (and the title), so the same run
+//! writes the same bytes.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use detsim_runtime::task::Id;
+use detsim_runtime::trace::{EventKind, Trace};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::explain::label;
+use crate::report::Failure;
+
+/// The whole file.
+#[derive(Serialize)]
+struct TraceFile<'a> {
+    #[serde(rename = "traceEvents")]
+    trace_events: Vec<TraceEvent>,
+    #[serde(rename = "displayTimeUnit")]
+    display_time_unit: &'static str,
+    #[serde(rename = "otherData")]
+    other_data: OtherData<'a>,
+}
+
+/// Free-form metadata viewers show with the trace.
+#[derive(Serialize)]
+struct OtherData<'a> {
+    title: &'a str,
+    timeline: &'static str,
+    /// How many of the run's first events the file leaves out (see [`MAX_EVENTS`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    left_out: Option<usize>,
+}
+
+/// The most trace events a file shows: a longer run (a livelock uses up its whole poll
+/// budget) shows its last ones, from the start of a poll, so that the file stays small
+/// enough for a browser to open (about 100 MB at most).
+pub(crate) const MAX_EVENTS: usize = 500_000;
+
+/// One trace event (the fields of the trace-event format detsim uses).
+#[derive(Serialize)]
+struct TraceEvent {
+    name: String,
+    cat: &'static str,
+    ph: &'static str,
+    ts: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dur: Option<f64>,
+    pid: u64,
+    tid: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    /// Flow binding point: `e` binds a flow end to the slice enclosing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bp: Option<&'static str>,
+    /// Instant scope: `t` (the track) or `g` (every track).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s: Option<&'static str>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    args: Map<String, Value>,
+}
+
+impl TraceEvent {
+    fn new(name: String, cat: &'static str, ph: &'static str, ts: f64, task: Id) -> Self {
+        let (pid, tid) = track(task);
+        TraceEvent {
+            name,
+            cat,
+            ph,
+            ts,
+            dur: None,
+            pid,
+            tid,
+            id: None,
+            bp: None,
+            s: None,
+            args: Map::new(),
+        }
+    }
+
+    fn instant(name: String, cat: &'static str, ts: f64, task: Id) -> Self {
+        let mut event = TraceEvent::new(name, cat, "i", ts, task);
+        event.s = Some("t");
+        event
+    }
+
+    fn arg(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.args.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// What the `timeline` metadata says about `ts`.
+const TIMELINE: &str = "ts = simulated time in microseconds + one microsecond per poll or \
+                        stretch between polls before it; every poll is a 1 us slice; args \
+                        carry the exact simulated time and step";
+
+/// The process and thread a task's events go on.
+fn track(task: Id) -> (u64, u64) {
+    (1, task.as_u64() + 1)
+}
+
+fn micros(time: Duration) -> f64 {
+    time.as_nanos() as f64 / 1000.0
+}
+
+fn clock(time: Duration) -> String {
+    format!("{}.{:06}s", time.as_secs(), time.subsec_micros())
+}
+
+/// Flow arrows from a wake (or spawn, or timer) to the poll it caused.
+#[derive(Default)]
+struct Flows {
+    next: u64,
+    /// The flow each task's next poll ends.
+    pending: BTreeMap<Id, u64>,
+}
+
+impl Flows {
+    /// Starts a flow on `from`'s track that `to`'s next poll ends.
+    fn start(&mut self, out: &mut Vec<TraceEvent>, from: Id, to: Id, ts: f64) {
+        self.next += 1;
+        let mut start = TraceEvent::new("wake".into(), "flow", "s", ts, from);
+        start.id = Some(self.next);
+        out.push(start);
+        self.pending.insert(to, self.next);
+    }
+}
+
+/// A run of the trace that takes one unit of the timeline: a poll (from its `Poll` to
+/// its `PollEnd`), or a stretch of events between polls (starting at a clock jump).
+fn units(trace: &Trace) -> Vec<std::ops::Range<usize>> {
+    let events = trace.events();
+    let mut units = Vec::new();
+    let mut i = 0;
+    while i < events.len() {
+        let mut end = i + 1;
+        match events[i].kind {
+            EventKind::Poll { .. } => {
+                while end < events.len() {
+                    let kind = &events[end].kind;
+                    if matches!(kind, EventKind::Poll { .. }) {
+                        break;
+                    }
+                    end += 1;
+                    if matches!(kind, EventKind::PollEnd { .. }) {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                while end < events.len()
+                    && !matches!(
+                        events[end].kind,
+                        EventKind::Poll { .. } | EventKind::TimeJump { .. }
+                    )
+                {
+                    end += 1;
+                }
+            }
+        }
+        units.push(i..end);
+        i = end;
+    }
+    units
+}
+
+/// The trace as a Chrome trace-event JSON document titled `title`.
+pub(crate) fn to_json(trace: &Trace, title: &str) -> String {
+    to_json_capped(trace, title, MAX_EVENTS)
+}
+
+/// [`to_json`] showing at most the last `cap` events (from a unit's start).
+fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
+    let events = trace.events();
+    let skip_before = events.len().saturating_sub(cap);
+    // Every task of the run: the root, and every task spawned.
+    let mut tasks = vec![Id::ROOT];
+    tasks.extend(events.iter().filter_map(|e| match e.kind {
+        EventKind::Spawn { task, .. } => Some(task),
+        _ => None,
+    }));
+    let mut out = Vec::new();
+    out.push(
+        TraceEvent::new("process_name".into(), "__metadata", "M", 0.0, Id::ROOT).arg("name", title),
+    );
+    for &task in &tasks {
+        out.push(
+            TraceEvent::new("thread_name".into(), "__metadata", "M", 0.0, task)
+                .arg("name", label(trace, task)),
+        );
+        out.push(
+            TraceEvent::new("thread_sort_index".into(), "__metadata", "M", 0.0, task)
+                .arg("sort_index", task.as_u64()),
+        );
+    }
+    let mut flows = Flows::default();
+    let mut left_out = None;
+    for (unit, range) in units(trace).into_iter().enumerate() {
+        if range.start < skip_before {
+            left_out = Some(range.end);
+            continue;
+        }
+        let len = range.len() as f64;
+        let base = micros(events[range.start].time) + unit as f64;
+        for (pos, i) in range.clone().enumerate() {
+            let event = &events[i];
+            let ts = base + pos as f64 / len;
+            match &event.kind {
+                EventKind::Poll {
+                    task,
+                    ready,
+                    first_in_line,
+                } => {
+                    let mut name = "poll".to_owned();
+                    if task != first_in_line {
+                        name = format!("poll, ahead of {}", label(trace, *first_in_line));
+                    }
+                    let mut slice = TraceEvent::new(name, "poll", "X", ts, *task)
+                        .arg("step", event.step)
+                        .arg("simulated time", clock(event.time))
+                        .arg("ready", *ready as u64);
+                    slice.dur = Some(1.0);
+                    if task != first_in_line {
+                        slice = slice.arg("asyncio would have run", label(trace, *first_in_line));
+                    }
+                    // Where the poll left the task, from its end.
+                    let at = events[range.clone()].iter().find_map(|e| match &e.kind {
+                        EventKind::PollEnd { at, .. } => Some(*at),
+                        _ => None,
+                    });
+                    if let Some(Some(at)) = at {
+                        slice = slice.arg("suspended", crate::explain::site(trace, &at));
+                    }
+                    out.push(slice);
+                    if let Some(id) = flows.pending.remove(task) {
+                        let mut end = TraceEvent::new("wake".into(), "flow", "f", ts, *task);
+                        end.id = Some(id);
+                        end.bp = Some("e");
+                        out.push(end);
+                    }
+                }
+                EventKind::PollEnd { .. } => {}
+                EventKind::Spawn {
+                    task,
+                    parent,
+                    location,
+                    ..
+                } => {
+                    out.push(
+                        TraceEvent::instant(
+                            format!("spawn {}", label(trace, *task)),
+                            "spawn",
+                            ts,
+                            *parent,
+                        )
+                        .arg("location", location.to_string()),
+                    );
+                    flows.start(&mut out, *parent, *task, ts);
+                }
+                EventKind::Wake { task, by: Some(by) } => {
+                    out.push(TraceEvent::instant(
+                        format!("wake {}", label(trace, *task)),
+                        "wake",
+                        ts,
+                        *by,
+                    ));
+                    flows.start(&mut out, *by, *task, ts);
+                }
+                EventKind::Wake { task, by: None } => {
+                    let mut slice = TraceEvent::new("timer fired".into(), "timer", "X", ts, *task)
+                        .arg("simulated time", clock(event.time));
+                    slice.dur = Some(0.5 / len);
+                    out.push(slice);
+                    flows.start(&mut out, *task, *task, ts);
+                }
+                EventKind::TimeJump { to } => {
+                    let mut jump = TraceEvent::instant(
+                        format!("clock advances to {}", clock(*to)),
+                        "clock",
+                        ts,
+                        Id::ROOT,
+                    );
+                    jump.s = Some("g");
+                    out.push(jump);
+                }
+                EventKind::Complete { task } => {
+                    out.push(TraceEvent::instant("done".into(), "task", ts, *task));
+                }
+                EventKind::Panic { task, message } => {
+                    out.push(
+                        TraceEvent::instant("panicked".into(), "task", ts, *task)
+                            .arg("message", message.as_str()),
+                    );
+                }
+                EventKind::Abort { task, by } => {
+                    let name = match by {
+                        Some(by) if by != task => format!("aborted by {}", label(trace, *by)),
+                        _ => "aborted".to_owned(),
+                    };
+                    out.push(TraceEvent::instant(name, "task", ts, *task));
+                    flows.pending.remove(task);
+                }
+                EventKind::Decide {
+                    task,
+                    kind,
+                    options,
+                    chosen,
+                } => {
+                    out.push(
+                        TraceEvent::instant(
+                            format!("{kind}: option {} of {options}", chosen + 1),
+                            "decision",
+                            ts,
+                            *task,
+                        )
+                        .arg("deviation", *chosen != 0),
+                    );
+                }
+                EventKind::Dropped { task } => {
+                    out.push(TraceEvent::instant(
+                        "dropped unfinished at end of run".into(),
+                        "task",
+                        ts,
+                        *task,
+                    ));
+                }
+                other => {
+                    out.push(TraceEvent::instant(
+                        format!("{other:?}"),
+                        "other",
+                        ts,
+                        Id::ROOT,
+                    ));
+                }
+            }
+        }
+    }
+    let file = TraceFile {
+        trace_events: out,
+        display_time_unit: "ns",
+        other_data: OtherData {
+            title,
+            timeline: TIMELINE,
+            left_out,
+        },
+    };
+    serde_json::to_string(&file).expect("a trace file serializes")
+}
+
+/// Writes `trace` as a trace file at `path`, creating its directory.
+pub(crate) fn write(trace: &Trace, title: &str, path: &Path) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, to_json(trace, title))
+}
+
+/// The build's target directory: `CARGO_TARGET_DIR` when it is an absolute path, else
+/// found from the running executable (`target/<profile>/deps/<test>` or
+/// `target/<profile>/examples/<example>`), else the system's temporary directory.
+pub(crate) fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from)
+        && dir.is_absolute()
+    {
+        return dir;
+    }
+    let from_exe = std::env::current_exe().ok().and_then(|exe| {
+        let mut dir = exe.parent()?;
+        if dir
+            .file_name()
+            .is_some_and(|name| name == "deps" || name == "examples")
+        {
+            dir = dir.parent()?;
+        }
+        Some(dir.parent()?.to_path_buf())
+    });
+    from_exe.unwrap_or_else(std::env::temp_dir)
+}
+
+/// `name` with every character a file name should not hold replaced by `_`.
+fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+impl Failure {
+    /// Writes the trace of the failing run (the shrunk one, once shrunk) to `path` as a
+    /// Chrome trace-event JSON file, which ui.perfetto.dev and `chrome://tracing` open:
+    /// one track per task, a slice per poll, instants for spawns, wakes, timers, clock
+    /// jumps, decisions, aborts and panics, and arrows from each wake to the poll it
+    /// caused. The report already names a file written this way under the target
+    /// directory ([`Failure::trace_file`]).
+    pub fn write_trace(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        write(&self.trace, &self.title(), path.as_ref())
+    }
+
+    /// Where the report's trace file was written (`<target>/detsim-traces/<test>-<seed>.trace.json`),
+    /// if it could be.
+    pub fn trace_file(&self) -> Option<&Path> {
+        match &self.trace_file {
+            Some(Ok(path)) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// What a viewer shows as the trace's process name.
+    fn title(&self) -> String {
+        match &self.test_name {
+            Some(name) => format!("detsim: {name}, seed {:#x} ({})", self.seed, self.scheduler),
+            None => format!("detsim: seed {:#x} ({})", self.seed, self.scheduler),
+        }
+    }
+
+    /// Writes the trace file the report names, under the target directory.
+    pub(crate) fn write_trace_file(&mut self) {
+        let name = self.test_name.clone().or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            Some(exe.file_stem()?.to_str()?.to_owned())
+        });
+        let stem = file_stem(name.as_deref().unwrap_or("detsim"));
+        let path = target_dir()
+            .join("detsim-traces")
+            .join(format!("{stem}-{:#x}.trace.json", self.seed));
+        self.trace_file = Some(match self.write_trace(&path) {
+            Ok(()) => Ok(path),
+            Err(error) => Err(format!("{}: {error}", path.display())),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traced_run() -> Trace {
+        let mut rt = detsim_runtime::Runtime::new(3);
+        rt.set_trace(true);
+        rt.run(async {
+            let worker = detsim_runtime::spawn(async {
+                for _ in 0..20 {
+                    detsim_runtime::yield_now().await;
+                }
+            });
+            detsim_runtime::time::sleep(Duration::from_millis(2)).await;
+            worker.await.unwrap();
+        })
+        .unwrap();
+        rt.take_trace().unwrap()
+    }
+
+    fn polls(json: &str) -> Vec<u64> {
+        let file: Value = serde_json::from_str(json).unwrap();
+        file["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == "poll")
+            .map(|e| e["args"]["step"].as_u64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_long_run_shows_its_last_events_from_the_start_of_a_poll() {
+        let trace = traced_run();
+        let all = polls(&to_json(&trace, "t"));
+        assert_eq!(all.len() as u64, all[all.len() - 1]);
+        let capped = to_json_capped(&trace, "t", 10);
+        let shown = polls(&capped);
+        assert!(!shown.is_empty() && shown.len() < all.len(), "{shown:?}");
+        assert_eq!(shown, all[all.len() - shown.len()..]);
+        let file: Value = serde_json::from_str(&capped).unwrap();
+        let left_out = file["otherData"]["left_out"].as_u64().unwrap() as usize;
+        assert!(left_out >= trace.events().len() - 10, "{left_out}");
+        // Flow ends only for flows that start in the file.
+        let events = file["traceEvents"].as_array().unwrap();
+        let starts: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["ph"] == "s")
+            .map(|e| &e["id"])
+            .collect();
+        assert!(
+            events
+                .iter()
+                .filter(|e| e["ph"] == "f")
+                .all(|e| starts.contains(&&e["id"]))
+        );
+        assert!(
+            serde_json::from_str::<Value>(&to_json(&trace, "t")).unwrap()["otherData"]
+                .get("left_out")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_same_trace_writes_the_same_bytes() {
+        assert_eq!(to_json(&traced_run(), "t"), to_json(&traced_run(), "t"));
+    }
+
+    #[test]
+    fn file_stems_keep_only_safe_characters() {
+        assert_eq!(file_stem("tests::a b/c-d.e_f"), "tests__a_b_c-d.e_f");
+    }
+}
