@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use detsim::cluster::{self, Faults, LinkFaults, Plan};
 use detsim::net::{TcpListener, TcpStream, UdpSocket, lookup_host};
-use detsim::{Runtime, spawn, time};
+use detsim::{spawn, time};
+use detsim_runtime::Runtime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Runs `body` once under `seed` and `faults`.
