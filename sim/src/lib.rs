@@ -21,6 +21,9 @@
 //!   is the simulated network.
 //! - Extension point: a scheduling policy of your own implements
 //!   [`choice::Chooser`] and plugs in with [`Builder::chooser`].
+//! - [`Builder::exhaustive`] trades seeds for a proof within a bound: it runs every
+//!   schedule with at most `k` deviations from FIFO order, each once, and the
+//!   [`Report`]'s [`Coverage`] states what ran.
 //!
 //! # Determinism
 //! A run depends on its seed and the body only: no wall-clock time, no thread RNG, no
@@ -103,7 +106,9 @@ mod shrink;
 /// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
 /// `#[detsim::test(seeds = 500, scheduler = "pct:3")]`. The function becomes a `#[test]`
 /// whose body is swept over seeds like [`check`] (the `DETSIM_*` variables override
-/// the arguments), failing with the report and its replay command. It takes no
+/// the arguments), failing with the report and its replay command. With
+/// `#[detsim::test(exhaustive = 2)]` it explores every schedule within 2 deviations
+/// from FIFO order instead ([`Builder::exhaustive`]) and prints the coverage statement. It takes no
 /// arguments and returns `()` or a `Result<(), E: Debug>` (an `Err` fails the seed).
 ///
 /// ```
