@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|facade|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -24,6 +24,10 @@
 //!   of completed prefixes saves against a plain search.
 //! - `net`: a TCP echo of 10,000 messages: detsim's simulated loopback against real
 //!   tokio over the real 127.0.0.1.
+//! - `facade`: spawn-join and sleepers through the tokio facade (`detsim-tokio`)
+//!   against detsim's own API; needs a `--cfg detsim` build
+//!   (`CARGO_TARGET_DIR=target/detsim RUSTFLAGS="--cfg detsim" cargo run --release -p
+//!   detsim-bench facade`), and says so without it.
 //!
 //! A summary at the end lists each figure that the design's performance targets name,
 //! with its target.
@@ -33,6 +37,7 @@
 //! few lines to stderr for each failure it finds; run with `2>/dev/null` to hide them.
 
 mod exhaustive;
+mod facade;
 mod measure;
 mod net;
 mod scale;
@@ -88,7 +93,7 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "scale",
     "spawn",
     "timers",
@@ -96,8 +101,9 @@ const SECTIONS: [&str; 7] = [
     "zoo",
     "exhaustive",
     "net",
+    "facade",
 ];
-const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|all]... \
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|facade|all]... \
                      [--quick] [--cap SEEDS] [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -150,6 +156,7 @@ fn run(options: &Options) {
             "zoo" => zoo::run(options.quick, options.cap, options.starts),
             "exhaustive" => exhaustive::run(options.quick, options.cap, options.starts),
             "net" => net::run(options.quick),
+            "facade" => facade::run(options.quick, &mut summary),
             _ => unreachable!("parse only lets known sections through"),
         }
         println!();
