@@ -51,6 +51,16 @@
 //! - A crate that depends on `tokio` directly (not through this facade) still calls
 //!   real tokio and panics with tokio's "there is no reactor running".
 //!
+//! `spawn` keeps tokio's bounds in both builds, so a `!Send` future does not compile
+//! in either:
+//!
+//! ```compile_fail
+//! # async fn f() {
+//! let shared = std::rc::Rc::new(1);
+//! detsim_tokio::spawn(async move { drop(shared) }); // Rc is not Send
+//! # }
+//! ```
+//!
 //! # Determinism
 //! Under `--cfg detsim` nothing here reads the clock or a thread RNG: tasks, timers
 //! and `select!` branches are all choices of the run's seeded chooser.

@@ -54,3 +54,19 @@ async fn a_main(_unit: ()) -> u32 {
 fn tokio_main_runs_its_body() {
     assert_eq!(a_main(()), 5);
 }
+
+/// A crate that uses tokio directly, not through the facade, calls real tokio, which
+/// has no runtime inside a simulation: tokio's own panic, reported as the run's failure.
+#[cfg(detsim)]
+#[test]
+fn real_tokio_inside_a_simulation_panics_no_reactor() {
+    let report = detsim::Builder::new().seeds(1).explore(|| async {
+        real_tokio::time::sleep(Duration::from_millis(1)).await;
+    });
+    let failure = report.failure.expect("real tokio cannot run here");
+    assert!(
+        failure.message.contains("there is no reactor running"),
+        "{}",
+        failure.message
+    );
+}
