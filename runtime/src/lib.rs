@@ -42,6 +42,7 @@ mod context;
 mod executor;
 pub mod extension;
 mod join;
+pub mod node;
 mod outcome;
 mod pct;
 mod ready;
@@ -60,7 +61,7 @@ use rand::distr::{Distribution, StandardUniform};
 
 pub use choice::{Chooser, DecisionKind, Fifo, PollEnd, Random, ReadyView, Replay, decide};
 pub use context::in_simulation;
-pub use join::{AbortHandle, JoinError, JoinHandle, payload_str};
+pub use join::{AbortHandle, JoinError, JoinHandle};
 pub use outcome::{
     DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, RunError, TaskInfo, UserRng,
 };

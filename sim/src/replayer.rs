@@ -17,11 +17,12 @@
 //! - the sweep's hot path ([`Replayer::fails`]) records nothing: no trace, no decisions
 //!   copied, no words.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::rc::Rc;
 
+use detsim_net::cluster::{self, Faults};
 use detsim_runtime::choice::{USER_STREAM, seeded_rng};
 use detsim_runtime::{Chooser, Decision, Replay, RunError, Runtime, Trace, UserRng};
 
@@ -40,11 +41,12 @@ pub(crate) enum Source<'s> {
     },
     /// A recorded schedule, fed back decision by decision.
     Schedule(&'s Schedule),
-    /// Any chooser and random source (the fuzzer's tape).
+    /// Any chooser (a [`Builder::chooser`](crate::Builder::chooser)'s, the fuzzer's
+    /// tape), and a random source (`None`: the seed's user stream).
     Custom {
         seed: u64,
         chooser: Box<dyn Chooser>,
-        rng: UserRng,
+        rng: Option<UserRng>,
     },
 }
 
@@ -60,6 +62,8 @@ pub(crate) struct Replayed {
     pub(crate) user_words: Vec<u64>,
     /// Recorded decisions that chose a task that was not there (clamped).
     pub(crate) mismatches: u64,
+    /// The fault plan the run used, if it used one.
+    pub(crate) fault_plan: Option<detsim_net::cluster::Plan>,
 }
 
 impl Replayed {
@@ -103,6 +107,8 @@ impl Replayed {
 pub(crate) struct Replayer<'b, F> {
     rt: Runtime,
     body: &'b F,
+    /// The faults of the runs (`None`: the default, swarm for a cluster).
+    faults: Option<Faults>,
 }
 
 impl<'b, F, Fut> Replayer<'b, F>
@@ -110,42 +116,39 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    /// A replayer for `body`, with a fixed poll budget or (`None`) the runtime's default.
-    pub(crate) fn new(body: &'b F, max_steps: Option<u64>) -> Self {
+    /// A replayer for `body`, with a fixed poll budget or (`None`) the runtime's default,
+    /// whose runs inject `faults` (`None`: the default, swarm for a cluster).
+    pub(crate) fn new(body: &'b F, max_steps: Option<u64>, faults: Option<Faults>) -> Self {
         let mut rt = Runtime::new(0);
         if let Some(polls) = max_steps {
             rt.set_max_steps(polls);
         }
-        Replayer { rt, body }
+        Replayer { rt, body, faults }
     }
 
-    /// Whether the seed fails: the sweep's hot path, which records nothing.
-    pub(crate) fn fails(&mut self, scheduler: Scheduler, seed: u64, expected_steps: u64) -> bool {
-        self.rt
-            .reset(seed, Some(scheduler.chooser(seed, expected_steps)));
-        self.rt.set_trace(false);
+    /// Runs the body once with the runs' faults set on this thread.
+    fn run_body(&mut self) -> Result<(), RunError> {
+        let previous = cluster::set_thread_faults(self.faults);
         let body = self.body;
-        self.rt.run(async { body().await }).is_err()
+        let outcome = self.rt.run(async { body().await });
+        cluster::set_thread_faults(previous);
+        outcome
+    }
+
+    /// Whether the run fails: the sweep's hot path, which records nothing.
+    pub(crate) fn fails(&mut self, source: Source<'_>) -> bool {
+        let (seed, chooser, rng, _) = parts(source);
+        self.rt.reset(seed, Some(chooser));
+        if let Some(rng) = rng {
+            self.rt.set_user_rng(rng);
+        }
+        self.rt.set_trace(false);
+        self.run_body().is_err()
     }
 
     /// Runs the body from `source`, with the trace on when `trace`.
     pub(crate) fn run(&mut self, source: Source<'_>, trace: bool) -> Replayed {
-        let (seed, chooser, rng, mismatches) = match source {
-            Source::Seed {
-                scheduler,
-                seed,
-                expected_steps,
-            } => (seed, scheduler.chooser(seed, expected_steps), None, None),
-            Source::Schedule(schedule) => {
-                let replay = Replay::new(schedule.decisions.clone());
-                let mismatches = replay.mismatches();
-                let rng: Option<UserRng> = (!schedule.user_words.is_empty()).then(|| {
-                    Box::new(WordRng::new(schedule.user_words.clone(), schedule.seed)) as UserRng
-                });
-                (schedule.seed, Box::new(replay) as _, rng, Some(mismatches))
-            }
-            Source::Custom { seed, chooser, rng } => (seed, chooser, Some(rng), None),
-        };
+        let (seed, chooser, rng, mismatches) = parts(source);
         let words = Rc::new(RefCell::new(Vec::new()));
         self.rt.reset(seed, Some(chooser));
         self.rt.set_user_rng(Box::new(Recording {
@@ -153,9 +156,10 @@ where
             words: words.clone(),
         }));
         self.rt.set_trace(trace);
-        let body = self.body;
-        let outcome = self.rt.run(async { body().await });
+        cluster::forget_last_plan();
+        let outcome = self.run_body();
         Replayed {
+            fault_plan: cluster::last_plan(),
             outcome,
             trace: self.rt.take_trace().unwrap_or_default(),
             steps: self.rt.steps(),
@@ -178,6 +182,35 @@ where
         };
         let replayed = self.run(Source::Schedule(&candidate), false);
         Some((replayed.signature()?, replayed.candidate()))
+    }
+}
+
+/// A source's seed, chooser, random source (`None`: the seed's user stream) and, for a
+/// schedule, the counter of its decisions that did not fit.
+type Parts = (
+    u64,
+    Box<dyn Chooser>,
+    Option<UserRng>,
+    Option<Rc<Cell<u64>>>,
+);
+
+/// Splits a source into what a run needs.
+fn parts(source: Source<'_>) -> Parts {
+    match source {
+        Source::Seed {
+            scheduler,
+            seed,
+            expected_steps,
+        } => (seed, scheduler.chooser(seed, expected_steps), None, None),
+        Source::Schedule(schedule) => {
+            let replay = Replay::new(schedule.decisions.clone());
+            let mismatches = replay.mismatches();
+            let rng: Option<UserRng> = (!schedule.user_words.is_empty()).then(|| {
+                Box::new(WordRng::new(schedule.user_words.clone(), schedule.seed)) as UserRng
+            });
+            (schedule.seed, Box::new(replay), rng, Some(mismatches))
+        }
+        Source::Custom { seed, chooser, rng } => (seed, chooser, rng, None),
     }
 }
 
