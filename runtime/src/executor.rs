@@ -472,6 +472,10 @@ impl Core {
         let traced_name = match self.record_trace {
             true => {
                 self.trace.name_task(Id(self.next_id), name.as_deref());
+                if node != 0 {
+                    let node = self.nodes[node as usize].name.clone();
+                    self.trace.set_node(Id(self.next_id), &node);
+                }
                 name.clone()
             }
             false => None,
