@@ -18,24 +18,6 @@ mod report;
 mod shrinking;
 mod sweep;
 
-/// Whether no `DETSIM_*` variable is set. Checks that pin what the code sets (seeds
-/// run, lowest failing seed, scheduler name) need the code's settings to be the ones in
-/// force; a soak run with `DETSIM_SEEDS` or `DETSIM_SCHEDULER` set skips them rather
-/// than failing them (the variables themselves are tested in `env`, in child processes).
-pub(crate) fn env_is_clean() -> bool {
-    let set: Vec<String> = std::env::vars()
-        .map(|(name, _)| name)
-        .filter(|name| name.starts_with("DETSIM_"))
-        .collect();
-    if !set.is_empty() {
-        eprintln!(
-            "skipping checks of the code's own settings: {} set",
-            set.join(", ")
-        );
-    }
-    set.is_empty()
-}
-
 /// The text of a panic payload.
 pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
