@@ -81,8 +81,17 @@ fn a_fuzzer_crash_is_a_replay_token() {
         .downcast_ref::<String>()
         .cloned()
         .unwrap_or_default();
+    // The report names the commands that really replay the crash: this file's
+    // `bank_crash` test under DETSIM_REPLAY, and the crashing input under cargo-fuzz.
     assert!(
-        report.contains(&format!("DETSIM_REPLAY={CRASH_TOKEN}")),
+        report.contains(&format!(
+            "DETSIM_REPLAY={CRASH_TOKEN} cargo test -p detsim-fuzz-logic --test corpus \
+             bank_crash"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("cargo fuzz run --sanitizer none schedule fuzz/artifacts/schedule/"),
         "{report}"
     );
 }

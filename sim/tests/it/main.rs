@@ -1,5 +1,5 @@
-//! Integration tests of `detsim`, the harness: the public contract of `design.md`
-//! used as written ([`contract`]), seed sweeps ([`sweep`], [`parallel`]), the failure
+//! Integration tests of `detsim`, the harness: the public API of README.md (and every
+//! other public name) used as written ([`contract`]), seed sweeps ([`sweep`], [`parallel`]), the failure
 //! report a user reads ([`report`]), the `DETSIM_*` environment variables ([`env`]),
 //! replay tokens ([`replay`]), shrinking ([`shrinking`]), the determinism check
 //! ([`determinism`]) and the pictures of a failure: trace file, deviations explained,
