@@ -5,6 +5,7 @@
 
 mod cancellation;
 mod decisions;
+mod documented;
 mod extension;
 mod fifo_order;
 mod foreign_wakers;

@@ -209,6 +209,17 @@ fn every_public_name_has_its_signature() {
     let _: fn(Builder, u64) -> Builder = Builder::pct_steps;
     let _: fn(Builder, u64, Duration) -> Builder = Builder::shrink_budget;
     let _: fn(Builder) -> Builder = Builder::ignore_env;
+    // A body that is not Sync (it captures an Rc): the local forms run it on this thread.
+    let local = Rc::new(std::cell::Cell::new(0u64));
+    let report: Report = Builder::new().ignore_env().seeds(3).explore_local(|| {
+        local.set(local.get() + 1);
+        async {}
+    });
+    assert!(report.seeds_run == 3 && local.get() >= 3); // and PCT's calibration run
+    Builder::new().ignore_env().seed(1).check_local(|| {
+        local.set(local.get() + 1);
+        async {}
+    });
     let _: Builder = Builder::new()
         .ignore_env()
         .chooser(|_seed| Box::new(Oldest) as Box<dyn Chooser>);

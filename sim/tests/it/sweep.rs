@@ -341,3 +341,30 @@ fn a_custom_chooser_drives_the_sweep_and_its_failure_replays() {
             .passed()
     );
 }
+
+/// A body that captures an `Rc` of the test (not `Sync`) runs with `explore_local`,
+/// finds the same failure as a `Sync` body would, and reports it the same way.
+#[test]
+fn a_body_that_is_not_sync_sweeps_on_one_thread() {
+    let bodies_built = Rc::new(std::cell::Cell::new(0u64));
+    let report = Builder::new()
+        .ignore_env()
+        .seeds(1000)
+        .scheduler(Scheduler::random())
+        .explore_local(|| {
+            bodies_built.set(bodies_built.get() + 1);
+            racy_body()
+        });
+    let failure = report.failure.expect("the race fails some seed");
+    let sync = Builder::new()
+        .ignore_env()
+        .seeds(1000)
+        .scheduler(Scheduler::random())
+        .jobs(1)
+        .explore(racy_body)
+        .failure
+        .expect("the race fails some seed");
+    assert_eq!((failure.seed, &failure.message), (sync.seed, &sync.message));
+    assert_eq!(failure.replay_token(), sync.replay_token());
+    assert!(bodies_built.get() >= report.seeds_run);
+}
