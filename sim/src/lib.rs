@@ -21,6 +21,9 @@
 //!   is the simulated network.
 //! - Extension point: a scheduling policy of your own implements
 //!   [`choice::Chooser`] and plugs in with [`Builder::chooser`].
+//! - [`Builder::exhaustive`] trades seeds for a proof within a bound: it runs every
+//!   schedule with at most `k` deviations from FIFO order, each once, and the
+//!   [`Report`]'s [`Coverage`] states what ran.
 //!
 //! # Determinism
 //! A run depends on its seed and the body only: no wall-clock time, no thread RNG, no
@@ -103,7 +106,9 @@ mod shrink;
 /// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
 /// `#[detsim::test(seeds = 500, scheduler = "pct:3")]`. The function becomes a `#[test]`
 /// whose body is swept over seeds like [`check`] (the `DETSIM_*` variables override
-/// the arguments), failing with the report and its replay command. It takes no
+/// the arguments), failing with the report and its replay command. With
+/// `#[detsim::test(exhaustive = 2)]` it explores every schedule within 2 deviations
+/// from FIFO order instead ([`Builder::exhaustive`]) and prints the coverage statement. It takes no
 /// arguments and returns `()` or a `Result<(), E: Debug>` (an `Err` fails the seed).
 ///
 /// ```
@@ -118,6 +123,11 @@ pub use detsim_macros::test;
 /// The simulated network (hosts, TCP, UDP, name resolution with tokio's signatures):
 /// the `detsim-net` crate.
 pub use detsim_net as net;
+pub use detsim_net::buggify;
+/// A simulated cluster on the network: nodes, partitions, faults, fault plans,
+/// liveness (`detsim-net`'s `cluster`).
+pub use detsim_net::cluster;
+pub use detsim_net::cluster::Faults;
 pub use detsim_runtime::{
     AbortHandle, JoinError, JoinHandle, Trace, YieldNow, random, spawn, task, time, wait, yield_now,
 };

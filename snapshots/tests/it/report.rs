@@ -92,3 +92,19 @@ fn failure_report_of_a_zoo_deadlock() {
         redact_trace_dir(&failure.to_string())
     );
 }
+
+/// The report of a failure found by exhaustive exploration: how far the exploration got
+/// instead of a seed, and the usual replay command.
+#[test]
+fn failure_report_of_an_exhaustive_exploration() {
+    let failure = Builder::new()
+        .exhaustive(2)
+        .jobs(2)
+        .explore(programs::bank)
+        .failure
+        .expect("the bank loses money within two deviations");
+    insta::assert_snapshot!(
+        "failure_report_bank_exhaustive",
+        redact_trace_dir(&failure.to_string())
+    );
+}
