@@ -43,6 +43,7 @@ struct Found {
 fn explore(bug: detsim_zoo::Bug, budget: u64) -> Found {
     let clock = Instant::now();
     let report = Builder::new()
+        .ignore_env()
         .exhaustive(MAX_BOUND)
         .exhaustive_budget(budget, Duration::from_secs(120))
         .jobs(1)
@@ -106,7 +107,11 @@ where
     Fut: Future<Output = ()>,
 {
     let clock = Instant::now();
-    let report = Builder::new().exhaustive(bound).jobs(1).explore(body);
+    let report = Builder::new()
+        .ignore_env()
+        .exhaustive(bound)
+        .jobs(1)
+        .explore(body);
     let wall = clock.elapsed();
     assert!(report.passed(), "a bound below the bug's passes");
     (report.seeds_run, wall)
@@ -161,9 +166,11 @@ pub(crate) fn run(quick: bool, cap: u64, starts: u64) {
          (k up to {MAX_BOUND}, budget {budget} schedules)"
     );
     println!(
-        "  schedules: run until the first failure, bound by bound; seeds: median over \
-         {starts} starting seeds, cap {cap}; pct = best depth of 1-3; s:dfs = shuttle \
-         check_dfs iterations, cap {dfs_cap} (— = not found)"
+        "  schedules: run until the first failure, bound by bound (time: the search and \
+         the failure report with its trace file; k >j: not found, every schedule within j \
+         deviations passed); seeds: median over {starts} starting seeds, cap {cap}; pct = \
+         best depth of 1-3; s:dfs = shuttle check_dfs iterations, cap {dfs_cap} (— = not \
+         found)"
     );
     println!(
         "  {:<22} {:>3} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
