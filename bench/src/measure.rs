@@ -17,11 +17,10 @@ pub(crate) fn median_time<T>(reps: usize, mut work: impl FnMut() -> T) -> Durati
     times[times.len() / 2]
 }
 
-/// Like [`median_time`], but measures the CPU time of the calling thread (from
-/// `/proc/thread-self/schedstat`, in nanoseconds) instead of the wall clock, where that
-/// file exists: on a machine shared with other work, the wall time of a single-threaded
-/// run includes the time it waited for a core, its CPU time much less so. Falls back to
-/// the wall clock elsewhere.
+/// Like [`median_time`], but measures the CPU time of the calling thread
+/// ([`thread_cpu_time`]) where it can be read: on a machine shared with other work, the
+/// wall time of a single-threaded run includes the time it waited for a core, its CPU
+/// time much less so. Falls back to the wall clock elsewhere.
 pub(crate) fn median_cpu_time<T>(reps: usize, mut work: impl FnMut() -> T) -> Duration {
     if thread_cpu_time().is_none() {
         return median_time(reps, work);
@@ -29,21 +28,30 @@ pub(crate) fn median_cpu_time<T>(reps: usize, mut work: impl FnMut() -> T) -> Du
     black_box(work());
     let mut times: Vec<Duration> = (0..reps.max(1))
         .map(|_| {
-            let start = thread_cpu_time().expect("schedstat was readable");
+            let start = thread_cpu_time().expect("the thread CPU clock was readable");
             black_box(work());
-            thread_cpu_time().expect("schedstat was readable") - start
+            thread_cpu_time().expect("the thread CPU clock was readable") - start
         })
         .collect();
     times.sort_unstable();
     times[times.len() / 2]
 }
 
-/// CPU time of the calling thread so far, from `/proc/thread-self/schedstat` (Linux,
-/// nanoseconds; `None` elsewhere).
+/// CPU time of the calling thread so far (`CLOCK_THREAD_CPUTIME_ID`, nanoseconds, read
+/// through rustix's safe wrapper; `None` off Unix).
+#[cfg(unix)]
 pub(crate) fn thread_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let nanos: u64 = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(nanos))
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Some(Duration::new(
+        u64::try_from(time.tv_sec).ok()?,
+        u32::try_from(time.tv_nsec).ok()?,
+    ))
+}
+
+/// CPU time of the calling thread: not measured off Unix.
+#[cfg(not(unix))]
+pub(crate) fn thread_cpu_time() -> Option<Duration> {
+    None
 }
 
 /// What [`median_cpu_time`] measures, for the sections' headings.

@@ -44,6 +44,7 @@ pub mod extension;
 mod join;
 mod outcome;
 mod pct;
+mod quad_heap;
 mod ready;
 mod runtime;
 pub mod task;
