@@ -12,7 +12,7 @@ const MESSAGE: usize = 64;
 
 /// The echo on detsim's simulated network; returns the simulated time it took.
 fn detsim_echo(messages: u64) -> Duration {
-    detsim::Runtime::new(5).block_on(async move {
+    detsim_runtime::Runtime::new(5).block_on(async move {
         let listener = detsim::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = detsim::spawn(async move {

@@ -30,14 +30,16 @@ async fn detsim_program(n: u64) -> u64 {
 
 /// Polls of one run of the program under fifo, PCT's estimate of the run length.
 fn polls(n: u64) -> u64 {
-    let mut rt = detsim::Runtime::with_chooser(SEED, detsim::Scheduler::fifo().chooser(SEED, 1));
+    let mut rt =
+        detsim_runtime::Runtime::with_chooser(SEED, detsim::Scheduler::fifo().chooser(SEED, 1));
     rt.block_on(detsim_program(n));
     rt.steps()
 }
 
 fn detsim_run(scheduler: &str, n: u64, expected_steps: u64) -> u64 {
     let scheduler: detsim::Scheduler = scheduler.parse().expect("a known scheduler");
-    let mut rt = detsim::Runtime::with_chooser(SEED, scheduler.chooser(SEED, expected_steps));
+    let mut rt =
+        detsim_runtime::Runtime::with_chooser(SEED, scheduler.chooser(SEED, expected_steps));
     rt.block_on(detsim_program(n))
 }
 
@@ -170,7 +172,7 @@ pub(crate) const MEMORY_CHILD: &str = "__memory-child";
 pub(crate) fn memory_child(runtime: &str, n: u64) {
     let before = resident_bytes().expect("/proc/self/statm is readable");
     let grown = match runtime {
-        "detsim" => detsim::Runtime::new(SEED).block_on(async move {
+        "detsim" => detsim_runtime::Runtime::new(SEED).block_on(async move {
             let handles: Vec<_> = (0..n).map(|i| detsim::spawn(async move { i })).collect();
             let grown = resident_bytes().expect("statm") - before;
             for handle in handles {

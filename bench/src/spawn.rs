@@ -10,7 +10,7 @@ use crate::summary::Summary;
 
 /// detsim's random scheduler: `Runtime::new(seed).block_on`.
 fn detsim(tasks: u64) -> u64 {
-    detsim::Runtime::new(7).block_on(async move {
+    detsim_runtime::Runtime::new(7).block_on(async move {
         let handles: Vec<_> = (0..tasks)
             .map(|i| detsim::spawn(async move { i }))
             .collect();

@@ -22,7 +22,7 @@ fn durations(tasks: usize) -> Vec<Duration> {
 /// detsim's virtual time.
 fn detsim(durations: &[Duration]) -> Duration {
     let durations = durations.to_vec();
-    detsim::Runtime::new(11).block_on(async move {
+    detsim_runtime::Runtime::new(11).block_on(async move {
         let start = detsim::time::now();
         let handles: Vec<_> = durations
             .into_iter()

@@ -39,8 +39,10 @@ use proc_macro::TokenStream;
 /// and replay command.
 ///
 /// Arguments (all optional): `seeds = N` (the sweep's length, default
-/// `detsim::DEFAULT_SEEDS`; `DETSIM_SEEDS` overrides) and `scheduler = "pct:3"` (any
-/// value `DETSIM_SCHEDULER` accepts; the variable overrides). The function takes no
+/// `detsim::DEFAULT_SEEDS`; `DETSIM_SEEDS` overrides), `scheduler = "pct:3"` (any
+/// value `DETSIM_SCHEDULER` accepts; the variable overrides) and `exhaustive = K`
+/// (every schedule with at most `K` deviations from FIFO order instead of seeds, as
+/// `detsim::Builder::exhaustive`; `DETSIM_EXHAUSTIVE` overrides). The function takes no
 /// arguments and returns `()` or a `Result<(), E: Debug>` (an `Err` fails the seed).
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {

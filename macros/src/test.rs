@@ -77,7 +77,7 @@ fn body_closure(item: &ItemFn) -> TokenStream {
     }
 }
 
-/// `#[detsim::test(seeds = N, scheduler = "pct:3")]`.
+/// `#[detsim::test(seeds = N, scheduler = "pct:3")]`, or `#[detsim::test(exhaustive = K)]`.
 pub(crate) fn detsim_test(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let item: ItemFn = syn::parse2(item)?;
     check_fn(&item, "#[detsim::test]", false)?;
@@ -100,11 +100,16 @@ pub(crate) fn detsim_test(args: TokenStream, item: TokenStream) -> syn::Result<T
                     )
                 });
             }
+            ("exhaustive", Lit::Int(k)) => {
+                let k: u32 = k.base10_parse()?;
+                settings.extend(quote!(.exhaustive(#k)));
+            }
             _ => {
                 return Err(syn::Error::new(
                     span,
-                    "unknown argument: #[detsim::test] takes `seeds = N` and \
-                     `scheduler = \"random\" | \"fifo\" | \"portfolio\" | \"pct:<depth>\"`",
+                    "unknown argument: #[detsim::test] takes `seeds = N`, \
+                     `scheduler = \"random\" | \"fifo\" | \"portfolio\" | \"pct:<depth>\"` \
+                     and `exhaustive = K`",
                 ));
             }
         }

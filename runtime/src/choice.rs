@@ -43,6 +43,10 @@ pub fn run_stream(stream: u64) -> ChaCha8Rng {
 /// The random stream `stream` of `seed`: ChaCha8 keyed by the seed's 8 little-endian
 /// bytes followed by 24 zero bytes, on ChaCha stream `stream`. This is the definition
 /// of what a seed means; changing it would change every recorded schedule.
+///
+/// Public on purpose: a chooser of your own (or `detsim`'s replay of recorded random
+/// words, which falls back to the seed's [`USER_STREAM`]) draws from the same streams
+/// a seed means everywhere else.
 pub fn seeded_rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
@@ -53,6 +57,10 @@ pub fn seeded_rng(seed: u64, stream: u64) -> ChaCha8Rng {
 
 /// A uniform index in `0..n` from one 64-bit draw: `(x · n) >> 64` (Lemire's
 /// multiply-shift without rejection; its bias, below n/2⁶⁴, cannot be observed in a run).
+///
+/// Public on purpose, with [`seeded_rng`]: every random choice a seed makes (a task
+/// pick, the simulated network's latencies in `detsim-net`, a chooser of a user's)
+/// derives an index this one way, so a seed keeps its meaning across crates.
 pub fn uniform_index(rng: &mut impl Rng, n: usize) -> usize {
     debug_assert!(n > 0);
     ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize

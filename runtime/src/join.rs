@@ -249,7 +249,7 @@ impl JoinError {
 }
 
 /// The text of a panic payload, when it is a `&str` or `String`.
-pub fn payload_str(payload: &(dyn Any + Send)) -> Option<&str> {
+pub(crate) fn payload_str(payload: &(dyn Any + Send)) -> Option<&str> {
     payload
         .downcast_ref::<&'static str>()
         .copied()

@@ -61,7 +61,7 @@ use rand::distr::{Distribution, StandardUniform};
 
 pub use choice::{Chooser, DecisionKind, Fifo, PollEnd, Random, ReadyView, Replay, decide};
 pub use context::in_simulation;
-pub use join::{AbortHandle, JoinError, JoinHandle, payload_str};
+pub use join::{AbortHandle, JoinError, JoinHandle};
 pub use outcome::{
     DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, RunError, TaskInfo, UserRng,
 };

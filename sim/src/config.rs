@@ -4,7 +4,7 @@
 //! that names the variable, the value and the expected form, because a sweep that
 //! silently ignored `DETSIM_SEED=0xzz` would test something else than the user asked.
 
-use crate::scheduler::Scheduler;
+use crate::scheduler::{SCHEDULER_FORM, Scheduler};
 
 /// Settings read from the environment; `None` where the variable is unset or empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,14 +52,8 @@ impl Env {
             }),
             seed_start: get("DETSIM_SEED_START")
                 .map(|v| parse("DETSIM_SEED_START", &v, parse_seed, SEED_FORM)),
-            scheduler: get("DETSIM_SCHEDULER").map(|v| {
-                parse(
-                    "DETSIM_SCHEDULER",
-                    &v,
-                    |s| s.parse().ok(),
-                    "`portfolio`, `random`, `fifo` or `pct:<depth>` (depth ≥ 1), such as pct:3",
-                )
-            }),
+            scheduler: get("DETSIM_SCHEDULER")
+                .map(|v| parse("DETSIM_SCHEDULER", &v, |s| s.parse().ok(), SCHEDULER_FORM)),
             jobs: get("DETSIM_JOBS").map(|v| {
                 parse(
                     "DETSIM_JOBS",
@@ -199,9 +193,10 @@ mod tests {
 
     fn panic_message(vars: &[(&str, &str)]) -> String {
         let payload = std::panic::catch_unwind(|| env(vars)).unwrap_err();
-        detsim_runtime::payload_str(payload.as_ref())
-            .unwrap()
-            .to_owned()
+        payload
+            .downcast_ref::<String>()
+            .expect("a formatted panic message")
+            .clone()
     }
 
     #[test]

@@ -71,7 +71,7 @@ use detsim_runtime::{Decision, Trace};
 pub use coverage::{Coverage, Level};
 
 use crate::progress::Progress;
-use crate::replayer::{Replayed, Replayer, Source};
+use crate::replayer::{Replayed, Replayer, Source, divergence};
 use crate::report::{Failure, Report};
 use crate::runner::{Plan, shrink_seed, token_command};
 use crate::schedule::Schedule;
@@ -265,9 +265,18 @@ where
 
     /// Runs the schedule with `prefix`: its decisions, if it passed and replayed the
     /// prefix exactly; `None` if it failed or ran differently (a nondeterministic body).
+    /// With [`Builder::check_determinism`](crate::Builder::check_determinism), each
+    /// schedule runs twice with the trace on, and differing runs count as a failure.
     fn run(&self, replayer: &mut Replayer<'_, F>, prefix: Vec<u32>) -> Option<Vec<Decision>> {
         let schedule = self.schedule(prefix);
-        let run = self.replay(replayer, &schedule, false);
+        let check = self.plan.check_determinism;
+        let run = self.replay(replayer, &schedule, check);
+        if check {
+            let again = replayer.run(Source::Schedule(&schedule), true);
+            if divergence(&run, &again, "schedule").is_some() {
+                return None;
+            }
+        }
         (run.outcome.is_ok() && replayed(&run, &schedule.decisions)).then_some(run.decisions)
     }
 
@@ -469,11 +478,23 @@ where
         let schedule = self.schedule(prefix);
         let (seed, scheduler) = (schedule.seed, schedule.scheduler);
         let mut replayer = self.replayer();
-        let first = self.replay(&mut replayer, &schedule, true);
+        let first = replayer.run(Source::Schedule(&schedule), true);
         let found = format!(
             "found by exhaustive exploration (bound: {} deviations from FIFO order): {coverage}",
             self.bound
         );
+        if self.plan.check_determinism {
+            let second = replayer.run(Source::Schedule(&schedule), true);
+            if let Some(message) = divergence(&first, &second, "schedule") {
+                let command = token_command(&schedule);
+                let mut failure =
+                    Failure::nondeterminism(seed, scheduler, message, first.trace, command);
+                failure.note = Some(found);
+                failure.origin = Some(ORIGIN.to_owned());
+                failure.schedule = schedule;
+                return failure;
+            }
+        }
         let signature = match first.signature() {
             Some(signature) if replayed(&first, &schedule.decisions) => signature,
             _ => {

@@ -138,7 +138,7 @@ impl Fuzzer {
     }
 
     /// Limits shrinking of a failing schedule's decisions to `replays` replays and
-    /// `time` of wall clock (default: [`ShrinkBudget::default`]); `replays = 0` turns
+    /// `time` of wall clock (default 2000 replays, 10 s, as a sweep's); `replays = 0` turns
     /// shrinking off. The random words are kept as the failing run drew them.
     pub fn shrink_budget(mut self, replays: u64, time: std::time::Duration) -> Self {
         self.shrink = ShrinkBudget { replays, time };
@@ -235,10 +235,10 @@ fn tape_source(data: &[u8]) -> Source<'static> {
     Source::Custom {
         seed: FALLBACK_SEED,
         chooser: Box::new(TapeChooser(tape.clone())),
-        rng: Box::new(TapeRng {
+        rng: Some(Box::new(TapeRng {
             tape,
             fallback: None,
-        }),
+        })),
     }
 }
 

@@ -4,20 +4,26 @@
 //! whose scheduler picks the next ready task from a seeded random stream, over many
 //! seeds, with virtual time. When a seed fails, the panic names the seed, a shrunk
 //! schedule as a replay token, and a command that replays it, step for step, on any
-//! machine.
+//! machine. The repository's README is the tutorial: set-up, the environment
+//! variables, replay, schedulers, sharding, fuzzing.
 //!
 //! # Design
-//! - The executor lives in [`detsim_runtime`] and is re-exported here: [`spawn`],
-//!   [`yield_now`], [`time`], [`task`], [`random`], [`JoinHandle`], [`JoinError`].
-//!   Tasks follow asyncio's `create_task`: a new task is scheduled at once but never
-//!   runs before its creator yields; awaiting a handle gives the output or the
-//!   original panic payload; `abort` drops the task's future.
+//! - The executor lives in `detsim-runtime` and its user API is re-exported here:
+//!   [`spawn`], [`yield_now`], [`time`], [`task`], [`random`], [`JoinHandle`],
+//!   [`JoinError`]. Tasks follow asyncio's `create_task`: scheduled at once, never run
+//!   before their creator yields; awaiting a handle gives the output or the original
+//!   panic payload; `abort` drops the task's future.
 //! - The harness is this crate: [`Builder`] (and [`check`]) resolves a plan from the
-//!   code and the `DETSIM_*` environment variables, sweeps seeds (on several threads
-//!   with [`Builder::jobs`]), and turns the lowest failing seed into a [`Failure`]:
-//!   message, seed, [`Scheduler`] strategy, shrunk [`Schedule`], trace, replay command.
-//! - A [`Scheduler`] is a `Copy` configuration; the default portfolio mixes `random`
-//!   and PCT of depths 1–3 across seeds, each seed's strategy fixed by the seed.
+//!   code and the `DETSIM_*` environment variables, sweeps seeds, and turns the lowest
+//!   failing seed into a [`Failure`]: message, seed, [`Scheduler`] strategy, shrunk
+//!   [`Schedule`], [`Trace`], replay command; or explores every schedule within a
+//!   bound ([`Builder::exhaustive`]). [`fuzz`] drives a run from fuzzer bytes; [`net`]
+//!   is the simulated network.
+//! - Extension point: a scheduling policy of your own implements
+//!   [`choice::Chooser`] and plugs in with [`Builder::chooser`].
+//! - [`Builder::exhaustive`] trades seeds for a proof within a bound: it runs every
+//!   schedule with at most `k` deviations from FIFO order, each once, and the
+//!   [`Report`]'s [`Coverage`] states what ran.
 //!
 //! # Determinism
 //! A run depends on its seed and the body only: no wall-clock time, no thread RNG, no
@@ -26,50 +32,10 @@
 //! `HashMap` with a random hasher) breaks replay; [`Builder::check_determinism`] (or
 //! `DETSIM_CHECK_DETERMINISM=1`) finds where.
 //!
-//! # Environment variables
-//! They override what the code sets; a malformed value is a panic naming the
-//! variable, the value and the expected form.
-//!
-//! | variable | meaning |
-//! | --- | --- |
-//! | `DETSIM_SEED` | run exactly this seed (decimal or `0x` hex) |
-//! | `DETSIM_SEEDS` | how many seeds a sweep runs (default 1000) |
-//! | `DETSIM_SEED_START` | first seed of a sweep (default 0), to shard a long sweep |
-//! | `DETSIM_SCHEDULER` | `portfolio`, `random`, `fifo` or `pct:<depth>` |
-//! | `DETSIM_JOBS` | threads for a sweep (default: the machine's parallelism) |
-//! | `DETSIM_REPLAY` | a replay token: run exactly that schedule; `@path`: read it from that file |
-//! | `DETSIM_MAX_STEPS` | the poll budget of a run ([`Builder::max_steps`]) |
-//! | `DETSIM_CHECK_DETERMINISM` | `1`: run every seed twice, fail if the traces differ |
-//! | `DETSIM_EXHAUSTIVE` | `k`: every schedule within `k` deviations ([`Builder::exhaustive`]); `off` |
-//!
-//! # Tutorial
-//! A test is an async body; shared state may be borrowed from the test, tasks are
-//! `'static` as in every executor:
-//!
-//! ```
-//! use std::cell::Cell;
-//! use std::rc::Rc;
-//!
-//! detsim::check(|| async {
-//!     let hits = Rc::new(Cell::new(0));
-//!     let workers: Vec<_> = (0..3)
-//!         .map(|_| {
-//!             let hits = hits.clone();
-//!             detsim::spawn(async move {
-//!                 detsim::yield_now().await;
-//!                 hits.set(hits.get() + 1); // no await between read and write: atomic
-//!             })
-//!         })
-//!         .collect();
-//!     for worker in workers {
-//!         worker.await.unwrap();
-//!     }
-//!     assert_eq!(hits.get(), 3);
-//! });
-//! ```
-//!
-//! Put an `.await` between the read and the write and some schedule loses an update.
-//! detsim finds it within a few seeds and panics with a report:
+//! # Example
+//! A lost update: an `.await` between the read and the write lets another task run.
+//! detsim finds a schedule that shows it within a few seeds and panics with a report
+//! (the seed, the message, a `DETSIM_REPLAY=ds2.…` command, the shrunk schedule's trace):
 //!
 //! ```should_panic
 //! use std::cell::Cell;
@@ -110,7 +76,7 @@
 //! shrunk from 8 polls and 2 deviations from FIFO order to 8 polls and 0 deviations from FIFO order (2 replays)
 //!
 //! trace file (open it in ui.perfetto.dev or chrome://tracing):
-//!     /home/me/mycrate/target/detsim/tests__counter-0x0.trace.json
+//!     /home/me/mycrate/target/detsim-traces/tests__counter-0x0.trace.json
 //!
 //! trace (last 14 of 14 events):
 //!   step        time  task             event
@@ -140,7 +106,9 @@ mod shrink;
 /// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
 /// `#[detsim::test(seeds = 500, scheduler = "pct:3")]`. The function becomes a `#[test]`
 /// whose body is swept over seeds like [`check`] (the `DETSIM_*` variables override
-/// the arguments), failing with the report and its replay command. It takes no
+/// the arguments), failing with the report and its replay command. With
+/// `#[detsim::test(exhaustive = 2)]` it explores every schedule within 2 deviations
+/// from FIFO order instead ([`Builder::exhaustive`]) and prints the coverage statement. It takes no
 /// arguments and returns `()` or a `Result<(), E: Debug>` (an `Err` fails the seed).
 ///
 /// ```
@@ -156,12 +124,26 @@ pub use detsim_macros::test;
 /// the `detsim-net` crate.
 pub use detsim_net as net;
 pub use detsim_runtime::{
-    JoinError, JoinHandle, RunError, Runtime, Trace, random, spawn, task, time, trace, wait,
-    yield_now,
+    AbortHandle, JoinError, JoinHandle, Trace, YieldNow, random, spawn, task, time, wait, yield_now,
 };
 pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};
 pub use runner::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
-pub use schedule::{Schedule, TOKEN_PREFIX, TokenError, WordRng};
+pub use schedule::{Schedule, TokenError};
 pub use scheduler::{PORTFOLIO, ParseSchedulerError, Scheduler};
-pub use shrink::ShrinkBudget;
+
+pub mod trace {
+    //! A failure's timeline, as [`Failure::trace`](crate::Failure::trace) returns it: the
+    //! [`Trace`] and the [`Event`]s it is made of.
+    pub use detsim_runtime::trace::{Event, EventKind, Trace, TraceTail};
+}
+
+pub mod choice {
+    //! Scheduling policy, the extension point of
+    //! [`Builder::chooser`](crate::Builder::chooser): a [`Chooser`] is asked at every
+    //! decision point with two or more options (the next task, and every other
+    //! [`DecisionKind`]); [`decide`] makes a decision of another kind from inside a
+    //! simulation; a [`Failure`](crate::Failure) lists its run's [`Decision`]s.
+    pub use detsim_runtime::Decision;
+    pub use detsim_runtime::choice::{Chooser, DecisionKind, PollEnd, ReadyView, decide};
+}

@@ -61,7 +61,15 @@ struct TraceFile<'a> {
 struct OtherData<'a> {
     title: &'a str,
     timeline: &'static str,
+    /// How many of the run's first events the file leaves out (see [`MAX_EVENTS`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    left_out: Option<usize>,
 }
+
+/// The most trace events a file shows: a longer run (a livelock uses up its whole poll
+/// budget) shows its last ones, from the start of a poll, so that the file stays small
+/// enough for a browser to open (about 100 MB at most).
+pub(crate) const MAX_EVENTS: usize = 500_000;
 
 /// One trace event (the fields of the trace-event format detsim uses).
 #[derive(Serialize)]
@@ -193,7 +201,13 @@ fn units(trace: &Trace) -> Vec<std::ops::Range<usize>> {
 
 /// The trace as a Chrome trace-event JSON document titled `title`.
 pub(crate) fn to_json(trace: &Trace, title: &str) -> String {
+    to_json_capped(trace, title, MAX_EVENTS)
+}
+
+/// [`to_json`] showing at most the last `cap` events (from a unit's start).
+fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
     let events = trace.events();
+    let skip_before = events.len().saturating_sub(cap);
     // Every task of the run: the root, and every task spawned.
     let mut tasks = vec![Id::ROOT];
     tasks.extend(events.iter().filter_map(|e| match e.kind {
@@ -215,7 +229,12 @@ pub(crate) fn to_json(trace: &Trace, title: &str) -> String {
         );
     }
     let mut flows = Flows::default();
+    let mut left_out = None;
     for (unit, range) in units(trace).into_iter().enumerate() {
+        if range.start < skip_before {
+            left_out = Some(range.end);
+            continue;
+        }
         let len = range.len() as f64;
         let base = micros(events[range.start].time) + unit as f64;
         for (pos, i) in range.clone().enumerate() {
@@ -357,6 +376,7 @@ pub(crate) fn to_json(trace: &Trace, title: &str) -> String {
         other_data: OtherData {
             title,
             timeline: TIMELINE,
+            left_out,
         },
     };
     serde_json::to_string(&file).expect("a trace file serializes")
@@ -413,7 +433,7 @@ impl Failure {
         write(&self.trace, &self.title(), path.as_ref())
     }
 
-    /// Where the report's trace file was written (`<target>/detsim/<test>-<seed>.trace.json`),
+    /// Where the report's trace file was written (`<target>/detsim-traces/<test>-<seed>.trace.json`),
     /// if it could be.
     pub fn trace_file(&self) -> Option<&Path> {
         match &self.trace_file {
@@ -438,11 +458,85 @@ impl Failure {
         });
         let stem = file_stem(name.as_deref().unwrap_or("detsim"));
         let path = target_dir()
-            .join("detsim")
+            .join("detsim-traces")
             .join(format!("{stem}-{:#x}.trace.json", self.seed));
         self.trace_file = Some(match self.write_trace(&path) {
             Ok(()) => Ok(path),
             Err(error) => Err(format!("{}: {error}", path.display())),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traced_run() -> Trace {
+        let mut rt = detsim_runtime::Runtime::new(3);
+        rt.set_trace(true);
+        rt.run(async {
+            let worker = detsim_runtime::spawn(async {
+                for _ in 0..20 {
+                    detsim_runtime::yield_now().await;
+                }
+            });
+            detsim_runtime::time::sleep(Duration::from_millis(2)).await;
+            worker.await.unwrap();
+        })
+        .unwrap();
+        rt.take_trace().unwrap()
+    }
+
+    fn polls(json: &str) -> Vec<u64> {
+        let file: Value = serde_json::from_str(json).unwrap();
+        file["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == "poll")
+            .map(|e| e["args"]["step"].as_u64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_long_run_shows_its_last_events_from_the_start_of_a_poll() {
+        let trace = traced_run();
+        let all = polls(&to_json(&trace, "t"));
+        assert_eq!(all.len() as u64, all[all.len() - 1]);
+        let capped = to_json_capped(&trace, "t", 10);
+        let shown = polls(&capped);
+        assert!(!shown.is_empty() && shown.len() < all.len(), "{shown:?}");
+        assert_eq!(shown, all[all.len() - shown.len()..]);
+        let file: Value = serde_json::from_str(&capped).unwrap();
+        let left_out = file["otherData"]["left_out"].as_u64().unwrap() as usize;
+        assert!(left_out >= trace.events().len() - 10, "{left_out}");
+        // Flow ends only for flows that start in the file.
+        let events = file["traceEvents"].as_array().unwrap();
+        let starts: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["ph"] == "s")
+            .map(|e| &e["id"])
+            .collect();
+        assert!(
+            events
+                .iter()
+                .filter(|e| e["ph"] == "f")
+                .all(|e| starts.contains(&&e["id"]))
+        );
+        assert!(
+            serde_json::from_str::<Value>(&to_json(&trace, "t")).unwrap()["otherData"]
+                .get("left_out")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_same_trace_writes_the_same_bytes() {
+        assert_eq!(to_json(&traced_run(), "t"), to_json(&traced_run(), "t"));
+    }
+
+    #[test]
+    fn file_stems_keep_only_safe_characters() {
+        assert_eq!(file_stem("tests::a b/c-d.e_f"), "tests__a_b_c-d.e_f");
     }
 }

@@ -50,8 +50,9 @@ impl Progress {
         }
     }
 
-    /// Progress of an exhaustive exploration up to `bound` deviations; its total is not
-    /// known in advance, so the bar shows the level in flight.
+    /// Progress of an exhaustive exploration up to `bound` deviations. Its total is not
+    /// known in advance (a level's size is known when the level before it ends), so the
+    /// bar and its estimate are those of the level in flight.
     pub(crate) fn exhaustive(bound: u32) -> Progress {
         let mut progress = Progress::new(u64::MAX);
         progress.exhaustive = Some(Exhaustive {
@@ -79,30 +80,34 @@ impl Progress {
             return;
         }
         let bar = self.bar.get_or_init(|| {
-            let (total, template) = match self.exhaustive {
-                None => (
-                    Some(self.total),
-                    "detsim {bar:30} {pos}/{len} seeds  {per_sec}  {msg}  eta {eta}",
-                ),
-                Some(_) => (None, "detsim exhaustive  {pos} schedules  {per_sec}  {msg}"),
+            let template = match self.exhaustive {
+                None => "detsim {bar:30} {pos}/{len} seeds  {per_sec}  {msg}  eta {eta}",
+                Some(_) => {
+                    "detsim exhaustive {bar:30} {pos}/{len} schedules with {msg}  {per_sec}  \
+                     eta {eta}"
+                }
             };
-            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            let bar = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(template)
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         });
-        bar.set_position(done);
         match &self.exhaustive {
-            None => bar.set_message(format!("{failed} failing")),
+            None => {
+                bar.set_position(done);
+                bar.set_message(format!("{failed} failing"));
+            }
             Some(exhaustive) => {
+                // The level in flight is the part whose size is known: its bar and eta.
                 let Ok(&(level, schedules, before)) = exhaustive.level.lock().as_deref() else {
                     return;
                 };
+                bar.set_length(schedules);
+                bar.set_position(done.saturating_sub(before));
                 bar.set_message(format!(
-                    "{} of the {schedules} with {level} deviation(s) (bound {})",
-                    done - before,
+                    "{level} deviation(s) (bound {}; {done} run in all)",
                     exhaustive.bound
                 ));
             }

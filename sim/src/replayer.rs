@@ -17,7 +17,7 @@
 //! - the sweep's hot path ([`Replayer::fails`]) records nothing: no trace, no decisions
 //!   copied, no words.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::rc::Rc;
@@ -40,11 +40,12 @@ pub(crate) enum Source<'s> {
     },
     /// A recorded schedule, fed back decision by decision.
     Schedule(&'s Schedule),
-    /// Any chooser and random source (the fuzzer's tape).
+    /// Any chooser (a [`Builder::chooser`](crate::Builder::chooser)'s, the fuzzer's
+    /// tape), and a random source (`None`: the seed's user stream).
     Custom {
         seed: u64,
         chooser: Box<dyn Chooser>,
-        rng: UserRng,
+        rng: Option<UserRng>,
     },
 }
 
@@ -119,10 +120,13 @@ where
         Replayer { rt, body }
     }
 
-    /// Whether the seed fails: the sweep's hot path, which records nothing.
-    pub(crate) fn fails(&mut self, scheduler: Scheduler, seed: u64, expected_steps: u64) -> bool {
-        self.rt
-            .reset(seed, Some(scheduler.chooser(seed, expected_steps)));
+    /// Whether the run fails: the sweep's hot path, which records nothing.
+    pub(crate) fn fails(&mut self, source: Source<'_>) -> bool {
+        let (seed, chooser, rng, _) = parts(source);
+        self.rt.reset(seed, Some(chooser));
+        if let Some(rng) = rng {
+            self.rt.set_user_rng(rng);
+        }
         self.rt.set_trace(false);
         let body = self.body;
         self.rt.run(async { body().await }).is_err()
@@ -130,22 +134,7 @@ where
 
     /// Runs the body from `source`, with the trace on when `trace`.
     pub(crate) fn run(&mut self, source: Source<'_>, trace: bool) -> Replayed {
-        let (seed, chooser, rng, mismatches) = match source {
-            Source::Seed {
-                scheduler,
-                seed,
-                expected_steps,
-            } => (seed, scheduler.chooser(seed, expected_steps), None, None),
-            Source::Schedule(schedule) => {
-                let replay = Replay::new(schedule.decisions.clone());
-                let mismatches = replay.mismatches();
-                let rng: Option<UserRng> = (!schedule.user_words.is_empty()).then(|| {
-                    Box::new(WordRng::new(schedule.user_words.clone(), schedule.seed)) as UserRng
-                });
-                (schedule.seed, Box::new(replay) as _, rng, Some(mismatches))
-            }
-            Source::Custom { seed, chooser, rng } => (seed, chooser, Some(rng), None),
-        };
+        let (seed, chooser, rng, mismatches) = parts(source);
         let words = Rc::new(RefCell::new(Vec::new()));
         self.rt.reset(seed, Some(chooser));
         self.rt.set_user_rng(Box::new(Recording {
@@ -178,6 +167,35 @@ where
         };
         let replayed = self.run(Source::Schedule(&candidate), false);
         Some((replayed.signature()?, replayed.candidate()))
+    }
+}
+
+/// A source's seed, chooser, random source (`None`: the seed's user stream) and, for a
+/// schedule, the counter of its decisions that did not fit.
+type Parts = (
+    u64,
+    Box<dyn Chooser>,
+    Option<UserRng>,
+    Option<Rc<Cell<u64>>>,
+);
+
+/// Splits a source into what a run needs.
+fn parts(source: Source<'_>) -> Parts {
+    match source {
+        Source::Seed {
+            scheduler,
+            seed,
+            expected_steps,
+        } => (seed, scheduler.chooser(seed, expected_steps), None, None),
+        Source::Schedule(schedule) => {
+            let replay = Replay::new(schedule.decisions.clone());
+            let mismatches = replay.mismatches();
+            let rng: Option<UserRng> = (!schedule.user_words.is_empty()).then(|| {
+                Box::new(WordRng::new(schedule.user_words.clone(), schedule.seed)) as UserRng
+            });
+            (schedule.seed, Box::new(replay), rng, Some(mismatches))
+        }
+        Source::Custom { seed, chooser, rng } => (seed, chooser, rng, None),
     }
 }
 

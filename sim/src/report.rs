@@ -21,7 +21,9 @@ pub(crate) const REPORT_DEVIATIONS: usize = 20;
 #[derive(Debug)]
 pub struct Report {
     /// Seeds run: the whole range when every seed passed; up to and including the
-    /// failing seed otherwise (the same whatever the number of threads).
+    /// failing seed otherwise (the same whatever the number of threads). In
+    /// [exhaustive](crate::Builder::exhaustive) mode, the schedules run, counted the same
+    /// way.
     pub seeds_run: u64,
     /// The lowest failing seed's failure, if any seed failed.
     pub failure: Option<Failure>,
@@ -249,14 +251,24 @@ impl fmt::Display for Failure {
             note: self.note.as_deref(),
             commands,
             shrink: shrink.map(|shrink| {
-                let mut line = format!(
-                    "shrunk from {} polls and {} to {} polls and {} ({} replays)",
-                    shrink.original_steps,
-                    deviations(shrink.original_deviations),
-                    self.steps,
-                    deviations(shrink.deviations),
-                    shrink.replays
-                );
+                let unchanged = shrink.original_steps == self.steps
+                    && shrink.original_deviations == shrink.deviations;
+                let mut line = match unchanged {
+                    true => format!(
+                        "shrinking found nothing smaller than {} polls and {} ({} replays)",
+                        self.steps,
+                        deviations(shrink.deviations),
+                        shrink.replays
+                    ),
+                    false => format!(
+                        "shrunk from {} polls and {} to {} polls and {} ({} replays)",
+                        shrink.original_steps,
+                        deviations(shrink.original_deviations),
+                        self.steps,
+                        deviations(shrink.deviations),
+                        shrink.replays
+                    ),
+                };
                 if let Some(reason) = &shrink.stopped_early {
                     line.push_str(&format!("; stopped early: {reason}"));
                 }

@@ -9,8 +9,12 @@
 //! - a passing seed pays only for its run: each thread reuses one runtime, and no trace
 //!   is recorded until a seed fails.
 
+use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use detsim_runtime::Chooser;
 
 use crate::config::{Env, ExhaustiveSetting};
 use crate::explore::{self, ExhaustiveBudget};
@@ -32,9 +36,12 @@ const CHUNK: u64 = 64;
 const CALIBRATION_SEED: u64 = 0;
 
 /// Configures and runs a simulation test. Every setting has an environment variable
-/// that overrides it (see the crate docs).
+/// that overrides it (see the crate docs), unless [`ignore_env`](Builder::ignore_env)
+/// says otherwise.
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
+    ignore_env: bool,
+    chooser: Option<ChooserFactory>,
     seeds: Option<u64>,
     seed: Option<u64>,
     seed_start: Option<u64>,
@@ -47,6 +54,16 @@ pub struct Builder {
     trace_to: Option<std::path::PathBuf>,
     exhaustive: Option<u32>,
     exhaustive_budget: Option<ExhaustiveBudget>,
+}
+
+/// Makes a [`Builder::chooser`]'s chooser for each seed.
+#[derive(Clone)]
+pub(crate) struct ChooserFactory(Arc<dyn Fn(u64) -> Box<dyn Chooser> + Send + Sync>);
+
+impl fmt::Debug for ChooserFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChooserFactory")
+    }
 }
 
 /// Everything a sweep needs, resolved from the builder and the environment.
@@ -63,6 +80,8 @@ pub(crate) struct Plan {
     pub(crate) pct_steps: Option<u64>,
     pub(crate) shrink: ShrinkBudget,
     pub(crate) replay: Option<String>,
+    /// A [`Builder::chooser`]'s factory, unless `DETSIM_SCHEDULER` overrides it.
+    pub(crate) chooser: Option<ChooserFactory>,
     /// Where to write the trace file of the run asked for (`DETSIM_TRACE`).
     pub(crate) trace_to: Option<std::path::PathBuf>,
     /// Exhaustive exploration up to this many deviations instead of a seed sweep.
@@ -101,6 +120,7 @@ impl Builder {
     /// The scheduling policy (`DETSIM_SCHEDULER` overrides).
     pub fn scheduler(mut self, scheduler: Scheduler) -> Self {
         self.scheduler = Some(scheduler);
+        self.chooser = None;
         self
     }
 
@@ -143,6 +163,33 @@ impl Builder {
     /// clock (default 2000 replays, 10 s). `replays = 0` turns shrinking off.
     pub fn shrink_budget(mut self, replays: u64, time: std::time::Duration) -> Self {
         self.shrink = Some(ShrinkBudget { replays, time });
+        self
+    }
+
+    /// Uses exactly what the code sets and ignores every `DETSIM_*` variable: for a test
+    /// that pins a claim (this seed finds that bug; this schedule replays) and must not
+    /// change meaning when a user runs the suite with `DETSIM_SEEDS=100000`.
+    pub fn ignore_env(mut self) -> Self {
+        self.ignore_env = true;
+        self
+    }
+
+    /// Uses a scheduling policy of your own: `make(seed)` builds the chooser of each
+    /// seed's run (see [`choice::Chooser`](crate::choice::Chooser); it is asked at every
+    /// decision point, for tasks and for every other
+    /// [`DecisionKind`](crate::choice::DecisionKind)). Its failures are
+    /// recorded, shrunk and replayed like any other's; reports name the strategy
+    /// `custom`. `DETSIM_SCHEDULER` overrides it, as it overrides
+    /// [`scheduler`](Builder::scheduler); a later call of either replaces the other.
+    ///
+    /// The chooser must be a function of the seed and the calls it receives (no clock,
+    /// no thread RNG), or seeds stop replaying.
+    pub fn chooser<M>(mut self, make: M) -> Self
+    where
+        M: Fn(u64) -> Box<dyn Chooser> + Send + Sync + 'static,
+    {
+        self.chooser = Some(ChooserFactory(Arc::new(make)));
+        self.scheduler = None;
         self
     }
 
@@ -227,7 +274,7 @@ impl Builder {
         F: Fn() -> Fut + Sync,
         Fut: Future<Output = ()>,
     {
-        let plan = self.plan(&Env::read());
+        let plan = self.plan(&self.env());
         let report = match &plan.replay {
             Some(token) => Report {
                 seeds_run: 1,
@@ -278,9 +325,17 @@ impl Builder {
         F: Fn() -> Fut + Sync,
         Fut: Future<Output = ()>,
     {
-        let plan = self.plan(&Env::read());
+        let plan = self.plan(&self.env());
         let token = plan.replay.clone().unwrap_or_else(|| token.to_owned());
         replay_token(&plan, &token, &body)
+    }
+
+    /// The environment this builder listens to: none under `ignore_env`.
+    fn env(&self) -> Env {
+        match self.ignore_env {
+            true => Env::default(),
+            false => Env::read(),
+        }
     }
 
     pub(crate) fn plan(&self, env: &Env) -> Plan {
@@ -294,10 +349,16 @@ impl Builder {
                 env.seeds.or(self.seeds).unwrap_or(DEFAULT_SEEDS),
             ),
         };
+        let chooser = self.chooser.clone().filter(|_| env.scheduler.is_none());
+        let default = match chooser {
+            Some(_) => Scheduler::custom(),
+            None => Scheduler::default(),
+        };
         Plan {
             start,
             count,
-            scheduler: env.scheduler.or(self.scheduler).unwrap_or_default(),
+            scheduler: env.scheduler.or(self.scheduler).unwrap_or(default),
+            chooser,
             scheduler_from_env: env.scheduler.is_some(),
             max_steps: env.max_steps.or(self.max_steps),
             jobs: env.jobs.or(self.jobs).unwrap_or_else(parallelism),
@@ -354,8 +415,16 @@ where
         Replayer::new(self.body, self.plan.max_steps)
     }
 
-    /// What runs `seed`: its strategy and PCT's length estimate.
+    /// What runs `seed`: its strategy (and PCT's length estimate), or the builder's own
+    /// chooser.
     fn source(&self, seed: u64) -> Source<'static> {
+        if let Some(ChooserFactory(make)) = &self.plan.chooser {
+            return Source::Custom {
+                seed,
+                chooser: make(seed),
+                rng: None,
+            };
+        }
         Source::Seed {
             scheduler: self.plan.scheduler.for_seed(seed),
             seed,
@@ -366,8 +435,7 @@ where
     /// Whether `seed` fails (or, when checking determinism, runs differently twice).
     fn fails(&self, replayer: &mut Replayer<'_, F>, seed: u64) -> bool {
         if !self.plan.check_determinism {
-            let scheduler = self.plan.scheduler.for_seed(seed);
-            return replayer.fails(scheduler, seed, self.expected_steps);
+            return replayer.fails(self.source(seed));
         }
         let first = replayer.run(self.source(seed), true);
         let second = replayer.run(self.source(seed), true);

@@ -47,7 +47,7 @@ use rand::TryRng;
 use crate::scheduler::Scheduler;
 
 /// The version tag every token starts with.
-pub const TOKEN_PREFIX: &str = "ds2.";
+pub(crate) const TOKEN_PREFIX: &str = "ds2.";
 
 /// Version tags of tokens that older releases of detsim made.
 const OLDER_PREFIXES: [&str; 1] = ["ds1."];
@@ -222,7 +222,7 @@ impl Schedule {
 /// Each `next_u64` takes one word; `next_u32` takes one word's low half; `fill_bytes`
 /// takes one word per 8 bytes, little-endian.
 #[derive(Debug, Clone)]
-pub struct WordRng {
+pub(crate) struct WordRng {
     words: Vec<u64>,
     next: usize,
     fallback: rand_chacha::ChaCha8Rng,
@@ -230,7 +230,7 @@ pub struct WordRng {
 
 impl WordRng {
     /// Returns `words` in order, then `seed`'s user stream from its start.
-    pub fn new(words: Vec<u64>, seed: u64) -> WordRng {
+    pub(crate) fn new(words: Vec<u64>, seed: u64) -> WordRng {
         WordRng {
             words,
             next: 0,

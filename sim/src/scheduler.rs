@@ -11,6 +11,11 @@ use std::str::FromStr;
 
 use detsim_runtime::{Chooser, Fifo, Pct, Random};
 
+/// The strategies `DETSIM_SCHEDULER` and `Scheduler`'s `FromStr` accept, as the error of
+/// a malformed value states them.
+pub(crate) const SCHEDULER_FORM: &str =
+    "`portfolio`, `random`, `fifo` or `pct:<depth>` with a depth of at least 1, such as pct:3";
+
 /// The strategies of the default portfolio; seed `s` uses `PORTFOLIO[s % len]`.
 pub const PORTFOLIO: [Scheduler; 4] = [
     Scheduler(Kind::Random),
@@ -30,6 +35,8 @@ enum Kind {
     Random,
     Fifo,
     Pct(u32),
+    /// A chooser of the user's, from [`Builder::chooser`](crate::Builder::chooser).
+    Custom,
 }
 
 impl Scheduler {
@@ -48,7 +55,7 @@ impl Scheduler {
     }
 
     /// Whether this is a PCT strategy (or a portfolio that includes one).
-    pub fn uses_pct(self) -> bool {
+    pub(crate) fn uses_pct(self) -> bool {
         matches!(self.0, Kind::Pct(_) | Kind::Portfolio)
     }
 
@@ -71,6 +78,12 @@ impl Scheduler {
         Scheduler(Kind::Pct(depth))
     }
 
+    /// The strategy of a [`Builder::chooser`](crate::Builder::chooser): reports name it
+    /// `custom`; it is not a value of `DETSIM_SCHEDULER`.
+    pub(crate) fn custom() -> Scheduler {
+        Scheduler(Kind::Custom)
+    }
+
     /// The strategy's number and parameter in a replay token.
     pub(crate) fn encode(self) -> (u64, Option<u32>) {
         match self.0 {
@@ -78,6 +91,7 @@ impl Scheduler {
             Kind::Fifo => (0, None),
             Kind::Random => (1, None),
             Kind::Pct(depth) => (2, Some(depth)),
+            Kind::Custom => (4, None),
         }
     }
 
@@ -87,6 +101,7 @@ impl Scheduler {
             (0, None) => Some(Scheduler::fifo()),
             (1, None) => Some(Scheduler::random()),
             (3, None) => Some(Scheduler::portfolio()),
+            (4, None) => Some(Scheduler::custom()),
             (2, Some(depth)) => u32::try_from(depth)
                 .ok()
                 .filter(|&d| d >= 1)
@@ -95,10 +110,17 @@ impl Scheduler {
         }
     }
 
-    /// The chooser this policy uses for `seed`; PCT spreads its change points over
-    /// `expected_steps` polls.
+    /// The chooser this strategy uses for `seed`; PCT spreads its change points over
+    /// `expected_steps` polls (a sweep measures them with one FIFO run of the body).
+    ///
+    /// An extension point: a chooser of your own for
+    /// [`Builder::chooser`](crate::Builder::chooser) may wrap one of these, and
+    /// `detsim-runtime`'s `Runtime::with_chooser` runs a future under one. A
+    /// [`Builder::chooser`](crate::Builder::chooser)'s strategy (`custom`) has no chooser
+    /// of its own here: it answers FIFO.
     pub fn chooser(self, seed: u64, expected_steps: u64) -> Box<dyn Chooser> {
         match self.for_seed(seed).0 {
+            Kind::Custom => Box::new(Fifo),
             Kind::Random | Kind::Portfolio => Box::new(Random::new(seed)),
             Kind::Fifo => Box::new(Fifo),
             Kind::Pct(depth) => Box::new(Pct::new(seed, depth, expected_steps)),
@@ -119,6 +141,7 @@ impl fmt::Display for Scheduler {
             Kind::Random => f.write_str("random"),
             Kind::Fifo => f.write_str("fifo"),
             Kind::Pct(depth) => write!(f, "pct:{depth}"),
+            Kind::Custom => f.write_str("custom"),
         }
     }
 }
@@ -137,7 +160,7 @@ impl fmt::Display for ParseSchedulerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`{}` is not a scheduler: expected `portfolio`, `random`, `fifo` or `pct:<depth>` with a depth of at least 1",
+            "`{}` is not a scheduler: expected {SCHEDULER_FORM}",
             self.0
         )
     }

@@ -28,11 +28,11 @@ use detsim_runtime::Replay;
 
 /// Limits on shrinking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShrinkBudget {
+pub(crate) struct ShrinkBudget {
     /// Replays at most.
-    pub replays: u64,
+    pub(crate) replays: u64,
     /// Wall-clock time at most (a safety net; the replay count is the deterministic bound).
-    pub time: Duration,
+    pub(crate) time: Duration,
 }
 
 impl Default for ShrinkBudget {

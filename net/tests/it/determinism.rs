@@ -7,7 +7,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use detsim::net::{TcpListener, TcpStream, UdpSocket};
-use detsim::{Runtime, time};
+use detsim::time;
+use detsim_runtime::Runtime;
 use detsim_runtime::{DecisionKind, Replay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

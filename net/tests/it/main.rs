@@ -11,5 +11,5 @@ use std::future::Future;
 
 /// Runs `body` once under `seed` with the random scheduler.
 pub(crate) fn run<F: Future>(seed: u64, body: F) -> F::Output {
-    detsim::Runtime::new(seed).block_on(body)
+    detsim_runtime::Runtime::new(seed).block_on(body)
 }

@@ -91,7 +91,10 @@ pub(crate) fn drop_flag() -> (Rc<Cell<bool>>, DropFlag) {
 
 /// The text of a panic payload, for assertions.
 pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    detsim_runtime::payload_str(payload)
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("<non-string payload>")
         .to_owned()
 }

@@ -1,6 +1,7 @@
-//! The public contract of `design.md`, used exactly as it is written there: every name
-//! and signature. If one changes, this file stops compiling. (`Builder::replay` and
-//! `Failure::replay_token` are added with the replay work.)
+//! The public API of `detsim`, used exactly as README.md's "The API" lists it (the
+//! contract), plus every other public name the crate exports (the documented extension
+//! points and the harness's data types): if a name or signature changes, this file
+//! stops compiling. ARCHITECTURE.md says what is public and why.
 
 use std::any::Any;
 use std::fmt::{Debug, Display};
@@ -184,4 +185,205 @@ fn check_and_builder_check_pass_a_passing_body() {
         .jobs(2)
         .scheduler(Scheduler::fifo())
         .check(|| async { yield_now().await });
+}
+
+/// Every public name of `detsim` beyond the task API above, by its signature: the
+/// harness's settings, its data, the token, fuzzing, traces and the chooser extension
+/// point. A name exported by accident would be missing here; one removed by accident
+/// breaks the build.
+#[test]
+#[allow(clippy::type_complexity, reason = "the signatures are what is tested")]
+fn every_public_name_has_its_signature() {
+    use std::time::Duration;
+
+    use detsim::choice::{Chooser, Decision, DecisionKind, PollEnd, ReadyView, decide};
+    use detsim::fuzz::{FALLBACK_SEED, FuzzFailure, Fuzzer, decision_for_byte};
+    use detsim::trace::{Event, EventKind, TraceTail};
+    use detsim::{
+        Coverage, DEFAULT_SEED_START, DEFAULT_SEEDS, FailureKind, Level, PORTFOLIO,
+        ParseSchedulerError, Schedule, ShrinkSummary, TokenError,
+    };
+
+    let _: fn(Builder, u64) -> Builder = Builder::seed_start;
+    let _: fn(Builder, bool) -> Builder = Builder::check_determinism;
+    let _: fn(Builder, u64) -> Builder = Builder::pct_steps;
+    let _: fn(Builder, u64, Duration) -> Builder = Builder::shrink_budget;
+    let _: fn(Builder) -> Builder = Builder::ignore_env;
+    let _: Builder = Builder::new().chooser(|_seed| Box::new(Oldest) as Box<dyn Chooser>);
+    let _: fn(&Report) -> bool = Report::passed;
+    let _: fn(Builder, u32) -> Builder = Builder::exhaustive;
+    let _: fn(Builder, u64, Duration) -> Builder = Builder::exhaustive_budget;
+    let _: fn(&Report) -> Option<&Coverage> = Report::coverage;
+    let _: fn(&Coverage) -> bool = Coverage::is_complete;
+    let _: fn(&Coverage) -> Option<u32> = Coverage::complete_up_to;
+    let _: fn(&Coverage) -> (u32, u64, u64, &Vec<Level>, &Option<String>, bool) = |c| {
+        (
+            c.max_deviations,
+            c.seed,
+            c.schedules_run,
+            &c.levels,
+            &c.stopped_early,
+            c.failed,
+        )
+    };
+    let _: fn(&Level) -> (u32, u64, u64) = |l| (l.deviations, l.schedules, l.run);
+    let _: fn(&Failure) -> String = Failure::replay_token;
+    let _: fn(&Failure) -> &Schedule = Failure::schedule;
+    let _: fn(&Failure) -> &str = Failure::replay_command;
+    let _: fn(&Failure) -> Option<&str> = Failure::seed_command;
+    let _: fn(Scheduler, u64) -> Scheduler = Scheduler::for_seed;
+    let _: fn(Scheduler, u64, u64) -> Box<dyn Chooser> = Scheduler::chooser;
+    let _: fn() -> Scheduler = Scheduler::portfolio;
+    let _: [Scheduler; 4] = PORTFOLIO;
+    let _: Result<Scheduler, ParseSchedulerError> = "pct:0".parse::<Scheduler>();
+    let _: (u64, u64) = (DEFAULT_SEEDS, DEFAULT_SEED_START);
+    let kinds = [
+        FailureKind::Panic,
+        FailureKind::Deadlock,
+        FailureKind::Livelock,
+        FailureKind::PollBudget,
+        FailureKind::Nondeterminism,
+    ];
+    assert_eq!(kinds.len(), 5);
+    let _: fn(&ShrinkSummary) -> (u64, usize, usize, u64, Option<String>) = |s| {
+        let ShrinkSummary {
+            original_steps,
+            original_deviations,
+            deviations,
+            replays,
+            stopped_early,
+        } = s.clone();
+        (
+            original_steps,
+            original_deviations,
+            deviations,
+            replays,
+            stopped_early,
+        )
+    };
+
+    let schedule = Schedule {
+        scheduler: Scheduler::random(),
+        seed: 3,
+        decisions: vec![0, 1],
+        user_words: vec![],
+    };
+    let parsed: Result<Schedule, TokenError> = Schedule::parse(&schedule.to_token());
+    assert_eq!(parsed.as_ref().map(Schedule::deviations), Ok(1));
+    let mut trimmed = parsed.unwrap();
+    trimmed.trim();
+
+    let _: fn(&[u8], fn() -> std::future::Ready<()>) -> Result<(), FuzzFailure> = detsim::fuzz::run;
+    let _: fn(&[u8], fn() -> std::future::Ready<()>) = detsim::fuzz::check;
+    let _: fn() -> Fuzzer = Fuzzer::new;
+    let _: fn(Fuzzer, u64) -> Fuzzer = Fuzzer::max_steps;
+    let _: fn(Fuzzer, u64, Duration) -> Fuzzer = Fuzzer::shrink_budget;
+    let _: fn(Fuzzer, bool) -> Fuzzer = Fuzzer::check_determinism;
+    let _: fn(u8, usize) -> usize = decision_for_byte;
+    let _: u64 = FALLBACK_SEED;
+    let failure: FuzzFailure = detsim::fuzz::run(&[], || async { panic!("fuzz") }).unwrap_err();
+    let _: (&String, &Schedule, u64) = (&failure.message, &failure.schedule, failure.steps);
+    let _: (String, Option<&str>, Option<&str>, &Trace, bool) = (
+        failure.token(),
+        failure.location(),
+        failure.task(),
+        failure.trace(),
+        failure.replays(),
+    );
+
+    let report = Builder::new().seed(1).ignore_env().explore(|| async {
+        let _: usize = decide(DecisionKind::Select, 2);
+        drop(spawn(async {}));
+        yield_now().await;
+        panic!("traced");
+    });
+    let failure = report.failure.expect("the body panics");
+    let _: (Scheduler, FailureKind, &Option<String>, &Option<String>) = (
+        failure.scheduler,
+        failure.kind,
+        &failure.location,
+        &failure.task,
+    );
+    let _: &Option<ShrinkSummary> = &failure.shrink;
+    let decisions: &Vec<Decision> = &failure.decisions;
+    let Decision {
+        kind,
+        ready,
+        chosen,
+    } = decisions[0];
+    assert_eq!(
+        (kind, ready, chosen < ready),
+        (DecisionKind::Select, 2, true)
+    );
+    let trace: &Trace = failure.trace();
+    let events: &[Event] = trace.events();
+    let tail: TraceTail<'_> = trace.tail(3);
+    assert!(!tail.to_string().is_empty());
+    let Event { step, time, kind } = events[0].clone();
+    let _: (u64, Duration) = (step, time);
+    assert!(matches!(kind, EventKind::Poll { .. }));
+    let _: Option<&str> = trace.name(task::Id::ROOT);
+    let _: Option<usize> = trace.first_difference(trace);
+    let mut line = String::new();
+    trace.write_event(&mut line, &events[0]).unwrap();
+
+    let view: ReadyView<'_> = ReadyView::new(&[task::Id::ROOT], 0);
+    let _: (DecisionKind, usize, bool, u64) =
+        (view.kind(), view.len(), view.is_empty(), view.step());
+    let _: &[task::Id] = view.tasks();
+    let _ = ReadyView::other(DecisionKind::Fault, 2, 0);
+    let _: [PollEnd; 3] = [PollEnd::Yielded, PollEnd::Parked, PollEnd::Finished];
+
+    // The rest of the runtime's user API that detsim re-exports.
+    let _: fn() -> Option<String> = task::name;
+    let _: fn(std::future::Ready<u8>) -> JoinHandle<u8> = task::spawn;
+    let _: (task::Id, fn(task::Id) -> u64) = (task::Id::ROOT, task::Id::as_u64);
+    let _: fn(Duration) -> time::Sleep = time::sleep;
+    let _: fn(&time::Sleep) -> Instant = time::Sleep::deadline;
+    let _: fn(Duration, std::future::Ready<u8>) -> time::Timeout<std::future::Ready<u8>> =
+        time::timeout;
+    let _: [Instant; 2] = [Instant::START, Instant::FAR_FUTURE];
+    let _: fn(Instant) -> Duration = Instant::since_start;
+    let _: fn(Instant, Instant) -> Duration = Instant::saturating_duration_since;
+    let _: fn(Instant, Instant) -> Duration = Instant::duration_since;
+    let _: fn(Instant) -> Duration = Instant::elapsed;
+    let _: fn(Instant, Duration) -> Option<Instant> = Instant::checked_add;
+    let _: fn(Instant, Duration) -> Option<Instant> = Instant::checked_sub;
+    let _: fn() -> detsim::YieldNow = yield_now;
+    let _: fn(&JoinHandle<u8>) -> detsim::AbortHandle = JoinHandle::<u8>::abort_handle;
+    let _: fn(&detsim::AbortHandle) = detsim::AbortHandle::abort;
+    let _: fn(&detsim::AbortHandle) -> bool = detsim::AbortHandle::is_finished;
+    let _: fn(&detsim::AbortHandle) -> task::Id = detsim::AbortHandle::id;
+    let _: fn(&JoinError) -> Option<&str> = JoinError::location;
+    let _: fn(&JoinError) -> task::Id = JoinError::id;
+    let _: fn(JoinError) -> Result<Box<dyn Any + Send>, JoinError> = JoinError::try_into_panic;
+    let _: fn(&JoinError) -> Option<&str> = JoinError::panic_message;
+    let _: fn(&Failure) -> Vec<String> = Failure::explain;
+    let _: fn(&Failure, &'static str) -> std::io::Result<()> = Failure::write_trace;
+    let _: fn(&Failure) -> Option<&std::path::Path> = Failure::trace_file;
+    let _: fn(Builder, &'static str) -> Builder = Builder::write_trace_to;
+    let _: fn(detsim::wait::WaitKind) = detsim::wait::record;
+    let _: fn(&detsim::wait::WaitKind) -> &'static str = detsim::wait::WaitKind::name;
+    let _: fn(&detsim::wait::Position) -> Option<&detsim::wait::WaitSite> =
+        detsim::wait::Position::site;
+    let _: fn(&detsim::wait::Position) -> Option<task::Id> = detsim::wait::Position::joins;
+    let _ = detsim::wait::record_at;
+    error_traits::<TokenError>();
+    error_traits::<ParseSchedulerError>();
+}
+
+/// A chooser of the user's: always the oldest option (FIFO).
+struct Oldest;
+
+impl detsim::choice::Chooser for Oldest {
+    fn choose(&mut self, _ready: detsim::choice::ReadyView<'_>) -> usize {
+        0
+    }
+}
+
+/// `#[detsim::test]`, the attribute form of [`check`].
+#[detsim::test(seeds = 5)]
+async fn the_test_attribute_sweeps_an_async_fn() {
+    let task = spawn(async { 6 * 7 });
+    assert_eq!(task.await.unwrap(), 42);
 }

@@ -96,7 +96,7 @@ fn failing_probe() {
 /// bare runtime (the program's randomness does not depend on the scheduler), so that
 /// this process's own `DETSIM_*` variables cannot change it.
 fn first_random(seed: u64) -> u64 {
-    detsim::Runtime::new(seed).block_on(async { random::<u64>() })
+    detsim_runtime::Runtime::new(seed).block_on(async { random::<u64>() })
 }
 
 #[test]

@@ -381,3 +381,50 @@ fn every_kind_of_decision_is_explored() {
     assert_eq!(runs(1), BTreeSet::from([(0, 0), (1, 0), (2, 0), (0, 1)]));
     assert_eq!(runs(2).len(), 6);
 }
+
+/// A body that changes from run to run cannot be explored: a child schedule's prefix
+/// no longer replays, and the failure says so; with the determinism check, the first
+/// schedule's two runs already differ.
+#[test]
+fn a_nondeterministic_body_is_reported_not_explored() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    if !crate::env_is_clean() {
+        return;
+    }
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    // Two yielding tasks on the first run, one afterwards: the decision points vanish.
+    let body = || async {
+        let tasks = if RUNS.fetch_add(1, Ordering::Relaxed) == 0 {
+            2
+        } else {
+            1
+        };
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| detsim::spawn(async { detsim::yield_now().await }))
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    };
+    let report = Builder::new().exhaustive(1).jobs(1).explore(body);
+    let failure = report.failure.expect("the children do not replay");
+    assert_eq!(failure.kind, detsim::FailureKind::Nondeterminism);
+    assert!(failure.message.contains("ran differently"), "{failure}");
+
+    static CHECKED: AtomicU64 = AtomicU64::new(0);
+    let report = Builder::new()
+        .exhaustive(1)
+        .check_determinism(true)
+        .explore(|| async {
+            let n = CHECKED.fetch_add(1, Ordering::Relaxed);
+            for _ in 0..n % 2 {
+                detsim::yield_now().await;
+            }
+        });
+    let failure = report
+        .failure
+        .expect("two runs of the FIFO schedule differ");
+    assert_eq!(failure.kind, detsim::FailureKind::Nondeterminism);
+    assert!(failure.message.contains("nondeterminism"), "{failure}");
+    assert_eq!(report.seeds_run, 1);
+}

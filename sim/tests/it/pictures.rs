@@ -106,7 +106,7 @@ fn a_failure_writes_a_trace_file_perfetto_opens_and_the_report_names_it() {
     let name = path.file_name().unwrap().to_str().unwrap();
     let test = std::thread::current().name().unwrap().replace("::", "__");
     assert_eq!(name, format!("{test}-{:#x}.trace.json", failure.seed));
-    assert_eq!(path.parent().unwrap().file_name().unwrap(), "detsim");
+    assert_eq!(path.parent().unwrap().file_name().unwrap(), "detsim-traces");
     let report = failure.to_string();
     assert!(
         report.contains(&format!(

@@ -275,3 +275,61 @@ fn the_scheduler_setting_is_the_one_used() {
         assert!(failure.seed < 50, "{scheduler}: seed {}", failure.seed);
     }
 }
+
+/// A chooser of the user's that always runs the newest ready task.
+struct Newest;
+
+impl detsim::choice::Chooser for Newest {
+    fn choose(&mut self, ready: detsim::choice::ReadyView<'_>) -> usize {
+        ready.len() - 1
+    }
+}
+
+/// `Builder::chooser`: a policy of the user's drives the sweep; its failure is named
+/// `custom`, shrunk, and replayed by its token like any other.
+#[test]
+fn a_custom_chooser_drives_the_sweep_and_its_failure_replays() {
+    // Assumes the task spawned first runs first once the root yields: true in FIFO
+    // order, false when the newest ready task goes first.
+    let overtakes = || async {
+        let log = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+        let a = spawn({
+            let log = log.clone();
+            async move { log.borrow_mut().push('a') }
+        });
+        yield_now().await;
+        log.borrow_mut().push('r');
+        a.await.unwrap();
+        assert_eq!(*log.borrow(), "ar", "the root overtook its task");
+    };
+    let failure = Builder::new()
+        .ignore_env()
+        .seeds(3)
+        .chooser(|_seed| Box::new(Newest))
+        .explore(overtakes)
+        .failure
+        .expect("running the newest task first lets the root overtake");
+    assert_eq!(
+        (failure.seed, failure.scheduler.to_string()),
+        (0, "custom".to_owned())
+    );
+    assert!(
+        failure.to_string().contains("scheduler custom"),
+        "{failure}"
+    );
+    let again = Builder::new()
+        .ignore_env()
+        .replay(&failure.replay_token(), overtakes)
+        .expect_err("the token replays the failure");
+    assert_eq!(again.message, failure.message);
+    assert_eq!(again.trace(), failure.trace());
+    // FIFO never loses it: the chooser, not the seed, made the failing schedule.
+    assert!(
+        Builder::new()
+            .ignore_env()
+            .seeds(3)
+            .scheduler(Scheduler::fifo())
+            .explore(overtakes)
+            .passed()
+    );
+}

@@ -5,7 +5,7 @@ use detsim::{Builder, Scheduler};
 use crate::programs;
 
 /// The report with the trace file's directory (which depends on the machine) replaced
-/// by `<target>/detsim`; the file's name stays.
+/// by `<target>/detsim-traces`; the file's name stays.
 fn redact_trace_dir(report: &str) -> String {
     let mut lines: Vec<String> = report.lines().map(str::to_owned).collect();
     if let Some(i) = lines.iter().position(|l| l.starts_with("trace file (")) {
@@ -15,7 +15,7 @@ fn redact_trace_dir(report: &str) -> String {
             "the report names a file that exists: {path:?}"
         );
         let name = path.file_name().unwrap().to_string_lossy();
-        lines[i + 1] = format!("    <target>/detsim/{name}");
+        lines[i + 1] = format!("    <target>/detsim-traces/{name}");
     }
     lines.join("\n") + "\n"
 }
@@ -89,6 +89,22 @@ fn failure_report_of_a_zoo_deadlock() {
     );
     insta::assert_snapshot!(
         "failure_report_missed_notification",
+        redact_trace_dir(&failure.to_string())
+    );
+}
+
+/// The report of a failure found by exhaustive exploration: how far the exploration got
+/// instead of a seed, and the usual replay command.
+#[test]
+fn failure_report_of_an_exhaustive_exploration() {
+    let failure = Builder::new()
+        .exhaustive(2)
+        .jobs(2)
+        .explore(programs::bank)
+        .failure
+        .expect("the bank loses money within two deviations");
+    insta::assert_snapshot!(
+        "failure_report_bank_exhaustive",
         redact_trace_dir(&failure.to_string())
     );
 }

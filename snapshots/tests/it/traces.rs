@@ -2,7 +2,8 @@
 
 use std::future::Future;
 
-use detsim::{Runtime, Scheduler};
+use detsim::Scheduler;
+use detsim_runtime::Runtime;
 
 use crate::programs;
 

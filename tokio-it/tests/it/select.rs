@@ -133,6 +133,7 @@ async fn planted_select_bug() {
 mod simulated {
     use std::process::Command;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     use detsim::{Builder, Scheduler};
 
@@ -152,6 +153,62 @@ mod simulated {
             *seen.lock().unwrap() = picks;
         });
         seen.into_inner().unwrap()
+    }
+
+    /// A failure that needs a select! to take its second branch explains it, and the
+    /// facade's timers record the user's `.await` as where a task waits.
+    #[test]
+    fn a_failure_explains_its_select_and_the_facade_says_where_tasks_wait() {
+        let failure = Builder::new()
+            .seeds(64)
+            .jobs(1)
+            .scheduler(Scheduler::random())
+            .explore(|| async {
+                let sleeper = tokio::spawn(async {
+                    let (_tx, rx) = futures::channel::oneshot::channel::<()>();
+                    let _ = tokio::time::timeout(Duration::from_millis(5), rx).await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                });
+                let pick = tokio::select! {
+                    () = std::future::ready(()) => 0u8,
+                    () = std::future::ready(()) => 1u8,
+                };
+                sleeper.await.unwrap();
+                assert_eq!(pick, 0, "the second branch");
+            })
+            .failure
+            .expect("some seed takes the second branch");
+        let lines = failure.explain();
+        assert!(
+            lines.contains(
+                &"step 1: select! in t0 main took branch 2 of 2 (source order would take \
+                  branch 1)"
+                    .to_owned()
+            ),
+            "{failure}"
+        );
+        let sites: Vec<String> = failure
+            .trace()
+            .events()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                detsim::trace::EventKind::PollEnd { at: Some(at), .. } => Some(at.to_string()),
+                _ => None,
+            })
+            .collect();
+        let here = file!();
+        assert!(
+            sites
+                .iter()
+                .any(|s| s.starts_with(&format!("in timeout ({here}:"))),
+            "{sites:?}"
+        );
+        assert!(
+            sites
+                .iter()
+                .any(|s| s.starts_with(&format!("in sleep ({here}:"))),
+            "{sites:?}"
+        );
     }
 
     #[test]

@@ -241,6 +241,8 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    /// detsim's `Sleep` notes where the task waits: the caller's `.await`, passed on.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         Pin::new(self.project().inner).poll(cx)
     }
@@ -313,6 +315,8 @@ impl<T> Timeout<T> {
 impl<T: Future> Future for Timeout<T> {
     type Output = Result<T::Output, error::Elapsed>;
 
+    /// Notes the caller's `.await` as where the task waits (in timeout).
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(value) = this.value.poll(cx) {
@@ -320,7 +324,10 @@ impl<T: Future> Future for Timeout<T> {
         }
         match this.delay.poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(error::Elapsed::new())),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                detsim_runtime::wait::record(detsim_runtime::wait::WaitKind::Timeout);
+                Poll::Pending
+            }
         }
     }
 }
