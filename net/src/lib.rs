@@ -73,6 +73,7 @@
 //! ```
 
 mod addr;
+pub mod cluster;
 mod stream;
 pub mod tcp;
 mod udp;
@@ -81,3 +82,4 @@ mod world;
 pub use addr::{ToSocketAddrs, lookup_host};
 pub use stream::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use world::DEFAULT_HOST_NAME;

@@ -34,9 +34,12 @@ use detsim_runtime::extension;
 use detsim_runtime::time::{self, Instant, Sleep};
 use rand_chacha::ChaCha8Rng;
 
+mod link;
 mod tcp;
 mod udp;
 
+pub(crate) use link::chance;
+pub use link::{LinkFaults, TCP_TIMEOUT};
 pub(crate) use tcp::{Endpoint, Listener};
 pub(crate) use udp::Udp;
 
@@ -53,6 +56,9 @@ pub(crate) const LOOPBACK_LATENCY_MAX_MICROS: u64 = 100;
 const EPHEMERAL_FIRST: u16 = 49152;
 const EPHEMERAL_LAST: u16 = 65535;
 
+/// The name of the default host, where the test body and its tasks run.
+pub const DEFAULT_HOST_NAME: &str = "main";
+
 /// The network of the current run, shared by its sockets.
 #[derive(Debug)]
 pub(crate) struct Net {
@@ -63,9 +69,11 @@ pub(crate) struct Net {
 #[derive(Debug)]
 pub(crate) struct Host {
     pub(crate) name: String,
-    /// Its non-loopback addresses (none for the default host, which has only loopback).
+    /// Its non-loopback addresses.
     pub(crate) ips: Vec<IpAddr>,
     next_port: u16,
+    /// False from a kill to the restart: packets to it are lost.
+    pub(crate) alive: bool,
 }
 
 /// An index into `World::hosts`. Host 0 is the default host every run has.
@@ -99,6 +107,8 @@ pub(crate) enum Channel {
     Udp(u32, SocketAddr),
     /// A one-off reply of the host itself (a refusal).
     Once(u64),
+    /// The network's own timers (a partition's TCP timeout).
+    Control,
 }
 
 /// What travels.
@@ -129,6 +139,10 @@ pub(crate) enum Payload {
         from: SocketAddr,
         to: SocketAddr,
         bytes: Vec<u8>,
+    },
+    StallCheck {
+        from: HostId,
+        to: HostId,
     },
 }
 
@@ -161,8 +175,19 @@ pub(crate) struct World {
     pub(crate) epoch: u64,
     pub(crate) hosts: Vec<Host>,
     pub(crate) loopback_latency: Duration,
-    #[allow(dead_code)] // the cluster's links draw from it
+    /// Per-packet latencies of links between hosts are drawn from it.
     pub(crate) rng: ChaCha8Rng,
+    pub(crate) links: BTreeMap<(HostId, HostId), link::Link>,
+    /// The link faults of the run's fault plan, for links with none of their own.
+    pub(crate) plan_faults: Option<LinkFaults>,
+    /// Whether faults are injected (the fault phase has not ended).
+    pub(crate) faults_on: bool,
+    /// The delivery time of each channel's last packet, so none overtakes another.
+    last_at: BTreeMap<Channel, u64>,
+    /// Runtime node → its host.
+    pub(crate) node_hosts: BTreeMap<u32, HostId>,
+    /// Run-scoped state of the cluster layer (nodes, plan, buggify sites).
+    pub(crate) cluster: crate::cluster::ClusterState,
     pub(crate) endpoints: Vec<Endpoint>,
     pub(crate) listeners: Vec<Listener>,
     pub(crate) udps: Vec<Udp>,
@@ -274,12 +299,19 @@ impl World {
         World {
             epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
             hosts: vec![Host {
-                name: "localhost".to_owned(),
-                ips: Vec::new(),
+                name: DEFAULT_HOST_NAME.to_owned(),
+                ips: vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))],
                 next_port: EPHEMERAL_FIRST,
+                alive: true,
             }],
             loopback_latency: Duration::from_micros(micros),
             rng,
+            links: BTreeMap::new(),
+            plan_faults: None,
+            faults_on: false,
+            last_at: BTreeMap::new(),
+            node_hosts: BTreeMap::new(),
+            cluster: crate::cluster::ClusterState::default(),
             endpoints: Vec::new(),
             listeners: Vec::new(),
             udps: Vec::new(),
@@ -298,9 +330,53 @@ impl World {
         }
     }
 
-    /// The host the running code is on.
+    /// The host the running code is on: its task's node's host, else the default.
     pub(crate) fn current_host(&self) -> HostId {
-        HostId::DEFAULT
+        if self.node_hosts.is_empty() {
+            return HostId::DEFAULT;
+        }
+        let node = detsim_runtime::node::current().as_u32();
+        self.node_hosts
+            .get(&node)
+            .copied()
+            .unwrap_or(HostId::DEFAULT)
+    }
+
+    /// Adds a host for runtime node `node`, named `name`, with the next address of
+    /// 10.0.0.0/8 (the default host is 10.0.0.1; nodes get 10.0.0.2, 10.0.0.3, …).
+    pub(crate) fn add_host(&mut self, name: &str, node: u32) -> HostId {
+        let id = HostId(u32::try_from(self.hosts.len()).expect("fewer than 2^32 hosts"));
+        let n = id.0 + 1;
+        let ip = Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8);
+        self.hosts.push(Host {
+            name: name.to_owned(),
+            ips: vec![IpAddr::V4(ip)],
+            next_port: EPHEMERAL_FIRST,
+            alive: true,
+        });
+        self.node_hosts.insert(node, id);
+        id
+    }
+
+    /// A host died: what is in flight to it, or held for it, is lost.
+    pub(crate) fn kill_host(&mut self, host: HostId) {
+        self.hosts[host.0 as usize].alive = false;
+        self.queue
+            .retain(|_, p| p.to_host != host || matches!(p.payload, Payload::StallCheck { .. }));
+        for ((_, to), link) in self.links.iter_mut() {
+            if *to == host {
+                link.stalled.clear();
+            }
+        }
+    }
+
+    pub(crate) fn now_nanos(&self) -> u64 {
+        u64::try_from(time::now().since_start().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Records a fault in the trace.
+    pub(crate) fn note_fault(&self, text: impl FnOnce() -> String) {
+        detsim_runtime::node::note(text);
     }
 
     /// The host that receives what `from` sends to `ip`, if any.
@@ -350,16 +426,26 @@ impl World {
             .map(|h| h.ips.clone())
     }
 
-    /// The one-way latency of a packet from `from` to `to`.
-    fn latency(&mut self, _from: HostId, _to: HostId) -> Duration {
-        self.loopback_latency
+    /// Queues `payload` from host `from` to host `to` on `channel`: after the fixed
+    /// loopback latency on one host, over the link (its latency and faults) between two.
+    pub(crate) fn send(&mut self, from: HostId, to: HostId, channel: Channel, payload: Payload) {
+        let now = self.now_nanos();
+        if from != to {
+            let packet = Packet {
+                to_host: to,
+                channel,
+                payload,
+            };
+            self.send_over_link(now, packet, from);
+            return;
+        }
+        let at =
+            now.saturating_add(u64::try_from(self.loopback_latency.as_nanos()).unwrap_or(u64::MAX));
+        self.enqueue(at, to, channel, payload);
     }
 
-    /// Queues `payload` from host `from` to host `to` on `channel`.
-    pub(crate) fn send(&mut self, from: HostId, to: HostId, channel: Channel, payload: Payload) {
-        let latency = self.latency(from, to);
-        let now = time::now().since_start();
-        let at = u64::try_from((now + latency).as_nanos()).unwrap_or(u64::MAX);
+    /// Puts a packet in flight, to be delivered at `at` (ns).
+    fn enqueue(&mut self, at: u64, to: HostId, channel: Channel, payload: Payload) {
         let seq = self.seq;
         self.seq += 1;
         self.queue.insert(
@@ -369,6 +455,10 @@ impl World {
                 channel,
                 payload,
             },
+        );
+        debug_assert!(
+            at > self.now_nanos(),
+            "nothing is delivered in the poll that sent it"
         );
         if self
             .armed
@@ -432,7 +522,13 @@ impl World {
 
     fn deliver(&mut self, packet: Packet) {
         let host = packet.to_host;
+        if !self.hosts[host.0 as usize].alive
+            && !matches!(packet.payload, Payload::StallCheck { .. })
+        {
+            return;
+        }
         match packet.payload {
+            Payload::StallCheck { from, to } => self.on_stall_check(from, to),
             Payload::Syn { client, to } => self.on_syn(host, client, to),
             Payload::SynAck { client, server } => self.on_syn_ack(client, server),
             Payload::Refused { client } => self.on_refused(client),

@@ -36,6 +36,7 @@ use crate::wait::{Position, WaitSite};
 use crate::waker::{TaskWaker, WakeQueue};
 
 mod handles;
+mod nodes;
 mod timers;
 
 /// The next run's epoch. Epochs are unique in the process, not per runtime: a handle
@@ -102,6 +103,8 @@ enum State {
     Ready,
     Running,
     Parked,
+    /// Woken (or spawned), but its node is paused: enters the ready set on resume.
+    Held,
     Finished,
 }
 
@@ -125,6 +128,8 @@ struct Slot {
     cancelled: bool,
     /// Where the task panicked, if it did.
     panic_location: Option<String>,
+    /// The node the task runs on (`NodeId::NONE`'s 0: no node).
+    node: u32,
     /// The last detsim future that suspended the task, and the poll (step) it did so in.
     wait: Option<WaitSite>,
     wait_step: u64,
@@ -203,6 +208,8 @@ pub(crate) struct Core {
     pub(crate) failure: Option<RunError>,
     /// Run-scoped state of other crates (see `extension.rs`), in creation order.
     extensions: Vec<(TypeId, Rc<dyn Any>)>,
+    /// The run's nodes (see `executor/nodes.rs`); index 0 is "no node".
+    nodes: Vec<nodes::NodeState>,
 }
 
 impl fmt::Debug for Core {
@@ -245,6 +252,7 @@ impl Core {
             decisions: Vec::new(),
             failure: None,
             extensions: Vec::new(),
+            nodes: vec![nodes::NodeState::none()],
         }
     }
 
@@ -336,6 +344,7 @@ impl Core {
                     abort_requested: false,
                     cancelled: false,
                     panic_location: None,
+                    node: 0,
                     wait: None,
                     wait_step: 0,
                     last_poll: 0,
@@ -351,6 +360,7 @@ impl Core {
         slot.abort_requested = false;
         slot.cancelled = false;
         slot.panic_location = None;
+        slot.node = 0;
         slot.wait = None;
         slot.last_poll = 0;
         index
@@ -438,7 +448,15 @@ impl Core {
         cell: Pin<Box<dyn ErasedTask>>,
         name: Option<String>,
         location: &'static Location<'static>,
+        node: Option<u32>,
     ) -> TaskKey {
+        // A task runs on the node it is spawned onto, or else on its spawner's; a task
+        // on a node is named after it ("raft-2/ticker", or "raft-2" when unnamed).
+        let node = node.unwrap_or_else(|| self.current.map_or(0, |i| self.slots[i as usize].node));
+        let name = match node {
+            0 => name,
+            _ => Some(self.node_label(node, name.as_deref())),
+        };
         let traced_name = match self.record_trace {
             true => {
                 self.trace.name_task(Id(self.next_id), name.as_deref());
@@ -450,6 +468,7 @@ impl Core {
         let slot = &mut self.slots[index as usize];
         slot.state = State::Spawned;
         slot.cell = Some(cell);
+        slot.node = node;
         let key = TaskKey {
             index,
             generation: slot.generation,
@@ -786,25 +805,16 @@ impl Core {
             slot.waker_arc.clear_queued();
             match slot.state {
                 State::Parked => {
-                    slot.state = State::Ready;
                     let task = slot.id;
                     others |= by != Some(task);
-                    self.ready.push(index);
-                    if self.track_ready {
-                        self.chooser.on_ready(task);
-                    }
+                    self.make_ready(index);
                     if by != Some(task) {
                         self.record(EventKind::Wake { task, by });
                     }
                 }
                 State::Spawned => {
-                    slot.state = State::Ready;
-                    let task = slot.id;
                     others = true;
-                    self.ready.push(index);
-                    if self.track_ready {
-                        self.chooser.on_ready(task);
-                    }
+                    self.make_ready(index);
                 }
                 _ => {}
             }
@@ -832,7 +842,7 @@ impl Core {
             .filter(|s| {
                 matches!(
                     s.state,
-                    State::Spawned | State::Ready | State::Parked | State::Running
+                    State::Spawned | State::Ready | State::Parked | State::Running | State::Held
                 )
             })
             .map(|slot| TaskInfo {
@@ -886,7 +896,10 @@ impl Core {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                matches!(s.state, State::Spawned | State::Ready | State::Parked) && s.cell.is_some()
+                matches!(
+                    s.state,
+                    State::Spawned | State::Ready | State::Parked | State::Held
+                ) && s.cell.is_some()
             })
             .map(|(i, s)| (s.id, i as u32))
             .collect();

@@ -42,6 +42,7 @@ mod context;
 mod executor;
 pub mod extension;
 mod join;
+pub mod node;
 mod outcome;
 mod pct;
 mod quad_heap;

@@ -115,7 +115,9 @@ where
     F::Output: 'static,
 {
     let cell: Pin<Box<dyn ErasedTask>> = Box::pin(TaskCell::Running { future });
-    let key = context::with_core("detsim::spawn", |core| core.spawn(cell, name, location));
+    let key = context::with_core("detsim::spawn", |core| {
+        core.spawn(cell, name, location, None)
+    });
     JoinHandle::new(key)
 }
 

@@ -115,6 +115,14 @@ pub enum EventKind {
         /// The task.
         task: Id,
     },
+    /// Something a crate built on the runtime reports (a node killed, paused or
+    /// restarted, a link partitioned, a fault injected), in its own words.
+    Note {
+        /// The task that was running (`t0` when none was).
+        task: Id,
+        /// What happened.
+        text: String,
+    },
 }
 
 impl Event {
@@ -244,6 +252,7 @@ impl Trace {
                 label(*task),
                 "dropped unfinished at end of run".to_owned(),
             ),
+            EventKind::Note { task, text } => (String::new(), label(*task), text.clone()),
         };
         // Continuation lines of a multi-line message line up under the event column.
         let what = what.replace('\n', &format!("\n{:39}", ""));

@@ -7,7 +7,7 @@
 use crate::scheduler::{SCHEDULER_FORM, Scheduler};
 
 /// Settings read from the environment; `None` where the variable is unset or empty.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Env {
     pub(crate) seed: Option<u64>,
     pub(crate) seeds: Option<u64>,
@@ -20,6 +20,7 @@ pub(crate) struct Env {
     /// `DETSIM_TRACE`: where to write the trace file of the run asked for.
     pub(crate) trace: Option<std::path::PathBuf>,
     pub(crate) exhaustive: Option<ExhaustiveSetting>,
+    pub(crate) faults: Option<detsim_net::cluster::Faults>,
 }
 
 /// `DETSIM_EXHAUSTIVE`: a bound on deviations, or `off` for a seed sweep.
@@ -93,6 +94,14 @@ impl Env {
                         _ => s.parse().ok().map(ExhaustiveSetting::Bound),
                     },
                     "a number of deviations such as 2, or `off`",
+                )
+            }),
+            faults: get("DETSIM_FAULTS").map(|v| {
+                parse(
+                    "DETSIM_FAULTS",
+                    &v,
+                    detsim_net::cluster::Faults::parse,
+                    "`none` or `swarm`",
                 )
             }),
         }

@@ -160,7 +160,7 @@ impl Fuzzer {
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
     {
-        let mut replayer = Replayer::new(&body, Some(self.max_steps));
+        let mut replayer = Replayer::new(&body, Some(self.max_steps), None);
         let first = replayer.run(tape_source(data), self.check_determinism);
         if self.check_determinism {
             let second = replayer.run(tape_source(data), true);

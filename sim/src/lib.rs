@@ -123,6 +123,11 @@ pub use detsim_macros::test;
 /// The simulated network (hosts, TCP, UDP, name resolution with tokio's signatures):
 /// the `detsim-net` crate.
 pub use detsim_net as net;
+pub use detsim_net::buggify;
+/// A simulated cluster on the network: nodes, partitions, faults, fault plans,
+/// liveness (`detsim-net`'s `cluster`).
+pub use detsim_net::cluster;
+pub use detsim_net::cluster::Faults;
 pub use detsim_runtime::{
     AbortHandle, JoinError, JoinHandle, Trace, YieldNow, random, spawn, task, time, wait, yield_now,
 };

@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::rc::Rc;
 
+use detsim_net::cluster::{self, Faults};
 use detsim_runtime::choice::{USER_STREAM, seeded_rng};
 use detsim_runtime::{Chooser, Decision, Replay, RunError, Runtime, Trace, UserRng};
 
@@ -61,6 +62,8 @@ pub(crate) struct Replayed {
     pub(crate) user_words: Vec<u64>,
     /// Recorded decisions that chose a task that was not there (clamped).
     pub(crate) mismatches: u64,
+    /// The fault plan the run used, if it used one.
+    pub(crate) fault_plan: Option<detsim_net::cluster::Plan>,
 }
 
 impl Replayed {
@@ -104,6 +107,8 @@ impl Replayed {
 pub(crate) struct Replayer<'b, F> {
     rt: Runtime,
     body: &'b F,
+    /// The faults of the runs (`None`: the default, swarm for a cluster).
+    faults: Option<Faults>,
 }
 
 impl<'b, F, Fut> Replayer<'b, F>
@@ -111,13 +116,23 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    /// A replayer for `body`, with a fixed poll budget or (`None`) the runtime's default.
-    pub(crate) fn new(body: &'b F, max_steps: Option<u64>) -> Self {
+    /// A replayer for `body`, with a fixed poll budget or (`None`) the runtime's default,
+    /// whose runs inject `faults` (`None`: the default, swarm for a cluster).
+    pub(crate) fn new(body: &'b F, max_steps: Option<u64>, faults: Option<Faults>) -> Self {
         let mut rt = Runtime::new(0);
         if let Some(polls) = max_steps {
             rt.set_max_steps(polls);
         }
-        Replayer { rt, body }
+        Replayer { rt, body, faults }
+    }
+
+    /// Runs the body once with the runs' faults set on this thread.
+    fn run_body(&mut self) -> Result<(), RunError> {
+        let previous = cluster::set_thread_faults(self.faults);
+        let body = self.body;
+        let outcome = self.rt.run(async { body().await });
+        cluster::set_thread_faults(previous);
+        outcome
     }
 
     /// Whether the run fails: the sweep's hot path, which records nothing.
@@ -128,8 +143,7 @@ where
             self.rt.set_user_rng(rng);
         }
         self.rt.set_trace(false);
-        let body = self.body;
-        self.rt.run(async { body().await }).is_err()
+        self.run_body().is_err()
     }
 
     /// Runs the body from `source`, with the trace on when `trace`.
@@ -142,9 +156,10 @@ where
             words: words.clone(),
         }));
         self.rt.set_trace(trace);
-        let body = self.body;
-        let outcome = self.rt.run(async { body().await });
+        cluster::forget_last_plan();
+        let outcome = self.run_body();
         Replayed {
+            fault_plan: cluster::last_plan(),
             outcome,
             trace: self.rt.take_trace().unwrap_or_default(),
             steps: self.rt.steps(),

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use detsim_runtime::trace::EventKind;
 use detsim_runtime::{Decision, RunError, TaskInfo, Trace};
 
 use crate::explore::Coverage;
@@ -60,6 +61,9 @@ pub enum FailureKind {
     PollBudget,
     /// Two runs of the same seed differed.
     Nondeterminism,
+    /// A condition required by `cluster::liveness` did not hold within its deadline
+    /// after the fault phase ended.
+    Liveness,
 }
 
 /// How shrinking went.
@@ -102,6 +106,10 @@ pub struct Failure {
     pub decisions: Vec<Decision>,
     /// How shrinking went, when it ran.
     pub shrink: Option<ShrinkSummary>,
+    /// The fault plan of the failing run, when it had one (see
+    /// [`Builder::faults`](crate::Builder::faults)); its `Display` pastes back as
+    /// `Builder::faults(…)`'s argument.
+    pub fault_plan: Option<detsim_net::cluster::Plan>,
     pub(crate) schedule: Schedule,
     pub(crate) trace: Trace,
     pub(crate) replay_command: String,
@@ -135,6 +143,7 @@ impl Failure {
             task: None,
             decisions: Vec::new(),
             shrink: None,
+            fault_plan: None,
             schedule: Schedule {
                 scheduler,
                 seed,
@@ -159,6 +168,7 @@ impl Failure {
             RunError::Deadlock { .. } => FailureKind::Deadlock,
             RunError::Livelock { .. } => FailureKind::Livelock,
             RunError::PollBudget { .. } => FailureKind::PollBudget,
+            _ if error.message().starts_with("liveness:") => FailureKind::Liveness,
             _ => FailureKind::Panic,
         };
         let mut failure = Failure::new(seed, scheduler, error.message(), kind);
@@ -170,6 +180,7 @@ impl Failure {
         failure.trace = run.trace;
         failure.steps = run.steps;
         failure.decisions = run.decisions;
+        failure.fault_plan = run.fault_plan;
         Some(failure)
     }
 
@@ -276,6 +287,7 @@ impl fmt::Display for Failure {
             }),
             trace_file: self.trace_file.as_ref(),
             trace: &self.trace,
+            faults: self.fault_plan.map(|plan| plan.to_string()),
         }
         .fmt(f)
     }
@@ -296,6 +308,8 @@ pub(crate) struct ReportText<'a> {
     /// The trace file written for the report: its path, or why it could not be.
     pub(crate) trace_file: Option<&'a Result<std::path::PathBuf, String>>,
     pub(crate) trace: &'a Trace,
+    /// The run's fault plan, pasteable into `Builder::faults`.
+    pub(crate) faults: Option<String>,
 }
 
 impl fmt::Display for ReportText<'_> {
@@ -322,6 +336,35 @@ impl fmt::Display for ReportText<'_> {
         if let Some(shrink) = &self.shrink {
             writeln!(f)?;
             writeln!(f, "{shrink}")?;
+        }
+        if let Some(plan) = &self.faults {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "fault plan of this run (pass to `Builder::faults` to keep it):"
+            )?;
+            writeln!(f, "    {plan}")?;
+            let notes: Vec<String> = self
+                .trace
+                .events()
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Note { text, .. } if !text.starts_with("fault plan:") => {
+                        Some(format!("{:>10.6}s  {text}", e.time.as_secs_f64()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !notes.is_empty() {
+                writeln!(f, "cluster events and faults ({}):", notes.len())?;
+                let skip = notes.len().saturating_sub(REPORT_TRACE_TAIL);
+                if skip > 0 {
+                    writeln!(f, "    ({skip} earlier not shown)")?;
+                }
+                for note in &notes[skip..] {
+                    writeln!(f, "  {note}")?;
+                }
+            }
         }
         let deviations = crate::explain::deviations(self.trace);
         if !deviations.is_empty() {

@@ -24,6 +24,7 @@ use crate::report::{Failure, Report, ShrinkSummary};
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
 use crate::shrink::{self, ShrinkBudget, Signature};
+use detsim_net::cluster::Faults;
 
 /// Seeds a sweep runs when neither the code nor `DETSIM_SEEDS` says.
 pub const DEFAULT_SEEDS: u64 = 1000;
@@ -54,6 +55,7 @@ pub struct Builder {
     trace_to: Option<std::path::PathBuf>,
     exhaustive: Option<u32>,
     exhaustive_budget: Option<ExhaustiveBudget>,
+    faults: Option<Faults>,
 }
 
 /// Makes a [`Builder::chooser`]'s chooser for each seed.
@@ -87,6 +89,9 @@ pub(crate) struct Plan {
     /// Exhaustive exploration up to this many deviations instead of a seed sweep.
     pub(crate) exhaustive: Option<u32>,
     pub(crate) exhaustive_budget: ExhaustiveBudget,
+    /// The faults of every run (`None`: the default, swarm for bodies that create a
+    /// cluster node and none otherwise).
+    pub(crate) faults: Option<Faults>,
 }
 
 impl Builder {
@@ -98,6 +103,16 @@ impl Builder {
     }
 
     /// How many seeds a sweep runs (`DETSIM_SEEDS` overrides).
+    /// The faults every run injects: [`Faults::none`], [`Faults::swarm`] (a plan drawn
+    /// per seed) or [`Faults::explicit`]. By default, a body that creates a cluster node
+    /// runs under swarm faults and any other body under none. `DETSIM_FAULTS=none|swarm`
+    /// overrides.
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+
+    /// How many seeds a sweep runs.
     pub fn seeds(mut self, count: u64) -> Self {
         assert!(count > 0, "Builder::seeds: a sweep needs at least one seed");
         self.seeds = Some(count);
@@ -376,6 +391,7 @@ impl Builder {
                 None => self.exhaustive,
             },
             exhaustive_budget: self.exhaustive_budget.unwrap_or_default(),
+            faults: env.faults.or(self.faults),
         }
     }
 }
@@ -412,7 +428,7 @@ where
     Fut: Future<Output = ()>,
 {
     fn replayer(&self) -> Replayer<'_, F> {
-        Replayer::new(self.body, self.plan.max_steps)
+        Replayer::new(self.body, self.plan.max_steps, self.plan.faults)
     }
 
     /// What runs `seed`: its strategy (and PCT's length estimate), or the builder's own
@@ -460,7 +476,7 @@ where
         seed: CALIBRATION_SEED,
         expected_steps: 1,
     };
-    let run = Replayer::new(body, plan.max_steps).run(fifo, false);
+    let run = Replayer::new(body, plan.max_steps, plan.faults).run(fifo, false);
     run.steps.max(2)
 }
 
@@ -629,7 +645,8 @@ where
     Fut: Future<Output = ()>,
 {
     let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
-    let run = Replayer::new(body, plan.max_steps).run(Source::Schedule(&schedule), true);
+    let run =
+        Replayer::new(body, plan.max_steps, plan.faults).run(Source::Schedule(&schedule), true);
     let mismatches = run.mismatches;
     let Some(mut failure) = Failure::from_run(schedule.seed, schedule.scheduler, run) else {
         return Ok(());
@@ -657,7 +674,7 @@ where
     let written = match &report.failure {
         Some(failure) => failure.write_trace(path),
         None => {
-            let mut replayer = Replayer::new(body, plan.max_steps);
+            let mut replayer = Replayer::new(body, plan.max_steps, plan.faults);
             let (seed, scheduler, run) = match &plan.replay {
                 Some(token) => {
                     let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));

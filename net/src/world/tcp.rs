@@ -18,7 +18,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
-use super::{Channel, HostId, Owner, Payload, Proto, Waiters, World, drain_into};
+use super::{Channel, HostId, Owner, Packet, Payload, Proto, Waiters, World, drain_into};
 
 /// Bytes a side may have in flight or unread at its peer before its writes wait.
 pub(crate) const WINDOW: usize = 256 * 1024;
@@ -28,6 +28,8 @@ pub(crate) enum EpState {
     Connecting,
     Established,
     Refused,
+    /// A partition held the connect longer than the TCP timeout.
+    TimedOut,
 }
 
 /// One side of a TCP connection.
@@ -175,6 +177,10 @@ impl World {
                     "connection refused: nothing listens on {} (simulated)",
                     e.peer
                 ),
+            ))),
+            EpState::TimedOut => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connection to {} timed out (simulated partition)", e.peer),
             ))),
             EpState::Connecting => {
                 e.writers.register(cx.waker());
@@ -411,6 +417,41 @@ impl World {
             self.send_rst(ep, peer);
         }
         self.release_port(ep);
+    }
+
+    /// A partition held `packet` for the TCP timeout: its connection is reset on
+    /// both sides (a connect fails with `TimedOut`).
+    pub(super) fn time_out(&mut self, packet: Packet) {
+        let sides = match packet.payload {
+            Payload::Syn { client, .. } => {
+                let c = &mut self.endpoints[client as usize];
+                if c.state == EpState::Connecting {
+                    c.state = EpState::TimedOut;
+                    c.writers.take_into(&mut self.wake);
+                    self.release_port(client);
+                }
+                return;
+            }
+            Payload::SynAck { client, server } => [Some(client), Some(server)],
+            Payload::Data { to, .. } | Payload::Fin { to } | Payload::Rst { to } => {
+                let from = match packet.channel {
+                    Channel::Tcp(from) => Some(from),
+                    _ => None,
+                };
+                [Some(to), from]
+            }
+            _ => [None, None],
+        };
+        for ep in sides.into_iter().flatten() {
+            let c = &mut self.endpoints[ep as usize];
+            if c.state == EpState::Connecting {
+                c.state = EpState::TimedOut;
+                c.writers.take_into(&mut self.wake);
+            } else {
+                self.on_rst(ep);
+            }
+        }
+        self.note_fault(|| "a partition outlasted the TCP timeout: connection reset".to_owned());
     }
 
     pub(crate) fn set_nodelay(&mut self, ep: u32, on: bool) {

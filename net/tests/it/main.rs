@@ -3,6 +3,7 @@
 //! ([`determinism`]).
 
 mod addr;
+mod cluster;
 mod determinism;
 mod tcp;
 mod udp;

@@ -16,6 +16,12 @@ impl Core {
     pub(crate) fn abort(&mut self, key: TaskKey) -> Option<Pin<Box<dyn ErasedTask>>> {
         self.assert_same_run(key, "JoinHandle::abort");
         let index = self.key_slot(key)?;
+        self.abort_index(index)
+    }
+
+    /// Aborts the task in slot `index`: its future, to drop outside the borrow, unless
+    /// it is running (then it ends after its poll) or already finished.
+    pub(crate) fn abort_index(&mut self, index: u32) -> Option<Pin<Box<dyn ErasedTask>>> {
         let by = self.current_task();
         let slot = &mut self.slots[index as usize];
         match slot.state {
@@ -24,7 +30,11 @@ impl Core {
                 slot.abort_requested = true;
                 None
             }
-            State::Ready | State::Parked | State::Spawned => {
+            State::Ready | State::Parked | State::Spawned | State::Held => {
+                if slot.state == State::Held {
+                    self.unhold(index);
+                }
+                let slot = &mut self.slots[index as usize];
                 if slot.state == State::Ready {
                     let task = slot.id;
                     self.ready.remove(index);

@@ -8,6 +8,7 @@ mod extension;
 mod fifo_order;
 mod foreign_wakers;
 mod lazy_start;
+mod nodes;
 mod outside;
 mod results;
 mod seeded_choice;

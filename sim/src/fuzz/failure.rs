@@ -111,6 +111,7 @@ impl fmt::Display for FuzzFailure {
             shrink: None,
             trace_file: None,
             trace: self.trace(),
+            faults: None,
         }
         .fmt(f)
     }

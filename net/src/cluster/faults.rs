@@ -1,0 +1,245 @@
+//! Fault plans: [`Faults`] (none, swarm, or an explicit [`Plan`]) and how a swarm plan
+//! is drawn per seed.
+//!
+//! Swarm testing (Groce et al., ISSTA 2012; TigerBeetle's VOPR draws its fault mix per
+//! seed the same way): rather than every seed facing every fault at a fixed rate, each
+//! seed draws its own plan — which faults are on, and how often — so some seeds
+//! explore heavy partitioning, others crashes, others a quiet network with buggify on.
+//! Each parameter is one [`DecisionKind::Fault`] decision among a few options, option 0
+//! being "no fault", so: the plan is part of the seed's recorded schedule (a token
+//! replays it exactly), shrinking towards 0 removes faults, and under the FIFO
+//! scheduler the plan is fault-free.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::time::Duration;
+
+use detsim_runtime::choice::{DecisionKind, decide};
+
+/// What faults a run injects: [`Faults::none`], [`Faults::swarm`] (a plan drawn per
+/// seed), or [`Faults::explicit`] (the same plan for every seed).
+///
+/// Unless the code or `DETSIM_FAULTS` says otherwise, a run that creates a cluster
+/// node draws a swarm plan (the default), and any other run injects no fault.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Faults(FaultsKind);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FaultsKind {
+    None,
+    Swarm,
+    Explicit(Plan),
+}
+
+impl Faults {
+    /// No faults: links are healthy, nodes are never killed, `buggify!` is false.
+    pub fn none() -> Faults {
+        Faults(FaultsKind::None)
+    }
+
+    /// A plan drawn per seed (swarm testing): each seed draws every parameter of a
+    /// [`Plan`] with one fault decision, option 0 the quietest.
+    pub fn swarm() -> Faults {
+        Faults(FaultsKind::Swarm)
+    }
+
+    /// The same `plan` for every seed (paste the plan a failure report prints).
+    pub fn explicit(plan: Plan) -> Faults {
+        Faults(FaultsKind::Explicit(plan))
+    }
+
+    /// Parses `DETSIM_FAULTS`'s forms: `none` or `swarm`.
+    pub fn parse(text: &str) -> Option<Faults> {
+        match text {
+            "none" => Some(Faults::none()),
+            "swarm" => Some(Faults::swarm()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            FaultsKind::None => f.write_str("none"),
+            FaultsKind::Swarm => f.write_str("swarm"),
+            FaultsKind::Explicit(plan) => write!(f, "{plan}"),
+        }
+    }
+}
+
+/// A fault plan: latency and fault rates of links between hosts, and how often the
+/// nemesis (the run's fault injector) partitions, clogs, kills and pauses. Rates are
+/// probabilities in steps of 1%. Its `Display` is Rust that builds it again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// Each packet's one-way latency between two hosts is drawn uniformly from this
+    /// range (loopback has its own fixed latency).
+    pub latency: (Duration, Duration),
+    /// Probability that a datagram between two hosts is lost.
+    pub loss: f64,
+    /// Probability that a datagram is delivered twice.
+    pub duplicate: f64,
+    /// Probability that a datagram is delayed past later ones.
+    pub reorder: f64,
+    /// Per nemesis step, probability that a partition starts (symmetric or one-way).
+    pub partition: f64,
+    /// Per nemesis step, probability that a link is clogged for `clog_for`.
+    pub clog: f64,
+    /// How long a clog holds a link's traffic.
+    pub clog_for: Duration,
+    /// Per nemesis step, probability that a node is killed (and later restarted).
+    pub kill: f64,
+    /// Per nemesis step, probability that a node is paused for a while.
+    pub pause: f64,
+    /// Whether `buggify!` sites may fire.
+    pub buggify: bool,
+    /// How often the nemesis considers a fault.
+    pub step: Duration,
+    /// When the fault phase ends at the latest (simulated time from the start of the
+    /// run): links heal, nodes come back, no more faults.
+    pub horizon: Duration,
+}
+
+impl Plan {
+    /// No fault at all, healthy latency.
+    pub const NONE: Plan = Plan {
+        latency: (Duration::from_micros(100), Duration::from_millis(1)),
+        loss: 0.0,
+        duplicate: 0.0,
+        reorder: 0.0,
+        partition: 0.0,
+        clog: 0.0,
+        clog_for: Duration::from_millis(100),
+        kill: 0.0,
+        pause: 0.0,
+        buggify: false,
+        step: Duration::from_secs(1),
+        horizon: Duration::from_secs(60),
+    };
+
+    /// Whether the nemesis has anything to do.
+    pub(crate) fn needs_nemesis(&self) -> bool {
+        self.partition > 0.0 || self.clog > 0.0 || self.kill > 0.0 || self.pause > 0.0
+    }
+
+    /// Draws a plan: one fault decision per parameter, option 0 the quietest.
+    pub(crate) fn draw() -> Plan {
+        fn pick<T: Copy>(options: &[T]) -> T {
+            options[decide(DecisionKind::Fault, options.len())]
+        }
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        Plan {
+            latency: pick(&[
+                (us(100), ms(1)),
+                (ms(1), ms(10)),
+                (ms(5), ms(50)),
+                (ms(1), ms(200)),
+            ]),
+            loss: pick(&[0.0, 0.01, 0.05, 0.2]),
+            duplicate: pick(&[0.0, 0.01, 0.1]),
+            reorder: pick(&[0.0, 0.05, 0.3]),
+            partition: pick(&[0.0, 0.1, 0.3]),
+            clog: pick(&[0.0, 0.1, 0.3]),
+            clog_for: pick(&[ms(100), ms(1000), ms(5000)]),
+            kill: pick(&[0.0, 0.05, 0.2]),
+            pause: pick(&[0.0, 0.05, 0.2]),
+            buggify: pick(&[false, true]),
+            step: pick(&[ms(1000), ms(250)]),
+            horizon: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for Plan {
+    fn default() -> Plan {
+        Plan::NONE
+    }
+}
+
+fn duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("Duration::from_secs({})", d.as_secs())
+    } else if d.as_nanos().is_multiple_of(1_000_000) {
+        format!("Duration::from_millis({})", d.as_millis())
+    } else {
+        format!("Duration::from_micros({})", d.as_micros())
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Faults::explicit(Plan {{ latency: ({}, {}), loss: {:?}, duplicate: {:?}, \
+             reorder: {:?}, partition: {:?}, clog: {:?}, clog_for: {}, kill: {:?}, \
+             pause: {:?}, buggify: {}, step: {}, horizon: {} }})",
+            duration(self.latency.0),
+            duration(self.latency.1),
+            self.loss,
+            self.duplicate,
+            self.reorder,
+            self.partition,
+            self.clog,
+            duration(self.clog_for),
+            self.kill,
+            self.pause,
+            self.buggify,
+            duration(self.step),
+            duration(self.horizon),
+        )
+    }
+}
+
+thread_local! {
+    /// The faults the harness set for runs on this thread (`None`: the default).
+    static MODE: RefCell<Option<Faults>> = const { RefCell::new(None) };
+    /// The plan the last run on this thread used, for the failure report.
+    static LAST_PLAN: RefCell<Option<Plan>> = const { RefCell::new(None) };
+}
+
+/// Sets the faults of the runs on this thread (`None`: the default — swarm for runs
+/// that create a node); returns the previous setting. The harness calls this; a test
+/// sets faults with `Builder::faults`.
+pub fn set_thread_faults(faults: Option<Faults>) -> Option<Faults> {
+    MODE.with(|mode| std::mem::replace(&mut *mode.borrow_mut(), faults))
+}
+
+/// The plan the last run on this thread used, if it used one; cleared by
+/// [`forget_last_plan`].
+pub fn last_plan() -> Option<Plan> {
+    LAST_PLAN.with(|plan| *plan.borrow())
+}
+
+/// Forgets the last run's plan (the harness calls this before a run it reports on).
+pub fn forget_last_plan() {
+    LAST_PLAN.with(|plan| plan.borrow_mut().take());
+}
+
+/// The plan for this run, given whether it is creating a node: the thread's setting,
+/// or by default swarm for a cluster and none otherwise.
+pub(crate) fn plan_for_run(creating_node: bool) -> Option<Plan> {
+    let mode = MODE.with(|mode| *mode.borrow());
+    let plan = match mode.map(|f| f.0) {
+        Some(FaultsKind::None) => None,
+        Some(FaultsKind::Swarm) => Some(Plan::draw()),
+        Some(FaultsKind::Explicit(plan)) => Some(plan),
+        None if creating_node => Some(Plan::draw()),
+        None => None,
+    };
+    if let Some(plan) = plan {
+        LAST_PLAN.with(|last| *last.borrow_mut() = Some(plan));
+    }
+    plan
+}
+
+/// Whether this thread's setting asks for faults even in runs without nodes.
+pub(crate) fn explicit_mode() -> bool {
+    MODE.with(|mode| {
+        matches!(
+            mode.borrow().map(|f| f.0),
+            Some(FaultsKind::Swarm | FaultsKind::Explicit(_))
+        )
+    })
+}
