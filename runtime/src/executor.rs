@@ -130,20 +130,31 @@ struct Slot {
     panic_location: Option<String>,
     /// The node the task runs on (`NodeId::NONE`'s 0: no node).
     node: u32,
-    /// The last detsim future that suspended the task, and the poll (step) it did so in.
-    wait: Option<WaitSite>,
-    wait_step: u64,
     /// The step of the task's last poll (0: never polled).
     last_poll: u64,
 }
 
+/// The last detsim future that suspended a task: kept beside the slab rather than in
+/// it, so that a slot stays small and only tasks that wait touch this table.
+#[derive(Debug, Clone, Copy)]
+struct WaitEntry {
+    /// The task it belongs to (a slot's next task finds its predecessor's entry).
+    task: Id,
+    site: WaitSite,
+    /// The poll (step) it was noted in.
+    step: u64,
+}
+
 impl Slot {
-    /// Where the task stands (see [`crate::wait`]).
-    fn position(&self) -> Position {
-        match self.wait {
+    /// Where the task stands (see [`crate::wait`]), given its slot's wait entry.
+    fn position(&self, entry: Option<&WaitEntry>) -> Position {
+        let entry = entry.filter(|e| e.task == self.id);
+        match entry {
             _ if self.last_poll == 0 => Position::NotStarted,
-            Some(site) if self.wait_step == self.last_poll => Position::At(site),
-            last => Position::Foreign { last },
+            Some(e) if e.step == self.last_poll => Position::At(e.site),
+            last => Position::Foreign {
+                last: last.map(|e| e.site),
+            },
         }
     }
 
@@ -208,6 +219,8 @@ pub(crate) struct Core {
     pub(crate) failure: Option<RunError>,
     /// Run-scoped state of other crates (see `extension.rs`), in creation order.
     extensions: Vec<(TypeId, Rc<dyn Any>)>,
+    /// Each slot's last wait entry, indexed by slot; grown by `note_wait`.
+    waits: Vec<WaitEntry>,
     /// The run's nodes (see `executor/nodes.rs`); index 0 is "no node".
     nodes: Vec<nodes::NodeState>,
 }
@@ -252,6 +265,7 @@ impl Core {
             decisions: Vec::new(),
             failure: None,
             extensions: Vec::new(),
+            waits: Vec::new(),
             nodes: vec![nodes::NodeState::none()],
         }
     }
@@ -290,6 +304,7 @@ impl Core {
         self.current = None;
         self.trace.clear();
         self.decisions.clear();
+        self.waits.clear();
         self.failure = None;
         debug_assert!(
             self.extensions.is_empty(),
@@ -345,8 +360,6 @@ impl Core {
                     cancelled: false,
                     panic_location: None,
                     node: 0,
-                    wait: None,
-                    wait_step: 0,
                     last_poll: 0,
                 });
                 index
@@ -361,7 +374,6 @@ impl Core {
         slot.cancelled = false;
         slot.panic_location = None;
         slot.node = 0;
-        slot.wait = None;
         slot.last_poll = 0;
         index
     }
@@ -460,6 +472,10 @@ impl Core {
         let traced_name = match self.record_trace {
             true => {
                 self.trace.name_task(Id(self.next_id), name.as_deref());
+                if node != 0 {
+                    let node = self.nodes[node as usize].name.clone();
+                    self.trace.set_node(Id(self.next_id), &node);
+                }
                 name.clone()
             }
             false => None,
@@ -717,7 +733,7 @@ impl Core {
         let woke_others = self.apply_wakes(Some(id));
         if self.record_trace {
             let slot = &self.slots[index as usize];
-            let at = match (end, slot.position()) {
+            let at = match (end, slot.position(self.waits.get(index as usize))) {
                 (PollEnd::Parked, Position::At(site)) => Some(site),
                 _ => None,
             };
@@ -776,13 +792,28 @@ impl Core {
     }
 
     /// Notes that a detsim future suspends the running task at `site` (see
-    /// [`crate::wait`]): two stores, traced or not.
+    /// [`crate::wait`]): one entry written, traced or not.
     #[inline]
     pub(crate) fn note_wait(&mut self, site: WaitSite) {
         if let Some(index) = self.current {
-            let slot = &mut self.slots[index as usize];
-            slot.wait = Some(site);
-            slot.wait_step = self.steps;
+            let index = index as usize;
+            let entry = WaitEntry {
+                task: self.slots[index].id,
+                site,
+                step: self.steps,
+            };
+            match self.waits.get_mut(index) {
+                Some(slot) => *slot = entry,
+                None => {
+                    // Entries of slots that never waited belong to no task.
+                    let filler = WaitEntry {
+                        task: Id(u64::MAX),
+                        ..entry
+                    };
+                    self.waits.resize(index, filler);
+                    self.waits.push(entry);
+                }
+            }
         }
     }
 
@@ -839,14 +870,15 @@ impl Core {
         let mut tasks: Vec<TaskInfo> = self
             .slots
             .iter()
-            .filter(|s| {
+            .zip(0..)
+            .filter(|(s, _)| {
                 matches!(
                     s.state,
                     State::Spawned | State::Ready | State::Parked | State::Running | State::Held
                 )
             })
-            .map(|slot| TaskInfo {
-                position: Some(slot.position()),
+            .map(|(slot, index)| TaskInfo {
+                position: Some(Box::new(slot.position(self.waits.get(index)))),
                 ..slot.info()
             })
             .collect();

@@ -49,7 +49,9 @@ pub struct TaskInfo {
     /// Where `spawn` was called (`None` for the root future).
     pub spawned_at: Option<&'static Location<'static>>,
     /// Where the task waits (set for the blocked tasks of a [`RunError::Deadlock`]).
-    pub position: Option<Position>,
+    /// Boxed so that a `TaskInfo`, and every `RunError` that holds one, stays as small
+    /// as it was: the poll loop moves a `RunError`-sized value every poll.
+    pub position: Option<Box<Position>>,
 }
 
 /// The name of the root task (`t0`) when it was not given one.
@@ -173,9 +175,9 @@ fn deadlock_message(blocked: &[TaskInfo]) -> String {
     };
     for task in blocked {
         message.push_str(&format!("\n  {task}"));
-        match task.position {
+        match task.position.as_deref() {
             Some(Position::At(site)) => {
-                if let Some(target) = task.position.as_ref().and_then(Position::joins) {
+                if let Some(target) = task.position.as_deref().and_then(Position::joins) {
                     let target = label(target);
                     message.push_str(&format!(
                         " waits on a JoinHandle of {target} ({})",
@@ -207,7 +209,7 @@ fn join_cycles(blocked: &[TaskInfo]) -> Vec<Vec<Id>> {
         blocked
             .iter()
             .find(|t| t.id == id)
-            .and_then(|t| t.position.as_ref()?.joins())
+            .and_then(|t| t.position.as_deref()?.joins())
     };
     let mut cycles = Vec::new();
     for start in blocked.iter().map(|t| t.id) {

@@ -138,6 +138,8 @@ pub struct Trace {
     events: Vec<Event>,
     /// Task names, indexed by id number (`None`: unnamed).
     names: Vec<Option<String>>,
+    /// The name of each task's node, indexed by id number (`None`: no node).
+    nodes: Vec<Option<String>>,
 }
 
 impl Trace {
@@ -149,6 +151,13 @@ impl Trace {
     /// The name of `task`, if it had one.
     pub fn name(&self, task: Id) -> Option<&str> {
         self.names
+            .get(task.as_u64() as usize)
+            .and_then(|n| n.as_deref())
+    }
+
+    /// The name of the node `task` runs on, if it runs on one (see [`crate::node`]).
+    pub fn node(&self, task: Id) -> Option<&str> {
+        self.nodes
             .get(task.as_u64() as usize)
             .and_then(|n| n.as_deref())
     }
@@ -175,6 +184,15 @@ impl Trace {
     pub(crate) fn clear(&mut self) {
         self.events.clear();
         self.names.clear();
+        self.nodes.clear();
+    }
+
+    pub(crate) fn set_node(&mut self, task: Id, node: &str) {
+        let index = task.as_u64() as usize;
+        if self.nodes.len() <= index {
+            self.nodes.resize(index + 1, None);
+        }
+        self.nodes[index] = Some(node.to_owned());
     }
 
     pub(crate) fn name_task(&mut self, task: Id, name: Option<&str>) {

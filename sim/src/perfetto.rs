@@ -25,9 +25,10 @@
 //! step are in each slice's `args`. Events inside a unit are spread evenly across it,
 //! in trace order.
 //!
-//! Tasks will be grouped by node once the cluster exists: a node becomes a process
-//! (`pid`, named by a `process_name` event) and its tasks its threads ([`track`] is
-//! the one place that maps a task to its track).
+//! Tasks are grouped by node ([`detsim_runtime::node`]): the tasks on no node (the
+//! root and what it spawns) are process 1, named by the run's title; each node is a
+//! process of its own (2, 3, … in order of its first task), named after the node, so
+//! Perfetto shows a node's tasks together and can fold them.
 //!
 //! Invariant: the file depends only on the trace (and the title), so the same run
 //! writes the same bytes.
@@ -214,10 +215,37 @@ fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
         EventKind::Spawn { task, .. } => Some(task),
         _ => None,
     }));
+    // A process per node, in order of each node's first task; 1 for no node.
+    let mut node_pids: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut processes = vec![(1, title.to_owned())];
+    let mut task_pid: BTreeMap<u64, u64> = BTreeMap::new();
+    for &task in &tasks {
+        if let Some(node) = trace.node(task) {
+            let next = processes.len() as u64 + 1;
+            let pid = *node_pids.entry(node).or_insert_with(|| {
+                processes.push((next, format!("node {node}")));
+                next
+            });
+            task_pid.insert(track(task).1, pid);
+        }
+    }
     let mut out = Vec::new();
-    out.push(
-        TraceEvent::new("process_name".into(), "__metadata", "M", 0.0, Id::ROOT).arg("name", title),
-    );
+    for (pid, name) in &processes {
+        let mut event = TraceEvent::new("process_name".into(), "__metadata", "M", 0.0, Id::ROOT)
+            .arg("name", name.as_str());
+        event.pid = *pid;
+        out.push(event);
+        let mut event = TraceEvent::new(
+            "process_sort_index".into(),
+            "__metadata",
+            "M",
+            0.0,
+            Id::ROOT,
+        )
+        .arg("sort_index", *pid);
+        event.pid = *pid;
+        out.push(event);
+    }
     for &task in &tasks {
         out.push(
             TraceEvent::new("thread_name".into(), "__metadata", "M", 0.0, task)
@@ -368,6 +396,12 @@ fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
                     ));
                 }
             }
+        }
+    }
+    // Each task's events go on its node's process.
+    for event in &mut out {
+        if let Some(&pid) = task_pid.get(&event.tid) {
+            event.pid = pid;
         }
     }
     let file = TraceFile {

@@ -98,7 +98,7 @@ fn a_deadlock_says_where_each_blocked_task_waits() {
     };
     let waits: Vec<String> = blocked
         .iter()
-        .map(|t| t.position.unwrap().to_string())
+        .map(|t| t.position.as_ref().unwrap().to_string())
         .collect();
     assert!(
         waits[0].starts_with(&format!(
@@ -342,4 +342,26 @@ fn a_million_tasks_fit_in_the_default_budget() {
     });
     assert_eq!(sum, n * (n - 1) / 2);
     assert!(rt.steps() > detsim_runtime::DEFAULT_MAX_STEPS);
+}
+
+#[test]
+fn a_reused_slot_does_not_lend_its_last_task_s_wait() {
+    let error = run_err(Sched::Fifo, async {
+        let sleeper = spawn(time::sleep(Duration::from_millis(1)));
+        sleeper.await.unwrap(); // its slot is free again
+        let (_tx, rx) = oneshot::channel::<()>();
+        let waiter = spawn(async move {
+            let _ = rx.await; // never woken; it never called detsim
+        });
+        waiter.await.unwrap();
+    });
+    let RunError::Deadlock { blocked } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(blocked[1].id.as_u64(), 2);
+    assert_eq!(
+        blocked[1].position.as_ref().unwrap().to_string(),
+        "waits in a foreign future",
+        "{error}"
+    );
 }

@@ -366,3 +366,61 @@ fn a_deadlock_on_a_foreign_channel_says_where_each_task_waits() {
     assert!(holder.ends_with(") waits in a foreign future"), "{message}");
     assert!(!message.contains("cycle"), "{message}");
 }
+
+#[test]
+fn the_trace_file_groups_tasks_by_node() {
+    use detsim_runtime::node;
+    let failure = Builder::new()
+        .seed(0)
+        .explore(|| async {
+            let a = node::create("alpha");
+            let b = node::create("beta");
+            let on_a = node::spawn_on(a, Some("server".to_owned()), yield_now());
+            let on_b = node::spawn_on(b, None, yield_now());
+            let also_a = node::spawn_on(a, Some("client".to_owned()), yield_now());
+            let _ = (on_a.await, on_b.await, also_a.await);
+            panic!("look at the nodes");
+        })
+        .failure
+        .unwrap();
+    let file = read_json(failure.trace_file().unwrap());
+    check_trace_file(&file, failure.trace());
+    let events = file["traceEvents"].as_array().unwrap();
+    let processes: BTreeMap<u64, &str> = events
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .map(|e| {
+            (
+                e["pid"].as_u64().unwrap(),
+                e["args"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(processes[&2], "node alpha");
+    assert_eq!(processes[&3], "node beta");
+    assert!(processes[&1].starts_with("detsim: "), "{processes:?}");
+    // Each task's track is in its node's process: t1 and t3 on alpha, t2 on beta.
+    let pid_of = |tid: u64| {
+        events
+            .iter()
+            .find(|e| e["name"] == "thread_name" && e["tid"] == tid)
+            .map(|e| {
+                (
+                    e["pid"].as_u64().unwrap(),
+                    e["args"]["name"].as_str().unwrap(),
+                )
+            })
+            .unwrap()
+    };
+    assert_eq!(pid_of(1), (1, "t0 main"));
+    assert_eq!(pid_of(2), (2, "t1 alpha/server"));
+    assert_eq!(pid_of(3), (3, "t2 beta"));
+    assert_eq!(pid_of(4), (2, "t3 alpha/client"));
+    // So are its polls.
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["cat"] == "poll" && e["tid"] == 4)
+            .all(|e| e["pid"] == 2)
+    );
+}

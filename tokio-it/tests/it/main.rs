@@ -2,6 +2,8 @@
 //! through `detsim-tokio`, the same source on real tokio and under `--cfg detsim`.
 
 mod fs;
+mod kv;
+mod net;
 mod runtime;
 mod select;
 mod signal;

@@ -6,6 +6,7 @@
 
 pub mod fs;
 pub mod io;
+pub mod net;
 pub mod process;
 pub mod runtime;
 pub mod signal;
