@@ -86,12 +86,25 @@ pub(crate) enum Next {
     Stop(Box<RunError>),
 }
 
-/// What `settle` hands back: futures to drop outside the borrow, and the run's outcome
-/// once it is decided.
+/// What `settle` (and a join that frees a task) hands back, and what the caller must
+/// do with it outside the core's borrow: drop `dropped` (a future or an output, whose
+/// destructor may run user code), and end the run when `outcome` is decided.
+#[must_use = "a dropped future must be dropped outside the core's borrow, and a decided \
+              outcome ends the run"]
 pub(crate) struct Settled {
     pub(crate) dropped: Option<Pin<Box<dyn ErasedTask>>>,
     /// Boxed, so that a `Settled` is a few words: every poll returns one.
     pub(crate) outcome: Option<Result<(), Box<RunError>>>,
+}
+
+impl Settled {
+    /// Nothing to drop, nothing decided.
+    pub(crate) fn nothing() -> Settled {
+        Settled {
+            dropped: None,
+            outcome: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -655,81 +668,129 @@ impl Core {
         chosen
     }
 
-    /// Settles a poll's outcome and applies the wakes it caused.
+    /// Settles a poll's outcome and applies the wakes it caused: one state transition
+    /// per way a poll can end (tokio's `transition_to_*`), then the bookkeeping every
+    /// poll shares.
     pub(crate) fn settle(
         &mut self,
         index: u32,
-        mut cell: Option<Pin<Box<dyn ErasedTask>>>,
+        cell: Option<Pin<Box<dyn ErasedTask>>>,
         result: std::thread::Result<Poll<()>>,
     ) -> Settled {
         self.current = None;
+        let id = self.slots[index as usize].id;
+        let mut settled = Settled::nothing();
+        let end = match result {
+            Ok(Poll::Pending) if self.slots[index as usize].abort_requested => {
+                self.transition_to_self_aborted(index, cell, &mut settled)
+            }
+            Ok(Poll::Pending) => self.transition_to_parked(index, cell),
+            Ok(Poll::Ready(())) => self.transition_to_complete(index, cell, &mut settled),
+            Err(payload) => self.transition_to_panicked(index, cell, payload, &mut settled),
+        };
+        self.end_poll(index, id, end);
+        if settled.outcome.is_none()
+            && self.failure.is_some()
+            && let Some(error) = self.failure.take()
+        {
+            settled.outcome = Some(Err(Box::new(error)));
+        }
+        settled
+    }
+
+    /// The task aborted itself during its poll: its future is dropped (by the caller,
+    /// outside the borrow) and it finishes cancelled.
+    fn transition_to_self_aborted(
+        &mut self,
+        index: u32,
+        mut cell: Option<Pin<Box<dyn ErasedTask>>>,
+        settled: &mut Settled,
+    ) -> PollEnd {
         let slot = &mut self.slots[index as usize];
         let id = slot.id;
-        let mut settled = Settled {
-            dropped: None,
-            outcome: None,
-        };
-        let end = match result {
-            Ok(Poll::Pending) if slot.abort_requested => {
-                slot.state = State::Finished;
-                slot.cancelled = true;
-                settled.dropped = cell.take();
-                self.record(EventKind::Abort {
-                    task: id,
-                    by: Some(id),
-                });
-                self.finished(index, &mut settled);
-                PollEnd::Finished
+        slot.state = State::Finished;
+        slot.cancelled = true;
+        settled.dropped = cell.take();
+        self.record(EventKind::Abort {
+            task: id,
+            by: Some(id),
+        });
+        self.finished(index, settled);
+        PollEnd::Finished
+    }
+
+    /// The task is pending: its future goes back into its slot until a wake.
+    fn transition_to_parked(
+        &mut self,
+        index: u32,
+        cell: Option<Pin<Box<dyn ErasedTask>>>,
+    ) -> PollEnd {
+        let slot = &mut self.slots[index as usize];
+        slot.state = State::Parked;
+        slot.cell = cell;
+        PollEnd::Parked
+    }
+
+    /// The task returned: its cell now holds the output; the root's return ends the run.
+    fn transition_to_complete(
+        &mut self,
+        index: u32,
+        cell: Option<Pin<Box<dyn ErasedTask>>>,
+        settled: &mut Settled,
+    ) -> PollEnd {
+        let slot = &mut self.slots[index as usize];
+        let id = slot.id;
+        slot.state = State::Finished;
+        slot.cell = cell;
+        self.record(EventKind::Complete { task: id });
+        if id == Id::ROOT {
+            settled.outcome = Some(Ok(()));
+        }
+        self.finished(index, settled);
+        PollEnd::Finished
+    }
+
+    /// The task panicked: a spawned task's cell holds the panic for its joiner; the
+    /// root's panic fails the run with its payload.
+    fn transition_to_panicked(
+        &mut self,
+        index: u32,
+        cell: Option<Pin<Box<dyn ErasedTask>>>,
+        payload: Payload,
+        settled: &mut Settled,
+    ) -> PollEnd {
+        let location = context::take_panic_location();
+        let id = self.slots[index as usize].id;
+        self.slots[index as usize].state = State::Finished;
+        if self.record_trace {
+            let message = payload_str(payload.as_ref())
+                .unwrap_or("Box<dyn Any>")
+                .to_owned();
+            self.record(EventKind::Panic { task: id, message });
+        }
+        let slot = &mut self.slots[index as usize];
+        match cell {
+            None => {
+                settled.outcome = Some(Err(Box::new(RunError::Panic {
+                    task: slot.info(),
+                    payload,
+                    location,
+                })));
             }
-            Ok(Poll::Pending) => {
-                slot.state = State::Parked;
-                slot.cell = cell;
-                PollEnd::Parked
+            Some(mut cell) => {
+                let error = JoinError::panic(id, payload, location.clone());
+                cell.as_mut().finish_with(error);
+                slot.cell = Some(cell);
+                slot.panic_location = location;
+                self.finished(index, settled);
             }
-            Ok(Poll::Ready(())) => {
-                slot.state = State::Finished;
-                slot.cell = cell;
-                self.record(EventKind::Complete { task: id });
-                if id == Id::ROOT {
-                    settled.outcome = Some(Ok(()));
-                }
-                self.finished(index, &mut settled);
-                PollEnd::Finished
-            }
-            Err(payload) => {
-                let location = context::take_panic_location();
-                slot.state = State::Finished;
-                if self.record_trace {
-                    let message = payload_str(payload.as_ref())
-                        .unwrap_or("Box<dyn Any>")
-                        .to_owned();
-                    self.trace.push(
-                        self.steps,
-                        Duration::from_nanos(self.now),
-                        EventKind::Panic { task: id, message },
-                    );
-                }
-                let slot = &mut self.slots[index as usize];
-                match cell {
-                    None => {
-                        // The root future panicked: the run fails with its payload.
-                        settled.outcome = Some(Err(Box::new(RunError::Panic {
-                            task: slot.info(),
-                            payload,
-                            location,
-                        })));
-                    }
-                    Some(mut cell) => {
-                        let error = JoinError::panic(id, payload, location.clone());
-                        cell.as_mut().finish_with(error);
-                        slot.cell = Some(cell);
-                        slot.panic_location = location;
-                        self.finished(index, &mut settled);
-                    }
-                }
-                PollEnd::Finished
-            }
-        };
+        }
+        PollEnd::Finished
+    }
+
+    /// What every poll ends with: the wakes it caused, the trace's end of the poll, the
+    /// progress mark of livelock detection, and the chooser's notice.
+    fn end_poll(&mut self, index: u32, id: Id, end: PollEnd) {
         let woke_others = self.apply_wakes(Some(id));
         if self.record_trace {
             let slot = &self.slots[index as usize];
@@ -747,13 +808,6 @@ impl Core {
             self.progress_step = self.steps;
         }
         self.chooser.on_poll_end(id, end);
-        if settled.outcome.is_none()
-            && self.failure.is_some()
-            && let Some(error) = self.failure.take()
-        {
-            settled.outcome = Some(Err(Box::new(error)));
-        }
-        settled
     }
 
     /// A task finished: wake its joiner, or, if nobody holds its handle, free it (and
