@@ -161,9 +161,11 @@ pub(crate) fn run(quick: bool, cap: u64, starts: u64) {
          (k up to {MAX_BOUND}, budget {budget} schedules)"
     );
     println!(
-        "  schedules: run until the first failure, bound by bound; seeds: median over \
-         {starts} starting seeds, cap {cap}; pct = best depth of 1-3; s:dfs = shuttle \
-         check_dfs iterations, cap {dfs_cap} (— = not found)"
+        "  schedules: run until the first failure, bound by bound (time: the search and \
+         the failure report with its trace file; k >j: not found, every schedule within j \
+         deviations passed); seeds: median over {starts} starting seeds, cap {cap}; pct = \
+         best depth of 1-3; s:dfs = shuttle check_dfs iterations, cap {dfs_cap} (— = not \
+         found)"
     );
     println!(
         "  {:<22} {:>3} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",

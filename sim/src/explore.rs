@@ -317,12 +317,18 @@ where
                 &progress,
             );
             if let Some(index) = run.failure {
+                // Every schedule before the failing one ran, unless the time budget cut
+                // the level short at the same moment: then count what did run.
+                let ran = match run.timed_out {
+                    false => index as u64 + 1,
+                    true => run.ran,
+                };
                 coverage.levels.push(Level {
                     deviations: level as u32,
                     schedules: level_total,
-                    run: index as u64 + 1,
+                    run: ran,
                 });
-                coverage.schedules_run += index as u64 + 1;
+                coverage.schedules_run += ran;
                 coverage.failed = true;
                 progress.finish();
                 let prefix = tree.prefix(level, index);

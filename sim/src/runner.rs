@@ -665,7 +665,8 @@ where
 }
 
 /// Writes the trace file `DETSIM_TRACE` / [`Builder::write_trace_to`] asked for: the
-/// failure's run, or else the replay token's or the first seed's run, traced once more.
+/// failure's run, or else the replay token's or the first seed's run (an exhaustive
+/// exploration's: the FIFO schedule), traced once more.
 fn write_requested_trace<F, Fut>(plan: &Plan, body: &F, report: &Report, path: &std::path::Path)
 where
     F: Fn() -> Fut,
@@ -682,7 +683,12 @@ where
                     (schedule.seed, schedule.scheduler, run)
                 }
                 None => {
-                    let (scheduler, seed) = (plan.scheduler.for_seed(plan.start), plan.start);
+                    // An exhaustive exploration's first schedule is the FIFO one.
+                    let scheduler = match plan.exhaustive {
+                        Some(_) => Scheduler::fifo(),
+                        None => plan.scheduler.for_seed(plan.start),
+                    };
+                    let seed = plan.start;
                     let expected_steps = calibrate(plan, body);
                     let source = Source::Seed {
                         scheduler,

@@ -11,6 +11,7 @@ use std::fmt;
 /// The schedules of one bound level: those with exactly `deviations` deviations from
 /// FIFO order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Level {
     /// The number of non-zero decisions of every schedule of this level.
     pub deviations: u32,
