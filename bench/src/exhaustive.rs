@@ -43,6 +43,7 @@ struct Found {
 fn explore(bug: detsim_zoo::Bug, budget: u64) -> Found {
     let clock = Instant::now();
     let report = Builder::new()
+        .ignore_env()
         .exhaustive(MAX_BOUND)
         .exhaustive_budget(budget, Duration::from_secs(120))
         .jobs(1)
@@ -106,7 +107,11 @@ where
     Fut: Future<Output = ()>,
 {
     let clock = Instant::now();
-    let report = Builder::new().exhaustive(bound).jobs(1).explore(body);
+    let report = Builder::new()
+        .ignore_env()
+        .exhaustive(bound)
+        .jobs(1)
+        .explore(body);
     let wall = clock.elapsed();
     assert!(report.passed(), "a bound below the bug's passes");
     (report.seeds_run, wall)

@@ -81,6 +81,7 @@ fn shuttle_atomic_body() {
 
 fn detsim_sweep(seeds: u64, jobs: usize) {
     let report = detsim::Builder::new()
+        .ignore_env()
         .seeds(seeds)
         .scheduler(detsim::Scheduler::random())
         .jobs(jobs)

@@ -31,6 +31,7 @@ pub(crate) fn detsim_search(
     cap: u64,
 ) -> Search {
     let mut builder = Builder::new()
+        .ignore_env()
         .seed_start(start)
         .seeds(cap)
         .jobs(1)
@@ -53,7 +54,10 @@ pub(crate) fn detsim_search(
 /// `None` if the default scheduler does not find the bug within `cap` seeds.
 fn report_time(bug: Bug, cap: u64) -> Option<Duration> {
     let clock = Instant::now();
-    let report = Builder::new().seeds(cap).explore(|| (bug.body)());
+    let report = Builder::new()
+        .ignore_env()
+        .seeds(cap)
+        .explore(|| (bug.body)());
     let wall = clock.elapsed();
     report.failure.is_some().then_some(wall)
 }

@@ -7,7 +7,8 @@ fn main() {
         let data = std::fs::read(&path).expect("a readable input file");
         let (p, tape) = Program::split(&data);
         let outcome = match program::run(&data) {
-            Ok(()) => "holds".to_owned(),
+            Ok(None) => "holds; the run passed".to_owned(),
+            Ok(Some(failure)) => format!("holds; the run failed with `{failure}`"),
             Err(violation) => format!("VIOLATION\n{violation}"),
         };
         println!(

@@ -143,15 +143,17 @@ impl fmt::Display for Violation {
 impl std::error::Error for Violation {}
 
 /// Runs the program in `data` under the schedule in the rest of `data` and checks the
-/// runtime's semantics (see the module docs).
-pub fn run(data: &[u8]) -> Result<(), Box<Violation>> {
+/// runtime's semantics (see the module docs). When they hold, returns how the run
+/// ended: `None` if it passed, else the failure it reported (always one of the
+/// program's unread panics).
+pub fn run(data: &[u8]) -> Result<Option<String>, Box<Violation>> {
     let (program, tape) = Program::split(data);
     run_program(program, tape)
 }
 
 /// Runs `program` with its schedule and random words read from `tape` (as
-/// [`detsim::fuzz::run`] reads them) and checks the runtime's semantics.
-pub fn run_program(program: Program, tape: &[u8]) -> Result<(), Box<Violation>> {
+/// [`detsim::fuzz::run`] reads them) and checks the runtime's semantics; see [`run`].
+pub fn run_program(program: Program, tape: &[u8]) -> Result<Option<String>, Box<Violation>> {
     let program = Rc::new(program);
     let ledgers: RefCell<Vec<Rc<RefCell<Ledger>>>> = RefCell::new(Vec::new());
     let outcome = Fuzzer::new()
@@ -205,7 +207,7 @@ pub fn run_program(program: Program, tape: &[u8]) -> Result<(), Box<Violation>> 
         Err(_) => {}
     }
     if findings.is_empty() {
-        return Ok(());
+        return Ok(outcome.err().map(|failure| failure.message));
     }
     Err(Box::new(Violation {
         findings,

@@ -2,7 +2,7 @@
 //! [`bank::one_day`], whose transfers lose money on some
 //! interleavings. A crash is the bug: its report carries a replay token.
 
-use detsim::fuzz::{self, FuzzFailure};
+use detsim::fuzz::{self, FuzzFailure, Fuzzer};
 
 use crate::bank;
 
@@ -12,9 +12,13 @@ pub fn run(data: &[u8]) -> Result<(), FuzzFailure> {
 }
 
 /// Like [`run`], then panics with the failure report and its replay token: what the
-/// fuzz target calls.
+/// fuzz target calls. The report's replay command is the corpus test
+/// `bank_crash_replays_under_cargo_test`, which replays any token of this body.
 pub fn check(data: &[u8]) {
-    fuzz::check(data, bank::one_day)
+    Fuzzer::new()
+        .target("schedule")
+        .replay_test("cargo test -p detsim-fuzz-logic --test corpus bank_crash")
+        .check(data, bank::one_day)
 }
 
 /// Runs the lease failover under the schedule in `data`.
@@ -24,5 +28,8 @@ pub fn run_lease(data: &[u8]) -> Result<(), FuzzFailure> {
 
 /// Like [`run_lease`], then panics with the failure report: the `lease` fuzz target.
 pub fn check_lease(data: &[u8]) {
-    fuzz::check(data, crate::lease::failover)
+    Fuzzer::new()
+        .target("lease")
+        .replay_test("cargo test -p detsim-fuzz-logic --test corpus lease_crash")
+        .check(data, crate::lease::failover)
 }

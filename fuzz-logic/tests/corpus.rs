@@ -2,6 +2,7 @@
 //! file of `fuzz/corpus/<target>/` runs here as it runs under libFuzzer, so CI
 //! exercises the fuzz code without cargo-fuzz or nightly features.
 
+use std::future::Future;
 use std::path::PathBuf;
 
 use detsim::fuzz::FuzzFailure;
@@ -42,27 +43,101 @@ fn assert_is_the_bank_bug(failure: &FuzzFailure) {
     assert_eq!(replayed.trace(), failure.trace());
 }
 
-#[test]
-fn schedule_corpus_runs_and_only_finds_the_bank_bug() {
-    for (path, data) in corpus("schedule") {
-        match schedule::run(&data) {
-            Ok(()) => {}
-            Err(failure) => {
-                println!("{}: the bank bug", path.display());
-                assert_is_the_bank_bug(&failure);
-            }
+/// What a corpus input must do: pass, or fail with a message that contains this text.
+/// Either way it must run the same way twice (the fuzz runs check determinism).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Passes,
+    FailsWith(&'static str),
+}
+
+/// Looks up `path`'s expectation in `table`; a corpus file missing from the table is an
+/// error, so a new input states what it does.
+fn expected(table: &[(&str, Expect)], path: &std::path::Path) -> Expect {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    table
+        .iter()
+        .find(|(file, _)| *file == name)
+        .map(|&(_, expect)| expect)
+        .unwrap_or_else(|| panic!("{}: add it to the test's table", path.display()))
+}
+
+/// Runs `data` twice (the determinism check) and checks the expectation; a failure must
+/// also replay identically from its token.
+fn check_input(
+    path: &std::path::Path,
+    expect: Expect,
+    body: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Sync,
+    data: &[u8],
+) {
+    let outcome = detsim::fuzz::Fuzzer::new()
+        .check_determinism(true)
+        .run(data, &body);
+    match (expect, outcome) {
+        (Expect::Passes, Ok(())) => {}
+        (Expect::FailsWith(says), Err(failure)) => {
+            assert!(
+                failure.message.contains(says),
+                "{}: {failure}",
+                path.display()
+            );
+            assert!(failure.replays(), "{}: {failure}", path.display());
+            let replayed = Builder::new()
+                .replay(&failure.token(), &body)
+                .expect_err("the token replays the failure");
+            assert_eq!(replayed.message, failure.message, "{}", path.display());
+            assert_eq!(replayed.trace(), failure.trace(), "{}", path.display());
         }
+        (expect, outcome) => panic!(
+            "{}: expected {expect:?}, got {:?}",
+            path.display(),
+            outcome.map_err(|f| f.message)
+        ),
+    }
+}
+
+const BANK_BUG: &str = "money appeared or vanished";
+
+#[test]
+fn each_schedule_corpus_input_does_what_it_is_pinned_to() {
+    let table = [
+        // tests/crashes/schedule: the first crash `cargo fuzz run schedule` found.
+        ("crash-lost-update", Expect::FailsWith(BANK_BUG)),
+        ("fifo", Expect::Passes),
+        ("fifo-empty", Expect::Passes),
+        ("late-customer", Expect::Passes),
+        ("mixed", Expect::Passes),
+        ("newest-first", Expect::Passes),
+    ];
+    // Crash inputs live beside this test, not in the corpus: libFuzzer stops at a
+    // corpus input that crashes.
+    let crashes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/crashes/schedule");
+    let crash_files = std::fs::read_dir(&crashes)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", crashes.display()))
+        .map(|entry| {
+            let path = entry.expect("a crash file").path();
+            let data = std::fs::read(&path).expect("a crash file");
+            (path, data)
+        });
+    for (path, data) in corpus("schedule").into_iter().chain(crash_files) {
+        let body = || Box::pin(bank::one_day()) as std::pin::Pin<Box<dyn Future<Output = ()>>>;
+        check_input(&path, expected(&table, &path), body, &data);
     }
 }
 
 #[test]
-fn lease_corpus_runs_and_only_finds_the_split_brain() {
+fn each_lease_corpus_input_does_what_it_is_pinned_to() {
+    let table = [
+        ("alternating", Expect::Passes),
+        ("fifo", Expect::Passes),
+        ("newest-first", Expect::Passes),
+    ];
     for (path, data) in corpus("lease") {
-        if let Err(failure) = schedule::run_lease(&data) {
-            println!("{}: the split brain", path.display());
-            assert!(failure.message.contains("split brain"), "{failure}");
-            assert!(failure.replays(), "{failure}");
-        }
+        let body = || Box::pin(lease::failover()) as std::pin::Pin<Box<dyn Future<Output = ()>>>;
+        check_input(&path, expected(&table, &path), body, &data);
     }
 }
 
@@ -81,8 +156,17 @@ fn a_fuzzer_crash_is_a_replay_token() {
         .downcast_ref::<String>()
         .cloned()
         .unwrap_or_default();
+    // The report names the commands that really replay the crash: this file's
+    // `bank_crash` test under DETSIM_REPLAY, and the crashing input under cargo-fuzz.
     assert!(
-        report.contains(&format!("DETSIM_REPLAY={CRASH_TOKEN}")),
+        report.contains(&format!(
+            "DETSIM_REPLAY={CRASH_TOKEN} cargo test -p detsim-fuzz-logic --test corpus \
+             bank_crash"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("cargo fuzz run --sanitizer none schedule fuzz/artifacts/schedule/"),
         "{report}"
     );
 }
@@ -123,11 +207,35 @@ fn lease_crash_replays_under_cargo_test() {
     );
 }
 
+/// Each `program` input holds the runtime's semantics (checked by the target's logic,
+/// which runs it twice) and ends as pinned here: passes, or fails with the one panic
+/// nobody read (the root's own, or a detached task's).
 #[test]
-fn program_corpus_holds_the_runtime_semantics() {
+fn each_program_corpus_input_holds_the_semantics_and_ends_as_pinned() {
+    let table: [(&str, Option<&str>); 7] = [
+        ("abort-detach-join", None),
+        ("abort-sleepers", None),
+        ("detached-panics", Some("task 0 panics")),
+        ("joined-panics", Some("task 0 panics")),
+        ("many-spawns", Some("task 0 panics")),
+        ("root-panics", Some("task 0 panics")),
+        ("sleep-random", Some("task 12 panics")),
+    ];
     for (path, data) in corpus("program") {
-        if let Err(violation) = program::run(&data) {
-            panic!("{}:\n{violation}", path.display());
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let Some(&(_, expect)) = table.iter().find(|(file, _)| *file == name) else {
+            panic!("{}: add it to the test's table", path.display());
+        };
+        match program::run(&data) {
+            Err(violation) => panic!("{}:\n{violation}", path.display()),
+            Ok(ended) => match (expect, &ended) {
+                (None, None) => {}
+                (Some(says), Some(failure)) if failure.contains(says) => {}
+                _ => panic!("{}: expected {expect:?}, ended {ended:?}", path.display()),
+            },
         }
     }
 }

@@ -68,16 +68,31 @@ impl std::fmt::Display for Sched {
 /// Runs `program` once, on exactly `seed` under `sched`, and returns the log
 /// of the body's first execution (the harness runs the body again to
 /// describe a failure) with the harness's verdict.
-///
-/// # Panics
-/// If `DETSIM_SEED`, `DETSIM_SCHEDULER` or `DETSIM_REPLAY` is set: they
-/// would override the seed and scheduler asked for, and the checks would
-/// judge a run that is not the one they were told about.
+/// The `DETSIM_*` variables do not apply (`Builder::ignore_env`): the checks
+/// judge exactly the run they were told about.
 pub fn run(program: &Program, sched: Sched, seed: u64) -> Run {
-    refuse_overrides();
+    run_with(program, sched, seed, None)
+}
+
+/// The payload of the panic [`run_losing_a_panic`] plants.
+pub fn lost_panic_message() -> String {
+    format!("{}a detached task panics", crate::program::PANIC_PREFIX)
+}
+
+/// Like [`run`], with one more task that nobody can observe: the root first spawns a
+/// task that sleeps `after`, then panics, and drops its handle (detaches it); after the
+/// program, the root sleeps past `after`. The panic happens in the middle of the
+/// program's run, or after it, and nobody can read it: detsim must fail the run with
+/// it (the rule that a bug is never swallowed), whatever the program does meanwhile.
+pub fn run_losing_a_panic(program: &Program, sched: Sched, seed: u64, after: Duration) -> Run {
+    run_with(program, sched, seed, Some(after))
+}
+
+fn run_with(program: &Program, sched: Sched, seed: u64, lost: Option<Duration>) -> Run {
     crate::quiet_program_panics();
     let logs: Mutex<Vec<Recorder>> = Mutex::new(Vec::new());
     let report = detsim::Builder::new()
+        .ignore_env()
         .seed(seed)
         .scheduler(sched.to_detsim())
         // One seed on this thread; PCT's run-length estimate from the model
@@ -95,8 +110,17 @@ pub fn run(program: &Program, sched: Sched, seed: u64) -> Run {
                 rec,
             });
             async move {
+                if let Some(after) = lost {
+                    drop(detsim::spawn(async move {
+                        detsim::time::sleep(after).await;
+                        panic!("{}", lost_panic_message());
+                    }));
+                }
                 let root = task(ctx.clone(), 0, ParentEnd::None);
                 Instrumented::new(ctx, 0, root).await;
+                if let Some(after) = lost {
+                    detsim::time::sleep(after + Duration::from_millis(1)).await;
+                }
             }
         });
     let failure = report.failure.as_ref().map(|f| FailureInfo {
@@ -116,21 +140,6 @@ pub fn run(program: &Program, sched: Sched, seed: u64) -> Run {
         events,
         verdict,
     }
-}
-
-fn refuse_overrides() {
-    static CHECKED: std::sync::Once = std::sync::Once::new();
-    CHECKED.call_once(|| {
-        for var in ["DETSIM_SEED", "DETSIM_SCHEDULER", "DETSIM_REPLAY"] {
-            if let Some(value) = std::env::var_os(var) {
-                panic!(
-                    "detsim-properties chooses seeds and schedulers itself, but {var}={} \
-                     would override them: unset it (PROPTEST_CASES sets how many programs run)",
-                    value.to_string_lossy()
-                );
-            }
-        }
-    });
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -8,9 +8,9 @@
 //!   receive on a oneshot channel with the parent, and draw `detsim::random`
 //!   values; each task returns a value. Generated trees ([`TaskSpec`]) are lowered into
 //!   well-formed programs that never deadlock and never lose a panic.
-//! - [`strategy`] (feature `proptest`, on by default) and an
-//!   `arbitrary::Arbitrary` impl (feature `arbitrary`) generate programs,
-//!   for the property tests and for a cargo-fuzz target.
+//! - [`strategy`] (feature `proptest`, on by default) generates programs for
+//!   the property tests. (The `program` fuzz target has its own generator, in
+//!   `fuzz-logic/src/program.rs`.)
 //! - [`interp::run`] runs a program on detsim for one seed and scheduler,
 //!   recording an [`Event`] log: poll start and end per task (with
 //!   `detsim::task::id()` and `detsim::time::now()`), spawns, joins and what
@@ -45,8 +45,6 @@
 //! }
 //! ```
 
-#[cfg(feature = "arbitrary")]
-mod arbitrary;
 pub mod check;
 pub mod event;
 pub mod interp;

@@ -97,9 +97,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    if let Err(failure) = run(data, body) {
-        panic!("{failure}");
-    }
+    Fuzzer::new().check(data, body)
 }
 
 /// Settings of a fuzzed run, for when [`run`]'s defaults do not fit.
@@ -108,6 +106,8 @@ pub struct Fuzzer {
     max_steps: u64,
     check_determinism: bool,
     shrink: ShrinkBudget,
+    target: Option<String>,
+    replay_test: Option<String>,
 }
 
 impl Default for Fuzzer {
@@ -116,6 +116,8 @@ impl Default for Fuzzer {
             max_steps: detsim_runtime::DEFAULT_MAX_STEPS,
             check_determinism: false,
             shrink: ShrinkBudget::default(),
+            target: None,
+            replay_test: None,
         }
     }
 }
@@ -145,6 +147,24 @@ impl Fuzzer {
         self
     }
 
+    /// The cargo-fuzz target this fuzzer runs in, for the report's command that reruns
+    /// the crashing input (`cargo fuzz run <target> <crash file>`). Default: the name
+    /// of the running executable, when it is not a test binary.
+    pub fn target(mut self, name: impl Into<String>) -> Self {
+        self.target = Some(name.into());
+        self
+    }
+
+    /// The `cargo test` command of a test that runs the same body through
+    /// [`Builder`](crate::Builder) (`replay`, `check` or `explore`, which all honour
+    /// `DETSIM_REPLAY`), such as `cargo test -p my-fuzz-logic --test corpus bank_crash`:
+    /// the report prints it after `DETSIM_REPLAY=<token>`, as the command that replays
+    /// the crash without the fuzzer. Without it, the report says what such a test is.
+    pub fn replay_test(mut self, command: impl Into<String>) -> Self {
+        self.replay_test = Some(command.into());
+        self
+    }
+
     /// Runs each input twice with the trace on, and fails when the two runs differ
     /// (the fuzzing counterpart of `DETSIM_CHECK_DETERMINISM=1`). Off by default: it
     /// halves the executions per second.
@@ -171,12 +191,26 @@ impl Fuzzer {
                 let schedule = first.schedule(Scheduler::fifo(), FALLBACK_SEED, true);
                 let mut failure = FuzzFailure::new(message, schedule, first, false);
                 failure.details.note = Some(note.to_owned());
+                failure.details.commands = self.commands(&failure.token());
                 return Err(failure);
             }
         }
         match first.signature() {
             None => Ok(()),
             Some(signature) => Err(self.describe(&mut replayer, first, signature)),
+        }
+    }
+
+    /// Like [`run`](Fuzzer::run), then panics with the failure report if the run failed:
+    /// what a `fuzz_target!` calls.
+    #[track_caller]
+    pub fn check<F, Fut>(&self, data: &[u8], body: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        if let Err(failure) = self.run(data, body) {
+            panic!("{failure}");
         }
     }
 
@@ -224,7 +258,41 @@ impl Fuzzer {
         };
         let mut failure = FuzzFailure::new(signature.message, schedule, shown, reproduces);
         failure.details.note = note;
+        failure.details.commands = self.commands(&failure.token());
         failure
+    }
+
+    /// The report's commands: the token under `cargo test`, and the input under the
+    /// fuzzer. Each says honestly what it needs that detsim cannot know.
+    fn commands(&self, token: &str) -> Vec<(String, String)> {
+        let mut commands = vec![match &self.replay_test {
+            Some(test) => (
+                "replay this failure under cargo test, without the fuzzer:".to_owned(),
+                format!("DETSIM_REPLAY={token} {test}"),
+            ),
+            None => (
+                "replay this failure without the fuzzer, in a test that runs the same body \
+                 through detsim::Builder (replay, check or explore honour DETSIM_REPLAY):"
+                    .to_owned(),
+                format!("DETSIM_REPLAY={token} cargo test -- <that test> --exact"),
+            ),
+        }];
+        let target = self.target.clone().or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            let running_a_test = crate::runner::test_name().is_some();
+            (!running_a_test).then(|| exe.file_stem()?.to_str().map(str::to_owned))?
+        });
+        if let Some(target) = target {
+            commands.push((
+                "or rerun the crashing input under the fuzzer (libFuzzer names the crash \
+                 file below):"
+                    .to_owned(),
+                format!(
+                    "cargo fuzz run --sanitizer none {target} fuzz/artifacts/{target}/<crash file>"
+                ),
+            ));
+        }
+        commands
     }
 }
 

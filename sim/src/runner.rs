@@ -307,6 +307,89 @@ impl Builder {
         report
     }
 
+    /// [`explore`](Builder::explore) for a body that is not `Sync`: one that captures an
+    /// `Rc` or a `Cell` of the test function, say. The sweep runs on the calling
+    /// thread ([`jobs`](Builder::jobs) and `DETSIM_JOBS` do not apply); seeds,
+    /// replay, shrinking, reports and the determinism check are the same.
+    ///
+    /// [`explore`] and [`check`](Builder::check) take `F: Fn() -> Fut + Sync`, because
+    /// they may run seeds on several threads; such a body passed to them fails to
+    /// compile with ``error[E0277]: `Rc<…>` cannot be shared between threads safely``
+    /// (or ``… `Cell<…>` …``), pointing at the closure: use this method, or
+    /// [`check_local`](Builder::check_local), instead.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let runs = Rc::new(Cell::new(0)); // not Sync
+    /// let report = detsim::Builder::new().seeds(10).explore_local(|| {
+    ///     runs.set(runs.get() + 1);
+    ///     async { detsim::yield_now().await }
+    /// });
+    /// assert!(report.passed());
+    /// assert!(runs.get() >= report.seeds_run); // one body per seed (and PCT's calibration)
+    /// ```
+    ///
+    /// The same body handed to [`check`](Builder::check) does not compile:
+    ///
+    /// ```compile_fail,E0277
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let runs = Rc::new(Cell::new(0));
+    /// detsim::Builder::new().check(|| {
+    ///     runs.set(runs.get() + 1); // `Rc<Cell<i32>>` cannot be shared between threads safely
+    ///     async {}
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    /// Under [`exhaustive`](Builder::exhaustive) (or `DETSIM_EXHAUSTIVE`), which needs a
+    /// `Sync` body: with a message that says so.
+    ///
+    /// [`explore`]: Builder::explore
+    pub fn explore_local<F, Fut>(self, body: F) -> Report
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let mut plan = self.plan(&self.env());
+        plan.jobs = 1;
+        let report = match &plan.replay {
+            Some(token) => Report {
+                seeds_run: 1,
+                failure: replay_token(&plan, token, &body).err(),
+                coverage: None,
+            },
+            None => {
+                assert!(
+                    plan.exhaustive.is_none(),
+                    "detsim: exhaustive exploration needs a Sync body (Builder::explore or \
+                     check); explore_local and check_local sweep seeds"
+                );
+                sweep_local(&plan, &body)
+            }
+        };
+        if let Some(path) = &plan.trace_to {
+            write_requested_trace(&plan, &body, &report, path);
+        }
+        report
+    }
+
+    /// Like [`explore_local`](Builder::explore_local), then panics with the failure
+    /// report if a seed failed: [`check`](Builder::check) for a body that is not `Sync`.
+    #[track_caller]
+    pub fn check_local<F, Fut>(self, body: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        if let Some(failure) = self.explore_local(body).failure {
+            panic!("{failure}");
+        }
+    }
+
     /// Like [`explore`](Builder::explore), then panics with the failure report if a
     /// seed failed. An [exhaustive](Builder::exhaustive) exploration that passes prints
     /// its coverage statement to stderr (shown by `cargo test -- --nocapture`).
@@ -491,55 +574,108 @@ where
         body,
         expected_steps: calibrate(plan, body),
     };
-    let end = plan.start.saturating_add(plan.count);
-    let lowest_failure = AtomicU64::new(u64::MAX);
-    let next_chunk = AtomicU64::new(plan.start);
-    let progress = Progress::new(plan.count);
-    let worker = || {
-        let mut replayer = exec.replayer();
-        loop {
-            let first = next_chunk.fetch_add(CHUNK, Ordering::Relaxed);
-            if first >= end || first > lowest_failure.load(Ordering::Relaxed) {
-                return;
-            }
-            let last = first.saturating_add(CHUNK).min(end);
-            for seed in first..last {
-                if seed > lowest_failure.load(Ordering::Relaxed) {
-                    return;
-                }
-                if exec.fails(&mut replayer, seed) {
-                    lowest_failure.fetch_min(seed, Ordering::Relaxed);
-                    progress.advance(seed - first + 1, 1);
-                    return;
-                }
-            }
-            progress.advance(last - first, 0);
-        }
-    };
+    let state = SweepState::new(plan);
     let jobs = plan.jobs.min(plan.count.div_ceil(CHUNK) as usize).max(1);
     if jobs == 1 {
-        worker();
+        state.work(&exec);
     } else {
         std::thread::scope(|scope| {
             for _ in 0..jobs {
-                scope.spawn(worker);
+                scope.spawn(|| state.work(&exec));
             }
         });
     }
-    progress.finish();
-    match lowest_failure.into_inner() {
-        u64::MAX => Report {
-            seeds_run: plan.count,
-            failure: None,
-            coverage: None,
-        },
-        seed => {
-            let mut failure = describe_failure(&exec, seed);
-            failure.write_trace_file();
-            Report {
-                seeds_run: seed - plan.start + 1,
-                failure: Some(failure),
+    state.finish(&exec)
+}
+
+/// [`sweep`] on the calling thread only: what a body that is not `Sync` can have.
+fn sweep_local<F, Fut>(plan: &Plan, body: &F) -> Report
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let exec = Exec {
+        plan,
+        body,
+        expected_steps: calibrate(plan, body),
+    };
+    let state = SweepState::new(plan);
+    state.work(&exec);
+    state.finish(&exec)
+}
+
+/// The seeds of a sweep, shared by its threads: chunks claimed in order, the lowest
+/// failing seed so far, progress.
+struct SweepState {
+    start: u64,
+    count: u64,
+    end: u64,
+    lowest_failure: AtomicU64,
+    next_chunk: AtomicU64,
+    progress: Progress,
+}
+
+impl SweepState {
+    fn new(plan: &Plan) -> Self {
+        SweepState {
+            start: plan.start,
+            count: plan.count,
+            end: plan.start.saturating_add(plan.count),
+            lowest_failure: AtomicU64::new(u64::MAX),
+            next_chunk: AtomicU64::new(plan.start),
+            progress: Progress::new(plan.count),
+        }
+    }
+
+    /// One thread's share: claims chunks of seeds until the range is done or a lower
+    /// seed than any left has failed.
+    fn work<F, Fut>(&self, exec: &Exec<'_, F>)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let mut replayer = exec.replayer();
+        loop {
+            let first = self.next_chunk.fetch_add(CHUNK, Ordering::Relaxed);
+            if first >= self.end || first > self.lowest_failure.load(Ordering::Relaxed) {
+                return;
+            }
+            let last = first.saturating_add(CHUNK).min(self.end);
+            for seed in first..last {
+                if seed > self.lowest_failure.load(Ordering::Relaxed) {
+                    return;
+                }
+                if exec.fails(&mut replayer, seed) {
+                    self.lowest_failure.fetch_min(seed, Ordering::Relaxed);
+                    self.progress.advance(seed - first + 1, 1);
+                    return;
+                }
+            }
+            self.progress.advance(last - first, 0);
+        }
+    }
+
+    /// The report: every seed passed, or the lowest failing seed's failure.
+    fn finish<F, Fut>(self, exec: &Exec<'_, F>) -> Report
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        self.progress.finish();
+        match self.lowest_failure.into_inner() {
+            u64::MAX => Report {
+                seeds_run: self.count,
+                failure: None,
                 coverage: None,
+            },
+            seed => {
+                let mut failure = describe_failure(exec, seed);
+                failure.write_trace_file();
+                Report {
+                    seeds_run: seed - self.start + 1,
+                    failure: Some(failure),
+                    coverage: None,
+                }
             }
         }
     }

@@ -10,10 +10,9 @@
 //! `fifo` has no randomness, so its claims are about one seed, and hold for every
 //! stream: they follow from asyncio's order.
 //!
-//! `DETSIM_SEED`, `DETSIM_SEED_START`, `DETSIM_SCHEDULER`, `DETSIM_REPLAY` or
-//! `DETSIM_EXHAUSTIVE` in the
-//! environment would override the schedules the claims are about, so they are then
-//! skipped (a soak run's larger `DETSIM_SEEDS` leaves them valid).
+//! Every claim is about the schedules its code names, so its builder ignores the
+//! `DETSIM_*` variables (`Builder::ignore_env`): a soak run with `DETSIM_SEEDS=100000`
+//! or `DETSIM_SCHEDULER=fifo` checks the same claims, never skips them.
 
 use detsim::{Builder, Scheduler};
 use detsim_zoo::Bug;
@@ -22,34 +21,11 @@ fn bug(name: &str) -> Bug {
     detsim_zoo::find(name).unwrap_or_else(|| panic!("the zoo has no bug called {name}"))
 }
 
-/// The environment variables that would change what these claims are about: the
-/// environment overrides what a test sets, and each claim names its scheduler and seeds.
-const OVERRIDES: [&str; 5] = [
-    "DETSIM_SEED",
-    "DETSIM_SEED_START",
-    "DETSIM_SCHEDULER",
-    "DETSIM_REPLAY",
-    "DETSIM_EXHAUSTIVE",
-];
-
-/// Whether the claims can be checked here; says why not when they cannot.
-fn claims_apply() -> bool {
-    match OVERRIDES.iter().find(|var| std::env::var_os(var).is_some()) {
-        Some(var) => {
-            eprintln!("{var} is set: the zoo's claims are about other schedules; skipped");
-            false
-        }
-        None => true,
-    }
-}
-
 /// Sweeps `seeds` seeds of `bug` under `scheduler`, asserts a failure whose message
 /// contains `says`, and replays its seed to the same message.
 fn finds(bug: Bug, scheduler: Scheduler, seeds: u64, says: &str) {
-    if !claims_apply() {
-        return;
-    }
     let report = Builder::new()
+        .ignore_env()
         .seeds(seeds)
         .scheduler(scheduler)
         .explore(|| (bug.body)());
@@ -63,6 +39,7 @@ fn finds(bug: Bug, scheduler: Scheduler, seeds: u64, says: &str) {
         failure.message
     );
     let replay = Builder::new()
+        .ignore_env()
         .seed(failure.seed)
         .scheduler(scheduler)
         .explore(|| (bug.body)());
@@ -82,10 +59,8 @@ fn finds(bug: Bug, scheduler: Scheduler, seeds: u64, says: &str) {
 
 /// Asserts that `fifo` (asyncio's order, no randomness) passes `bug`.
 fn fifo_misses(bug: Bug) {
-    if !claims_apply() {
-        return;
-    }
     let report = Builder::new()
+        .ignore_env()
         .seeds(1)
         .scheduler(Scheduler::fifo())
         .explore(|| (bug.body)());
@@ -269,9 +244,6 @@ fn strict_alternation() {
 /// beside the sweeps'). One bound less, every schedule passes.
 #[test]
 fn exhaustive_exploration_finds_each_bug_at_its_smallest_bound() {
-    if !claims_apply() {
-        return;
-    }
     let expected: [(&str, u32, u64); 13] = [
         ("lost_update", 0, 1),
         ("check_then_act", 0, 1),
@@ -291,6 +263,7 @@ fn exhaustive_exploration_finds_each_bug_at_its_smallest_bound() {
         let bug = bug(name);
         let explore = |bound| {
             Builder::new()
+                .ignore_env()
                 .exhaustive(bound)
                 .shrink_budget(0, std::time::Duration::ZERO)
                 .explore(|| (bug.body)())
@@ -311,6 +284,7 @@ fn exhaustive_exploration_finds_each_bug_at_its_smallest_bound() {
     }
     // The rare three-step order is beyond two deviations (a shrunk random failure has 15).
     let report = Builder::new()
+        .ignore_env()
         .exhaustive(2)
         .explore(|| (bug("rare_three_step").body)());
     assert!(

@@ -429,3 +429,53 @@ fn traces_name_each_task_s_node() {
     assert!(trace.contains("raft-2/ticker"), "{trace}");
     assert!(trace.contains("kill raft-2"), "{trace}");
 }
+
+/// The README's "Simulating a cluster" example, as written there (fewer seeds).
+#[test]
+fn the_readme_cluster_example_passes() {
+    use detsim::net::{TcpListener, TcpStream};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    detsim::Builder::new().seeds(100).check(|| async {
+        // A node's "disk": kept by the test, handed to init, so it survives kills.
+        let disk = std::rc::Rc::new(std::cell::Cell::new(0u8));
+        let d = disk.clone();
+        let server = cluster::node("db", move || {
+            let d = d.clone();
+            async move {
+                let listener = TcpListener::bind("0.0.0.0:5432").await.unwrap();
+                loop {
+                    let (mut socket, _) = listener.accept().await.unwrap();
+                    let mut byte = [0];
+                    if socket.read_exact(&mut byte).await.is_ok() {
+                        d.set(byte[0]); // persist, then acknowledge
+                        let _ = socket.write_all(&byte).await;
+                    }
+                }
+            }
+        });
+        // The body runs on host `main` (10.0.0.1); node names resolve.
+        let mut acked = None;
+        for attempt in 1..=20u8 {
+            let write = async {
+                let mut s = TcpStream::connect("db:5432").await?;
+                s.write_all(&[attempt]).await?;
+                s.read_exact(&mut [0]).await
+            };
+            if let Ok(Ok(_)) = detsim::time::timeout(Duration::from_secs(1), write).await {
+                acked = Some(attempt);
+            }
+            detsim::time::sleep(Duration::from_secs(1)).await;
+        }
+        // Liveness: end the fault phase (heal, restart, resume) and require progress.
+        cluster::liveness("db is back", Duration::from_secs(30), async {
+            while TcpStream::connect("db:5432").await.is_err() {
+                detsim::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        if let Some(last) = acked {
+            assert!(disk.get() >= last, "an acknowledged write was lost");
+        }
+        assert_eq!(server.ip().to_string(), "10.0.0.2");
+    });
+}

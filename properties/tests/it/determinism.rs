@@ -43,6 +43,7 @@ proptest! {
     fn seeds_vary_the_schedule(program in strategy::program(), seed in any::<u64>()) {
         // Programs without a choice (about a third) pass vacuously: rejecting
         // them would trip proptest's reject limit on long runs.
+        // `most_generated_programs_have_a_choice` keeps that third from growing.
         if !model::predict(&program).has_choice {
             return Ok(());
         }
@@ -71,4 +72,30 @@ proptest! {
                 .map_err(|v| TestCaseError::fail(explain(sched, &other, &v)))?;
         }
     }
+}
+
+/// `seeds_vary_the_schedule` passes vacuously for a program with no choice to make;
+/// this keeps it from passing vacuously for most programs: of 512 generated programs
+/// (a fixed proptest seed), at least half have a decision point (about two thirds
+/// do). A generator change that made choices rare would fail here, not silently
+/// weaken the property.
+#[test]
+fn most_generated_programs_have_a_choice() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let strategy = strategy::program();
+    let programs = 512;
+    let with_choice = (0..programs)
+        .filter(|_| {
+            let program = strategy.new_tree(&mut runner).expect("a program").current();
+            model::predict(&program).has_choice
+        })
+        .count();
+    assert!(
+        with_choice * 2 >= programs,
+        "only {with_choice} of {programs} generated programs have a choice to make"
+    );
 }

@@ -13,6 +13,7 @@ mod differential;
 mod doctored;
 mod generator;
 mod lazy_start;
+mod network;
 mod progress;
 mod results;
 mod support;

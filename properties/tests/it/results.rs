@@ -14,6 +14,29 @@ proptest! {
     fn results_propagate(program in strategy::program(), seed in any::<u64>()) {
         under_all(&program, seed, |p, _, run| check::results(p, run))?;
     }
+
+    /// A panic nobody can observe fails the run: a detached task panics at a generated
+    /// instant, in the middle of a generated program or after it, and every run under
+    /// every scheduler fails with exactly that panic (generated programs otherwise
+    /// never lose a panic, so without this property a runtime that swallowed one would
+    /// pass every other check).
+    #[test]
+    fn a_lost_panic_fails_the_run(
+        program in strategy::passing_program(),
+        seed in any::<u64>(),
+        after_ms in 0u64..40,
+    ) {
+        let after = std::time::Duration::from_millis(after_ms);
+        for sched in Sched::ALL {
+            let run = interp::run_losing_a_panic(&program, sched, seed, after);
+            let failure = run.verdict.failure.as_ref();
+            prop_assert_eq!(
+                failure.map(|f| f.message.clone()),
+                Some(interp::lost_panic_message()),
+                "under {} the run must fail with the lost panic", sched
+            );
+        }
+    }
 }
 
 fn spec(value: u32, steps: Vec<RawStep>) -> TaskSpec {

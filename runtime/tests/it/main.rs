@@ -1,9 +1,11 @@
 //! Integration tests of `detsim-runtime`, one module per behaviour. Each semantic rule
-//! of `design.md` is checked under `fifo`, and under `random` and `pct` over many seeds
+//! of the README and ARCHITECTURE.md (asyncio's task rules, virtual time, seeded
+//! choice, stalls) is checked under `fifo`, and under `random` and `pct` over many seeds
 //! (see [`util::schedules`]), so a test fails if the rule breaks under any of them.
 
 mod cancellation;
 mod decisions;
+mod documented;
 mod extension;
 mod fifo_order;
 mod foreign_wakers;

@@ -33,6 +33,8 @@ pub(super) struct Details {
     pub(super) task: Option<String>,
     pub(super) trace: Trace,
     pub(super) note: Option<String>,
+    /// What each command does, and the command: the report's way back to the crash.
+    pub(super) commands: Vec<(String, String)>,
     /// Replaying the schedule failed with the same message.
     pub(super) reproduces: bool,
 }
@@ -56,6 +58,7 @@ impl FuzzFailure {
                 task: error.and_then(RunError::panicked_task).map(TaskInfo::label),
                 trace: shown.trace,
                 note: None,
+                commands: Vec::new(),
                 reproduces,
             }),
         }
@@ -91,7 +94,6 @@ impl FuzzFailure {
 
 impl fmt::Display for FuzzFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let token = format!("DETSIM_REPLAY={} cargo test <test>", self.token());
         ReportText {
             headline: format!(
                 "detsim: a fuzzed schedule failed ({} polls, {} deviations from FIFO, {} \
@@ -104,10 +106,9 @@ impl fmt::Display for FuzzFailure {
             location: self.location(),
             message: &self.message,
             note: self.details.note.as_deref(),
-            commands: vec![(
-                "replay this failure under cargo test, without the fuzzer:",
-                &token,
-            )],
+            commands: (self.details.commands.iter())
+                .map(|(intro, command)| (intro.as_str(), command.as_str()))
+                .collect(),
             shrink: None,
             trace_file: None,
             trace: self.trace(),

@@ -133,10 +133,14 @@ where
     Fut: Future<Output = Vec<String>>,
 {
     let logs = Mutex::new(Vec::new());
-    let report = Builder::new().exhaustive(k).jobs(jobs).explore(|| async {
-        let log = program().await;
-        logs.lock().unwrap().push(log.join(" "));
-    });
+    let report = Builder::new()
+        .ignore_env()
+        .exhaustive(k)
+        .jobs(jobs)
+        .explore(|| async {
+            let log = program().await;
+            logs.lock().unwrap().push(log.join(" "));
+        });
     assert!(report.passed());
     let coverage = report
         .coverage()
@@ -156,9 +160,6 @@ fn assert_counts<Fut>(program: fn() -> Fut, counts: [u64; 3], all: u64)
 where
     Fut: Future<Output = Vec<String>>,
 {
-    if !crate::env_is_clean() {
-        return;
-    }
     for (k, &count) in counts.iter().enumerate() {
         let (run, statement, logs) = explore(program, k as u32, 1);
         assert_eq!(run, count, "k = {k}: {statement}");
@@ -194,9 +195,6 @@ fn timers_make_decisions_only_when_due_together() {
 
 #[test]
 fn the_fifo_schedule_is_asyncios_order_and_one_deviation_lists_are_the_hand_made_ones() {
-    if !crate::env_is_clean() {
-        return;
-    }
     let (_, statement, logs) = explore(two_tasks_two_yields, 0, 1);
     assert_eq!(logs, ["a0 b0 a1 b1 a2 b2"]);
     assert_eq!(
@@ -233,14 +231,12 @@ where
 
 #[test]
 fn the_report_is_the_same_on_one_and_two_threads() {
-    if !crate::env_is_clean() {
-        return;
-    }
     same_on_one_and_two_threads(three_tasks_one_yield);
     same_on_one_and_two_threads(timers);
     // A failure: the same schedule, count and token on one and two threads.
     let failing = |jobs| {
         let report = Builder::new()
+            .ignore_env()
             .exhaustive(3)
             .jobs(jobs)
             .explore(|| crate::programs::lost_update(3, 1));
@@ -285,10 +281,10 @@ async fn needs_two_deviations() {
 
 #[test]
 fn a_failure_has_the_fewest_deviations_and_replays() {
-    if !crate::env_is_clean() {
-        return;
-    }
-    let report = Builder::new().exhaustive(3).explore(needs_two_deviations);
+    let report = Builder::new()
+        .ignore_env()
+        .exhaustive(3)
+        .explore(needs_two_deviations);
     let failure = report.failure.as_ref().expect("a lost update");
     assert!(failure.message.contains("lost an update"), "{failure}");
     // Bound by bound: nothing with fewer deviations fails, so the first failure has 2.
@@ -308,11 +304,15 @@ fn a_failure_has_the_fewest_deviations_and_replays() {
     assert!(text.contains("the last one failed"), "{text}");
     // The token replays the same failure.
     let replayed = Builder::new()
+        .ignore_env()
         .replay(&failure.replay_token(), needs_two_deviations)
         .expect_err("the token fails again");
     assert_eq!(replayed.message, failure.message);
     // With k = 1 the bug is out of reach, and the statement says what was covered.
-    let report = Builder::new().exhaustive(1).explore(needs_two_deviations);
+    let report = Builder::new()
+        .ignore_env()
+        .exhaustive(1)
+        .explore(needs_two_deviations);
     assert!(report.passed());
     let statement = report.coverage().unwrap().to_string();
     assert!(statement.starts_with("explored all "), "{statement}");
@@ -324,11 +324,9 @@ fn a_failure_has_the_fewest_deviations_and_replays() {
 
 #[test]
 fn a_schedule_budget_stops_it_and_the_statement_claims_no_more() {
-    if !crate::env_is_clean() {
-        return;
-    }
     let logs = Mutex::new(0u64);
     let report = Builder::new()
+        .ignore_env()
         .exhaustive(2)
         .exhaustive_budget(20, Duration::from_secs(3600))
         .jobs(2)
@@ -352,7 +350,7 @@ fn a_schedule_budget_stops_it_and_the_statement_claims_no_more() {
 
 #[test]
 fn a_sweep_has_no_coverage() {
-    let report = Builder::new().seeds(3).explore(|| async {});
+    let report = Builder::new().ignore_env().seeds(3).explore(|| async {});
     assert!(report.coverage().is_none());
 }
 
@@ -362,12 +360,9 @@ fn a_sweep_has_no_coverage() {
 #[test]
 fn every_kind_of_decision_is_explored() {
     use detsim_runtime::{DecisionKind, decide};
-    if !crate::env_is_clean() {
-        return;
-    }
     let runs = |k| {
         let seen = Mutex::new(BTreeSet::new());
-        let report = Builder::new().exhaustive(k).explore(|| async {
+        let report = Builder::new().ignore_env().exhaustive(k).explore(|| async {
             let branch = decide(DecisionKind::Select, 3);
             let fault = decide(DecisionKind::Fault, 2);
             seen.lock().unwrap().insert((branch, fault));
@@ -388,9 +383,6 @@ fn every_kind_of_decision_is_explored() {
 #[test]
 fn a_nondeterministic_body_is_reported_not_explored() {
     use std::sync::atomic::{AtomicU64, Ordering};
-    if !crate::env_is_clean() {
-        return;
-    }
     static RUNS: AtomicU64 = AtomicU64::new(0);
     // Two yielding tasks on the first run, one afterwards: the decision points vanish.
     let body = || async {
@@ -406,13 +398,18 @@ fn a_nondeterministic_body_is_reported_not_explored() {
             handle.await.unwrap();
         }
     };
-    let report = Builder::new().exhaustive(1).jobs(1).explore(body);
+    let report = Builder::new()
+        .ignore_env()
+        .exhaustive(1)
+        .jobs(1)
+        .explore(body);
     let failure = report.failure.expect("the children do not replay");
     assert_eq!(failure.kind, detsim::FailureKind::Nondeterminism);
     assert!(failure.message.contains("ran differently"), "{failure}");
 
     static CHECKED: AtomicU64 = AtomicU64::new(0);
     let report = Builder::new()
+        .ignore_env()
         .exhaustive(1)
         .check_determinism(true)
         .explore(|| async {

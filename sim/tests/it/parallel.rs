@@ -6,6 +6,7 @@ use crate::programs::rare_order;
 
 fn sweep(jobs: usize, start: u64, count: u64) -> (u64, Option<(u64, String, String)>) {
     let report = Builder::new()
+        .ignore_env()
         .seed_start(start)
         .seeds(count)
         .scheduler(Scheduler::random())
@@ -56,7 +57,11 @@ fn seeds_run_counts_up_to_the_failure() {
     let (run, failure) = sweep(2, 100, 3_000);
     let seed = failure.unwrap().0;
     assert_eq!(run, seed - 100 + 1);
-    let passing = Builder::new().seeds(321).jobs(2).explore(|| async {});
+    let passing = Builder::new()
+        .ignore_env()
+        .seeds(321)
+        .jobs(2)
+        .explore(|| async {});
     assert_eq!(passing.seeds_run, 321);
     assert!(passing.passed());
 }

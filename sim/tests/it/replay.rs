@@ -12,6 +12,7 @@ fn token_replays_the_reported_failure_exactly() {
         Scheduler::portfolio(),
     ] {
         let failure = Builder::new()
+            .ignore_env()
             .seeds(500)
             .jobs(1)
             .scheduler(scheduler)
@@ -21,6 +22,7 @@ fn token_replays_the_reported_failure_exactly() {
         let token = failure.replay_token();
         assert!(token.starts_with("ds2."));
         let again = Builder::new()
+            .ignore_env()
             .replay(&token, rare_order)
             .expect_err("the token fails again");
         assert_eq!(again.message, failure.message);
@@ -38,11 +40,13 @@ fn token_replays_the_reported_failure_exactly() {
 #[test]
 fn seed_replays_the_unshrunk_failure() {
     let failure = Builder::new()
+        .ignore_env()
         .seeds(200)
         .explore(|| lost_update(3, 1))
         .failure
         .expect("a lost update is found");
     let again = Builder::new()
+        .ignore_env()
         .seed(failure.seed)
         .explore(|| lost_update(3, 1))
         .failure
@@ -59,6 +63,7 @@ fn past_the_end_of_the_token_the_run_continues_in_fifo_order() {
     // tasks strictly, so their read-write windows overlap and the run fails exactly as
     // a FIFO sweep's does.
     let fifo = Builder::new()
+        .ignore_env()
         .seed(0)
         .scheduler(Scheduler::fifo())
         .explore(|| lost_update(2, 1))
@@ -71,6 +76,7 @@ fn past_the_end_of_the_token_the_run_continues_in_fifo_order() {
         user_words: vec![],
     };
     let replayed = Builder::new()
+        .ignore_env()
         .replay(&empty.to_token(), || lost_update(2, 1))
         .expect_err("the FIFO schedule fails");
     assert_eq!(replayed.trace(), fifo.trace());
@@ -87,6 +93,7 @@ fn a_passing_schedule_replays_as_ok() {
     };
     assert!(
         Builder::new()
+            .ignore_env()
             .replay(&schedule.to_token(), || async {})
             .is_ok()
     );
@@ -95,6 +102,7 @@ fn a_passing_schedule_replays_as_ok() {
 #[test]
 fn a_damaged_token_is_a_clear_token_error() {
     let token = Builder::new()
+        .ignore_env()
         .seeds(200)
         .explore(|| lost_update(3, 1))
         .failure
@@ -102,7 +110,9 @@ fn a_damaged_token_is_a_clear_token_error() {
         .replay_token();
     for bad in [&token[..token.len() - 2], "ds2.@@@", "seed=42"] {
         let payload = std::panic::catch_unwind(|| {
-            let _ = Builder::new().replay(bad, || lost_update(3, 1));
+            let _ = Builder::new()
+                .ignore_env()
+                .replay(bad, || lost_update(3, 1));
         })
         .expect_err("a bad token panics");
         let message = payload.downcast_ref::<String>().expect("a formatted panic");
@@ -214,6 +224,7 @@ fn a_token_from_another_test_is_flagged_in_the_report() {
         panic!("fails on every schedule");
     };
     let failure = Builder::new()
+        .ignore_env()
         .replay(&foreign.to_token(), always_fails)
         .expect_err("the body fails on every schedule");
     let report = failure.to_string();
@@ -223,11 +234,13 @@ fn a_token_from_another_test_is_flagged_in_the_report() {
     );
     // A token made by this test has no such note.
     let own = Builder::new()
+        .ignore_env()
         .seeds(200)
         .explore(|| lost_update(2, 1))
         .failure
         .unwrap();
     let again = Builder::new()
+        .ignore_env()
         .replay(&own.replay_token(), || lost_update(2, 1))
         .unwrap_err();
     assert!(!again.to_string().contains("not there"), "{again}");
@@ -253,6 +266,7 @@ fn decisions_of_other_kinds_are_found_replayed_and_shrunk() {
         );
     };
     let failure = Builder::new()
+        .ignore_env()
         .seeds(500)
         .jobs(1)
         .scheduler(Scheduler::random())
@@ -262,6 +276,7 @@ fn decisions_of_other_kinds_are_found_replayed_and_shrunk() {
     let shrunk = failure.schedule();
     assert_eq!(shrunk.deviations(), 2, "{:?}", failure.decisions);
     let again = Builder::new()
+        .ignore_env()
         .replay(&failure.replay_token(), body)
         .expect_err("the token fails again");
     assert_eq!(again.message, failure.message);

@@ -33,16 +33,19 @@ fn this_test() -> String {
 
 #[test]
 fn check_panics_with_a_report_a_user_can_act_on() {
-    let builder = || Builder::new().seeds(10).scheduler(Scheduler::pct(2));
+    let builder = || {
+        Builder::new()
+            .ignore_env()
+            .seeds(10)
+            .scheduler(Scheduler::pct(2))
+    };
     let failure: Failure = builder().explore(failing_body).failure.unwrap();
     let report = report_of(|| builder().check(failing_body));
     let expect = |needle: &str| assert!(report.contains(needle), "no `{needle}` in:\n{report}");
     let name = this_test();
     expect(&format!("test `{name}` failed"));
     expect(&format!("seed {:#x}", failure.seed));
-    if crate::env_is_clean() {
-        expect("scheduler pct:2");
-    }
+    expect("scheduler pct:2");
     expect(&format!("{} polls", failure.steps));
     expect("arithmetic is broken");
     expect(failure.message.lines().next().unwrap());
@@ -72,13 +75,11 @@ fn the_report_says_where_the_panic_happened() {
         yield_now().await;
         panic!("located");
     };
-    let report = report_of(|| Builder::new().seeds(3).check(body));
+    let report = report_of(|| Builder::new().ignore_env().seeds(3).check(body));
     let location = format!("{}:{line}:", file!());
     assert!(report.contains(&location), "no `{location}` in:\n{report}");
     assert!(report.contains("t0 main"), "{report}");
-    if crate::env_is_clean() {
-        assert!(report.contains("scheduler random"), "{report}");
-    }
+    assert!(report.contains("scheduler random"), "{report}");
 }
 
 #[test]
@@ -94,15 +95,13 @@ fn the_free_check_function_reports_like_the_builder() {
         report.contains(&format!("test `{}` failed", this_test())),
         "{report}"
     );
-    if crate::env_is_clean() {
-        assert!(report.contains("DETSIM_SEED=0x0 cargo test"), "{report}");
-    }
+    assert!(report.contains("DETSIM_SEED=0x0 cargo test"), "{report}");
 }
 
 #[test]
 fn a_deadlock_report_names_the_tasks() {
     let report = report_of(|| {
-        Builder::new().seeds(1).check(|| async {
+        Builder::new().ignore_env().seeds(1).check(|| async {
             detsim::task::Builder::new()
                 .name("stuck")
                 .spawn(std::future::pending::<()>())

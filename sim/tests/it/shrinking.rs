@@ -22,6 +22,7 @@ fn replay_message(
     };
     let run = body();
     Builder::new()
+        .ignore_env()
         .replay(&schedule.to_token(), run)
         .err()
         .map(|f| (f.message, f.location, f.steps))
@@ -81,7 +82,7 @@ proptest! {
     ) {
         let scheduler = [Scheduler::random(), Scheduler::pct(2), Scheduler::portfolio()][strategy];
         let body = boxed_lost_update(tasks, gap);
-        let report = Builder::new().seed_start(start).seeds(300).scheduler(scheduler).explore(&*body);
+        let report = Builder::new().ignore_env().seed_start(start).seeds(300).scheduler(scheduler).explore(&*body);
         let failure = report.failure.expect("a lost update is found in 300 seeds");
         check_shrunk(&failure, move || boxed_lost_update(tasks, gap));
     }
@@ -90,6 +91,7 @@ proptest! {
 #[test]
 fn the_report_says_how_far_the_schedule_shrank() {
     let failure = Builder::new()
+        .ignore_env()
         .seeds(100)
         .scheduler(Scheduler::random())
         .explore(|| lost_update(4, 2))
@@ -109,6 +111,7 @@ fn the_report_says_how_far_the_schedule_shrank() {
 #[test]
 fn a_shrink_budget_stops_early_and_the_report_says_so() {
     let failure = Builder::new()
+        .ignore_env()
         .seeds(100)
         .scheduler(Scheduler::random())
         .shrink_budget(1, std::time::Duration::from_secs(60))
@@ -126,6 +129,7 @@ fn a_shrink_budget_stops_early_and_the_report_says_so() {
     );
     // Even an unfinished shrink reports a schedule that fails the same way.
     let again = Builder::new()
+        .ignore_env()
         .replay(&failure.replay_token(), || lost_update(4, 2))
         .unwrap_err();
     assert_eq!(again.message, failure.message);
@@ -134,6 +138,7 @@ fn a_shrink_budget_stops_early_and_the_report_says_so() {
 #[test]
 fn a_failure_with_nothing_to_shrink_says_nothing_about_shrinking() {
     let failure = Builder::new()
+        .ignore_env()
         .seeds(1)
         .scheduler(Scheduler::fifo())
         .explore(|| lost_update(2, 1))

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use detsim::{Builder, Failure, Scheduler, random, spawn, time, yield_now};
 
-use crate::env_is_clean;
-
 /// Two tasks update a shared counter across an await; fails when an update is lost and
 /// the program's own dice say so: both the schedule and the seed's `random` stream
 /// decide which seeds fail (about one in a hundred under `random`).
@@ -38,17 +36,19 @@ async fn racy_body() {
 
 /// The failure of exactly `seed`, if it fails.
 fn run_one(seed: u64) -> Option<Failure> {
-    Builder::new().seed(seed).explore(racy_body).failure
+    Builder::new()
+        .ignore_env()
+        .seed(seed)
+        .explore(racy_body)
+        .failure
 }
 
 #[test]
 fn a_passing_sweep_runs_every_seed_once() {
-    if !env_is_clean() {
-        return;
-    }
     for jobs in [1, 2] {
         let runs = AtomicU64::new(0);
         let report = Builder::new()
+            .ignore_env()
             .seeds(300)
             .jobs(jobs)
             .scheduler(Scheduler::random())
@@ -63,7 +63,7 @@ fn a_passing_sweep_runs_every_seed_once() {
     // With PCT in the mix (the default portfolio), one FIFO run before the sweep
     // measures a run's length for PCT's change points.
     let runs = AtomicU64::new(0);
-    let report = Builder::new().seeds(300).explore(|| async {
+    let report = Builder::new().ignore_env().seeds(300).explore(|| async {
         runs.fetch_add(1, Ordering::Relaxed);
         yield_now().await;
     });
@@ -73,19 +73,21 @@ fn a_passing_sweep_runs_every_seed_once() {
 
 #[test]
 fn seed_runs_exactly_that_seed_of_the_sweep() {
-    if !env_is_clean() {
-        return;
-    }
     let drawn = Mutex::new(Vec::new());
     let body = || async {
         drawn.lock().unwrap().push(random::<u64>());
     };
     let random = Scheduler::random();
-    let report = Builder::new().seeds(10).scheduler(random).explore(body);
+    let report = Builder::new()
+        .ignore_env()
+        .seeds(10)
+        .scheduler(random)
+        .explore(body);
     assert_eq!(report.seeds_run, 10);
     let sweep = std::mem::take(&mut *drawn.lock().unwrap());
     assert_eq!(sweep.len(), 10);
     let report = Builder::new()
+        .ignore_env()
         .seeds(10)
         .seed(5)
         .scheduler(random)
@@ -96,9 +98,6 @@ fn seed_runs_exactly_that_seed_of_the_sweep() {
 
 #[test]
 fn the_lowest_failing_seed_is_reported_whatever_the_thread_count() {
-    if !env_is_clean() {
-        return;
-    }
     let failing: Vec<u64> = (0..1000).filter(|&s| run_one(s).is_some()).collect();
     assert!(
         failing.len() >= 3,
@@ -107,8 +106,16 @@ fn the_lowest_failing_seed_is_reported_whatever_the_thread_count() {
     // The first failure is past the first 64-seed chunk, so two threads really race.
     assert!(failing[0] >= 64, "{failing:?}");
     let lowest = failing[0];
-    let one = Builder::new().seeds(1000).jobs(1).explore(racy_body);
-    let two = Builder::new().seeds(1000).jobs(2).explore(racy_body);
+    let one = Builder::new()
+        .ignore_env()
+        .seeds(1000)
+        .jobs(1)
+        .explore(racy_body);
+    let two = Builder::new()
+        .ignore_env()
+        .seeds(1000)
+        .jobs(2)
+        .explore(racy_body);
     for (jobs, report) in [(1, &one), (2, &two)] {
         let failure = report.failure.as_ref().expect("a seed fails");
         assert_eq!(failure.seed, lowest, "jobs({jobs})");
@@ -122,10 +129,8 @@ fn the_lowest_failing_seed_is_reported_whatever_the_thread_count() {
 
 #[test]
 fn a_failing_seed_reproduces_its_failure() {
-    if !env_is_clean() {
-        return;
-    }
     let first = Builder::new()
+        .ignore_env()
         .seeds(1000)
         .explore(racy_body)
         .failure
@@ -142,7 +147,7 @@ fn a_failing_seed_reproduces_its_failure() {
 
 #[test]
 fn the_message_is_the_panic_message_without_decoration() {
-    let report = Builder::new().seeds(3).explore(|| async {
+    let report = Builder::new().ignore_env().seeds(3).explore(|| async {
         let balance: i64 = 10 - std::hint::black_box(11);
         time::sleep(Duration::from_secs(1)).await;
         assert!(
@@ -152,9 +157,7 @@ fn the_message_is_the_panic_message_without_decoration() {
     });
     let failure = report.failure.unwrap();
     assert_eq!(failure.message, "balance went negative:\n  balance = -1");
-    if env_is_clean() {
-        assert_eq!(failure.seed, 0);
-    }
+    assert_eq!(failure.seed, 0);
 }
 
 #[test]
@@ -173,6 +176,7 @@ fn a_deadlock_names_the_blocked_tasks_the_same_way_on_every_seed() {
     let messages: Vec<String> = (0..5)
         .map(|seed| {
             Builder::new()
+                .ignore_env()
                 .seed(seed)
                 .explore(body)
                 .failure
@@ -200,6 +204,7 @@ fn a_deadlock_names_the_blocked_tasks_the_same_way_on_every_seed() {
 #[test]
 fn max_steps_turns_an_endless_run_into_a_livelock_failure() {
     let failure = Builder::new()
+        .ignore_env()
         .seeds(2)
         .max_steps(50)
         .explore(|| async {
@@ -228,6 +233,7 @@ fn steps_count_the_polls_of_the_failing_run() {
     // Under fifo: the root (spawns, parks on the handle), the task (yields), the task
     // (finishes, wakes the root), the root (panics): four polls.
     let failure = Builder::new()
+        .ignore_env()
         .seeds(1)
         .scheduler(Scheduler::fifo())
         .explore(|| async {
@@ -257,16 +263,15 @@ async fn order_body() {
 
 #[test]
 fn the_scheduler_setting_is_the_one_used() {
-    if !env_is_clean() {
-        return;
-    }
     let fifo = Builder::new()
+        .ignore_env()
         .seeds(200)
         .scheduler(Scheduler::fifo())
         .explore(order_body);
     assert!(fifo.failure.is_none());
     for scheduler in [Scheduler::random(), Scheduler::pct(2)] {
         let report = Builder::new()
+            .ignore_env()
             .seeds(200)
             .scheduler(scheduler)
             .explore(order_body);
@@ -304,6 +309,7 @@ fn a_custom_chooser_drives_the_sweep_and_its_failure_replays() {
     };
     let failure = Builder::new()
         .ignore_env()
+        .ignore_env()
         .seeds(3)
         .chooser(|_seed| Box::new(Newest))
         .explore(overtakes)
@@ -319,6 +325,7 @@ fn a_custom_chooser_drives_the_sweep_and_its_failure_replays() {
     );
     let again = Builder::new()
         .ignore_env()
+        .ignore_env()
         .replay(&failure.replay_token(), overtakes)
         .expect_err("the token replays the failure");
     assert_eq!(again.message, failure.message);
@@ -327,9 +334,37 @@ fn a_custom_chooser_drives_the_sweep_and_its_failure_replays() {
     assert!(
         Builder::new()
             .ignore_env()
+            .ignore_env()
             .seeds(3)
             .scheduler(Scheduler::fifo())
             .explore(overtakes)
             .passed()
     );
+}
+
+/// A body that captures an `Rc` of the test (not `Sync`) runs with `explore_local`,
+/// finds the same failure as a `Sync` body would, and reports it the same way.
+#[test]
+fn a_body_that_is_not_sync_sweeps_on_one_thread() {
+    let bodies_built = Rc::new(std::cell::Cell::new(0u64));
+    let report = Builder::new()
+        .ignore_env()
+        .seeds(1000)
+        .scheduler(Scheduler::random())
+        .explore_local(|| {
+            bodies_built.set(bodies_built.get() + 1);
+            racy_body()
+        });
+    let failure = report.failure.expect("the race fails some seed");
+    let sync = Builder::new()
+        .ignore_env()
+        .seeds(1000)
+        .scheduler(Scheduler::random())
+        .jobs(1)
+        .explore(racy_body)
+        .failure
+        .expect("the race fails some seed");
+    assert_eq!((failure.seed, &failure.message), (sync.seed, &sync.message));
+    assert_eq!(failure.replay_token(), sync.replay_token());
+    assert!(bodies_built.get() >= report.seeds_run);
 }

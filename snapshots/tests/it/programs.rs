@@ -86,3 +86,28 @@ pub(crate) async fn draws_random() -> Vec<u64> {
     y.await.unwrap();
     draws.take()
 }
+
+/// Six workers that yield three times each: up to seven tasks ready at once, so the
+/// trace pins how a seed picks among four or more ready tasks (the compatibility
+/// promise for large ready sets), and the program's own random draws (full 64-bit
+/// words) pin the user stream beside it.
+pub(crate) async fn many_ready() -> Vec<u64> {
+    let draws = Rc::new(RefCell::new(Vec::new()));
+    let workers: Vec<_> = (0..6)
+        .map(|i| {
+            let draws = draws.clone();
+            task::Builder::new()
+                .name(format!("w{i}"))
+                .spawn(async move {
+                    for _ in 0..3 {
+                        detsim::yield_now().await;
+                    }
+                    draws.borrow_mut().push(detsim::random::<u64>());
+                })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    draws.take()
+}

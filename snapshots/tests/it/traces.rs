@@ -73,3 +73,8 @@ fn panic_and_abort() {
 fn random_draws() {
     snapshot_all("random", 42, programs::draws_random);
 }
+
+#[test]
+fn many_ready_tasks() {
+    snapshot_all("many_ready", 7, programs::many_ready);
+}
