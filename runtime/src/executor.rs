@@ -151,7 +151,9 @@ struct Slot {
 /// it, so that a slot stays small and only tasks that wait touch this table.
 #[derive(Debug, Clone, Copy)]
 struct WaitEntry {
-    /// The task it belongs to (a slot's next task finds its predecessor's entry).
+    /// The run and task it belongs to: a slot's next task, in this run or a later one,
+    /// finds its predecessor's entry (the table is kept from run to run, not cleared).
+    epoch: u64,
     task: Id,
     site: WaitSite,
     /// The poll (step) it was noted in.
@@ -159,9 +161,10 @@ struct WaitEntry {
 }
 
 impl Slot {
-    /// Where the task stands (see [`crate::wait`]), given its slot's wait entry.
-    fn position(&self, entry: Option<&WaitEntry>) -> Position {
-        let entry = entry.filter(|e| e.task == self.id);
+    /// Where the task stands (see [`crate::wait`]), given its slot's wait entry and the
+    /// run's epoch.
+    fn position(&self, entry: Option<&WaitEntry>, epoch: u64) -> Position {
+        let entry = entry.filter(|e| e.epoch == epoch && e.task == self.id);
         match entry {
             _ if self.last_poll == 0 => Position::NotStarted,
             Some(e) if e.step == self.last_poll => Position::At(e.site),
@@ -317,7 +320,6 @@ impl Core {
         self.current = None;
         self.trace.clear();
         self.decisions.clear();
-        self.waits.clear();
         self.failure = None;
         debug_assert!(
             self.extensions.is_empty(),
@@ -569,7 +571,7 @@ impl Core {
             k
         };
         let first_in_line = match self.record_trace {
-            true => self.ready.iter().next().map(|i| self.slots[i as usize].id),
+            true => self.first_in_line(),
             false => None,
         };
         let index = self.ready.remove_nth(k);
@@ -585,13 +587,38 @@ impl Core {
             index,
             cell: slot.cell.take(),
         };
-        let task = slot.id;
-        self.record(EventKind::Poll {
-            task,
-            ready: n,
-            first_in_line: first_in_line.unwrap_or(task),
-        });
+        if let Some(first_in_line) = first_in_line {
+            let task = slot.id;
+            self.record(EventKind::Poll {
+                task,
+                ready: n,
+                first_in_line,
+            });
+        }
         Next::Poll(step)
+    }
+
+    /// The ready task asyncio would run next (for the trace).
+    #[cold]
+    #[inline(never)]
+    fn first_in_line(&self) -> Option<Id> {
+        self.ready.iter().next().map(|i| self.slots[i as usize].id)
+    }
+
+    /// Records the end of task `index`'s poll, and where a detsim future left it.
+    #[cold]
+    #[inline(never)]
+    fn record_poll_end(&mut self, index: u32, end: PollEnd) {
+        let slot = &self.slots[index as usize];
+        let task = slot.id;
+        let at = match (
+            end,
+            slot.position(self.waits.get(index as usize), self.epoch),
+        ) {
+            (PollEnd::Parked, Position::At(site)) => Some(site),
+            _ => None,
+        };
+        self.record(EventKind::PollEnd { task, at });
     }
 
     /// The run-scoped value keyed by `type_id`, if one was created (see `extension.rs`).
@@ -793,12 +820,7 @@ impl Core {
     fn end_poll(&mut self, index: u32, id: Id, end: PollEnd) {
         let woke_others = self.apply_wakes(Some(id));
         if self.record_trace {
-            let slot = &self.slots[index as usize];
-            let at = match (end, slot.position(self.waits.get(index as usize))) {
-                (PollEnd::Parked, Position::At(site)) => Some(site),
-                _ => None,
-            };
-            self.record(EventKind::PollEnd { task: id, at });
+            self.record_poll_end(index, end);
         }
         let end = match end {
             PollEnd::Parked if self.slots[index as usize].state == State::Ready => PollEnd::Yielded,
@@ -852,6 +874,7 @@ impl Core {
         if let Some(index) = self.current {
             let index = index as usize;
             let entry = WaitEntry {
+                epoch: self.epoch,
                 task: self.slots[index].id,
                 site,
                 step: self.steps,
@@ -859,11 +882,8 @@ impl Core {
             match self.waits.get_mut(index) {
                 Some(slot) => *slot = entry,
                 None => {
-                    // Entries of slots that never waited belong to no task.
-                    let filler = WaitEntry {
-                        task: Id(u64::MAX),
-                        ..entry
-                    };
+                    // Entries of slots that never waited belong to no run.
+                    let filler = WaitEntry { epoch: 0, ..entry };
                     self.waits.resize(index, filler);
                     self.waits.push(entry);
                 }
@@ -932,7 +952,7 @@ impl Core {
                 )
             })
             .map(|(slot, index)| TaskInfo {
-                position: Some(Box::new(slot.position(self.waits.get(index)))),
+                position: Some(Box::new(slot.position(self.waits.get(index), self.epoch))),
                 ..slot.info()
             })
             .collect();
