@@ -224,8 +224,9 @@ fn main() -> ExitCode {
         println!("(a debug build: run with --release for figures worth quoting)");
     }
     println!(
-        "detsim-bench: {} thread(s) available",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "detsim-bench: {} thread(s) available, load average {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        sweep::load_average()
     );
     run(&options);
     ExitCode::SUCCESS

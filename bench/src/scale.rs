@@ -4,7 +4,7 @@
 //! 1,000,000. Also the memory each task takes at 1,000,000 tasks (resident set, measured
 //! in a fresh child process per runtime).
 
-use crate::measure::{median_time, ns_per};
+use crate::measure::{clock_name, median_cpu_time, ns_per};
 use crate::summary::Summary;
 
 /// The schedulers of the table, as `DETSIM_SCHEDULER` spells them.
@@ -74,7 +74,10 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
     } else {
         &[1_000, 10_000, 100_000, 1_000_000]
     };
-    println!("## scale: n tasks that each yield once, then are joined (ns per task, median)");
+    println!(
+        "## scale: n tasks that each yield once, then are joined (ns of {} per task, median)",
+        clock_name()
+    );
     print!("  {:>9}", "n");
     for name in SCHEDULERS.iter().chain(&["tokio"]) {
         print!("  {name:>9}");
@@ -95,12 +98,12 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
         print!("  {n:>9}");
         for scheduler in SCHEDULERS {
             assert_eq!(detsim_run(scheduler, n, steps), expected);
-            let time = median_time(reps, || detsim_run(scheduler, n, steps));
+            let time = median_cpu_time(reps, || detsim_run(scheduler, n, steps));
             row.push(ns_per(time, n));
             print!("  {:>9.0}", ns_per(time, n));
         }
         assert_eq!(tokio_run(n), expected);
-        let time = median_time(reps, || tokio_run(n));
+        let time = median_cpu_time(reps, || tokio_run(n));
         row.push(ns_per(time, n));
         println!("  {:>9.0}", ns_per(time, n));
         table.push(row);

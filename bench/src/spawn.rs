@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt as _;
 
-use crate::measure::{median_time, ns_per, show};
+use crate::measure::{clock_name, median_cpu_time, ns_per, show};
 use crate::summary::Summary;
 
 /// detsim's random scheduler: `Runtime::new(seed).block_on`.
@@ -80,7 +80,10 @@ fn local_pool(tasks: u64) -> u64 {
 pub(crate) fn run(quick: bool, summary: &mut Summary) {
     let tasks: u64 = if quick { 200 } else { 10_000 };
     let reps = if quick { 3 } else { 21 };
-    println!("## spawn: spawn + run + join of {tasks} trivial tasks (median of {reps})");
+    println!(
+        "## spawn: spawn + run + join of {tasks} trivial tasks (median {} of {reps})",
+        clock_name()
+    );
     let expected = tasks * (tasks - 1) / 2;
     for f in [detsim, tokio_spawn, tokio_local, local_pool] {
         assert_eq!(f(tasks), expected);
@@ -88,17 +91,20 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
     let rows: [(&str, Duration); 4] = [
         (
             "detsim Runtime (random)",
-            median_time(reps, || detsim(tasks)),
+            median_cpu_time(reps, || detsim(tasks)),
         ),
         (
             "tokio current_thread spawn",
-            median_time(reps, || tokio_spawn(tasks)),
+            median_cpu_time(reps, || tokio_spawn(tasks)),
         ),
         (
             "tokio LocalSet spawn_local",
-            median_time(reps, || tokio_local(tasks)),
+            median_cpu_time(reps, || tokio_local(tasks)),
         ),
-        ("futures LocalPool", median_time(reps, || local_pool(tasks))),
+        (
+            "futures LocalPool",
+            median_cpu_time(reps, || local_pool(tasks)),
+        ),
     ];
     let ours = rows[0].1;
     for (name, time) in rows {

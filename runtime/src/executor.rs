@@ -86,12 +86,25 @@ pub(crate) enum Next {
     Stop(Box<RunError>),
 }
 
-/// What `settle` hands back: futures to drop outside the borrow, and the run's outcome
-/// once it is decided.
+/// What `settle` (and a join that frees a task) hands back, and what the caller must
+/// do with it outside the core's borrow: drop `dropped` (a future or an output, whose
+/// destructor may run user code), and end the run when `outcome` is decided.
+#[must_use = "a dropped future must be dropped outside the core's borrow, and a decided \
+              outcome ends the run"]
 pub(crate) struct Settled {
     pub(crate) dropped: Option<Pin<Box<dyn ErasedTask>>>,
     /// Boxed, so that a `Settled` is a few words: every poll returns one.
     pub(crate) outcome: Option<Result<(), Box<RunError>>>,
+}
+
+impl Settled {
+    /// Nothing to drop, nothing decided.
+    pub(crate) fn nothing() -> Settled {
+        Settled {
+            dropped: None,
+            outcome: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +151,9 @@ struct Slot {
 /// it, so that a slot stays small and only tasks that wait touch this table.
 #[derive(Debug, Clone, Copy)]
 struct WaitEntry {
-    /// The task it belongs to (a slot's next task finds its predecessor's entry).
+    /// The run and task it belongs to: a slot's next task, in this run or a later one,
+    /// finds its predecessor's entry (the table is kept from run to run, not cleared).
+    epoch: u64,
     task: Id,
     site: WaitSite,
     /// The poll (step) it was noted in.
@@ -146,9 +161,10 @@ struct WaitEntry {
 }
 
 impl Slot {
-    /// Where the task stands (see [`crate::wait`]), given its slot's wait entry.
-    fn position(&self, entry: Option<&WaitEntry>) -> Position {
-        let entry = entry.filter(|e| e.task == self.id);
+    /// Where the task stands (see [`crate::wait`]), given its slot's wait entry and the
+    /// run's epoch.
+    fn position(&self, entry: Option<&WaitEntry>, epoch: u64) -> Position {
+        let entry = entry.filter(|e| e.epoch == epoch && e.task == self.id);
         match entry {
             _ if self.last_poll == 0 => Position::NotStarted,
             Some(e) if e.step == self.last_poll => Position::At(e.site),
@@ -304,7 +320,6 @@ impl Core {
         self.current = None;
         self.trace.clear();
         self.decisions.clear();
-        self.waits.clear();
         self.failure = None;
         debug_assert!(
             self.extensions.is_empty(),
@@ -556,7 +571,7 @@ impl Core {
             k
         };
         let first_in_line = match self.record_trace {
-            true => self.ready.iter().next().map(|i| self.slots[i as usize].id),
+            true => self.first_in_line(),
             false => None,
         };
         let index = self.ready.remove_nth(k);
@@ -572,13 +587,38 @@ impl Core {
             index,
             cell: slot.cell.take(),
         };
-        let task = slot.id;
-        self.record(EventKind::Poll {
-            task,
-            ready: n,
-            first_in_line: first_in_line.unwrap_or(task),
-        });
+        if let Some(first_in_line) = first_in_line {
+            let task = slot.id;
+            self.record(EventKind::Poll {
+                task,
+                ready: n,
+                first_in_line,
+            });
+        }
         Next::Poll(step)
+    }
+
+    /// The ready task asyncio would run next (for the trace).
+    #[cold]
+    #[inline(never)]
+    fn first_in_line(&self) -> Option<Id> {
+        self.ready.iter().next().map(|i| self.slots[i as usize].id)
+    }
+
+    /// Records the end of task `index`'s poll, and where a detsim future left it.
+    #[cold]
+    #[inline(never)]
+    fn record_poll_end(&mut self, index: u32, end: PollEnd) {
+        let slot = &self.slots[index as usize];
+        let task = slot.id;
+        let at = match (
+            end,
+            slot.position(self.waits.get(index as usize), self.epoch),
+        ) {
+            (PollEnd::Parked, Position::At(site)) => Some(site),
+            _ => None,
+        };
+        self.record(EventKind::PollEnd { task, at });
     }
 
     /// The run-scoped value keyed by `type_id`, if one was created (see `extension.rs`).
@@ -655,89 +695,132 @@ impl Core {
         chosen
     }
 
-    /// Settles a poll's outcome and applies the wakes it caused.
+    /// Settles a poll's outcome and applies the wakes it caused: one state transition
+    /// per way a poll can end (tokio's `transition_to_*`), then the bookkeeping every
+    /// poll shares.
     pub(crate) fn settle(
         &mut self,
         index: u32,
-        mut cell: Option<Pin<Box<dyn ErasedTask>>>,
+        cell: Option<Pin<Box<dyn ErasedTask>>>,
         result: std::thread::Result<Poll<()>>,
     ) -> Settled {
         self.current = None;
+        let id = self.slots[index as usize].id;
+        let mut settled = Settled::nothing();
+        let end = match result {
+            Ok(Poll::Pending) if self.slots[index as usize].abort_requested => {
+                self.transition_to_self_aborted(index, cell, &mut settled)
+            }
+            Ok(Poll::Pending) => self.transition_to_parked(index, cell),
+            Ok(Poll::Ready(())) => self.transition_to_complete(index, cell, &mut settled),
+            Err(payload) => self.transition_to_panicked(index, cell, payload, &mut settled),
+        };
+        self.end_poll(index, id, end);
+        if settled.outcome.is_none()
+            && self.failure.is_some()
+            && let Some(error) = self.failure.take()
+        {
+            settled.outcome = Some(Err(Box::new(error)));
+        }
+        settled
+    }
+
+    /// The task aborted itself during its poll: its future is dropped (by the caller,
+    /// outside the borrow) and it finishes cancelled.
+    fn transition_to_self_aborted(
+        &mut self,
+        index: u32,
+        mut cell: Option<Pin<Box<dyn ErasedTask>>>,
+        settled: &mut Settled,
+    ) -> PollEnd {
         let slot = &mut self.slots[index as usize];
         let id = slot.id;
-        let mut settled = Settled {
-            dropped: None,
-            outcome: None,
-        };
-        let end = match result {
-            Ok(Poll::Pending) if slot.abort_requested => {
-                slot.state = State::Finished;
-                slot.cancelled = true;
-                settled.dropped = cell.take();
-                self.record(EventKind::Abort {
-                    task: id,
-                    by: Some(id),
-                });
-                self.finished(index, &mut settled);
-                PollEnd::Finished
+        slot.state = State::Finished;
+        slot.cancelled = true;
+        settled.dropped = cell.take();
+        self.record(EventKind::Abort {
+            task: id,
+            by: Some(id),
+        });
+        self.finished(index, settled);
+        PollEnd::Finished
+    }
+
+    /// The task is pending: its future goes back into its slot until a wake.
+    fn transition_to_parked(
+        &mut self,
+        index: u32,
+        cell: Option<Pin<Box<dyn ErasedTask>>>,
+    ) -> PollEnd {
+        let slot = &mut self.slots[index as usize];
+        slot.state = State::Parked;
+        slot.cell = cell;
+        PollEnd::Parked
+    }
+
+    /// The task returned: its cell now holds the output; the root's return ends the run.
+    fn transition_to_complete(
+        &mut self,
+        index: u32,
+        cell: Option<Pin<Box<dyn ErasedTask>>>,
+        settled: &mut Settled,
+    ) -> PollEnd {
+        let slot = &mut self.slots[index as usize];
+        let id = slot.id;
+        slot.state = State::Finished;
+        slot.cell = cell;
+        self.record(EventKind::Complete { task: id });
+        if id == Id::ROOT {
+            settled.outcome = Some(Ok(()));
+        }
+        self.finished(index, settled);
+        PollEnd::Finished
+    }
+
+    /// The task panicked: a spawned task's cell holds the panic for its joiner; the
+    /// root's panic fails the run with its payload.
+    fn transition_to_panicked(
+        &mut self,
+        index: u32,
+        cell: Option<Pin<Box<dyn ErasedTask>>>,
+        payload: Payload,
+        settled: &mut Settled,
+    ) -> PollEnd {
+        let location = context::take_panic_location();
+        let id = self.slots[index as usize].id;
+        self.slots[index as usize].state = State::Finished;
+        if self.record_trace {
+            let message = payload_str(payload.as_ref())
+                .unwrap_or("Box<dyn Any>")
+                .to_owned();
+            self.record(EventKind::Panic { task: id, message });
+        }
+        let slot = &mut self.slots[index as usize];
+        match cell {
+            None => {
+                settled.outcome = Some(Err(Box::new(RunError::Panic {
+                    task: slot.info(),
+                    payload,
+                    location,
+                })));
             }
-            Ok(Poll::Pending) => {
-                slot.state = State::Parked;
-                slot.cell = cell;
-                PollEnd::Parked
+            Some(mut cell) => {
+                let error = JoinError::panic(id, payload, location.clone());
+                cell.as_mut().finish_with(error);
+                slot.cell = Some(cell);
+                slot.panic_location = location;
+                self.finished(index, settled);
             }
-            Ok(Poll::Ready(())) => {
-                slot.state = State::Finished;
-                slot.cell = cell;
-                self.record(EventKind::Complete { task: id });
-                if id == Id::ROOT {
-                    settled.outcome = Some(Ok(()));
-                }
-                self.finished(index, &mut settled);
-                PollEnd::Finished
-            }
-            Err(payload) => {
-                let location = context::take_panic_location();
-                slot.state = State::Finished;
-                if self.record_trace {
-                    let message = payload_str(payload.as_ref())
-                        .unwrap_or("Box<dyn Any>")
-                        .to_owned();
-                    self.trace.push(
-                        self.steps,
-                        Duration::from_nanos(self.now),
-                        EventKind::Panic { task: id, message },
-                    );
-                }
-                let slot = &mut self.slots[index as usize];
-                match cell {
-                    None => {
-                        // The root future panicked: the run fails with its payload.
-                        settled.outcome = Some(Err(Box::new(RunError::Panic {
-                            task: slot.info(),
-                            payload,
-                            location,
-                        })));
-                    }
-                    Some(mut cell) => {
-                        let error = JoinError::panic(id, payload, location.clone());
-                        cell.as_mut().finish_with(error);
-                        slot.cell = Some(cell);
-                        slot.panic_location = location;
-                        self.finished(index, &mut settled);
-                    }
-                }
-                PollEnd::Finished
-            }
-        };
+        }
+        PollEnd::Finished
+    }
+
+    /// What every poll ends with: the wakes it caused, the trace's end of the poll, the
+    /// progress mark of livelock detection, and the chooser's notice.
+    fn end_poll(&mut self, index: u32, id: Id, end: PollEnd) {
         let woke_others = self.apply_wakes(Some(id));
         if self.record_trace {
-            let slot = &self.slots[index as usize];
-            let at = match (end, slot.position(self.waits.get(index as usize))) {
-                (PollEnd::Parked, Position::At(site)) => Some(site),
-                _ => None,
-            };
-            self.record(EventKind::PollEnd { task: id, at });
+            self.record_poll_end(index, end);
         }
         let end = match end {
             PollEnd::Parked if self.slots[index as usize].state == State::Ready => PollEnd::Yielded,
@@ -747,13 +830,6 @@ impl Core {
             self.progress_step = self.steps;
         }
         self.chooser.on_poll_end(id, end);
-        if settled.outcome.is_none()
-            && self.failure.is_some()
-            && let Some(error) = self.failure.take()
-        {
-            settled.outcome = Some(Err(Box::new(error)));
-        }
-        settled
     }
 
     /// A task finished: wake its joiner, or, if nobody holds its handle, free it (and
@@ -798,6 +874,7 @@ impl Core {
         if let Some(index) = self.current {
             let index = index as usize;
             let entry = WaitEntry {
+                epoch: self.epoch,
                 task: self.slots[index].id,
                 site,
                 step: self.steps,
@@ -805,11 +882,8 @@ impl Core {
             match self.waits.get_mut(index) {
                 Some(slot) => *slot = entry,
                 None => {
-                    // Entries of slots that never waited belong to no task.
-                    let filler = WaitEntry {
-                        task: Id(u64::MAX),
-                        ..entry
-                    };
+                    // Entries of slots that never waited belong to no run.
+                    let filler = WaitEntry { epoch: 0, ..entry };
                     self.waits.resize(index, filler);
                     self.waits.push(entry);
                 }
@@ -878,7 +952,7 @@ impl Core {
                 )
             })
             .map(|(slot, index)| TaskInfo {
-                position: Some(Box::new(slot.position(self.waits.get(index)))),
+                position: Some(Box::new(slot.position(self.waits.get(index), self.epoch))),
                 ..slot.info()
             })
             .collect();

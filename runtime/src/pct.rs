@@ -47,7 +47,6 @@
 //! spawn, and one draw per non-task decision), so a seed fixes the run.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -55,6 +54,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::choice::{
     Chooser, DecisionKind, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index,
 };
+use crate::quad_heap::QuadHeap;
 use crate::ready::ReadyQueue;
 use crate::task::Id;
 
@@ -79,7 +79,30 @@ struct TaskState {
 
 /// A heap entry: the highest priority first, then the oldest in the ready set (the
 /// lowest FIFO index), as the scan over the ready set it replaces chose.
-type Entry = (u64, Reverse<u64>, u32);
+/// Sixteen bytes, four to a cache line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    priority: u64,
+    seq: Reverse<u32>,
+    task: u32,
+}
+
+impl Entry {
+    fn new(priority: u64, seq: u64, task: u32) -> Entry {
+        let seq = u32::try_from(seq).expect("fewer than 2^32 wakes in a PCT run");
+        Entry {
+            priority,
+            seq: Reverse(seq),
+            task,
+        }
+    }
+
+    /// Whether the entry still describes a ready task, given what PCT knows of it.
+    fn is_live(&self, tasks: &[TaskState]) -> bool {
+        let state = tasks[self.task as usize];
+        state.seq == u64::from(self.seq.0) && state.priority == self.priority
+    }
+}
 
 /// The PCT policy for one run.
 #[derive(Debug, Clone)]
@@ -99,7 +122,7 @@ pub struct Pct {
     /// Next demoted priority (counts down, so the latest demoted is the lowest).
     next_demoted: u64,
     /// Ready tasks by (priority, FIFO sequence), with stale entries.
-    heap: BinaryHeap<Entry>,
+    heap: QuadHeap<Entry>,
     /// The ready set in FIFO order (id numbers), for the pick's index.
     ready: ReadyQueue,
     next_seq: u64,
@@ -130,7 +153,7 @@ impl Pct {
             streak: (None, 0),
             contended: false,
             next_demoted: LOWERED - 1,
-            heap: BinaryHeap::new(),
+            heap: QuadHeap::default(),
             ready: ReadyQueue::default(),
             next_seq: 0,
         }
@@ -160,19 +183,13 @@ impl Pct {
         &mut self.tasks[index]
     }
 
-    /// Whether a heap entry still describes a ready task.
-    fn is_live(&self, &(priority, Reverse(seq), task): &Entry) -> bool {
-        let state = self.tasks[task as usize];
-        state.seq == seq && state.priority == priority
-    }
-
     /// Gives `task` a new priority, keeping its place in the heap if it is ready.
     fn set_priority(&mut self, task: Id, priority: u64) {
         let state = self.state(task);
         state.priority = priority;
         let seq = state.seq;
         if seq != NOT_READY {
-            self.heap.push((priority, Reverse(seq), number(task)));
+            self.heap.push(Entry::new(priority, seq, number(task)));
         }
     }
 }
@@ -199,14 +216,11 @@ impl Chooser for Pct {
         debug_assert_eq!(state.seq, NOT_READY, "{task} entered the ready set twice");
         state.seq = seq;
         let priority = state.priority;
-        self.heap.push((priority, Reverse(seq), number(task)));
+        self.heap.push(Entry::new(priority, seq, number(task)));
         self.ready.push(number(task));
         if self.heap.len() > 2 * self.ready.len() + 64 {
             let tasks = &self.tasks;
-            self.heap.retain(|&(priority, Reverse(seq), task)| {
-                let state = tasks[task as usize];
-                state.seq == seq && state.priority == priority
-            });
+            self.heap.retain(|entry| entry.is_live(tasks));
         }
     }
 
@@ -225,8 +239,8 @@ impl Chooser for Pct {
                 .heap
                 .pop()
                 .expect("a chooser is asked only with ready tasks");
-            if self.is_live(&entry) {
-                break entry.2;
+            if entry.is_live(&self.tasks) {
+                break entry.task;
             }
         };
         let chosen = self.ready.rank(top).expect("the top of the heap is ready");

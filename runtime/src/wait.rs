@@ -9,8 +9,9 @@
 //! facade's futures (timers, sockets, `select!`) call [`record`] the same way.
 //!
 //! Invariants:
-//! - noting a wait writes one entry of a table beside the task slab (grown once per
-//!   run up to the highest slot that waits); a poll stores its step in its slot;
+//! - noting a wait writes one entry of a table beside the task slab (grown up to the
+//!   highest slot that waits, and kept from run to run); a poll stores its step in its
+//!   slot;
 //!   nothing else is paid with tracing off (callgrind on `detsim-bench spawn`: +0.9%
 //!   instructions in `Runtime::block_on`, most of it the slot's 8 more bytes);
 //! - a task's [`Position`] is *current* only if the wait was noted during its last poll;

@@ -337,6 +337,23 @@ impl fmt::Display for ReportText<'_> {
             writeln!(f)?;
             writeln!(f, "{shrink}")?;
         }
+        self.write_faults(f)?;
+        self.write_deviations(f)?;
+        self.write_trace_file(f)?;
+        writeln!(f)?;
+        let events = self.trace.shown_events().count();
+        writeln!(
+            f,
+            "trace (last {} of {events} events):",
+            events.min(REPORT_TRACE_TAIL)
+        )?;
+        write!(f, "{}", self.trace.tail(REPORT_TRACE_TAIL))
+    }
+}
+
+impl ReportText<'_> {
+    /// The run's fault plan and the cluster's events, when the run had faults.
+    fn write_faults(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(plan) = &self.faults {
             writeln!(f)?;
             writeln!(
@@ -366,6 +383,11 @@ impl fmt::Display for ReportText<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Each deviation from asyncio's order of the run shown, in words (the last ones).
+    fn write_deviations(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let deviations = crate::explain::deviations(self.trace);
         if !deviations.is_empty() {
             writeln!(f)?;
@@ -380,6 +402,11 @@ impl fmt::Display for ReportText<'_> {
                 writeln!(f, "  {line}")?;
             }
         }
+        Ok(())
+    }
+
+    /// Where the trace file went, or why it could not be written.
+    fn write_trace_file(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.trace_file {
             Some(Ok(path)) => {
                 writeln!(f)?;
@@ -395,13 +422,6 @@ impl fmt::Display for ReportText<'_> {
             }
             None => {}
         }
-        writeln!(f)?;
-        let events = self.trace.shown_events().count();
-        writeln!(
-            f,
-            "trace (last {} of {events} events):",
-            events.min(REPORT_TRACE_TAIL)
-        )?;
-        write!(f, "{}", self.trace.tail(REPORT_TRACE_TAIL))
+        Ok(())
     }
 }

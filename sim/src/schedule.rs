@@ -174,38 +174,44 @@ impl Schedule {
                 "its checksum does not match (truncated or mistyped?)",
             ));
         }
+        Schedule::decode(payload).map_err(error)
+    }
+
+    /// Reads a token's checked payload (see the module docs for its layout); the error
+    /// is the reason a [`TokenError`] gives.
+    fn decode(payload: &[u8]) -> Result<Schedule, &'static str> {
         let mut reader = Reader { bytes: payload };
-        let truncated = || error("it ends early (truncated?)");
-        let kind = reader.get().ok_or_else(truncated)?;
+        let truncated = "it ends early (truncated?)";
+        let kind = reader.get().ok_or(truncated)?;
         let depth = match kind {
-            2 => Some(reader.get().ok_or_else(truncated)?),
+            2 => Some(reader.get().ok_or(truncated)?),
             _ => None,
         };
-        let scheduler = Scheduler::decode(kind, depth)
-            .ok_or_else(|| error("it names an unknown scheduling strategy"))?;
-        let seed = reader.get().ok_or_else(truncated)?;
-        let count = reader.get().ok_or_else(truncated)?;
+        let scheduler =
+            Scheduler::decode(kind, depth).ok_or("it names an unknown scheduling strategy")?;
+        let seed = reader.get().ok_or(truncated)?;
+        let count = reader.get().ok_or(truncated)?;
         let mut decisions = Vec::new();
         for _ in 0..count {
-            let zeros = reader.get().ok_or_else(truncated)?;
-            let decision = reader.get().ok_or_else(truncated)?;
+            let zeros = reader.get().ok_or(truncated)?;
+            let decision = reader.get().ok_or(truncated)?;
             let decision = u32::try_from(decision)
                 .ok()
                 .filter(|&d| d != 0)
-                .ok_or_else(|| error("it holds an impossible decision"))?;
+                .ok_or("it holds an impossible decision")?;
             if zeros > 1 << 32 {
-                return Err(error("it holds an impossible decision"));
+                return Err("it holds an impossible decision");
             }
             decisions.extend(std::iter::repeat_n(0, zeros as usize));
             decisions.push(decision);
         }
-        let words = reader.get().ok_or_else(truncated)?;
+        let words = reader.get().ok_or(truncated)?;
         let mut user_words = Vec::new();
         for _ in 0..words {
-            user_words.push(reader.get().ok_or_else(truncated)?);
+            user_words.push(reader.get().ok_or(truncated)?);
         }
         if !reader.bytes.is_empty() {
-            return Err(error("it has bytes left over after the schedule"));
+            return Err("it has bytes left over after the schedule");
         }
         Ok(Schedule {
             scheduler,

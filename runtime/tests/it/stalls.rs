@@ -365,3 +365,30 @@ fn a_reused_slot_does_not_lend_its_last_task_s_wait() {
         "{error}"
     );
 }
+
+#[test]
+fn a_reused_runtime_does_not_lend_an_earlier_run_s_wait() {
+    let mut rt = Runtime::new(0);
+    rt.run(async {
+        spawn(time::sleep(Duration::from_millis(1))).await.unwrap();
+    })
+    .unwrap();
+    let error = rt
+        .run(async {
+            let (_tx, rx) = oneshot::channel::<()>();
+            spawn(async move {
+                let _ = rx.await; // t1 again, in the same slot; it never called detsim
+            })
+            .await
+            .unwrap();
+        })
+        .unwrap_err();
+    let RunError::Deadlock { blocked } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(
+        blocked[1].position.as_ref().unwrap().to_string(),
+        "waits in a foreign future",
+        "{error}"
+    );
+}
