@@ -523,6 +523,35 @@ impl Core {
         key
     }
 
+    /// Asks the chooser which of the `n` (two or more) ready tasks runs next, and
+    /// records the decision.
+    fn choose_task(&mut self, n: usize) -> usize {
+        if self.list_ready {
+            self.ready_ids.clear();
+            let slots = &self.slots;
+            self.ready_ids
+                .extend(self.ready.iter().map(|i| slots[i as usize].id));
+        }
+        let view = ReadyView {
+            kind: DecisionKind::Task,
+            len: n,
+            ready: if self.list_ready {
+                &self.ready_ids
+            } else {
+                &[]
+            },
+            step: self.steps,
+        };
+        let k = self.chooser.choose(view);
+        assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
+        self.decisions.push(Decision {
+            kind: DecisionKind::Task,
+            ready: n as u32,
+            chosen: k as u32,
+        });
+        k
+    }
+
     /// Picks the next task to poll, firing timers or stopping the run as needed.
     pub(crate) fn next_step(&mut self, foreign_wakers: &mut Vec<Waker>) -> Next {
         if self.failure.is_some()
@@ -542,33 +571,9 @@ impl Core {
         if self.steps >= self.limit {
             return Next::Stop(Box::new(self.out_of_budget()));
         }
-        let k = if n == 1 {
-            0
-        } else {
-            if self.list_ready {
-                self.ready_ids.clear();
-                let slots = &self.slots;
-                self.ready_ids
-                    .extend(self.ready.iter().map(|i| slots[i as usize].id));
-            }
-            let view = ReadyView {
-                kind: DecisionKind::Task,
-                len: n,
-                ready: if self.list_ready {
-                    &self.ready_ids
-                } else {
-                    &[]
-                },
-                step: self.steps,
-            };
-            let k = self.chooser.choose(view);
-            assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
-            self.decisions.push(Decision {
-                kind: DecisionKind::Task,
-                ready: n as u32,
-                chosen: k as u32,
-            });
-            k
+        let k = match n {
+            1 => 0,
+            _ => self.choose_task(n),
         };
         let first_in_line = match self.record_trace {
             true => self.first_in_line(),

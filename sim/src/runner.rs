@@ -102,7 +102,6 @@ impl Builder {
         Builder::default()
     }
 
-    /// How many seeds a sweep runs (`DETSIM_SEEDS` overrides).
     /// The faults every run injects: [`Faults::none`], [`Faults::swarm`] (a plan drawn
     /// per seed) or [`Faults::explicit`]. By default, a body that creates a cluster node
     /// runs under swarm faults and any other body under none. `DETSIM_FAULTS=none|swarm`
@@ -112,7 +111,7 @@ impl Builder {
         self
     }
 
-    /// How many seeds a sweep runs.
+    /// How many seeds a sweep runs (`DETSIM_SEEDS` overrides).
     pub fn seeds(mut self, count: u64) -> Self {
         assert!(count > 0, "Builder::seeds: a sweep needs at least one seed");
         self.seeds = Some(count);
