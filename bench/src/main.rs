@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|facade|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|facade|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -24,6 +24,8 @@
 //!   of completed prefixes saves against a plain search.
 //! - `net`: a TCP echo of 10,000 messages: detsim's simulated loopback against real
 //!   tokio over the real 127.0.0.1.
+//! - `cluster`: a 3-node ping-pong of 10,000 round trips over TCP and over UDP, and a
+//!   small 3-node test swept over 1,000 seeds: detsim's cluster against turmoil.
 //! - `facade`: spawn-join and sleepers through the tokio facade (`detsim-tokio`)
 //!   against detsim's own API; needs a `--cfg detsim` build
 //!   (`CARGO_TARGET_DIR=target/detsim RUSTFLAGS="--cfg detsim" cargo run --release -p
@@ -36,6 +38,7 @@
 //! `--quick` shrinks every size to a smoke run (the unit tests use it). Shuttle prints a
 //! few lines to stderr for each failure it finds; run with `2>/dev/null` to hide them.
 
+mod cluster;
 mod exhaustive;
 mod facade;
 mod measure;
@@ -93,7 +96,7 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "scale",
     "spawn",
     "timers",
@@ -101,9 +104,10 @@ const SECTIONS: [&str; 8] = [
     "zoo",
     "exhaustive",
     "net",
+    "cluster",
     "facade",
 ];
-const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|facade|all]... \
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|facade|all]... \
                      [--quick] [--cap SEEDS] [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -156,6 +160,7 @@ fn run(options: &Options) {
             "zoo" => zoo::run(options.quick, options.cap, options.starts),
             "exhaustive" => exhaustive::run(options.quick, options.cap, options.starts),
             "net" => net::run(options.quick),
+            "cluster" => cluster::run(options.quick),
             "facade" => facade::run(options.quick, &mut summary),
             _ => unreachable!("parse only lets known sections through"),
         }
