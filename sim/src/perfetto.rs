@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use detsim_runtime::task::Id;
-use detsim_runtime::trace::{EventKind, Trace};
+use detsim_runtime::trace::{Event, EventKind, Trace};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -207,197 +207,23 @@ pub(crate) fn to_json(trace: &Trace, title: &str) -> String {
 
 /// [`to_json`] showing at most the last `cap` events (from a unit's start).
 fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
-    let events = trace.events();
-    let skip_before = events.len().saturating_sub(cap);
-    // Every task of the run: the root, and every task spawned.
-    let mut tasks = vec![Id::ROOT];
-    tasks.extend(events.iter().filter_map(|e| match e.kind {
-        EventKind::Spawn { task, .. } => Some(task),
-        _ => None,
-    }));
-    // A process per node, in order of each node's first task; 1 for no node.
-    let mut node_pids: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut processes = vec![(1, title.to_owned())];
-    let mut task_pid: BTreeMap<u64, u64> = BTreeMap::new();
-    for &task in &tasks {
-        if let Some(node) = trace.node(task) {
-            let next = processes.len() as u64 + 1;
-            let pid = *node_pids.entry(node).or_insert_with(|| {
-                processes.push((next, format!("node {node}")));
-                next
-            });
-            task_pid.insert(track(task).1, pid);
-        }
-    }
-    let mut out = Vec::new();
-    for (pid, name) in &processes {
-        let mut event = TraceEvent::new("process_name".into(), "__metadata", "M", 0.0, Id::ROOT)
-            .arg("name", name.as_str());
-        event.pid = *pid;
-        out.push(event);
-        let mut event = TraceEvent::new(
-            "process_sort_index".into(),
-            "__metadata",
-            "M",
-            0.0,
-            Id::ROOT,
-        )
-        .arg("sort_index", *pid);
-        event.pid = *pid;
-        out.push(event);
-    }
-    for &task in &tasks {
-        out.push(
-            TraceEvent::new("thread_name".into(), "__metadata", "M", 0.0, task)
-                .arg("name", label(trace, task)),
-        );
-        out.push(
-            TraceEvent::new("thread_sort_index".into(), "__metadata", "M", 0.0, task)
-                .arg("sort_index", task.as_u64()),
-        );
-    }
-    let mut flows = Flows::default();
+    let skip_before = trace.events().len().saturating_sub(cap);
+    let tasks = all_tasks(trace);
+    let (processes, task_pid) = processes(trace, &tasks, title);
+    let mut timeline = Timeline {
+        trace,
+        out: metadata(trace, &tasks, &processes),
+        flows: Flows::default(),
+    };
     let mut left_out = None;
     for (unit, range) in units(trace).into_iter().enumerate() {
         if range.start < skip_before {
             left_out = Some(range.end);
             continue;
         }
-        let len = range.len() as f64;
-        let base = micros(events[range.start].time) + unit as f64;
-        for (pos, i) in range.clone().enumerate() {
-            let event = &events[i];
-            let ts = base + pos as f64 / len;
-            match &event.kind {
-                EventKind::Poll {
-                    task,
-                    ready,
-                    first_in_line,
-                } => {
-                    let mut name = "poll".to_owned();
-                    if task != first_in_line {
-                        name = format!("poll, ahead of {}", label(trace, *first_in_line));
-                    }
-                    let mut slice = TraceEvent::new(name, "poll", "X", ts, *task)
-                        .arg("step", event.step)
-                        .arg("simulated time", clock(event.time))
-                        .arg("ready", *ready as u64);
-                    slice.dur = Some(1.0);
-                    if task != first_in_line {
-                        slice = slice.arg("asyncio would have run", label(trace, *first_in_line));
-                    }
-                    // Where the poll left the task, from its end.
-                    let at = events[range.clone()].iter().find_map(|e| match &e.kind {
-                        EventKind::PollEnd { at, .. } => Some(*at),
-                        _ => None,
-                    });
-                    if let Some(Some(at)) = at {
-                        slice = slice.arg("suspended", crate::explain::site(trace, &at));
-                    }
-                    out.push(slice);
-                    if let Some(id) = flows.pending.remove(task) {
-                        let mut end = TraceEvent::new("wake".into(), "flow", "f", ts, *task);
-                        end.id = Some(id);
-                        end.bp = Some("e");
-                        out.push(end);
-                    }
-                }
-                EventKind::PollEnd { .. } => {}
-                EventKind::Spawn {
-                    task,
-                    parent,
-                    location,
-                    ..
-                } => {
-                    out.push(
-                        TraceEvent::instant(
-                            format!("spawn {}", label(trace, *task)),
-                            "spawn",
-                            ts,
-                            *parent,
-                        )
-                        .arg("location", location.to_string()),
-                    );
-                    flows.start(&mut out, *parent, *task, ts);
-                }
-                EventKind::Wake { task, by: Some(by) } => {
-                    out.push(TraceEvent::instant(
-                        format!("wake {}", label(trace, *task)),
-                        "wake",
-                        ts,
-                        *by,
-                    ));
-                    flows.start(&mut out, *by, *task, ts);
-                }
-                EventKind::Wake { task, by: None } => {
-                    let mut slice = TraceEvent::new("timer fired".into(), "timer", "X", ts, *task)
-                        .arg("simulated time", clock(event.time));
-                    slice.dur = Some(0.5 / len);
-                    out.push(slice);
-                    flows.start(&mut out, *task, *task, ts);
-                }
-                EventKind::TimeJump { to } => {
-                    let mut jump = TraceEvent::instant(
-                        format!("clock advances to {}", clock(*to)),
-                        "clock",
-                        ts,
-                        Id::ROOT,
-                    );
-                    jump.s = Some("g");
-                    out.push(jump);
-                }
-                EventKind::Complete { task } => {
-                    out.push(TraceEvent::instant("done".into(), "task", ts, *task));
-                }
-                EventKind::Panic { task, message } => {
-                    out.push(
-                        TraceEvent::instant("panicked".into(), "task", ts, *task)
-                            .arg("message", message.as_str()),
-                    );
-                }
-                EventKind::Abort { task, by } => {
-                    let name = match by {
-                        Some(by) if by != task => format!("aborted by {}", label(trace, *by)),
-                        _ => "aborted".to_owned(),
-                    };
-                    out.push(TraceEvent::instant(name, "task", ts, *task));
-                    flows.pending.remove(task);
-                }
-                EventKind::Decide {
-                    task,
-                    kind,
-                    options,
-                    chosen,
-                } => {
-                    out.push(
-                        TraceEvent::instant(
-                            format!("{kind}: option {} of {options}", chosen + 1),
-                            "decision",
-                            ts,
-                            *task,
-                        )
-                        .arg("deviation", *chosen != 0),
-                    );
-                }
-                EventKind::Dropped { task } => {
-                    out.push(TraceEvent::instant(
-                        "dropped unfinished at end of run".into(),
-                        "task",
-                        ts,
-                        *task,
-                    ));
-                }
-                other => {
-                    out.push(TraceEvent::instant(
-                        format!("{other:?}"),
-                        "other",
-                        ts,
-                        Id::ROOT,
-                    ));
-                }
-            }
-        }
+        timeline.push_unit(unit, range);
     }
+    let mut out = timeline.out;
     // Each task's events go on its node's process.
     for event in &mut out {
         if let Some(&pid) = task_pid.get(&event.tid) {
@@ -414,6 +240,220 @@ fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
         },
     };
     serde_json::to_string(&file).expect("a trace file serializes")
+}
+
+/// Every task of the run: the root, and every task spawned.
+fn all_tasks(trace: &Trace) -> Vec<Id> {
+    let mut tasks = vec![Id::ROOT];
+    tasks.extend(trace.events().iter().filter_map(|e| match e.kind {
+        EventKind::Spawn { task, .. } => Some(task),
+        _ => None,
+    }));
+    tasks
+}
+
+/// The processes of the file, as `(pid, name)`, and the process of each task on a node
+/// (by `tid`): a process per node, in order of each node's first task; 1 for no node.
+fn processes<'a>(
+    trace: &'a Trace,
+    tasks: &[Id],
+    title: &str,
+) -> (Vec<(u64, String)>, BTreeMap<u64, u64>) {
+    let mut node_pids: BTreeMap<&'a str, u64> = BTreeMap::new();
+    let mut processes = vec![(1, title.to_owned())];
+    let mut task_pid: BTreeMap<u64, u64> = BTreeMap::new();
+    for &task in tasks {
+        if let Some(node) = trace.node(task) {
+            let next = processes.len() as u64 + 1;
+            let pid = *node_pids.entry(node).or_insert_with(|| {
+                processes.push((next, format!("node {node}")));
+                next
+            });
+            task_pid.insert(track(task).1, pid);
+        }
+    }
+    (processes, task_pid)
+}
+
+/// The metadata events that name and sort the processes and the task tracks.
+fn metadata(trace: &Trace, tasks: &[Id], processes: &[(u64, String)]) -> Vec<TraceEvent> {
+    let mut out = Vec::new();
+    for (pid, name) in processes {
+        let mut event = TraceEvent::new("process_name".into(), "__metadata", "M", 0.0, Id::ROOT)
+            .arg("name", name.as_str());
+        event.pid = *pid;
+        out.push(event);
+        let mut event = TraceEvent::new(
+            "process_sort_index".into(),
+            "__metadata",
+            "M",
+            0.0,
+            Id::ROOT,
+        )
+        .arg("sort_index", *pid);
+        event.pid = *pid;
+        out.push(event);
+    }
+    for &task in tasks {
+        out.push(
+            TraceEvent::new("thread_name".into(), "__metadata", "M", 0.0, task)
+                .arg("name", label(trace, task)),
+        );
+        out.push(
+            TraceEvent::new("thread_sort_index".into(), "__metadata", "M", 0.0, task)
+                .arg("sort_index", task.as_u64()),
+        );
+    }
+    out
+}
+
+/// The file's events as they are laid out, unit by unit, with the flows still open.
+struct Timeline<'a> {
+    trace: &'a Trace,
+    out: Vec<TraceEvent>,
+    flows: Flows,
+}
+
+impl Timeline<'_> {
+    /// Lays out unit number `unit`, the events in `range`, spread evenly across it.
+    fn push_unit(&mut self, unit: usize, range: std::ops::Range<usize>) {
+        let events = &self.trace.events()[range];
+        let len = events.len() as f64;
+        let base = micros(events[0].time) + unit as f64;
+        for (pos, event) in events.iter().enumerate() {
+            let ts = base + pos as f64 / len;
+            self.push_event(event, ts, events);
+        }
+    }
+
+    /// Lays out one event of `unit` at `ts`.
+    fn push_event(&mut self, event: &Event, ts: f64, unit: &[Event]) {
+        let trace = self.trace;
+        match &event.kind {
+            EventKind::Poll {
+                task,
+                ready,
+                first_in_line,
+            } => self.push_poll(event, (*task, *ready, *first_in_line), ts, unit),
+            EventKind::PollEnd { .. } => {}
+            EventKind::Spawn {
+                task,
+                parent,
+                location,
+                ..
+            } => {
+                self.out.push(
+                    TraceEvent::instant(
+                        format!("spawn {}", label(trace, *task)),
+                        "spawn",
+                        ts,
+                        *parent,
+                    )
+                    .arg("location", location.to_string()),
+                );
+                self.flows.start(&mut self.out, *parent, *task, ts);
+            }
+            EventKind::Wake { task, by: Some(by) } => {
+                self.out.push(TraceEvent::instant(
+                    format!("wake {}", label(trace, *task)),
+                    "wake",
+                    ts,
+                    *by,
+                ));
+                self.flows.start(&mut self.out, *by, *task, ts);
+            }
+            EventKind::Wake { task, by: None } => {
+                let mut slice = TraceEvent::new("timer fired".into(), "timer", "X", ts, *task)
+                    .arg("simulated time", clock(event.time));
+                slice.dur = Some(0.5 / unit.len() as f64);
+                self.out.push(slice);
+                self.flows.start(&mut self.out, *task, *task, ts);
+            }
+            EventKind::Abort { task, .. } => {
+                self.out.push(instant(trace, &event.kind, ts));
+                self.flows.pending.remove(task);
+            }
+            kind => self.out.push(instant(trace, kind, ts)),
+        }
+    }
+
+    /// Lays out a poll of `task` (with `ready` tasks ready and `first_in_line` first in
+    /// line) as a 1 µs slice, and ends the flow that woke it.
+    fn push_poll(&mut self, event: &Event, poll: (Id, usize, Id), ts: f64, unit: &[Event]) {
+        let (task, ready, first_in_line) = poll;
+        let mut name = "poll".to_owned();
+        if task != first_in_line {
+            name = format!("poll, ahead of {}", label(self.trace, first_in_line));
+        }
+        let mut slice = TraceEvent::new(name, "poll", "X", ts, task)
+            .arg("step", event.step)
+            .arg("simulated time", clock(event.time))
+            .arg("ready", ready as u64);
+        slice.dur = Some(1.0);
+        if task != first_in_line {
+            slice = slice.arg("asyncio would have run", label(self.trace, first_in_line));
+        }
+        // Where the poll left the task, from its end.
+        let at = unit.iter().find_map(|e| match &e.kind {
+            EventKind::PollEnd { at, .. } => Some(*at),
+            _ => None,
+        });
+        if let Some(Some(at)) = at {
+            slice = slice.arg("suspended", crate::explain::site(self.trace, &at));
+        }
+        self.out.push(slice);
+        if let Some(id) = self.flows.pending.remove(&task) {
+            let mut end = TraceEvent::new("wake".into(), "flow", "f", ts, task);
+            end.id = Some(id);
+            end.bp = Some("e");
+            self.out.push(end);
+        }
+    }
+}
+
+/// The instant event (on its task's track, or across every track) for an event that
+/// neither slices nor flows.
+fn instant(trace: &Trace, kind: &EventKind, ts: f64) -> TraceEvent {
+    match kind {
+        EventKind::TimeJump { to } => {
+            let mut jump = TraceEvent::instant(
+                format!("clock advances to {}", clock(*to)),
+                "clock",
+                ts,
+                Id::ROOT,
+            );
+            jump.s = Some("g");
+            jump
+        }
+        EventKind::Complete { task } => TraceEvent::instant("done".into(), "task", ts, *task),
+        EventKind::Panic { task, message } => {
+            TraceEvent::instant("panicked".into(), "task", ts, *task)
+                .arg("message", message.as_str())
+        }
+        EventKind::Abort { task, by } => {
+            let name = match by {
+                Some(by) if by != task => format!("aborted by {}", label(trace, *by)),
+                _ => "aborted".to_owned(),
+            };
+            TraceEvent::instant(name, "task", ts, *task)
+        }
+        EventKind::Decide {
+            task,
+            kind,
+            options,
+            chosen,
+        } => TraceEvent::instant(
+            format!("{kind}: option {} of {options}", chosen + 1),
+            "decision",
+            ts,
+            *task,
+        )
+        .arg("deviation", *chosen != 0),
+        EventKind::Dropped { task } => {
+            TraceEvent::instant("dropped unfinished at end of run".into(), "task", ts, *task)
+        }
+        other => TraceEvent::instant(format!("{other:?}"), "other", ts, Id::ROOT),
+    }
 }
 
 /// Writes `trace` as a trace file at `path`, creating its directory.
