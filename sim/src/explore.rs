@@ -191,6 +191,81 @@ struct LevelRun {
     children_total: u64,
 }
 
+/// One level's work, shared by the threads that run it.
+struct LevelJob<'a> {
+    tree: &'a Tree,
+    level: usize,
+    /// How many of the level's schedules to run.
+    count: usize,
+    list_children: bool,
+    /// How many children to keep at most (all are counted).
+    child_cap: usize,
+    deadline: Option<Instant>,
+    next_chunk: AtomicUsize,
+    lowest_failure: AtomicUsize,
+    timed_out: AtomicBool,
+    merge: Mutex<Merge>,
+}
+
+impl LevelJob<'_> {
+    /// Lists in `out` the children of schedule `index`, which made `decisions`: one per
+    /// other option of each decision past its prefix (at most `child_cap` kept).
+    fn list_children(&self, index: usize, decisions: &[Decision], out: &mut ChunkOut) {
+        let start = self.tree.first_free_position(self.level, index);
+        for (position, decision) in decisions.iter().enumerate().skip(start) {
+            let options = decision.ready;
+            out.children_total += u64::from(options.saturating_sub(1));
+            for choice in 1..options {
+                if out.children.len() >= self.child_cap {
+                    break;
+                }
+                out.children.push(Node {
+                    parent: index as u32,
+                    position: position as u32,
+                    choice,
+                });
+            }
+        }
+    }
+
+    /// How the level went, once every thread is done.
+    fn finish(self) -> LevelRun {
+        let merge = self
+            .merge
+            .into_inner()
+            .expect("a thread of the exploration panicked");
+        let failure = match self.lowest_failure.into_inner() {
+            usize::MAX => None,
+            index => Some(index),
+        };
+        LevelRun {
+            ran: merge.ran,
+            failure,
+            timed_out: self.timed_out.into_inner(),
+            children: merge.children,
+            children_total: merge.children_total,
+        }
+    }
+}
+
+/// How many children a level may keep when `count` of the `remaining` schedules of the
+/// budget run in it (its children run in the next level, so they share what is left).
+fn child_cap(remaining: u64, count: usize) -> usize {
+    usize::try_from(remaining - count as u64)
+        .unwrap_or(usize::MAX)
+        .min(u32::MAX as usize)
+}
+
+/// Records in `coverage` that `ran` of the `total` schedules of `level` ran.
+fn record_level(coverage: &mut Coverage, level: usize, total: u64, ran: u64) {
+    coverage.levels.push(Level {
+        deviations: level as u32,
+        schedules: total,
+        run: ran,
+    });
+    coverage.schedules_run += ran;
+}
+
 /// Watches each explored run: its decisions and its trace (tests use it to compare the
 /// set of runs with a plain search's).
 pub(crate) type Observer<'a> = &'a (dyn Fn(&[Decision], &Trace) + Sync);
@@ -281,8 +356,7 @@ where
     }
 
     fn explore(&self) -> Report {
-        let started = Instant::now();
-        let deadline = started.checked_add(self.budget.time);
+        let deadline = Instant::now().checked_add(self.budget.time);
         let progress = Progress::exhaustive(self.bound);
         let mut tree = Tree::new();
         let mut coverage = Coverage {
@@ -299,12 +373,9 @@ where
             let remaining = self.budget.schedules - coverage.schedules_run;
             let count = (stored as u64).min(remaining) as usize;
             let has_children = level < self.bound as usize;
-            let child_cap = if has_children {
-                usize::try_from(remaining - count as u64)
-                    .unwrap_or(usize::MAX)
-                    .min(u32::MAX as usize)
-            } else {
-                0
+            let child_cap = match has_children {
+                true => child_cap(remaining, count),
+                false => 0,
             };
             progress.start_level(level as u32, level_total);
             let run = self.run_level(
@@ -323,42 +394,14 @@ where
                     false => index as u64 + 1,
                     true => run.ran,
                 };
-                coverage.levels.push(Level {
-                    deviations: level as u32,
-                    schedules: level_total,
-                    run: ran,
-                });
-                coverage.schedules_run += ran;
+                record_level(&mut coverage, level, level_total, ran);
                 coverage.failed = true;
                 progress.finish();
-                let prefix = tree.prefix(level, index);
-                let mut failure = self.describe(prefix, &coverage);
-                failure.write_trace_file();
-                return Report {
-                    seeds_run: coverage.schedules_run,
-                    failure: Some(failure),
-                    coverage: Some(coverage),
-                };
+                return self.failed(tree.prefix(level, index), coverage);
             }
-            coverage.levels.push(Level {
-                deviations: level as u32,
-                schedules: level_total,
-                run: run.ran,
-            });
-            coverage.schedules_run += run.ran;
-            if run.timed_out {
-                coverage.stopped_early =
-                    Some(format!("time budget of {:?} used up", self.budget.time));
-                break;
-            }
-            if run.ran < level_total {
-                coverage.stopped_early = Some(format!(
-                    "schedule budget of {} used up",
-                    coverage::thousands(self.budget.schedules)
-                ));
-                break;
-            }
-            if !has_children || run.children_total == 0 {
+            record_level(&mut coverage, level, level_total, run.ran);
+            coverage.stopped_early = self.stopped_early(&run, level_total);
+            if coverage.stopped_early.is_some() || !has_children || run.children_total == 0 {
                 break;
             }
             level_total = run.children_total;
@@ -369,6 +412,32 @@ where
             seeds_run: coverage.schedules_run,
             failure: None,
             coverage: Some(coverage),
+        }
+    }
+
+    /// The report of a failure found at the schedule with `prefix`.
+    fn failed(&self, prefix: Vec<u32>, coverage: Coverage) -> Report {
+        let mut failure = self.describe(prefix, &coverage);
+        failure.write_trace_file();
+        Report {
+            seeds_run: coverage.schedules_run,
+            failure: Some(failure),
+            coverage: Some(coverage),
+        }
+    }
+
+    /// Why the exploration stops after a level that ran `run` of its `level_total`
+    /// schedules, if a budget stops it.
+    fn stopped_early(&self, run: &LevelRun, level_total: u64) -> Option<String> {
+        if run.timed_out {
+            Some(format!("time budget of {:?} used up", self.budget.time))
+        } else if run.ran < level_total {
+            Some(format!(
+                "schedule budget of {} used up",
+                coverage::thousands(self.budget.schedules)
+            ))
+        } else {
+            None
         }
     }
 
@@ -388,69 +457,19 @@ where
         deadline: Option<Instant>,
         progress: &Progress,
     ) -> LevelRun {
-        let next_chunk = AtomicUsize::new(0);
-        let lowest_failure = AtomicUsize::new(usize::MAX);
-        let timed_out = AtomicBool::new(false);
-        let merge = Mutex::new(Merge::default());
-        let worker = || {
-            let mut replayer = self.replayer();
-            loop {
-                let first = next_chunk.fetch_add(CHUNK, Ordering::Relaxed);
-                if first >= count
-                    || first > lowest_failure.load(Ordering::Relaxed)
-                    || timed_out.load(Ordering::Relaxed)
-                {
-                    return;
-                }
-                let mut out = ChunkOut {
-                    first,
-                    ..ChunkOut::default()
-                };
-                let mut stop = false;
-                for index in first..(first + CHUNK).min(count) {
-                    if index > lowest_failure.load(Ordering::Relaxed) {
-                        stop = true;
-                        break;
-                    }
-                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                        timed_out.store(true, Ordering::Relaxed);
-                        stop = true;
-                        break;
-                    }
-                    out.ran += 1;
-                    let Some(decisions) = self.run(&mut replayer, tree.prefix(level, index)) else {
-                        lowest_failure.fetch_min(index, Ordering::Relaxed);
-                        stop = true;
-                        break;
-                    };
-                    if list_children {
-                        let start = tree.first_free_position(level, index);
-                        for (position, decision) in decisions.iter().enumerate().skip(start) {
-                            let options = decision.ready;
-                            out.children_total += u64::from(options.saturating_sub(1));
-                            for choice in 1..options {
-                                if out.children.len() >= child_cap {
-                                    break;
-                                }
-                                out.children.push(Node {
-                                    parent: index as u32,
-                                    position: position as u32,
-                                    choice,
-                                });
-                            }
-                        }
-                    }
-                }
-                progress.advance(out.ran as u64, 0);
-                merge
-                    .lock()
-                    .expect("a thread of the exploration panicked")
-                    .push(out, child_cap);
-                if stop {
-                    return;
-                }
-            }
+        let job = LevelJob {
+            tree,
+            level,
+            count,
+            list_children,
+            child_cap,
+            deadline,
+            next_chunk: AtomicUsize::new(0),
+            lowest_failure: AtomicUsize::new(usize::MAX),
+            timed_out: AtomicBool::new(false),
+            merge: Mutex::new(Merge::default()),
         };
+        let worker = || self.work(&job, progress);
         let chunks = count.div_ceil(CHUNK);
         let jobs = self.plan.jobs.min(chunks).max(1);
         if jobs == 1 {
@@ -462,20 +481,66 @@ where
                 }
             });
         }
-        let merge = merge
-            .into_inner()
-            .expect("a thread of the exploration panicked");
-        let failure = match lowest_failure.into_inner() {
-            usize::MAX => None,
-            index => Some(index),
-        };
-        LevelRun {
-            ran: merge.ran,
-            failure,
-            timed_out: timed_out.into_inner(),
-            children: merge.children,
-            children_total: merge.children_total,
+        job.finish()
+    }
+
+    /// One thread's share of `job`: takes chunks of schedules until none is left, a
+    /// failure comes before them, or time is up.
+    fn work(&self, job: &LevelJob<'_>, progress: &Progress) {
+        let mut replayer = self.replayer();
+        loop {
+            let first = job.next_chunk.fetch_add(CHUNK, Ordering::Relaxed);
+            if first >= job.count
+                || first > job.lowest_failure.load(Ordering::Relaxed)
+                || job.timed_out.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            let (out, stop) = self.run_chunk(&mut replayer, job, first);
+            progress.advance(out.ran as u64, 0);
+            job.merge
+                .lock()
+                .expect("a thread of the exploration panicked")
+                .push(out, job.child_cap);
+            if stop {
+                return;
+            }
         }
+    }
+
+    /// Runs the chunk of `job` that starts at schedule `first`; also says whether the
+    /// thread should stop (a failure, or time up).
+    fn run_chunk(
+        &self,
+        replayer: &mut Replayer<'_, F>,
+        job: &LevelJob<'_>,
+        first: usize,
+    ) -> (ChunkOut, bool) {
+        let mut out = ChunkOut {
+            first,
+            ..ChunkOut::default()
+        };
+        for index in first..(first + CHUNK).min(job.count) {
+            if index > job.lowest_failure.load(Ordering::Relaxed) {
+                return (out, true);
+            }
+            if job
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
+            {
+                job.timed_out.store(true, Ordering::Relaxed);
+                return (out, true);
+            }
+            out.ran += 1;
+            let Some(decisions) = self.run(replayer, job.tree.prefix(job.level, index)) else {
+                job.lowest_failure.fetch_min(index, Ordering::Relaxed);
+                return (out, true);
+            };
+            if job.list_children {
+                job.list_children(index, &decisions, &mut out);
+            }
+        }
+        (out, false)
     }
 
     /// The [`Failure`] of the schedule with `prefix`: replayed with the trace on,
