@@ -12,14 +12,15 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
 use crate::choice::{Chooser, Random};
 use crate::context::{self, AsTask, Enter};
 use crate::executor::{Core, Next, Step};
 use crate::outcome::{Decision, RunError, UserRng};
+use crate::task::ErasedTask;
 use crate::trace::Trace;
 
 /// The slot of the root future (task `t0`).
@@ -150,40 +151,16 @@ impl Runtime {
 
     /// Runs `future` to completion as the root task `t0`; a failure is returned as data.
     pub fn run<F: Future>(&mut self, future: F) -> Result<F::Output, RunError> {
-        let chooser = self
-            .chooser
-            .take()
-            .unwrap_or_else(|| Box::new(Random::new(self.seed)));
-        // Run-scoped state left by a run that unwound before its teardown.
-        let stale = self.core.borrow_mut().take_extensions();
-        drop(stale);
-        self.core
-            .borrow_mut()
-            .reset(self.seed, chooser, self.user_rng.take());
+        self.begin_run();
         let _enter = Enter::new(self.core.clone());
         let mut root = pin!(Some(future));
         let mut output = None;
         let mut foreign_wakers = Vec::new();
         let outcome = loop {
-            let next = {
-                let mut core = self.core.borrow_mut();
-                let next = core.next_step(&mut foreign_wakers);
-                for (index, waker) in std::mem::take(&mut core.waker_updates) {
-                    let index = index as usize;
-                    if index >= self.wakers.len() {
-                        self.wakers.resize(index + 1, Waker::noop().clone());
-                    }
-                    self.wakers[index] = waker;
-                }
-                next
-            };
-            let step = match next {
+            let step = match self.next_step(&mut foreign_wakers) {
                 Next::Poll(step) => step,
                 Next::Fire => {
-                    foreign_wakers.drain(..).for_each(Waker::wake);
-                    let mut core = self.core.borrow_mut();
-                    core.apply_wakes(None);
-                    core.note_progress();
+                    self.fire(&mut foreign_wakers);
                     continue;
                 }
                 Next::Stop(error) => break Err(*error),
@@ -198,15 +175,8 @@ impl Runtime {
                     None => unreachable!("the root future is polled after it finished"),
                 },
             }));
-            let settled = self.core.borrow_mut().settle(index, cell, result);
-            let dropped = settled
-                .dropped
-                .and_then(|cell| self.drop_outside_poll(index, || drop(cell)));
-            match (settled.outcome, dropped) {
-                (Some(Err(error)), _) => break Err(*error),
-                (_, Some(error)) => break Err(error),
-                (Some(Ok(())), None) => break Ok(()),
-                (None, None) => {}
+            if let Some(outcome) = self.settle(index, cell, result) {
+                break outcome;
             }
         };
         let output = outcome.map(|()| output.take().expect("the root future completed"));
@@ -216,6 +186,65 @@ impl Runtime {
         match (output, root_failure.or(late_failure)) {
             (Ok(_), Some(error)) => Err(error),
             (output, _) => output,
+        }
+    }
+
+    /// Readies the core for a new run: this run's chooser (by default, a random one from
+    /// the seed), its seed and its user RNG.
+    fn begin_run(&mut self) {
+        let chooser = self
+            .chooser
+            .take()
+            .unwrap_or_else(|| Box::new(Random::new(self.seed)));
+        // Run-scoped state left by a run that unwound before its teardown.
+        let stale = self.core.borrow_mut().take_extensions();
+        drop(stale);
+        self.core
+            .borrow_mut()
+            .reset(self.seed, chooser, self.user_rng.take());
+    }
+
+    /// What the run does next; keeps `wakers` in step with the core's task slots.
+    #[inline]
+    fn next_step(&mut self, foreign_wakers: &mut Vec<Waker>) -> Next {
+        let mut core = self.core.borrow_mut();
+        let next = core.next_step(foreign_wakers);
+        for (index, waker) in std::mem::take(&mut core.waker_updates) {
+            let index = index as usize;
+            if index >= self.wakers.len() {
+                self.wakers.resize(index + 1, Waker::noop().clone());
+            }
+            self.wakers[index] = waker;
+        }
+        next
+    }
+
+    /// Fires the timers whose wakers `next_step` left in `foreign_wakers`.
+    fn fire(&mut self, foreign_wakers: &mut Vec<Waker>) {
+        foreign_wakers.drain(..).for_each(Waker::wake);
+        let mut core = self.core.borrow_mut();
+        core.apply_wakes(None);
+        core.note_progress();
+    }
+
+    /// Settles the poll of task `index`, dropping its future outside the poll if it
+    /// finished; `Some` with the run's outcome when the run ends there.
+    #[inline]
+    fn settle(
+        &mut self,
+        index: u32,
+        cell: Option<Pin<Box<dyn ErasedTask>>>,
+        result: std::thread::Result<Poll<()>>,
+    ) -> Option<Result<(), RunError>> {
+        let settled = self.core.borrow_mut().settle(index, cell, result);
+        let dropped = settled
+            .dropped
+            .and_then(|cell| self.drop_outside_poll(index, || drop(cell)));
+        match (settled.outcome, dropped) {
+            (Some(Err(error)), _) => Some(Err(*error)),
+            (_, Some(error)) => Some(Err(error)),
+            (Some(Ok(())), None) => Some(Ok(())),
+            (None, None) => None,
         }
     }
 
