@@ -210,19 +210,33 @@ impl Trace {
     /// Writes one event as a line of the timeline (nothing for an event that is not
     /// [shown](Event::is_shown)).
     pub fn write_event(&self, f: &mut impl fmt::Write, event: &Event) -> fmt::Result {
+        let Some((task, what)) = self.columns(&event.kind) else {
+            return Ok(());
+        };
+        let step = match event.kind {
+            EventKind::Poll { .. } => event.step.to_string(),
+            _ => String::new(),
+        };
         let time = format!(
             "{}.{:06}s",
             event.time.as_secs(),
             event.time.subsec_micros()
         );
+        // Continuation lines of a multi-line message line up under the event column.
+        let what = what.replace('\n', &format!("\n{:39}", ""));
+        writeln!(f, "{step:>6}  {time:>12}  {task:<16} {what}")
+    }
+
+    /// The task and event columns of an event's timeline line; `None` for an event
+    /// that is not shown.
+    fn columns(&self, kind: &EventKind) -> Option<(String, String)> {
         let label = |task: Id| match self.name(task) {
             Some(name) => format!("{task} {name}"),
             None => task.to_string(),
         };
-        let (step, task, what) = match &event.kind {
-            EventKind::PollEnd { .. } => return Ok(()),
+        Some(match kind {
+            EventKind::PollEnd { .. } => return None,
             EventKind::Poll { task, ready, .. } => (
-                event.step.to_string(),
                 label(*task),
                 if *ready > 1 {
                     format!("poll (1 of {ready} ready)")
@@ -236,45 +250,34 @@ impl Trace {
                 location,
                 ..
             } => (
-                String::new(),
                 label(*parent),
                 format!("spawn {} ({location})", label(*task)),
             ),
-            EventKind::Complete { task } => (String::new(), label(*task), "done".to_owned()),
-            EventKind::Panic { task, message } => {
-                (String::new(), label(*task), format!("panicked: {message}"))
-            }
+            EventKind::Complete { task } => (label(*task), "done".to_owned()),
+            EventKind::Panic { task, message } => (label(*task), format!("panicked: {message}")),
             EventKind::Abort { task, by } => match by {
-                Some(by) => (String::new(), label(*by), format!("abort {}", label(*task))),
-                None => (String::new(), label(*task), "aborted".to_owned()),
+                Some(by) => (label(*by), format!("abort {}", label(*task))),
+                None => (label(*task), "aborted".to_owned()),
             },
             EventKind::Wake { task, by } => match by {
-                Some(by) => (String::new(), label(*by), format!("wake {}", label(*task))),
-                None => (String::new(), label(*task), "timer fired".to_owned()),
+                Some(by) => (label(*by), format!("wake {}", label(*task))),
+                None => (label(*task), "timer fired".to_owned()),
             },
-            EventKind::TimeJump { .. } => {
-                (String::new(), String::new(), "clock advances".to_owned())
-            }
+            EventKind::TimeJump { .. } => (String::new(), "clock advances".to_owned()),
             EventKind::Decide {
                 task,
                 kind,
                 options,
                 chosen,
             } => (
-                String::new(),
                 label(*task),
                 format!("{kind}: option {} of {options}", chosen + 1),
             ),
-            EventKind::Dropped { task } => (
-                String::new(),
-                label(*task),
-                "dropped unfinished at end of run".to_owned(),
-            ),
-            EventKind::Note { task, text } => (String::new(), label(*task), text.clone()),
-        };
-        // Continuation lines of a multi-line message line up under the event column.
-        let what = what.replace('\n', &format!("\n{:39}", ""));
-        writeln!(f, "{step:>6}  {time:>12}  {task:<16} {what}")
+            EventKind::Dropped { task } => {
+                (label(*task), "dropped unfinished at end of run".to_owned())
+            }
+            EventKind::Note { task, text } => (label(*task), text.clone()),
+        })
     }
 
     fn write_header(f: &mut impl fmt::Write) -> fmt::Result {
