@@ -109,30 +109,33 @@ pub(crate) fn deviations(trace: &Trace) -> Vec<String> {
                 options,
                 chosen,
             } if *chosen != 0 => {
-                let (n, c, who) = (options, chosen + 1, label(trace, *task));
-                let what = match kind {
-                    DecisionKind::Select => format!(
-                        "select! in {who} took branch {c} of {n} (source order would take \
-                         branch 1)"
-                    ),
-                    DecisionKind::Delivery => format!(
-                        "the network delivered message {c} of {n} due first (earliest-queued \
-                         order would deliver message 1)"
-                    ),
-                    DecisionKind::Fault => format!(
-                        "a fault decision in {who} took option {c} of {n} (option 1 is no fault)"
-                    ),
-                    other => format!(
-                        "a {other} decision in {who} took option {c} of {n} (the default is \
-                         option 1)"
-                    ),
-                };
+                let what = decision(&label(trace, *task), *kind, *options, chosen + 1);
                 lines.push(format!("step {}: {what}", event.step));
             }
             _ => {}
         }
     }
     lines
+}
+
+/// What a deviating decision of `kind` in task `who` did: it took option `c` (from 1)
+/// of `n`.
+fn decision(who: &str, kind: DecisionKind, n: usize, c: usize) -> String {
+    match kind {
+        DecisionKind::Select => {
+            format!("select! in {who} took branch {c} of {n} (source order would take branch 1)")
+        }
+        DecisionKind::Delivery => format!(
+            "the network delivered message {c} of {n} due first (earliest-queued order would \
+             deliver message 1)"
+        ),
+        DecisionKind::Fault => {
+            format!("a fault decision in {who} took option {c} of {n} (option 1 is no fault)")
+        }
+        other => {
+            format!("a {other} decision in {who} took option {c} of {n} (the default is option 1)")
+        }
+    }
 }
 
 impl crate::report::Failure {
