@@ -40,71 +40,65 @@ impl Env {
 
     /// Reads variables through `lookup` (tests pass a map).
     pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Env {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let vars = Vars(lookup);
         Env {
-            seed: get("DETSIM_SEED").map(|v| parse("DETSIM_SEED", &v, parse_seed, SEED_FORM)),
-            seeds: get("DETSIM_SEEDS").map(|v| {
-                parse(
-                    "DETSIM_SEEDS",
-                    &v,
-                    parse_count,
-                    "a positive whole number of seeds, such as 1000",
-                )
-            }),
-            seed_start: get("DETSIM_SEED_START")
-                .map(|v| parse("DETSIM_SEED_START", &v, parse_seed, SEED_FORM)),
-            scheduler: get("DETSIM_SCHEDULER")
-                .map(|v| parse("DETSIM_SCHEDULER", &v, |s| s.parse().ok(), SCHEDULER_FORM)),
-            jobs: get("DETSIM_JOBS").map(|v| {
-                parse(
-                    "DETSIM_JOBS",
-                    &v,
-                    |s| parse_count(s).and_then(|n| usize::try_from(n).ok()),
-                    "a positive number of threads, such as 2",
-                )
-            }),
-            replay: get("DETSIM_REPLAY").map(|v| read_replay(v.trim())),
-            max_steps: get("DETSIM_MAX_STEPS").map(|v| {
-                parse(
-                    "DETSIM_MAX_STEPS",
-                    &v,
-                    parse_count,
-                    "a positive whole number of polls, such as 50000000",
-                )
-            }),
-            check_determinism: get("DETSIM_CHECK_DETERMINISM").map(|v| {
-                parse(
-                    "DETSIM_CHECK_DETERMINISM",
-                    &v,
-                    |s| match s {
-                        "1" | "true" | "yes" => Some(true),
-                        "0" | "false" | "no" => Some(false),
-                        _ => None,
-                    },
-                    "`1` (on) or `0` (off)",
-                )
-            }),
-            trace: get("DETSIM_TRACE").map(|v| std::path::PathBuf::from(v.trim())),
-            exhaustive: get("DETSIM_EXHAUSTIVE").map(|v| {
-                parse(
-                    "DETSIM_EXHAUSTIVE",
-                    &v,
-                    |s| match s {
-                        "off" => Some(ExhaustiveSetting::Off),
-                        _ => s.parse().ok().map(ExhaustiveSetting::Bound),
-                    },
-                    "a number of deviations such as 2, or `off`",
-                )
-            }),
-            faults: get("DETSIM_FAULTS").map(|v| {
-                parse(
-                    "DETSIM_FAULTS",
-                    &v,
-                    detsim_net::cluster::Faults::parse,
-                    "`none` or `swarm`",
-                )
-            }),
+            seed: vars.parsed("DETSIM_SEED", parse_seed, SEED_FORM),
+            seeds: vars.parsed(
+                "DETSIM_SEEDS",
+                parse_count,
+                "a positive whole number of seeds, such as 1000",
+            ),
+            seed_start: vars.parsed("DETSIM_SEED_START", parse_seed, SEED_FORM),
+            scheduler: vars.parsed("DETSIM_SCHEDULER", |s| s.parse().ok(), SCHEDULER_FORM),
+            jobs: vars.parsed(
+                "DETSIM_JOBS",
+                |s| parse_count(s).and_then(|n| usize::try_from(n).ok()),
+                "a positive number of threads, such as 2",
+            ),
+            replay: vars.get("DETSIM_REPLAY").map(|v| read_replay(v.trim())),
+            max_steps: vars.parsed(
+                "DETSIM_MAX_STEPS",
+                parse_count,
+                "a positive whole number of polls, such as 50000000",
+            ),
+            check_determinism: vars.parsed(
+                "DETSIM_CHECK_DETERMINISM",
+                parse_switch,
+                "`1` (on) or `0` (off)",
+            ),
+            trace: vars
+                .get("DETSIM_TRACE")
+                .map(|v| std::path::PathBuf::from(v.trim())),
+            exhaustive: vars.parsed(
+                "DETSIM_EXHAUSTIVE",
+                |s| match s {
+                    "off" => Some(ExhaustiveSetting::Off),
+                    _ => s.parse().ok().map(ExhaustiveSetting::Bound),
+                },
+                "a number of deviations such as 2, or `off`",
+            ),
+            faults: vars.parsed(
+                "DETSIM_FAULTS",
+                detsim_net::cluster::Faults::parse,
+                "`none` or `swarm`",
+            ),
         }
+    }
+}
+
+/// The variables `lookup` finds.
+struct Vars<L>(L);
+
+impl<L: Fn(&str) -> Option<String>> Vars<L> {
+    /// Variable `name`; `None` where it is unset or empty.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Variable `name` read by `read`; a value `read` rejects is a panic that names
+    /// the variable, the value and the expected `form`.
+    fn parsed<T>(&self, name: &str, read: impl Fn(&str) -> Option<T>, form: &str) -> Option<T> {
+        self.get(name).map(|v| parse(name, &v, read, form))
     }
 }
 
@@ -151,6 +145,15 @@ pub(crate) fn parse_seed(s: &str) -> Option<u64> {
 
 fn parse_count(s: &str) -> Option<u64> {
     parse_seed(s).filter(|&n| n > 0)
+}
+
+/// An on/off switch: `1`, `true`, `yes` or `0`, `false`, `no`.
+fn parse_switch(s: &str) -> Option<bool> {
+    match s {
+        "1" | "true" | "yes" => Some(true),
+        "0" | "false" | "no" => Some(false),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
