@@ -374,13 +374,9 @@ impl ReportText<'_> {
                 .collect();
             if !notes.is_empty() {
                 writeln!(f, "cluster events and faults ({}):", notes.len())?;
-                let skip = notes.len().saturating_sub(REPORT_TRACE_TAIL);
-                if skip > 0 {
-                    writeln!(f, "    ({skip} earlier not shown)")?;
-                }
-                for note in &notes[skip..] {
-                    writeln!(f, "  {note}")?;
-                }
+                write_last(f, &notes, REPORT_TRACE_TAIL, |skip| {
+                    format!("    ({skip} earlier not shown)")
+                })?;
             }
         }
         Ok(())
@@ -394,13 +390,9 @@ impl ReportText<'_> {
             writeln!(f, "deviations from asyncio's order in the run below:")?;
             // The last ones, nearest the failure: a report stays short whatever the
             // size of the run (a long unshrunk run has hundreds of thousands).
-            let hidden = deviations.len().saturating_sub(REPORT_DEVIATIONS);
-            if hidden > 0 {
-                writeln!(f, "  ({hidden} earlier deviations not shown)")?;
-            }
-            for line in &deviations[hidden..] {
-                writeln!(f, "  {line}")?;
-            }
+            write_last(f, &deviations, REPORT_DEVIATIONS, |hidden| {
+                format!("  ({hidden} earlier deviations not shown)")
+            })?;
         }
         Ok(())
     }
@@ -424,4 +416,22 @@ impl ReportText<'_> {
         }
         Ok(())
     }
+}
+
+/// Writes the last `keep` of `lines`, indented, after the line `hidden(n)` when it
+/// leaves `n` earlier ones out.
+fn write_last(
+    f: &mut fmt::Formatter<'_>,
+    lines: &[String],
+    keep: usize,
+    hidden: impl Fn(usize) -> String,
+) -> fmt::Result {
+    let skip = lines.len().saturating_sub(keep);
+    if skip > 0 {
+        writeln!(f, "{}", hidden(skip))?;
+    }
+    for line in &lines[skip..] {
+        writeln!(f, "  {line}")?;
+    }
+    Ok(())
 }
