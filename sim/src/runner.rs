@@ -918,6 +918,7 @@ pub(crate) fn token_file(test: Option<&str>, seed: u64) -> std::path::PathBuf {
 
 /// A command that reruns this test with `vars` set.
 pub(crate) fn replay_command(vars: &str) -> String {
+    let vars = &with_build_flags(vars);
     let package = std::env::var("CARGO_PKG_NAME")
         .map(|p| format!(" -p {p}"))
         .unwrap_or_default();
@@ -935,6 +936,17 @@ pub(crate) fn replay_command(vars: &str) -> String {
             let args: Vec<String> = std::env::args().collect();
             format!("{vars} {}", args.join(" "))
         }
+    }
+}
+
+/// `vars`, plus `RUSTFLAGS="--cfg detsim"` when this is the tokio facade's simulated
+/// build (RUSTFLAGS reach every crate of a build, this one too): without the flag,
+/// `cargo test` would rebuild the test against real tokio and replay nothing.
+fn with_build_flags(vars: &str) -> String {
+    if cfg!(detsim) {
+        format!("{vars} RUSTFLAGS=\"--cfg detsim\"")
+    } else {
+        vars.to_owned()
     }
 }
 

@@ -287,6 +287,13 @@ mod simulated {
             .unwrap_or_else(|| panic!("no replay command in the report:\n{report}"))
             .to_owned();
         assert!(report.contains(&format!("-- {test} --exact")), "{report}");
+        // The command rebuilds the simulated test, not one against real tokio.
+        assert!(
+            report.contains(&format!(
+                "DETSIM_REPLAY={token} RUSTFLAGS=\"--cfg detsim\" cargo test"
+            )),
+            "{report}"
+        );
         // Another process replays the token to the same failure.
         let replayed = run_child(test, &[("DETSIM_REPLAY", &token)]);
         assert!(replayed.contains("lost writes on shutdown"), "{replayed}");
