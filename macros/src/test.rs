@@ -49,6 +49,21 @@ fn check_fn(item: &ItemFn, attribute: &str, arguments_allowed: bool) -> syn::Res
     Ok(())
 }
 
+/// The `#[test]` function that replaces `item`: its attributes, visibility and name,
+/// with `call` (which runs the body as a sweep) as its whole body.
+fn test_fn(item: &ItemFn, call: TokenStream) -> TokenStream {
+    let attrs = &item.attrs;
+    let vis = &item.vis;
+    let name = &item.sig.ident;
+    quote! {
+        #[::core::prelude::v1::test]
+        #(#attrs)*
+        #vis fn #name() {
+            #call
+        }
+    }
+}
+
 /// `|| async { …body… }`: a closure the sweep calls once per seed. A body returning a
 /// `Result` fails the seed on `Err`, with the error's `Debug`.
 fn body_closure(item: &ItemFn) -> TokenStream {
@@ -114,17 +129,11 @@ pub(crate) fn detsim_test(args: TokenStream, item: TokenStream) -> syn::Result<T
             }
         }
     }
-    let attrs = &item.attrs;
-    let vis = &item.vis;
-    let name = &item.sig.ident;
     let body = body_closure(&item);
-    Ok(quote! {
-        #[::core::prelude::v1::test]
-        #(#attrs)*
-        #vis fn #name() {
-            ::detsim::Builder::new()#settings.check(#body);
-        }
-    })
+    Ok(test_fn(
+        &item,
+        quote!(::detsim::Builder::new()#settings.check(#body);),
+    ))
 }
 
 /// Rejects a scheduler string at compile time when it cannot parse at run time.
@@ -219,14 +228,10 @@ pub(crate) fn tokio_test(args: TokenStream, item: TokenStream) -> syn::Result<To
         Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
     };
-    let attrs = &item.attrs;
-    let vis = &item.vis;
-    let name = &item.sig.ident;
     let body = body_closure(&item);
-    Ok(quote! {
-        #[::core::prelude::v1::test]
-        #(#attrs)*
-        #vis fn #name() {
+    Ok(test_fn(
+        &item,
+        quote! {
             #krate::__private::run_test(
                 #krate::__private::TestConfig {
                     flavor: #flavor,
@@ -235,8 +240,8 @@ pub(crate) fn tokio_test(args: TokenStream, item: TokenStream) -> syn::Result<To
                 },
                 #body,
             );
-        }
-    })
+        },
+    ))
 }
 
 /// The facade's `#[tokio::main]` under `--cfg detsim`: as tokio's expansion, through
