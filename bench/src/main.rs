@@ -173,14 +173,20 @@ fn run(options: &Options) {
 /// (`valgrind --tool=callgrind target/release/detsim-bench __profile sweep 1000`).
 const PROFILE: &str = "__profile";
 
-/// Runs one workload: `sweep SEEDS [JOBS]` (the tiny test), `spawn TASKS` (spawn-join)
-/// or `scale SCHEDULER TASKS` (the scale program).
+/// Runs one workload: `sweep SEEDS [JOBS]` (the tiny test), `parallel` (the sweep
+/// section's jobs(2) against jobs(1), without the sections before it), `spawn TASKS`
+/// (spawn-join) or `scale SCHEDULER TASKS` (the scale program).
 fn profile(args: Vec<String>) {
     let number = |i: usize, default: u64| -> u64 {
         args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default)
     };
     match args.first().map(String::as_str) {
         Some("sweep") => sweep::profile(number(1, 1_000), number(2, 1) as usize),
+        Some("parallel") => {
+            let mut summary = summary::Summary::default();
+            sweep::parallel(false, &mut summary);
+            summary.print();
+        }
         Some("spawn") => spawn::profile(number(1, 10_000)),
         Some("scale") => scale::profile(
             args.get(1).map_or("random", String::as_str),

@@ -134,6 +134,12 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
         ratio >= 20.0,
     );
 
+    parallel(quick, summary);
+}
+
+/// The sweep on two threads against one, alternated, on four times the seeds.
+pub(crate) fn parallel(quick: bool, summary: &mut Summary) {
+    let seeds: u64 = if quick { 100 } else { 10_000 };
     // More seeds and repetitions: two threads are at the mercy of whatever else the
     // machine runs, so the CPU time each side burns is reported too: seeds per
     // CPU-second equal on both sides means the threads cost nothing extra, and the

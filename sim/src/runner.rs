@@ -578,10 +578,13 @@ where
     if jobs == 1 {
         state.work(&exec);
     } else {
+        // The calling thread takes a share too: it is already running, while a new
+        // thread may take a while to get a core.
         std::thread::scope(|scope| {
-            for _ in 0..jobs {
+            for _ in 1..jobs {
                 scope.spawn(|| state.work(&exec));
             }
+            state.work(&exec);
         });
     }
     state.finish(&exec)
@@ -609,10 +612,17 @@ struct SweepState {
     start: u64,
     count: u64,
     end: u64,
-    lowest_failure: AtomicU64,
+    /// Read before every seed by every thread, written only when a seed fails: kept on
+    /// a cache line of its own, away from the counters written at every chunk.
+    lowest_failure: CacheLine<AtomicU64>,
     next_chunk: AtomicU64,
     progress: Progress,
 }
+
+/// A value alone on its cache line (128 bytes: two lines, for the adjacent-line
+/// prefetcher), so that writes to its neighbours do not evict it from other cores.
+#[repr(align(128))]
+struct CacheLine<T>(T);
 
 impl SweepState {
     fn new(plan: &Plan) -> Self {
@@ -620,7 +630,7 @@ impl SweepState {
             start: plan.start,
             count: plan.count,
             end: plan.start.saturating_add(plan.count),
-            lowest_failure: AtomicU64::new(u64::MAX),
+            lowest_failure: CacheLine(AtomicU64::new(u64::MAX)),
             next_chunk: AtomicU64::new(plan.start),
             progress: Progress::new(plan.count),
         }
@@ -636,16 +646,16 @@ impl SweepState {
         let mut replayer = exec.replayer();
         loop {
             let first = self.next_chunk.fetch_add(CHUNK, Ordering::Relaxed);
-            if first >= self.end || first > self.lowest_failure.load(Ordering::Relaxed) {
+            if first >= self.end || first > self.lowest_failure.0.load(Ordering::Relaxed) {
                 return;
             }
             let last = first.saturating_add(CHUNK).min(self.end);
             for seed in first..last {
-                if seed > self.lowest_failure.load(Ordering::Relaxed) {
+                if seed > self.lowest_failure.0.load(Ordering::Relaxed) {
                     return;
                 }
                 if exec.fails(&mut replayer, seed) {
-                    self.lowest_failure.fetch_min(seed, Ordering::Relaxed);
+                    self.lowest_failure.0.fetch_min(seed, Ordering::Relaxed);
                     self.progress.advance(seed - first + 1, 1);
                     return;
                 }
@@ -661,7 +671,7 @@ impl SweepState {
         Fut: Future<Output = ()>,
     {
         self.progress.finish();
-        match self.lowest_failure.into_inner() {
+        match self.lowest_failure.0.into_inner() {
             u64::MAX => Report {
                 seeds_run: self.count,
                 failure: None,
