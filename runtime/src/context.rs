@@ -57,14 +57,11 @@ pub fn in_simulation() -> bool {
 #[derive(Debug)]
 pub(crate) struct Enter {
     quiet_before: bool,
-    wakes: std::sync::Arc<crate::waker::WakeQueue>,
 }
 
 impl Enter {
     pub(crate) fn new(core: Rc<RefCell<Core>>) -> Enter {
         install_panic_hook();
-        let wakes = core.borrow().wake_queue().clone();
-        wakes.enter();
         CURRENT.with(|current| {
             let mut current = current.borrow_mut();
             assert!(
@@ -75,14 +72,12 @@ impl Enter {
         });
         Enter {
             quiet_before: QUIET_PANICS.replace(true),
-            wakes,
         }
     }
 }
 
 impl Drop for Enter {
     fn drop(&mut self) {
-        self.wakes.exit();
         QUIET_PANICS.set(self.quiet_before);
         CURRENT.with(|current| current.borrow_mut().take());
     }

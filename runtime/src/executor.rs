@@ -17,7 +17,6 @@ use std::fmt;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -33,7 +32,7 @@ use crate::task::{ErasedTask, Id, Payload};
 use crate::time::Instant;
 use crate::trace::{EventKind, Trace};
 use crate::wait::{Position, WaitSite};
-use crate::waker::{TaskWaker, WakeQueue};
+use crate::waker::{self, Address, VACANT};
 
 mod handles;
 mod nodes;
@@ -74,6 +73,8 @@ const LIVELOCK_QUIET_POLLS: u64 = 10_000;
 /// A task picked for polling, taken out of the core.
 pub(crate) struct Step {
     pub(crate) index: u32,
+    /// Where the task's wakes go: its waker is made from this for the poll.
+    pub(crate) address: Address,
     /// `None` for the root future, which lives on `run`'s stack.
     pub(crate) cell: Option<Pin<Box<dyn ErasedTask>>>,
 }
@@ -122,6 +123,8 @@ enum State {
 }
 
 struct Slot {
+    /// The task's generation ([`VACANT`] when the slot has none): a waker or a handle
+    /// of an earlier task in the slot does not match it.
     generation: u32,
     id: Id,
     state: State,
@@ -129,9 +132,6 @@ struct Slot {
     cell: Option<Pin<Box<dyn ErasedTask>>>,
     name: Option<String>,
     location: Option<&'static Location<'static>>,
-    /// The slot's waker. The runtime holds the one `Waker` made from it (see
-    /// `Core::waker_updates`), so a strong count of 2 means nobody else does.
-    waker_arc: Arc<TaskWaker>,
     join_waker: Option<Waker>,
     /// A `JoinHandle` for this task exists.
     attached: bool,
@@ -202,10 +202,8 @@ pub(crate) struct Core {
     free: Vec<u32>,
     ready: ReadyQueue,
     ready_ids: Vec<Id>,
-    wakes: Arc<WakeQueue>,
-    /// Wakers of new or re-made slots, for the runtime to take into its own table, from
-    /// which it polls each task without cloning a waker per poll.
-    pub(crate) waker_updates: Vec<(u32, Waker)>,
+    /// This thread's number, part of every waker's address (see `waker.rs`).
+    thread: u32,
     wake_buf: Vec<(u32, u32)>,
     timers: BTreeMap<(u64, u64), Waker>,
     timer_seq: u64,
@@ -260,8 +258,7 @@ impl Core {
             free: Vec::new(),
             ready: ReadyQueue::default(),
             ready_ids: Vec::new(),
-            wakes: Arc::new(WakeQueue::default()),
-            waker_updates: Vec::new(),
+            thread: 0,
             wake_buf: Vec::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
@@ -293,6 +290,7 @@ impl Core {
         user_rng: Option<UserRng>,
     ) {
         self.epoch = next_epoch();
+        self.thread = waker::this_thread();
         self.seed = seed;
         self.list_ready = chooser.needs_tasks();
         self.track_ready = chooser.tracks_ready();
@@ -301,15 +299,13 @@ impl Core {
         self.free.clear();
         for (index, slot) in self.slots.iter_mut().enumerate().rev() {
             debug_assert!(slot.cell.is_none());
-            if slot.state != State::Vacant {
-                slot.state = State::Vacant;
-                slot.generation = slot.generation.wrapping_add(1);
-            }
+            slot.state = State::Vacant;
+            slot.generation = VACANT;
             slot.join_waker = None;
             self.free.push(index as u32);
         }
         self.ready.clear();
-        self.wakes.clear();
+        waker::enter();
         self.timers.clear();
         self.timer_seq = 0;
         self.now = 0;
@@ -343,32 +339,21 @@ impl Core {
         let id = Id(self.next_id);
         self.next_id += 1;
         let index = match self.free.pop() {
-            Some(index) => {
-                let slot = &mut self.slots[index as usize];
-                // Reuse the waker allocation unless someone still holds a clone of it.
-                if Arc::strong_count(&slot.waker_arc) == 2 {
-                    slot.waker_arc.recycle(slot.generation);
-                } else {
-                    slot.waker_arc =
-                        Arc::new(TaskWaker::new(index, slot.generation, self.wakes.clone()));
-                    self.waker_updates
-                        .push((index, Waker::from(slot.waker_arc.clone())));
-                }
-                index
-            }
+            Some(index) => index,
             None => {
-                let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 live tasks");
-                let waker_arc = Arc::new(TaskWaker::new(index, 0, self.wakes.clone()));
-                self.waker_updates
-                    .push((index, Waker::from(waker_arc.clone())));
+                let index = self.slots.len() as u32;
+                assert!(
+                    index < waker::MAX_SLOTS,
+                    "detsim: more than {} tasks alive at once",
+                    waker::MAX_SLOTS - 1
+                );
                 self.slots.push(Slot {
-                    generation: 0,
+                    generation: VACANT,
                     id,
                     state: State::Vacant,
                     cell: None,
                     name: None,
                     location: None,
-                    waker_arc: waker_arc.clone(),
                     join_waker: None,
                     attached: false,
                     abort_requested: false,
@@ -381,6 +366,7 @@ impl Core {
             }
         };
         let slot = &mut self.slots[index as usize];
+        slot.generation = waker::next_generation();
         slot.id = id;
         slot.name = name;
         slot.location = location;
@@ -396,7 +382,7 @@ impl Core {
     fn free_slot(&mut self, index: u32) -> Option<Pin<Box<dyn ErasedTask>>> {
         let slot = &mut self.slots[index as usize];
         slot.state = State::Vacant;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation = VACANT;
         slot.join_waker = None;
         // The id, name and location stay until the slot is reused: a destructor that
         // panics while the freed cell is dropped is reported as this task's panic.
@@ -441,10 +427,6 @@ impl Core {
 
     fn current_task(&self) -> Option<Id> {
         self.current.map(|index| self.slots[index as usize].id)
-    }
-
-    pub(crate) fn wake_queue(&self) -> &Arc<WakeQueue> {
-        &self.wakes
     }
 
     /// Makes task `index` the current one (`None`: no task); returns the previous one.
@@ -507,8 +489,7 @@ impl Core {
             id: slot.id,
         };
         // Scheduled like a wake, so a spawn and the wakes around it keep their order.
-        slot.waker_arc.mark_queued();
-        self.wakes.schedule((index, key.generation));
+        waker::schedule((index, key.generation));
         self.chooser.on_spawn(key.id);
         if self.max_steps.is_none() {
             self.limit = self.limit.saturating_add(DEFAULT_POLLS_PER_TASK);
@@ -590,6 +571,7 @@ impl Core {
         }
         let step = Step {
             index,
+            address: Address::new(self.thread, index, slot.generation),
             cell: slot.cell.take(),
         };
         if let Some(first_in_line) = first_in_line {
@@ -906,13 +888,15 @@ impl Core {
     pub(crate) fn apply_wakes(&mut self, by: Option<Id>) -> bool {
         let mut others = false;
         let mut wakes = std::mem::take(&mut self.wake_buf);
-        self.wakes.drain_into(&mut wakes);
+        waker::drain_into(&mut wakes);
         for &(index, generation) in &wakes {
-            let slot = &mut self.slots[index as usize];
+            // A stale waker may come from a run with more slots.
+            let Some(slot) = self.slots.get_mut(index as usize) else {
+                continue;
+            };
             if slot.generation != generation {
                 continue;
             }
-            slot.waker_arc.clear_queued();
             match slot.state {
                 State::Parked => {
                     let task = slot.id;

@@ -22,6 +22,7 @@ use crate::executor::{Core, Next, Step};
 use crate::outcome::{Decision, RunError, UserRng};
 use crate::task::ErasedTask;
 use crate::trace::Trace;
+use crate::waker;
 
 /// The slot of the root future (task `t0`).
 const ROOT_INDEX: u32 = 0;
@@ -45,9 +46,6 @@ pub struct Runtime {
     seed: u64,
     chooser: Option<Box<dyn Chooser>>,
     user_rng: Option<UserRng>,
-    /// Each slot's waker, indexed by slot: polls borrow it from here instead of cloning
-    /// it out of the core (kept in step with `Core::waker_updates`).
-    wakers: Vec<Waker>,
 }
 
 impl fmt::Debug for Runtime {
@@ -67,7 +65,6 @@ impl Runtime {
             seed,
             chooser: None,
             user_rng: None,
-            wakers: Vec::new(),
         }
     }
 
@@ -165,8 +162,13 @@ impl Runtime {
                 }
                 Next::Stop(error) => break Err(*error),
             };
-            let Step { index, mut cell } = step;
-            let mut cx = Context::from_waker(&self.wakers[index as usize]);
+            let Step {
+                index,
+                address,
+                mut cell,
+            } = step;
+            let waker = waker::waker(address);
+            let mut cx = Context::from_waker(&waker);
             context::forget_panic_location();
             let result = panic::catch_unwind(AssertUnwindSafe(|| match cell.as_mut() {
                 Some(cell) => cell.as_mut().poll_task(&mut cx),
@@ -204,19 +206,10 @@ impl Runtime {
             .reset(self.seed, chooser, self.user_rng.take());
     }
 
-    /// What the run does next; keeps `wakers` in step with the core's task slots.
+    /// What the run does next.
     #[inline]
     fn next_step(&mut self, foreign_wakers: &mut Vec<Waker>) -> Next {
-        let mut core = self.core.borrow_mut();
-        let next = core.next_step(foreign_wakers);
-        for (index, waker) in std::mem::take(&mut core.waker_updates) {
-            let index = index as usize;
-            if index >= self.wakers.len() {
-                self.wakers.resize(index + 1, Waker::noop().clone());
-            }
-            self.wakers[index] = waker;
-        }
-        next
+        self.core.borrow_mut().next_step(foreign_wakers)
     }
 
     /// Fires the timers whose wakers `next_step` left in `foreign_wakers`.

@@ -1,155 +1,284 @@
 //! Wakers: real `std::task::Waker`s, so any runtime-agnostic future (futures' channels
-//! and locks, tokio::sync, async-channel) can wake a detsim task.
+//! and locks, tokio::sync, async-channel) can wake a detsim task, and none of them costs
+//! an allocation or a reference count.
+//!
+//! A task's waker is its [`Address`] (the simulation thread, the slot index and the
+//! slot's generation) packed into the `RawWaker`'s data word, which is never
+//! dereferenced. This module holds the crate's one `unsafe` block: the call to
+//! `Waker::from_raw`, sound because the vtable's functions only copy or unpack that
+//! integer. It replaced an `Arc` per task slot (an allocation per new slot, an atomic
+//! flag and a cache line touched per wake, a table of wakers read per poll).
 //!
 //! Invariants:
 //! - a wake only queues `(slot index, generation)`; the executor applies it after the
 //!   current poll, so waking never re-enters the executor;
-//! - a task is queued at most once until the executor takes the wake (`queued` flag);
-//! - waking a finished task, or a waker that outlived its task, is a no-op: the
-//!   generation no longer matches the slot;
-//! - the queue keeps wake order, which is what makes the ready order deterministic.
-//!   A wake on the simulation's own thread goes to a thread-local list (no lock, no
-//!   atomic read-modify-write: the common case costs a few instructions). A wake from
-//!   another OS thread goes to a mutex-guarded list and is delivered too, but its timing
-//!   is not part of the seed: keep real threads out of a simulation.
+//! - the queue keeps wake order, which is what makes the ready order deterministic; a
+//!   task woken twice before the executor takes its wakes keeps its first place (the
+//!   second wake finds it ready and is ignored);
+//! - waking a finished task, or a waker that outlived its task or its run, is a no-op:
+//!   generations come from a per-thread counter that runs are not reset, so a stale
+//!   address matches no slot;
+//! - a wake on the simulation's own thread goes to a thread-local list (no lock, no
+//!   atomic). A wake from another OS thread goes to that simulation thread's
+//!   mutex-guarded list and is delivered too, but its timing is not part of the seed:
+//!   keep real threads out of a simulation.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Wake;
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!(
+    "detsim needs a 64-bit target: a task's waker packs its address into a pointer-sized word"
+);
+
+const INDEX_BITS: u32 = 24;
+const THREAD_BITS: u32 = 12;
+const GENERATION_BITS: u32 = 64 - INDEX_BITS - THREAD_BITS;
+
+/// Task slots a run can have at once (live tasks, the root included).
+pub(crate) const MAX_SLOTS: u32 = 1 << INDEX_BITS;
+/// Threads that can run simulations at the same time.
+const MAX_THREADS: u32 = 1 << THREAD_BITS;
+/// The generation of a slot with no task: outside the range of real generations, so no
+/// waker or handle ever matches it.
+pub(crate) const VACANT: u32 = u32::MAX;
+
+/// A wake as the executor applies it: `(slot index, generation)`.
+pub(crate) type Wake = (u32, u32);
+
+/// Where a task's wakes go: its simulation thread, slot and generation, packed in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Address(u64);
+
+impl Address {
+    pub(crate) fn new(thread: u32, index: u32, generation: u32) -> Address {
+        debug_assert!(thread < MAX_THREADS && index < MAX_SLOTS);
+        debug_assert!(generation < 1 << GENERATION_BITS);
+        Address(
+            u64::from(generation) << (INDEX_BITS + THREAD_BITS)
+                | u64::from(thread) << INDEX_BITS
+                | u64::from(index),
+        )
+    }
+
+    fn thread(self) -> u32 {
+        (self.0 >> INDEX_BITS) as u32 & (MAX_THREADS - 1)
+    }
+
+    fn wake(self) -> Wake {
+        let index = self.0 as u32 & (MAX_SLOTS - 1);
+        let generation = (self.0 >> (INDEX_BITS + THREAD_BITS)) as u32;
+        (index, generation)
+    }
+}
+
+/// The waker of the task at `address`.
+#[inline]
+pub(crate) fn waker(address: Address) -> Waker {
+    let raw = RawWaker::new(std::ptr::without_provenance(address.0 as usize), &VTABLE);
+    // SAFETY: `Waker::from_raw` requires the vtable's functions to be safe to call with
+    // this data pointer any number of times, from any thread (the `RawWaker` contract).
+    // The data pointer is a plain integer made without provenance and never
+    // dereferenced: `clone_raw` copies it, `drop_raw` does nothing, and `wake_raw`
+    // unpacks it and pushes two integers onto a thread-local list or a mutex-guarded
+    // one. All of them are thread-safe, and none depends on what the word holds.
+    #[allow(unsafe_code)]
+    unsafe {
+        Waker::from_raw(raw)
+    }
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_raw, drop_raw);
+
+fn clone_raw(data: *const ()) -> RawWaker {
+    RawWaker::new(data, &VTABLE)
+}
+
+fn wake_raw(data: *const ()) {
+    wake(Address(data.addr() as u64));
+}
+
+fn drop_raw(_: *const ()) {}
+
+/// Wakes delivered from other threads to one simulation thread.
+#[derive(Debug, Default)]
+struct Remote {
+    pending: AtomicBool,
+    wakes: Mutex<Vec<Wake>>,
+}
+
+impl Remote {
+    fn push(&self, wake: Wake) {
+        self.wakes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(wake);
+        self.pending.store(true, Ordering::Release);
+    }
+
+    fn drain_into(&self, into: &mut Vec<Wake>) {
+        if self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::AcqRel) {
+            let mut wakes = self.wakes.lock().unwrap_or_else(PoisonError::into_inner);
+            into.append(&mut wakes);
+        }
+    }
+}
+
+/// The simulation threads alive: each one's remote list, by thread number, and the
+/// numbers free for the next (with the generation their last owner reached, so that a
+/// waker of the old thread matches nothing on the new one).
+#[derive(Debug)]
+struct Registry {
+    remotes: Vec<Option<Arc<Remote>>>,
+    free: Vec<(u32, u32)>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    remotes: Vec::new(),
+    free: Vec::new(),
+});
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// This thread's part: its number and remote list once it runs a simulation, the next
+/// generation it hands out, and the wakes made on it.
+#[derive(Debug)]
+struct Local {
+    thread: Option<(u32, Arc<Remote>)>,
+    next_generation: u32,
+    wakes: Vec<Wake>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some((number, _)) = self.thread.take() {
+            let mut registry = registry();
+            registry.remotes[number as usize] = None;
+            registry.free.push((number, self.next_generation));
+        }
+    }
+}
 
 thread_local! {
-    /// Wakes made on this thread for the simulation running on it, identified by the
-    /// address of its `WakeQueue`.
-    static LOCAL: RefCell<(usize, Vec<(u32, u32)>)> = const { RefCell::new((0, Vec::new())) };
+    static LOCAL: RefCell<Local> = const {
+        RefCell::new(Local { thread: None, next_generation: 0, wakes: Vec::new() })
+    };
 }
 
-/// Wakes waiting to be applied by the executor, in the order they happened.
-#[derive(Debug, Default)]
-pub(crate) struct WakeQueue {
-    remote: Mutex<Vec<(u32, u32)>>,
-    remote_pending: AtomicBool,
-}
-
-impl WakeQueue {
-    fn id(&self) -> usize {
-        std::ptr::from_ref(self) as usize
-    }
-
-    /// Routes this thread's wakes for `self` to the lock-free local list.
-    pub(crate) fn enter(&self) {
-        LOCAL.with(|local| {
-            let mut local = local.borrow_mut();
-            local.0 = self.id();
-            local.1.clear();
-        });
-    }
-
-    /// Stops routing this thread's wakes to the local list.
-    pub(crate) fn exit(&self) {
-        let _ = LOCAL.try_with(|local| local.borrow_mut().0 = 0);
-    }
-
-    /// Moves every pending wake into `into` (cleared first): this thread's, in order,
-    /// then other threads'.
-    pub(crate) fn drain_into(&self, into: &mut Vec<(u32, u32)>) {
-        into.clear();
-        LOCAL.with(|local| {
-            let mut local = local.borrow_mut();
-            if local.0 == self.id() {
-                std::mem::swap(&mut local.1, into);
+/// This thread's number, registering it on its first simulation.
+pub(crate) fn this_thread() -> u32 {
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        if let Some((number, _)) = &local.thread {
+            return *number;
+        }
+        let remote = Arc::new(Remote::default());
+        let mut registry = registry();
+        let (number, generation) = match registry.free.pop() {
+            Some(free) => free,
+            None => {
+                let number = registry.remotes.len() as u32;
+                assert!(
+                    number < MAX_THREADS,
+                    "detsim: more than {MAX_THREADS} threads run simulations at once"
+                );
+                registry.remotes.push(None);
+                (number, 0)
             }
-        });
-        if self.remote_pending.load(Ordering::Relaxed)
-            && self.remote_pending.swap(false, Ordering::AcqRel)
-        {
-            let mut remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
-            into.append(&mut remote);
+        };
+        registry.remotes[number as usize] = Some(remote.clone());
+        local.thread = Some((number, remote));
+        local.next_generation = generation;
+        number
+    })
+}
+
+/// A new generation for a task slot: never one this thread handed out recently (the
+/// counter wraps after 2^28 tasks).
+#[inline]
+pub(crate) fn next_generation() -> u32 {
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        let generation = local.next_generation;
+        local.next_generation = (generation + 1) & ((1 << GENERATION_BITS) - 1);
+        generation
+    })
+}
+
+/// Starts a run on this thread: wakes left from before it are dropped.
+pub(crate) fn enter() {
+    let mut scratch = Vec::new();
+    drain_into(&mut scratch);
+}
+
+/// Moves every pending wake into `into` (cleared first): this thread's, in order, then
+/// other threads'.
+#[inline]
+pub(crate) fn drain_into(into: &mut Vec<Wake>) {
+    into.clear();
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        std::mem::swap(&mut local.wakes, into);
+        if let Some((_, remote)) = &local.thread {
+            remote.drain_into(into);
         }
-    }
+    });
+}
 
-    /// Drops any pending wakes (between runs).
-    pub(crate) fn clear(&self) {
-        let mut scratch = Vec::new();
-        self.drain_into(&mut scratch);
-    }
+/// Queues a wake on behalf of the executor (a spawn is scheduled this way).
+#[inline]
+pub(crate) fn schedule(wake: Wake) {
+    LOCAL.with(|local| local.borrow_mut().wakes.push(wake));
+}
 
-    /// Queues a wake on behalf of the executor (a spawn is scheduled this way).
-    pub(crate) fn schedule(&self, wake: (u32, u32)) {
-        self.push(wake);
-    }
-
-    fn push(&self, wake: (u32, u32)) {
-        let local = LOCAL
-            .try_with(|local| {
-                let mut local = local.borrow_mut();
-                let mine = local.0 == self.id();
-                if mine {
-                    local.1.push(wake);
+/// Queues the wake of the task at `address`: on this thread's list if the task lives on
+/// this thread, else on its thread's remote list (dropped if that thread is gone).
+fn wake(address: Address) {
+    let wake = address.wake();
+    let delivered = LOCAL
+        .try_with(|local| {
+            let mut local = local.borrow_mut();
+            match &local.thread {
+                Some((number, _)) if *number == address.thread() => {
+                    // The same task woken again at once: it keeps its first place anyway.
+                    if local.wakes.last() != Some(&wake) {
+                        local.wakes.push(wake);
+                    }
+                    true
                 }
-                mine
-            })
-            .unwrap_or(false);
-        if !local {
-            self.remote
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(wake);
-            self.remote_pending.store(true, Ordering::Release);
+                _ => false,
+            }
+        })
+        .unwrap_or(false);
+    if !delivered {
+        let remote = registry().remotes.get(address.thread() as usize).cloned();
+        if let Some(Some(remote)) = remote {
+            remote.push(wake);
         }
     }
 }
 
-/// The waker of one task slot. It is reused for the slot's next task when nobody else
-/// holds it any more, which saves an allocation per spawn.
-#[derive(Debug)]
-pub(crate) struct TaskWaker {
-    index: u32,
-    generation: AtomicU32,
-    queued: AtomicBool,
-    queue: Arc<WakeQueue>,
-}
+#[cfg(test)]
+mod tests {
+    use super::{Address, GENERATION_BITS, MAX_SLOTS, MAX_THREADS};
 
-impl TaskWaker {
-    pub(crate) fn new(index: u32, generation: u32, queue: Arc<WakeQueue>) -> Self {
-        TaskWaker {
-            index,
-            generation: AtomicU32::new(generation),
-            queued: AtomicBool::new(false),
-            queue,
-        }
-    }
-
-    /// Points a recycled waker at the slot's new task.
-    pub(crate) fn recycle(&self, generation: u32) {
-        self.generation.store(generation, Ordering::Relaxed);
-        self.queued.store(false, Ordering::Relaxed);
-    }
-
-    /// The task has a wake queued (its spawn): further wakes until it is applied are
-    /// redundant.
-    pub(crate) fn mark_queued(&self) {
-        self.queued.store(true, Ordering::Relaxed);
-    }
-
-    /// The executor took this task's wake; the next wake queues it again.
-    pub(crate) fn clear_queued(&self) {
-        self.queued.store(false, Ordering::Relaxed);
-    }
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // A load and a store rather than a swap: two threads racing here may queue the
-        // task twice, which the executor ignores (the second wake finds it ready).
-        if !self.queued.load(Ordering::Acquire) {
-            self.queued.store(true, Ordering::Release);
-            let generation = self.generation.load(Ordering::Acquire);
-            self.queue.push((self.index, generation));
+    #[test]
+    fn an_address_unpacks_to_what_was_packed() {
+        let top = (1 << GENERATION_BITS) - 1;
+        for (thread, index, generation) in [
+            (0, 0, 0),
+            (1, 2, 3),
+            (MAX_THREADS - 1, MAX_SLOTS - 1, top),
+            (7, MAX_SLOTS - 1, 0),
+            (0, 0, top),
+        ] {
+            let address = Address::new(thread, index, generation);
+            assert_eq!(address.thread(), thread);
+            assert_eq!(address.wake(), (index, generation));
         }
     }
 }

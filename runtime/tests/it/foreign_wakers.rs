@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use detsim_runtime::{spawn, time, yield_now};
+use detsim_runtime::{Runtime, spawn, time, yield_now};
 use futures::channel::{mpsc, oneshot};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::{SinkExt, lock::Mutex};
@@ -215,4 +215,89 @@ fn a_waker_woken_many_times_polls_the_task_once() {
         polls.get()
     });
     assert_eq!(polls, 2);
+}
+
+/// A task parks until its waker, sent to another OS thread, is woken there: the wake
+/// reaches the simulation (the thread is joined inside the poll, so the test does not
+/// depend on thread timing).
+#[test]
+fn a_wake_from_another_thread_is_delivered() {
+    let polls = run_ok(Sched::Fifo, async {
+        let polls = Rc::new(Cell::new(0));
+        let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let _task = spawn(park_forever(polls.clone(), waker.clone()));
+        yield_now().await;
+        assert_eq!(polls.get(), 1);
+        let waker = waker.borrow_mut().take().unwrap();
+        std::thread::spawn(move || waker.wake()).join().unwrap();
+        yield_now().await;
+        yield_now().await;
+        polls.get()
+    });
+    assert_eq!(polls, 2);
+}
+
+/// A waker kept from a run of one runtime, woken during a run of another on the same
+/// thread (with fewer task slots), wakes nothing there.
+#[test]
+fn a_waker_of_another_runtime_wakes_nothing() {
+    let stash: Rc<RefCell<Vec<Waker>>> = Rc::default();
+    let kept = stash.clone();
+    let _ = Runtime::new(1).run(async move {
+        for _ in 0..8 {
+            let polls = Rc::new(Cell::new(0));
+            let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+            drop(spawn(park_forever(polls, waker.clone())));
+            while waker.borrow().is_none() {
+                yield_now().await;
+            }
+            kept.borrow_mut().push(waker.borrow_mut().take().unwrap());
+        }
+    });
+    let polls = Runtime::new(2).block_on(async move {
+        let polls = Rc::new(Cell::new(0));
+        let _task = spawn(park_forever(polls.clone(), Rc::default()));
+        yield_now().await;
+        for waker in stash.borrow().iter() {
+            waker.wake_by_ref();
+        }
+        yield_now().await;
+        yield_now().await;
+        polls.get()
+    });
+    assert_eq!(polls, 1);
+}
+
+/// A waker of a simulation thread that has ended wakes nothing, from any thread, and
+/// nothing on a thread that runs a simulation later.
+#[test]
+fn a_waker_of_an_ended_thread_wakes_nothing() {
+    let waker = std::thread::spawn(|| {
+        let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let kept = waker.clone();
+        let _ = Runtime::new(3).run(async move {
+            drop(spawn(park_forever(Rc::default(), kept.clone())));
+            while kept.borrow().is_none() {
+                yield_now().await;
+            }
+        });
+        waker.borrow_mut().take().unwrap()
+    })
+    .join()
+    .unwrap();
+    waker.wake_by_ref();
+    let from_new_thread = waker.clone();
+    let polls = std::thread::spawn(move || {
+        Runtime::new(4).block_on(async move {
+            let polls = Rc::new(Cell::new(0));
+            let _task = spawn(park_forever(polls.clone(), Rc::default()));
+            yield_now().await;
+            from_new_thread.wake();
+            yield_now().await;
+            polls.get()
+        })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(polls, 1);
 }
