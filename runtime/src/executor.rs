@@ -122,29 +122,38 @@ enum State {
     Finished,
 }
 
+/// What a poll, a wake or a join reads of a task: one cache line, so that polling
+/// tasks in random order among many touches one line of the slab per task. What only a
+/// spawn or a report reads is in [`Cold`].
+#[repr(align(64))]
 struct Slot {
+    /// The future, then the outcome; `None` while polled, after a cancel, and for the root.
+    cell: Option<Pin<Box<dyn ErasedTask>>>,
+    join_waker: Option<Waker>,
+    id: Id,
+    /// The step of the task's last poll (0: never polled).
+    last_poll: u64,
     /// The task's generation ([`VACANT`] when the slot has none): a waker or a handle
     /// of an earlier task in the slot does not match it.
     generation: u32,
-    id: Id,
+    /// The node the task runs on (`NodeId::NONE`'s 0: no node).
+    node: u32,
     state: State,
-    /// The future, then the outcome; `None` while polled, after a cancel, and for the root.
-    cell: Option<Pin<Box<dyn ErasedTask>>>,
-    name: Option<String>,
-    location: Option<&'static Location<'static>>,
-    join_waker: Option<Waker>,
     /// A `JoinHandle` for this task exists.
     attached: bool,
     /// The task aborted itself during its own poll.
     abort_requested: bool,
     /// The task was aborted: it finished without an output.
     cancelled: bool,
+}
+
+/// What only a spawn or a report reads of a task, beside the slab (same index).
+#[derive(Default)]
+struct Cold {
+    name: Option<String>,
+    location: Option<&'static Location<'static>>,
     /// Where the task panicked, if it did.
     panic_location: Option<String>,
-    /// The node the task runs on (`NodeId::NONE`'s 0: no node).
-    node: u32,
-    /// The step of the task's last poll (0: never polled).
-    last_poll: u64,
 }
 
 /// The last detsim future that suspended a task: kept beside the slab rather than in
@@ -160,6 +169,8 @@ struct WaitEntry {
     step: u64,
 }
 
+const _: () = assert!(size_of::<Slot>() == 64, "a slot is one cache line");
+
 impl Slot {
     /// Where the task stands (see [`crate::wait`]), given its slot's wait entry and the
     /// run's epoch.
@@ -171,15 +182,6 @@ impl Slot {
             last => Position::Foreign {
                 last: last.map(|e| e.site),
             },
-        }
-    }
-
-    fn info(&self) -> TaskInfo {
-        TaskInfo {
-            id: self.id,
-            name: self.name.clone(),
-            spawned_at: self.location,
-            position: None,
         }
     }
 }
@@ -198,6 +200,8 @@ pub(crate) struct Core {
     epoch: u64,
     seed: u64,
     slots: Vec<Slot>,
+    /// The cold part of each slot, same index.
+    cold: Vec<Cold>,
     /// Vacant slot indices; popped from the back, so the lowest index is reused first.
     free: Vec<u32>,
     ready: ReadyQueue,
@@ -227,6 +231,8 @@ pub(crate) struct Core {
     progress_step: u64,
     current: Option<u32>,
     pub(crate) record_trace: bool,
+    /// Whether `note_wait` keeps wait sites (see `Runtime::set_wait_sites`).
+    pub(crate) wait_sites: bool,
     pub(crate) trace: Trace,
     pub(crate) decisions: Vec<Decision>,
     /// A failure found outside the poll loop's own checks (an unread panic dropped).
@@ -255,6 +261,7 @@ impl Core {
             epoch: 0,
             seed: 0,
             slots: Vec::new(),
+            cold: Vec::new(),
             free: Vec::new(),
             ready: ReadyQueue::default(),
             ready_ids: Vec::new(),
@@ -274,6 +281,7 @@ impl Core {
             progress_step: 0,
             current: None,
             record_trace: false,
+            wait_sites: true,
             trace: Trace::default(),
             decisions: Vec::new(),
             failure: None,
@@ -348,34 +356,34 @@ impl Core {
                     waker::MAX_SLOTS - 1
                 );
                 self.slots.push(Slot {
-                    generation: VACANT,
-                    id,
-                    state: State::Vacant,
                     cell: None,
-                    name: None,
-                    location: None,
                     join_waker: None,
+                    id,
+                    last_poll: 0,
+                    generation: VACANT,
+                    node: 0,
+                    state: State::Vacant,
                     attached: false,
                     abort_requested: false,
                     cancelled: false,
-                    panic_location: None,
-                    node: 0,
-                    last_poll: 0,
                 });
+                self.cold.push(Cold::default());
                 index
             }
         };
         let slot = &mut self.slots[index as usize];
         slot.generation = waker::next_generation();
         slot.id = id;
-        slot.name = name;
-        slot.location = location;
         slot.attached = true;
         slot.abort_requested = false;
         slot.cancelled = false;
-        slot.panic_location = None;
         slot.node = 0;
         slot.last_poll = 0;
+        self.cold[index as usize] = Cold {
+            name,
+            location,
+            panic_location: None,
+        };
         index
     }
 
@@ -440,11 +448,11 @@ impl Core {
     }
 
     pub(crate) fn current_name(&self) -> Option<&str> {
-        let index = self.current?;
-        let slot = &self.slots[index as usize];
-        match slot.id {
-            Id::ROOT => Some(slot.name.as_deref().unwrap_or(ROOT_NAME)),
-            _ => slot.name.as_deref(),
+        let index = self.current? as usize;
+        let name = self.cold[index].name.as_deref();
+        match self.slots[index].id {
+            Id::ROOT => Some(name.unwrap_or(ROOT_NAME)),
+            _ => name,
         }
     }
 
@@ -643,11 +651,7 @@ impl Core {
     /// the budget (or the last 10,000) made no progress, else a long run.
     #[cold]
     fn out_of_budget(&self) -> RunError {
-        let ready = self
-            .ready
-            .iter()
-            .map(|i| self.slots[i as usize].info())
-            .collect();
+        let ready = self.ready.iter().map(|i| self.info(i)).collect();
         let quiet = self.steps - self.progress_step;
         let max_steps = self.limit;
         match quiet >= (max_steps / 2).min(LIVELOCK_QUIET_POLLS) {
@@ -786,7 +790,7 @@ impl Core {
         match cell {
             None => {
                 settled.outcome = Some(Err(Box::new(RunError::Panic {
-                    task: slot.info(),
+                    task: self.info(index),
                     payload,
                     location,
                 })));
@@ -795,7 +799,7 @@ impl Core {
                 let error = JoinError::panic(id, payload, location.clone());
                 cell.as_mut().finish_with(error);
                 slot.cell = Some(cell);
-                slot.panic_location = location;
+                self.cold[index as usize].panic_location = location;
                 self.finished(index, settled);
             }
         }
@@ -847,18 +851,21 @@ impl Core {
             && self.failure.is_none()
         {
             self.failure = Some(RunError::Panic {
-                task: slot.info(),
+                task: self.info(index),
                 payload: error.into_panic(),
-                location: slot.panic_location.take(),
+                location: self.cold[index as usize].panic_location.take(),
             });
         }
     }
 
     /// Notes that a detsim future suspends the running task at `site` (see
-    /// [`crate::wait`]): one entry written, traced or not.
+    /// [`crate::wait`]): one entry written, unless wait sites are off and the run is not
+    /// traced.
     #[inline]
     pub(crate) fn note_wait(&mut self, site: WaitSite) {
-        if let Some(index) = self.current {
+        if (self.wait_sites || self.record_trace)
+            && let Some(index) = self.current
+        {
             let index = index as usize;
             let entry = WaitEntry {
                 epoch: self.epoch,
@@ -923,6 +930,17 @@ impl Core {
             .unwrap_or_else(|| Box::new(seeded_rng(self.seed, USER_STREAM)))
     }
 
+    /// Task `index`'s id, name and spawn location (no position).
+    fn info(&self, index: u32) -> TaskInfo {
+        let cold = &self.cold[index as usize];
+        TaskInfo {
+            id: self.slots[index as usize].id,
+            name: cold.name.clone(),
+            spawned_at: cold.location,
+            position: None,
+        }
+    }
+
     pub(crate) fn put_user_rng(&mut self, rng: UserRng) {
         self.user_rng = Some(rng);
     }
@@ -942,7 +960,7 @@ impl Core {
             })
             .map(|(slot, index)| TaskInfo {
                 position: Some(Box::new(slot.position(self.waits.get(index), self.epoch))),
-                ..slot.info()
+                ..self.info(index as u32)
             })
             .collect();
         tasks.sort_by_key(|t| t.id);
@@ -952,7 +970,7 @@ impl Core {
     /// A destructor of task `index`'s future or output panicked outside any poll (see
     /// `Runtime::drop_outside_poll`): traces the panic and names the task.
     pub(crate) fn destructor_panicked(&mut self, index: u32, payload: &Payload) -> TaskInfo {
-        let info = self.slots[index as usize].info();
+        let info = self.info(index);
         if self.record_trace {
             let message = payload_str(payload.as_ref())
                 .unwrap_or("Box<dyn Any>")

@@ -103,6 +103,14 @@ impl Runtime {
         self.core.borrow_mut().record_trace = on;
     }
 
+    /// Notes where each task waits (on by default), for the positions in deadlock
+    /// messages; a traced run notes them whatever this says. A sweep that only asks
+    /// whether each seed passes turns it off: noting costs a write per suspension, to a
+    /// table that a run with many tasks touches in random order.
+    pub fn set_wait_sites(&mut self, on: bool) {
+        self.core.borrow_mut().wait_sites = on;
+    }
+
     /// The seed of the next (or last) run.
     pub fn seed(&self) -> u64 {
         self.seed

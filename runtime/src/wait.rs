@@ -11,9 +11,9 @@
 //! Invariants:
 //! - noting a wait writes one entry of a table beside the task slab (grown up to the
 //!   highest slot that waits, and kept from run to run); a poll stores its step in its
-//!   slot;
-//!   nothing else is paid with tracing off (callgrind on `detsim-bench spawn`: +0.9%
-//!   instructions in `Runtime::block_on`, most of it the slot's 8 more bytes);
+//!   slot. A sweep's pass/fail runs skip the entry (`Runtime::set_wait_sites(false)`):
+//!   with many tasks polled in random order it is a cache miss per suspension, and a
+//!   failing seed is replayed with the trace on, which notes every wait, for its report;
 //! - a task's [`Position`] is *current* only if the wait was noted during its last poll;
 //!   otherwise its last poll suspended in a future detsim does not know (a foreign
 //!   channel, a hand-written future), and the wait is only its last detsim call;

@@ -143,7 +143,12 @@ where
             self.rt.set_user_rng(rng);
         }
         self.rt.set_trace(false);
-        self.run_body().is_err()
+        // A failing seed is replayed with the trace on for its report; this run only
+        // needs the verdict.
+        self.rt.set_wait_sites(false);
+        let failed = self.run_body().is_err();
+        self.rt.set_wait_sites(true);
+        failed
     }
 
     /// Runs the body from `source`, with the trace on when `trace`.

@@ -392,3 +392,30 @@ fn a_reused_runtime_does_not_lend_an_earlier_run_s_wait() {
         "{error}"
     );
 }
+
+/// A root joined on a task that waits forever.
+async fn stuck_join() {
+    let stuck = task::Builder::new().name("stuck").spawn(pending::<()>());
+    stuck.await.unwrap();
+}
+
+/// With wait sites off (how a sweep runs each seed), a deadlock still names its blocked
+/// tasks but not where they wait; a traced run notes wait sites whatever the setting.
+#[test]
+fn wait_sites_off_leave_positions_to_a_traced_run() {
+    let message = |wait_sites: bool, trace: bool| {
+        let mut rt = Runtime::new(1);
+        rt.set_wait_sites(wait_sites);
+        rt.set_trace(trace);
+        rt.run(stuck_join()).unwrap_err().message()
+    };
+    let waits = "t0 main waits on a JoinHandle of t1 stuck (";
+    let on = message(true, false);
+    assert!(on.contains(waits), "{on}");
+    let off = message(false, false);
+    assert!(off.starts_with("deadlock: "), "{off}");
+    assert!(off.contains("t1 stuck"), "{off}");
+    assert!(!off.contains(waits), "{off}");
+    let traced = message(false, true);
+    assert!(traced.contains(waits), "{traced}");
+}

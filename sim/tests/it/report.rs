@@ -115,3 +115,25 @@ fn a_deadlock_report_names_the_tasks() {
         "{report}"
     );
 }
+
+/// A sweep runs each seed without noting wait sites; the report of a failing seed comes
+/// from its traced replay and still says where each blocked task waits.
+#[test]
+fn a_deadlock_found_by_a_sweep_says_where_tasks_wait() {
+    let failure = detsim::Builder::new()
+        .ignore_env()
+        .seeds(4)
+        .explore(|| async {
+            let stuck = detsim::task::Builder::new()
+                .name("stuck")
+                .spawn(std::future::pending::<()>());
+            stuck.await.unwrap();
+        })
+        .failure
+        .expect("every seed deadlocks");
+    let text = failure.to_string();
+    assert!(
+        text.contains("t0 main waits on a JoinHandle of t1 stuck ("),
+        "{text}"
+    );
+}
