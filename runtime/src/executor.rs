@@ -28,6 +28,7 @@ use crate::outcome::{
     DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, ROOT_NAME, RunError, TaskInfo, UserRng,
 };
 use crate::ready::ReadyQueue;
+use crate::slab::Chunked;
 use crate::task::{ErasedTask, Id, Payload};
 use crate::time::Instant;
 use crate::trace::{EventKind, Trace};
@@ -199,7 +200,7 @@ pub(crate) enum JoinPoll {
 pub(crate) struct Core {
     epoch: u64,
     seed: u64,
-    slots: Vec<Slot>,
+    slots: Chunked<Slot>,
     /// The cold part of each slot, same index.
     cold: Vec<Cold>,
     /// Vacant slot indices; popped from the back, so the lowest index is reused first.
@@ -260,7 +261,7 @@ impl Core {
         Core {
             epoch: 0,
             seed: 0,
-            slots: Vec::new(),
+            slots: Chunked::default(),
             cold: Vec::new(),
             free: Vec::new(),
             ready: ReadyQueue::default(),
@@ -305,7 +306,8 @@ impl Core {
         self.chooser = chooser;
         self.user_rng = user_rng;
         self.free.clear();
-        for (index, slot) in self.slots.iter_mut().enumerate().rev() {
+        for index in (0..self.slots.len()).rev() {
+            let slot = &mut self.slots[index];
             debug_assert!(slot.cell.is_none());
             slot.state = State::Vacant;
             slot.generation = VACANT;

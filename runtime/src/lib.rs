@@ -48,6 +48,7 @@ mod pct;
 mod quad_heap;
 mod ready;
 mod runtime;
+mod slab;
 pub mod task;
 pub mod time;
 pub mod trace;

@@ -36,7 +36,9 @@ pub(crate) struct ReadyQueue {
     entries: Vec<u32>,
     /// Bit `p % 64` of `words[p / 64]` is set when position `p` holds a value.
     words: Vec<u64>,
-    /// Fenwick tree over the words' population counts: `tree[i - 1]` is the sum over
+    /// Fenwick tree over the words' population counts, padded with empty words to a
+    /// power of two so that `select` descends it without bounds checks or branches:
+    /// `tree[i - 1]` is the sum over
     /// words `i - lowbit(i) .. i` (1-based `i`).
     tree: Vec<u32>,
     /// Position of each value, `NONE` when it is not in the queue.
@@ -193,17 +195,21 @@ impl ReadyQueue {
 
     /// The position of the `k`-th live entry (`k < len`): descend the Fenwick tree to
     /// the word that holds it, then select the bit.
+    ///
+    /// The tree's length is a power of two, so every node the descent visits exists,
+    /// and each level is a compare and two conditional moves: a random `k` would
+    /// mispredict about half of the branches of the textbook loop.
     fn select(&self, k: usize) -> usize {
-        let words = self.tree.len();
+        let tree = &self.tree[..];
+        debug_assert!(tree.len().is_power_of_two());
         let mut w = 0;
         let mut rest = k as u32;
-        let mut step = 1usize << (usize::BITS - 1 - words.leading_zeros());
+        let mut step = tree.len();
         while step > 0 {
-            let next = w + step;
-            if next <= words && self.tree[next - 1] <= rest {
-                w = next;
-                rest -= self.tree[next - 1];
-            }
+            let count = tree[w + step - 1];
+            let go = count <= rest;
+            w += if go { step } else { 0 };
+            rest -= if go { count } else { 0 };
             step >>= 1;
         }
         w * WORD + select_in_word(self.words[w], rest)
@@ -240,9 +246,11 @@ impl ReadyQueue {
         self.tree.clear();
         self.tree
             .extend(self.words.iter().map(|word| word.count_ones()));
-        for i in 1..=words {
+        let nodes = words.next_power_of_two();
+        self.tree.resize(nodes, 0);
+        for i in 1..=nodes {
             let parent = i + (i & i.wrapping_neg());
-            if parent <= words {
+            if parent <= nodes {
                 self.tree[parent - 1] += self.tree[i - 1];
             }
         }
