@@ -209,10 +209,17 @@ pub(crate) fn next_generation() -> u32 {
     })
 }
 
-/// Starts a run on this thread: wakes left from before it are dropped.
+/// Starts a run on this thread: wakes left from before it are dropped (the lists keep
+/// their allocations).
 pub(crate) fn enter() {
-    let mut scratch = Vec::new();
-    drain_into(&mut scratch);
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        local.wakes.clear();
+        if let Some((_, remote)) = &local.thread {
+            let mut stale = Vec::new();
+            remote.drain_into(&mut stale);
+        }
+    });
 }
 
 /// Moves every pending wake into `into` (cleared first): this thread's, in order, then
