@@ -116,6 +116,14 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
         sizes.iter().position(|&n| n == 100_000).map(|i| &table[i]),
     ) {
         let tokio = hundred_k[SCHEDULERS.len()];
+        // For reference: what tokio's FIFO, which touches its tasks in order, pays for
+        // the same growth on this machine.
+        summary.add(
+            "tokio: cost per task at 100,000 / at 1,000 (reference)".to_owned(),
+            tokio / small[SCHEDULERS.len()],
+            "(none)",
+            true,
+        );
         for (i, scheduler) in SCHEDULERS.iter().enumerate() {
             summary.add(
                 format!("{scheduler}: cost per task at 100,000 / at 1,000"),

@@ -10,7 +10,18 @@ use crate::summary::Summary;
 
 /// detsim's random scheduler: `Runtime::new(seed).block_on`.
 fn detsim(tasks: u64) -> u64 {
-    detsim_runtime::Runtime::new(7).block_on(async move {
+    detsim_program(detsim_runtime::Runtime::new(7), tasks)
+}
+
+/// detsim's FIFO scheduler (asyncio's order, no decision drawn or recorded): the
+/// executor alone, for reference.
+fn detsim_fifo(tasks: u64) -> u64 {
+    let fifo = Box::new(detsim_runtime::Fifo);
+    detsim_program(detsim_runtime::Runtime::with_chooser(7, fifo), tasks)
+}
+
+fn detsim_program(mut runtime: detsim_runtime::Runtime, tasks: u64) -> u64 {
+    runtime.block_on(async move {
         let handles: Vec<_> = (0..tasks)
             .map(|i| detsim::spawn(async move { i }))
             .collect();
@@ -85,13 +96,17 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
         clock_name()
     );
     let expected = tasks * (tasks - 1) / 2;
-    for f in [detsim, tokio_spawn, tokio_local, local_pool] {
+    for f in [detsim, detsim_fifo, tokio_spawn, tokio_local, local_pool] {
         assert_eq!(f(tasks), expected);
     }
-    let rows: [(&str, Duration); 4] = [
+    let rows: [(&str, Duration); 5] = [
         (
             "detsim Runtime (random)",
             median_cpu_time(reps, || detsim(tasks)),
+        ),
+        (
+            "detsim Runtime (fifo, reference)",
+            median_cpu_time(reps, || detsim_fifo(tasks)),
         ),
         (
             "tokio current_thread spawn",
@@ -109,14 +124,14 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
     let ours = rows[0].1;
     for (name, time) in rows {
         println!(
-            "  {name:<28} {:>10}  {:>7.1} ns/task  detsim/this = {:.2}",
+            "  {name:<32} {:>10}  {:>7.1} ns/task  detsim/this = {:.2}",
             show(time),
             ns_per(time, tasks),
             ours.as_secs_f64() / time.as_secs_f64()
         );
     }
     println!("  (each run builds its runtime; a ratio below 1 means detsim is faster)");
-    let ratio = ours.as_secs_f64() / rows[1].1.as_secs_f64();
+    let ratio = ours.as_secs_f64() / rows[2].1.as_secs_f64();
     summary.add(
         format!("spawn-join of {tasks} tasks, detsim / tokio current_thread"),
         ratio,

@@ -79,6 +79,36 @@ fn shuttle_atomic_body() {
     });
 }
 
+/// The same test run `runs` times on tokio's current-thread runtime (one runtime for
+/// every run, a `LocalSet` per run, `spawn_local`): what a run costs an executor that
+/// makes no choice and records nothing.
+fn tokio_runs(runs: u64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime builds");
+    for _ in 0..runs {
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, async {
+            let counter = Rc::new(Cell::new(0u32));
+            let handles: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    let counter = Rc::clone(&counter);
+                    tokio::task::spawn_local(async move {
+                        for _ in 0..YIELDS {
+                            counter.set(counter.get() + 1);
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.await.expect("a counting task completes");
+            }
+            assert_eq!(counter.get(), TASKS * YIELDS);
+        });
+    }
+}
+
 fn detsim_sweep(seeds: u64, jobs: usize) {
     let report = detsim::Builder::new()
         .ignore_env()
@@ -115,9 +145,10 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
     let shuttle_same = median_cpu_time(reps, || shuttle_sweep(seeds as usize, shuttle_body));
     let shuttle_atomic =
         median_cpu_time(reps, || shuttle_sweep(seeds as usize, shuttle_atomic_body));
+    let tokio = median_cpu_time(reps, || tokio_runs(seeds));
     let row = |name: &str, time: Duration| {
         println!(
-            "  {name:<40} {:>10}  {:>10.0} seeds/s  detsim is {:.1}× this",
+            "  {name:<44} {:>10}  {:>10.0} seeds/s  detsim is {:.1}× this",
             show(time),
             per_second(time, seeds),
             time.as_secs_f64() / detsim_one.as_secs_f64()
@@ -126,12 +157,19 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
     row("detsim explore, jobs(1), random", detsim_one);
     row("shuttle check_random (spawn_local, Cell)", shuttle_same);
     row("shuttle check_random (spawn, atomics)", shuttle_atomic);
+    row("tokio current_thread, no choice (reference)", tokio);
     let ratio = shuttle_same.as_secs_f64() / detsim_one.as_secs_f64();
     summary.add(
         "tiny test seeds/s, detsim / shuttle check_random".to_owned(),
         ratio,
         "≥ 20",
         ratio >= 20.0,
+    );
+    summary.add(
+        "tiny test, tokio runs/s / shuttle seeds/s (reference)".to_owned(),
+        shuttle_same.as_secs_f64() / tokio.as_secs_f64(),
+        "(none)",
+        true,
     );
 
     parallel(quick, summary);
@@ -180,14 +218,14 @@ pub(crate) fn parallel(quick: bool, summary: &mut Summary) {
         per_cpu.map_or_else(String::new, |rate| format!("  {rate:>10.0} seeds/CPU-s"))
     };
     println!(
-        "  {:<40} {:>10}  {:>10.0} seeds/s{}",
+        "  {:<44} {:>10}  {:>10.0} seeds/s{}",
         "jobs(1)",
         show(one),
         per_second(one, parallel_seeds),
         cpu_note(one_cpu)
     );
     println!(
-        "  {:<40} {:>10}  {:>10.0} seeds/s{}",
+        "  {:<44} {:>10}  {:>10.0} seeds/s{}",
         "jobs(2)",
         show(two),
         per_second(two, parallel_seeds),
