@@ -863,7 +863,7 @@ impl Core {
     /// Notes that a detsim future suspends the running task at `site` (see
     /// [`crate::wait`]): one entry written, unless wait sites are off and the run is not
     /// traced.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn note_wait(&mut self, site: WaitSite) {
         if (self.wait_sites || self.record_trace)
             && let Some(index) = self.current
