@@ -175,7 +175,9 @@ const PROFILE: &str = "__profile";
 
 /// Runs one workload: `sweep SEEDS [JOBS]` (the tiny test), `parallel` (the sweep
 /// section's jobs(2) against jobs(1), without the sections before it), `spawn TASKS`
-/// (spawn-join) or `scale SCHEDULER TASKS` (the scale program).
+/// (spawn-join), `scale SCHEDULER TASKS` (the scale program) or `yields POLLS` (two
+/// tasks yielding to each other: the executor's cost per poll, as callgrind counts it
+/// against `yields 0`).
 fn profile(args: Vec<String>) {
     let number = |i: usize, default: u64| -> u64 {
         args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default)
@@ -192,6 +194,7 @@ fn profile(args: Vec<String>) {
             args.get(1).map_or("random", String::as_str),
             number(2, 100_000),
         ),
+        Some("yields") => sweep::yields(number(1, 1_000_000)),
         other => panic!("unknown profile workload {other:?}"),
     }
 }

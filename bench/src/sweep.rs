@@ -270,3 +270,26 @@ pub(crate) fn load_average() -> String {
 pub(crate) fn profile(seeds: u64, jobs: usize) {
     detsim_sweep(seeds, jobs);
 }
+
+/// Two tasks that yield to each other `polls / 2` times each, on the random scheduler,
+/// run as a sweep runs a seed (no trace, no wait sites): nearly every poll is the
+/// executor's bookkeeping, a decision between two ready tasks and one `yield_now`.
+pub(crate) fn yields(polls: u64) {
+    let mut rt = detsim_runtime::Runtime::new(7);
+    rt.set_wait_sites(false);
+    rt.block_on(async move {
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                detsim::spawn(async move {
+                    for _ in 0..polls / 2 {
+                        detsim::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a yielding task completes");
+        }
+    });
+    assert!(rt.steps() >= polls, "every yield was a poll");
+}
