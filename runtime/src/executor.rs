@@ -581,7 +581,12 @@ impl Core {
         }
         let step = Step {
             index,
-            address: Address::new(self.thread, index, slot.generation),
+            address: Address::new(
+                self.thread,
+                index,
+                slot.generation,
+                !self.wait_sites && !self.record_trace,
+            ),
             cell: slot.cell.take(),
         };
         if let Some(first_in_line) = first_in_line {

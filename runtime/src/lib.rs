@@ -95,6 +95,12 @@ impl Future for YieldNow {
         if self.yielded {
             return Poll::Ready(());
         }
+        if waker::is_quiet(cx.waker()) {
+            // A detsim task in a run that notes no wait sites: nothing to tell the core.
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let location = std::panic::Location::caller();
         // Outside a simulation this would quietly yield to some other executor.
         context::with_core("detsim::yield_now", |core| {

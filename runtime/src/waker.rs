@@ -35,7 +35,10 @@ compile_error!(
 
 const INDEX_BITS: u32 = 24;
 const THREAD_BITS: u32 = 12;
-const GENERATION_BITS: u32 = 64 - INDEX_BITS - THREAD_BITS;
+/// Above the thread: whether the run is quiet (see [`Address::new`]).
+const QUIET_SHIFT: u32 = INDEX_BITS + THREAD_BITS;
+const GENERATION_SHIFT: u32 = QUIET_SHIFT + 1;
+const GENERATION_BITS: u32 = 64 - GENERATION_SHIFT;
 
 /// Task slots a run can have at once (live tasks, the root included).
 pub(crate) const MAX_SLOTS: u32 = 1 << INDEX_BITS;
@@ -48,16 +51,20 @@ pub(crate) const VACANT: u32 = u32::MAX;
 /// A wake as the executor applies it: `(slot index, generation)`.
 pub(crate) type Wake = (u32, u32);
 
-/// Where a task's wakes go: its simulation thread, slot and generation, packed in one word.
+/// Where a task's wakes go: its simulation thread, slot and generation, packed in one
+/// word, with one more bit that detsim's own futures read (see [`is_quiet`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Address(u64);
 
 impl Address {
-    pub(crate) fn new(thread: u32, index: u32, generation: u32) -> Address {
+    /// `quiet`: the run notes no wait sites (nor a trace), so a detsim future polled
+    /// with this waker has nothing to tell the executor.
+    pub(crate) fn new(thread: u32, index: u32, generation: u32, quiet: bool) -> Address {
         debug_assert!(thread < MAX_THREADS && index < MAX_SLOTS);
         debug_assert!(generation < 1 << GENERATION_BITS);
         Address(
-            u64::from(generation) << (INDEX_BITS + THREAD_BITS)
+            u64::from(generation) << GENERATION_SHIFT
+                | u64::from(quiet) << QUIET_SHIFT
                 | u64::from(thread) << INDEX_BITS
                 | u64::from(index),
         )
@@ -67,11 +74,23 @@ impl Address {
         (self.0 >> INDEX_BITS) as u32 & (MAX_THREADS - 1)
     }
 
+    fn quiet(self) -> bool {
+        self.0 >> QUIET_SHIFT & 1 == 1
+    }
+
     fn wake(self) -> Wake {
         let index = self.0 as u32 & (MAX_SLOTS - 1);
-        let generation = (self.0 >> (INDEX_BITS + THREAD_BITS)) as u32;
+        let generation = (self.0 >> GENERATION_SHIFT) as u32;
         (index, generation)
     }
+}
+
+/// Whether `waker` is a detsim task's, in a run that notes no wait sites: then a
+/// detsim future that suspends need not reach the executor (and the poll is surely
+/// inside a simulation). A waker of another kind (a combinator's own) says nothing.
+#[inline]
+pub(crate) fn is_quiet(waker: &Waker) -> bool {
+    std::ptr::eq(waker.vtable(), &VTABLE) && Address(waker.data().addr() as u64).quiet()
 }
 
 /// The waker of the task at `address`.
@@ -208,7 +227,7 @@ pub(crate) fn this_thread() -> u32 {
 }
 
 /// A new generation for a task slot: never one this thread handed out recently (the
-/// counter wraps after 2^28 tasks).
+/// counter wraps after 2^27 tasks).
 #[inline]
 pub(crate) fn next_generation() -> u32 {
     LOCAL.with(|local| {
@@ -286,16 +305,20 @@ mod tests {
     #[test]
     fn an_address_unpacks_to_what_was_packed() {
         let top = (1 << GENERATION_BITS) - 1;
-        for (thread, index, generation) in [
-            (0, 0, 0),
-            (1, 2, 3),
-            (MAX_THREADS - 1, MAX_SLOTS - 1, top),
-            (7, MAX_SLOTS - 1, 0),
-            (0, 0, top),
+        for (thread, index, generation, quiet) in [
+            (0, 0, 0, false),
+            (1, 2, 3, true),
+            (MAX_THREADS - 1, MAX_SLOTS - 1, top, true),
+            (MAX_THREADS - 1, MAX_SLOTS - 1, top, false),
+            (7, MAX_SLOTS - 1, 0, true),
+            (0, 0, top, false),
         ] {
-            let address = Address::new(thread, index, generation);
+            let address = Address::new(thread, index, generation, quiet);
             assert_eq!(address.thread(), thread);
+            assert_eq!(address.quiet(), quiet);
             assert_eq!(address.wake(), (index, generation));
+            assert_eq!(super::is_quiet(&super::waker(address)), quiet);
         }
+        assert!(!super::is_quiet(std::task::Waker::noop()));
     }
 }
