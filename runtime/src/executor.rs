@@ -723,6 +723,27 @@ impl Core {
         settled
     }
 
+    /// `settle` for a poll that returned `Pending` without the task aborting itself (the
+    /// common case): parks the task and applies the poll's wakes. Returns false, having
+    /// done nothing, if the task aborted itself; `settle` handles that. A failure found
+    /// meanwhile stays in `failure`, where the next step finds it.
+    #[inline]
+    pub(crate) fn settle_parked(
+        &mut self,
+        index: u32,
+        cell: &mut Option<Pin<Box<dyn ErasedTask>>>,
+    ) -> bool {
+        let slot = &self.slots[index as usize];
+        if slot.abort_requested {
+            return false;
+        }
+        let id = slot.id;
+        self.current = None;
+        let end = self.transition_to_parked(index, cell.take());
+        self.end_poll(index, id, end);
+        true
+    }
+
     /// The task aborted itself during its poll: its future is dropped (by the caller,
     /// outside the borrow) and it finishes cancelled.
     fn transition_to_self_aborted(
@@ -745,6 +766,7 @@ impl Core {
     }
 
     /// The task is pending: its future goes back into its slot until a wake.
+    #[inline(always)]
     fn transition_to_parked(
         &mut self,
         index: u32,
@@ -815,6 +837,7 @@ impl Core {
 
     /// What every poll ends with: the wakes it caused, the trace's end of the poll, the
     /// progress mark of livelock detection, and the chooser's notice.
+    #[inline(always)]
     fn end_poll(&mut self, index: u32, id: Id, end: PollEnd) {
         let woke_others = self.apply_wakes(Some(id));
         if self.record_trace {
@@ -901,9 +924,9 @@ impl Core {
     /// whether a task other than `by` became ready.
     pub(crate) fn apply_wakes(&mut self, by: Option<Id>) -> bool {
         let mut others = false;
-        let mut wakes = std::mem::take(&mut self.wake_buf);
-        waker::drain_into(&mut wakes);
-        for &(index, generation) in &wakes {
+        waker::drain_into(&mut self.wake_buf);
+        for i in 0..self.wake_buf.len() {
+            let (index, generation) = self.wake_buf[i];
             // A stale waker may come from a run with more slots.
             let Some(slot) = self.slots.get_mut(index as usize) else {
                 continue;
@@ -927,7 +950,6 @@ impl Core {
                 _ => {}
             }
         }
-        self.wake_buf = wakes;
         others
     }
 

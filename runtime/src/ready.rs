@@ -78,7 +78,7 @@ impl ReadyQueue {
     }
 
     /// Appends `value` at the back. It must not be in the queue already.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, value: u32) {
         debug_assert!(value != NONE);
         if self.tail == self.entries.len() {

@@ -185,6 +185,13 @@ impl Runtime {
                     None => unreachable!("the root future is polled after it finished"),
                 },
             }));
+            // The common end of a poll, a task parked, settles without building a
+            // `Settled`; a failure it leaves is found by the next step.
+            if let Ok(Poll::Pending) = result
+                && self.core.borrow_mut().settle_parked(index, &mut cell)
+            {
+                continue;
+            }
             if let Some(outcome) = self.settle(index, cell, result) {
                 break outcome;
             }

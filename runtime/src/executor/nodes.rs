@@ -64,6 +64,7 @@ impl Core {
     }
 
     /// Puts task `index` in the ready set, or holds it if its node is paused.
+    #[inline(always)]
     pub(super) fn make_ready(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         let node = slot.node as usize;
