@@ -18,6 +18,9 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<RefCell<Core>>>> = const { RefCell::new(None) };
     static QUIET_PANICS: Cell<bool> = const { Cell::new(false) };
     static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether `LAST_PANIC_LOCATION` may hold a location: read before every poll, a
+    /// plain flag with no destructor, so the common case costs a load.
+    static HAS_PANIC_LOCATION: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` on the current simulation's core. Panics, naming `what`, outside one.
@@ -108,12 +111,17 @@ impl Drop for AsTask {
 /// Forgets where the last panic happened. Called before every poll: a panic that the
 /// program caught itself must not lend its location to a later failure that has none
 /// (a payload re-raised with `resume_unwind` does not pass through the hook).
+#[inline]
 pub(crate) fn forget_panic_location() {
-    let _ = LAST_PANIC_LOCATION.try_with(|location| location.borrow_mut().take());
+    if HAS_PANIC_LOCATION.get() {
+        HAS_PANIC_LOCATION.set(false);
+        let _ = LAST_PANIC_LOCATION.try_with(|location| location.borrow_mut().take());
+    }
 }
 
 /// Where the last panic caught inside a simulation on this thread happened.
 pub(crate) fn take_panic_location() -> Option<String> {
+    HAS_PANIC_LOCATION.set(false);
     LAST_PANIC_LOCATION.with(|location| location.borrow_mut().take())
 }
 
@@ -129,6 +137,7 @@ fn install_panic_hook() {
             if quiet {
                 let location = info.location().map(ToString::to_string);
                 let _ = LAST_PANIC_LOCATION.try_with(|last| *last.borrow_mut() = location);
+                let _ = HAS_PANIC_LOCATION.try_with(|has| has.set(true));
             } else {
                 previous(info);
             }
