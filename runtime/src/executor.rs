@@ -504,13 +504,15 @@ impl Core {
         if self.max_steps.is_none() {
             self.limit = self.limit.saturating_add(DEFAULT_POLLS_PER_TASK);
         }
-        let parent = self.current_task().unwrap_or(Id::ROOT);
-        self.record(EventKind::Spawn {
-            task: key.id,
-            parent,
-            name: traced_name,
-            location,
-        });
+        if self.record_trace {
+            let parent = self.current_task().unwrap_or(Id::ROOT);
+            self.record(EventKind::Spawn {
+                task: key.id,
+                parent,
+                name: traced_name,
+                location,
+            });
+        }
         key
     }
 
