@@ -8,8 +8,9 @@ use futures::task::LocalSpawnExt as _;
 use crate::measure::{clock_name, median_cpu_time, ns_per, show};
 use crate::summary::Summary;
 
-/// detsim's random scheduler: `Runtime::new(seed).block_on`.
-fn detsim(tasks: u64) -> u64 {
+/// detsim's random scheduler: `Runtime::new(seed).block_on` (the `facade` section's
+/// baseline too).
+pub(crate) fn detsim(tasks: u64) -> u64 {
     detsim_program(detsim_runtime::Runtime::new(7), tasks)
 }
 

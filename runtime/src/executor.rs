@@ -299,7 +299,7 @@ impl Core {
         user_rng: Option<UserRng>,
     ) {
         self.epoch = next_epoch();
-        self.thread = waker::this_thread();
+        self.thread = waker::enter();
         self.seed = seed;
         self.list_ready = chooser.needs_tasks();
         self.track_ready = chooser.tracks_ready();
@@ -315,7 +315,6 @@ impl Core {
             self.free.push(index as u32);
         }
         self.ready.clear();
-        waker::enter();
         self.timers.clear();
         self.timer_seq = 0;
         self.now = 0;
@@ -575,6 +574,7 @@ impl Core {
         let index = self.ready.remove_nth(k);
         self.steps += 1;
         self.current = Some(index);
+        let quiet = !self.notes_waits();
         let slot = &mut self.slots[index as usize];
         slot.state = State::Running;
         slot.last_poll = self.steps;
@@ -583,12 +583,7 @@ impl Core {
         }
         let step = Step {
             index,
-            address: Address::new(
-                self.thread,
-                index,
-                slot.generation,
-                !self.wait_sites && !self.record_trace,
-            ),
+            address: Address::new(self.thread, index, slot.generation, quiet),
             cell: slot.cell.take(),
         };
         if let Some(first_in_line) = first_in_line {
@@ -890,12 +885,19 @@ impl Core {
         }
     }
 
+    /// Whether this run notes where tasks wait: wait sites on, or the trace (which
+    /// records them whatever the setting).
+    #[inline(always)]
+    fn notes_waits(&self) -> bool {
+        self.wait_sites || self.record_trace
+    }
+
     /// Notes that a detsim future suspends the running task at `site` (see
     /// [`crate::wait`]): one entry written, unless wait sites are off and the run is not
     /// traced.
     #[inline(always)]
     pub(crate) fn note_wait(&mut self, site: WaitSite) {
-        if (self.wait_sites || self.record_trace)
+        if self.notes_waits()
             && let Some(index) = self.current
         {
             let index = index as usize;

@@ -198,11 +198,16 @@ thread_local! {
     };
 }
 
-/// This thread's number, registering it on its first simulation.
-pub(crate) fn this_thread() -> u32 {
+/// Starts a run on this thread: wakes left from before it are dropped (the lists keep
+/// their allocations). Returns the thread's number, registering the thread on its
+/// first simulation.
+pub(crate) fn enter() -> u32 {
     LOCAL.with(|local| {
         let mut local = local.borrow_mut();
-        if let Some((number, _)) = &local.thread {
+        local.wakes.clear();
+        if let Some((number, remote)) = &local.thread {
+            let mut stale = Vec::new();
+            remote.drain_into(&mut stale);
             return *number;
         }
         let remote = Arc::new(Remote::default());
@@ -236,19 +241,6 @@ pub(crate) fn next_generation() -> u32 {
         local.next_generation = (generation + 1) & ((1 << GENERATION_BITS) - 1);
         generation
     })
-}
-
-/// Starts a run on this thread: wakes left from before it are dropped (the lists keep
-/// their allocations).
-pub(crate) fn enter() {
-    LOCAL.with(|local| {
-        let mut local = local.borrow_mut();
-        local.wakes.clear();
-        if let Some((_, remote)) = &local.thread {
-            let mut stale = Vec::new();
-            remote.drain_into(&mut stale);
-        }
-    });
 }
 
 /// Moves every pending wake into `into` (cleared first): this thread's, in order, then

@@ -146,9 +146,7 @@ where
         // A failing seed is replayed with the trace on for its report; this run only
         // needs the verdict.
         self.rt.set_wait_sites(false);
-        let failed = self.run_body().is_err();
-        self.rt.set_wait_sites(true);
-        failed
+        self.run_body().is_err()
     }
 
     /// Runs the body from `source`, with the trace on when `trace`.
@@ -161,6 +159,7 @@ where
             words: words.clone(),
         }));
         self.rt.set_trace(trace);
+        self.rt.set_wait_sites(true);
         cluster::forget_last_plan();
         let outcome = self.run_body();
         Replayed {

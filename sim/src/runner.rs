@@ -575,18 +575,14 @@ where
     };
     let state = SweepState::new(plan);
     let jobs = plan.jobs.min(plan.count.div_ceil(CHUNK) as usize).max(1);
-    if jobs == 1 {
+    // The calling thread takes a share too (all of it for one job): it is already
+    // running, while a new thread may take a while to get a core.
+    std::thread::scope(|scope| {
+        for _ in 1..jobs {
+            scope.spawn(|| state.work(&exec));
+        }
         state.work(&exec);
-    } else {
-        // The calling thread takes a share too: it is already running, while a new
-        // thread may take a while to get a core.
-        std::thread::scope(|scope| {
-            for _ in 1..jobs {
-                scope.spawn(|| state.work(&exec));
-            }
-            state.work(&exec);
-        });
-    }
+    });
     state.finish(&exec)
 }
 
