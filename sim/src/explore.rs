@@ -73,7 +73,7 @@ pub use coverage::{Coverage, Level};
 use crate::progress::Progress;
 use crate::replayer::{Replayed, Replayer, Source, divergence};
 use crate::report::{Failure, Report};
-use crate::runner::{Plan, shrink_seed, token_command};
+use crate::runner::{CacheLine, Plan, on_threads, shrink_seed, token_command};
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
 
@@ -202,7 +202,9 @@ struct LevelJob<'a> {
     child_cap: usize,
     deadline: Option<Instant>,
     next_chunk: AtomicUsize,
-    lowest_failure: AtomicUsize,
+    /// Read before every schedule by every thread, written only when one fails: on a
+    /// cache line of its own, away from `next_chunk`, written at every chunk.
+    lowest_failure: CacheLine<AtomicUsize>,
     timed_out: AtomicBool,
     merge: Mutex<Merge>,
 }
@@ -234,7 +236,7 @@ impl LevelJob<'_> {
             .merge
             .into_inner()
             .expect("a thread of the exploration panicked");
-        let failure = match self.lowest_failure.into_inner() {
+        let failure = match self.lowest_failure.0.into_inner() {
             usize::MAX => None,
             index => Some(index),
         };
@@ -465,22 +467,13 @@ where
             child_cap,
             deadline,
             next_chunk: AtomicUsize::new(0),
-            lowest_failure: AtomicUsize::new(usize::MAX),
+            lowest_failure: CacheLine(AtomicUsize::new(usize::MAX)),
             timed_out: AtomicBool::new(false),
             merge: Mutex::new(Merge::default()),
         };
-        let worker = || self.work(&job, progress);
         let chunks = count.div_ceil(CHUNK);
         let jobs = self.plan.jobs.min(chunks).max(1);
-        if jobs == 1 {
-            worker();
-        } else {
-            std::thread::scope(|scope| {
-                for _ in 0..jobs {
-                    scope.spawn(worker);
-                }
-            });
-        }
+        on_threads(jobs, || self.work(&job, progress));
         job.finish()
     }
 
@@ -491,7 +484,7 @@ where
         loop {
             let first = job.next_chunk.fetch_add(CHUNK, Ordering::Relaxed);
             if first >= job.count
-                || first > job.lowest_failure.load(Ordering::Relaxed)
+                || first > job.lowest_failure.0.load(Ordering::Relaxed)
                 || job.timed_out.load(Ordering::Relaxed)
             {
                 return;
@@ -521,7 +514,7 @@ where
             ..ChunkOut::default()
         };
         for index in first..(first + CHUNK).min(job.count) {
-            if index > job.lowest_failure.load(Ordering::Relaxed) {
+            if index > job.lowest_failure.0.load(Ordering::Relaxed) {
                 return (out, true);
             }
             if job
@@ -533,7 +526,7 @@ where
             }
             out.ran += 1;
             let Some(decisions) = self.run(replayer, job.tree.prefix(job.level, index)) else {
-                job.lowest_failure.fetch_min(index, Ordering::Relaxed);
+                job.lowest_failure.0.fetch_min(index, Ordering::Relaxed);
                 return (out, true);
             };
             if job.list_children {

@@ -575,14 +575,7 @@ where
     };
     let state = SweepState::new(plan);
     let jobs = plan.jobs.min(plan.count.div_ceil(CHUNK) as usize).max(1);
-    // The calling thread takes a share too (all of it for one job): it is already
-    // running, while a new thread may take a while to get a core.
-    std::thread::scope(|scope| {
-        for _ in 1..jobs {
-            scope.spawn(|| state.work(&exec));
-        }
-        state.work(&exec);
-    });
+    on_threads(jobs, || state.work(&exec));
     state.finish(&exec)
 }
 
@@ -618,7 +611,18 @@ struct SweepState {
 /// A value alone on its cache line (128 bytes: two lines, for the adjacent-line
 /// prefetcher), so that writes to its neighbours do not evict it from other cores.
 #[repr(align(128))]
-struct CacheLine<T>(T);
+pub(crate) struct CacheLine<T>(pub(crate) T);
+
+/// Runs `work` on `jobs` threads, the calling thread one of them (all of it for one
+/// job): it is already running, while a new thread may take a while to get a core.
+pub(crate) fn on_threads(jobs: usize, work: impl Fn() + Sync) {
+    std::thread::scope(|scope| {
+        for _ in 1..jobs {
+            scope.spawn(&work);
+        }
+        work();
+    });
+}
 
 impl SweepState {
     fn new(plan: &Plan) -> Self {
