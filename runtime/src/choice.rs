@@ -62,8 +62,14 @@ pub fn seeded_rng(seed: u64, stream: u64) -> ChaCha8Rng {
 /// pick, the simulated network's latencies in `detsim-net`, a chooser of a user's)
 /// derives an index this one way, so a seed keeps its meaning across crates.
 pub fn uniform_index(rng: &mut impl Rng, n: usize) -> usize {
+    scale_word(rng.next_u64(), n)
+}
+
+/// `uniform_index`'s map from one word of the stream to `0..n`.
+#[inline]
+fn scale_word(word: u64, n: usize) -> usize {
     debug_assert!(n > 0);
-    ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
+    ((u128::from(word) * n as u128) >> 64) as usize
 }
 
 /// What a decision point chooses among. Every source of choice in a run is a decision
@@ -232,6 +238,17 @@ pub trait Chooser {
 
     /// A poll of `task` ended.
     fn on_poll_end(&mut self, _task: Id, _end: PollEnd) {}
+
+    /// The index `choose` would return if the next decision were a task decision among
+    /// `options` ready tasks, or `None` if the chooser cannot tell cheaply (the
+    /// default). Peeking must not change what any later `choose` returns.
+    ///
+    /// The executor asks this during a step, with the count of the next step guessed,
+    /// when many tasks are ready: it prefetches the likely next task so that its memory
+    /// is in cache by the time it is polled. A wrong answer costs only that prefetch.
+    fn peek(&mut self, _options: usize) -> Option<usize> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn Chooser {
@@ -254,6 +271,8 @@ impl Chooser for Fifo {
 #[derive(Debug, Clone)]
 pub struct Random {
     rng: ChaCha8Rng,
+    /// The stream's next word, drawn early by `peek`; the next `choose` uses it.
+    peeked: Option<u64>,
 }
 
 impl Random {
@@ -261,13 +280,24 @@ impl Random {
     pub fn new(seed: u64) -> Self {
         Random {
             rng: seeded_rng(seed, SCHEDULER_STREAM),
+            peeked: None,
         }
     }
 }
 
 impl Chooser for Random {
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
-        uniform_index(&mut self.rng, ready.len())
+        match self.peeked.take() {
+            Some(word) => scale_word(word, ready.len()),
+            None => uniform_index(&mut self.rng, ready.len()),
+        }
+    }
+
+    /// Draws the stream's next word now rather than at the next `choose`: every
+    /// decision still takes the same word, in the same order.
+    fn peek(&mut self, options: usize) -> Option<usize> {
+        let word = *self.peeked.get_or_insert_with(|| self.rng.next_u64());
+        Some(scale_word(word, options))
     }
 }
 
@@ -301,6 +331,11 @@ impl Replay {
 }
 
 impl Chooser for Replay {
+    fn peek(&mut self, options: usize) -> Option<usize> {
+        let chosen = self.decisions.get(self.next).map_or(0, |&c| c as usize);
+        Some(chosen.min(options - 1))
+    }
+
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
         let Some(&chosen) = self.decisions.get(self.next) else {
             return 0;

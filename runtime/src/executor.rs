@@ -27,6 +27,7 @@ use crate::join::{JoinError, TaskKey, payload_str};
 use crate::outcome::{
     DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, ROOT_NAME, RunError, TaskInfo, UserRng,
 };
+use crate::prefetch::prefetch;
 use crate::ready::ReadyQueue;
 use crate::slab::Chunked;
 use crate::task::{ErasedTask, Id, Payload};
@@ -244,6 +245,25 @@ pub(crate) struct Core {
     waits: Vec<WaitEntry>,
     /// The run's nodes (see `executor/nodes.rs`); index 0 is "no node".
     nodes: Vec<nodes::NodeState>,
+    /// The guess of the next pick made during the current step (see `look_ahead`).
+    lookahead: Option<Lookahead>,
+    /// The address of each slot's future (0: none), indexed by slot: what `look_ahead`
+    /// prefetches besides the slot. Set at spawn; a future never moves (it is pinned).
+    cell_addresses: Vec<usize>,
+}
+
+/// From this many ready tasks on, each step guesses the next pick and prefetches it
+/// (see `prefetch.rs`). Below, slots and futures stay in cache and the guess would only
+/// cost time.
+const LOOK_AHEAD_FROM: usize = 4_096;
+
+/// The likely next picks, found a step ahead: up to two (FIFO index, position in the
+/// ready set) pairs, valid while the ready set's `removals` count is unchanged.
+#[derive(Debug, Clone, Copy)]
+struct Lookahead {
+    removals: u64,
+    /// `(usize::MAX, _)`: no candidate.
+    candidates: [(usize, usize); 2],
 }
 
 impl fmt::Debug for Core {
@@ -289,6 +309,8 @@ impl Core {
             extensions: Vec::new(),
             waits: Vec::new(),
             nodes: vec![nodes::NodeState::none()],
+            lookahead: None,
+            cell_addresses: Vec::new(),
         }
     }
 
@@ -326,6 +348,7 @@ impl Core {
         self.trace.clear();
         self.decisions.clear();
         self.failure = None;
+        self.lookahead = None;
         debug_assert!(
             self.extensions.is_empty(),
             "`Runtime::run` takes them first"
@@ -369,6 +392,7 @@ impl Core {
                     cancelled: false,
                 });
                 self.cold.push(Cold::default());
+                self.cell_addresses.push(0);
                 index
             }
         };
@@ -487,6 +511,7 @@ impl Core {
             false => None,
         };
         let index = self.alloc(name, Some(location));
+        self.cell_addresses[index as usize] = (&*cell as *const dyn ErasedTask).addr();
         let slot = &mut self.slots[index as usize];
         slot.state = State::Spawned;
         slot.cell = Some(cell);
@@ -571,7 +596,10 @@ impl Core {
             true => self.first_in_line(),
             false => None,
         };
-        let index = self.ready.remove_nth(k);
+        let index = self.take_pick(k);
+        if n >= LOOK_AHEAD_FROM {
+            self.look_ahead();
+        }
         self.steps += 1;
         self.current = Some(index);
         let quiet = !self.notes_waits();
@@ -595,6 +623,52 @@ impl Core {
             });
         }
         Next::Poll(step)
+    }
+
+    /// Removes the `k`-th ready task from the ready set, at the position the last
+    /// step's guess found if it guessed `k` and nothing was removed since.
+    #[inline]
+    fn take_pick(&mut self, k: usize) -> u32 {
+        if let Some(guess) = self.lookahead.take()
+            && guess.removals == self.ready.removals()
+            && let Some(&(_, position)) = guess.candidates.iter().find(|(c, _)| *c == k)
+        {
+            return self.ready.remove_at(position);
+        }
+        self.ready.remove_nth(k)
+    }
+
+    /// Guesses the next step's pick and prefetches its slot and future, so that they
+    /// arrive while the task just picked is polled. The next step's count of ready
+    /// tasks is guessed two ways: this step's task does not come back, or it yields
+    /// and comes back at the end of the line; a uniform pick then lands on the same
+    /// index or on its neighbour. Tasks that this poll wakes or spawns also join at
+    /// the end, after every candidate, so they change the count but not the positions.
+    #[inline(never)]
+    fn look_ahead(&mut self) {
+        let left = self.ready.len();
+        let (Some(k0), Some(k1)) = (self.chooser.peek(left), self.chooser.peek(left + 1)) else {
+            return;
+        };
+        if k0 >= left {
+            return;
+        }
+        let p0 = self.ready.nth_position(k0);
+        let mut candidates = [(k0, p0), (usize::MAX, 0)];
+        if k1 == k0 + 1 && k1 < left {
+            candidates[1] = (k1, self.ready.next_position(p0));
+        }
+        for (k, position) in candidates {
+            if k != usize::MAX {
+                let index = self.ready.value_at(position) as usize;
+                prefetch((&raw const self.slots[index]).addr());
+                prefetch(self.cell_addresses[index]);
+            }
+        }
+        self.lookahead = Some(Lookahead {
+            removals: self.ready.removals(),
+            candidates,
+        });
     }
 
     /// The ready task asyncio would run next (for the trace).

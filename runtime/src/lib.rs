@@ -45,6 +45,7 @@ mod join;
 pub mod node;
 mod outcome;
 mod pct;
+mod prefetch;
 mod quad_heap;
 mod ready;
 mod runtime;

@@ -48,6 +48,10 @@ pub(crate) struct ReadyQueue {
     /// The next position to fill.
     tail: usize,
     len: usize,
+    /// Removals and repackings so far: a position [`nth_position`](Self::nth_position)
+    /// gave still holds the same rank while this count is unchanged (pushes only
+    /// append).
+    removals: u64,
 }
 
 impl ReadyQueue {
@@ -59,6 +63,7 @@ impl ReadyQueue {
 
     /// Empties the queue, keeping its allocations. O(1) when it is already empty.
     pub(crate) fn clear(&mut self) {
+        self.removals += 1;
         if self.len == 0 {
             self.head = 0;
             self.tail = 0;
@@ -122,6 +127,49 @@ impl ReadyQueue {
         self.take(p)
     }
 
+    /// The position of the `k`-th oldest entry (`k < len`), for [`value_at`],
+    /// [`next_position`] and [`remove_at`]; valid while [`removals`] is unchanged.
+    ///
+    /// [`value_at`]: Self::value_at
+    /// [`next_position`]: Self::next_position
+    /// [`remove_at`]: Self::remove_at
+    /// [`removals`]: Self::removals
+    #[inline]
+    pub(crate) fn nth_position(&self, k: usize) -> usize {
+        debug_assert!(k < self.len);
+        self.select(k)
+    }
+
+    /// The position of the next live entry after position `p` (which must exist).
+    #[inline]
+    pub(crate) fn next_position(&self, p: usize) -> usize {
+        let mut w = (p + 1) / WORD;
+        let mut word = self.words[w] & (u64::MAX << ((p + 1) % WORD));
+        while word == 0 {
+            w += 1;
+            word = self.words[w];
+        }
+        w * WORD + word.trailing_zeros() as usize
+    }
+
+    /// The value at live position `p`.
+    #[inline]
+    pub(crate) fn value_at(&self, p: usize) -> u32 {
+        self.entries[p]
+    }
+
+    /// Removes and returns the value at live position `p`.
+    #[inline]
+    pub(crate) fn remove_at(&mut self, p: usize) -> u32 {
+        self.take(p)
+    }
+
+    /// How many removals and repackings the queue has seen (see `nth_position`).
+    #[inline]
+    pub(crate) fn removals(&self) -> u64 {
+        self.removals
+    }
+
     /// Removes `value` wherever it is; returns whether it was there.
     pub(crate) fn remove(&mut self, value: u32) -> bool {
         match self.position.get(value as usize) {
@@ -156,6 +204,7 @@ impl ReadyQueue {
     /// Empties position `p` (which holds a value) and returns its value.
     #[inline]
     fn take(&mut self, p: usize) -> u32 {
+        self.removals += 1;
         let value = std::mem::replace(&mut self.entries[p], NONE);
         debug_assert!(value != NONE);
         self.words[p / WORD] &= !(1 << (p % WORD));
@@ -219,6 +268,7 @@ impl ReadyQueue {
     /// many more (at least one word's worth): O(capacity), once per `capacity / 2`
     /// pushes at most.
     fn pack(&mut self) {
+        self.removals += 1;
         let len = self.len;
         let mut write = 0;
         for read in self.head..self.tail {
@@ -368,6 +418,53 @@ mod tests {
                     assert_eq!(queue.rank(value), Some(k));
                 }
             }
+        }
+        assert_eq!(queue.iter().collect::<Vec<_>>(), model);
+    }
+
+    /// A position from `nth_position` keeps its entry through pushes (which only
+    /// append) and is given up by any removal, which `removals` counts; `value_at` and
+    /// `next_position` agree with the model, and `remove_at` removes that entry.
+    #[test]
+    fn positions_hold_until_a_removal() {
+        let mut queue = ReadyQueue::default();
+        let mut model: Vec<u32> = Vec::new();
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut fresh = 0;
+        for _ in 0..20_000 {
+            // Push a few (crossing word boundaries and repackings), then look up a rank.
+            for _ in 0..next() % 5 {
+                queue.push(fresh);
+                model.push(fresh);
+                fresh += 1;
+            }
+            if model.len() < 2 {
+                continue;
+            }
+            let k = (next() % (model.len() as u64 - 1)) as usize;
+            let removals = queue.removals();
+            let p = queue.nth_position(k);
+            assert_eq!(queue.value_at(p), model[k]);
+            assert_eq!(queue.value_at(queue.next_position(p)), model[k + 1]);
+            // Pushes that do not repack leave the position as it was.
+            let pushes = next() % 3;
+            for _ in 0..pushes {
+                queue.push(fresh);
+                model.push(fresh);
+                fresh += 1;
+            }
+            if queue.removals() == removals {
+                assert_eq!(queue.value_at(p), model[k]);
+                assert_eq!(queue.remove_at(p), model.remove(k));
+                assert_ne!(queue.removals(), removals, "a removal is counted");
+            } else {
+                // A repacking moved the entries: the rank is looked up again.
+                assert_eq!(queue.remove_nth(k), model.remove(k));
+            }
+            if next().is_multiple_of(4) {
+                assert_eq!(queue.remove_nth(0), model.remove(0));
+            }
+            assert_eq!(queue.len(), model.len());
         }
         assert_eq!(queue.iter().collect::<Vec<_>>(), model);
     }

@@ -4,9 +4,9 @@
 //!
 //! A task's waker is its [`Address`] (the simulation thread, the slot index and the
 //! slot's generation) packed into the `RawWaker`'s data word, which is never
-//! dereferenced. This module holds the crate's one `unsafe` block: the call to
-//! `Waker::from_raw`, sound because the vtable's functions only copy or unpack that
-//! integer. It replaced an `Arc` per task slot (an allocation per new slot, an atomic
+//! dereferenced. This module holds one of the crate's two `unsafe` blocks (the other
+//! is a prefetch hint, in `prefetch.rs`): the call to `Waker::from_raw`, sound because
+//! the vtable's functions only copy or unpack that integer. It replaced an `Arc` per task slot (an allocation per new slot, an atomic
 //! flag and a cache line touched per wake, a table of wakers read per poll).
 //!
 //! Invariants:

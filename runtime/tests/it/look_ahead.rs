@@ -1,0 +1,124 @@
+//! With many ready tasks, each step guesses the next pick from the chooser's `peek` and
+//! prefetches it (see `prefetch.rs`). The guess must never change a run: a chooser that
+//! peeks and the same chooser hidden behind one that does not make the same run, poll
+//! for poll, through the things that move the ready set between a guess and its pick
+//! (aborts of ready tasks, wakes, spawns, decisions of other kinds that take the
+//! peeked draw).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use detsim_runtime::choice::{Chooser, DecisionKind, PollEnd, ReadyView, decide};
+use detsim_runtime::task::Id;
+use detsim_runtime::{AbortHandle, Decision, Random, Replay, Runtime, spawn, yield_now};
+
+/// More ready tasks than the executor's look-ahead threshold (4,096).
+const TASKS: u32 = 5_000;
+
+/// `inner` without `peek`: the executor never guesses.
+struct Hidden<C>(C);
+
+impl<C: Chooser> Chooser for Hidden<C> {
+    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+        self.0.choose(ready)
+    }
+    fn needs_tasks(&self) -> bool {
+        self.0.needs_tasks()
+    }
+    fn tracks_ready(&self) -> bool {
+        self.0.tracks_ready()
+    }
+    fn on_spawn(&mut self, task: Id) {
+        self.0.on_spawn(task);
+    }
+    fn on_ready(&mut self, task: Id) {
+        self.0.on_ready(task);
+    }
+    fn on_unready(&mut self, task: Id) {
+        self.0.on_unready(task);
+    }
+    fn on_poll_end(&mut self, task: Id, end: PollEnd) {
+        self.0.on_poll_end(task, end);
+    }
+}
+
+/// Tasks that log each poll and, by turns, yield, abort a task that is likely ready,
+/// spawn a helper and join it, or take a decision of another kind. Returns the log.
+async fn churn() -> Vec<u32> {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let aborts: Rc<RefCell<Vec<AbortHandle>>> = Rc::default();
+    let mut handles = Vec::new();
+    for task in 0..TASKS {
+        let (log, victims) = (Rc::clone(&log), Rc::clone(&aborts));
+        let handle = spawn(async move {
+            for round in 0..4 {
+                log.borrow_mut().push(task * 4 + round);
+                match (task + round) % 7 {
+                    0 => {
+                        let victim = (task * 31 + round) % TASKS;
+                        victims.borrow()[victim as usize].abort();
+                    }
+                    1 => {
+                        let helper = spawn(async move { task });
+                        assert_eq!(helper.await.unwrap(), task);
+                    }
+                    2 => {
+                        let branch = decide(DecisionKind::Select, 3) as u32;
+                        log.borrow_mut().push(1_000_000 + branch);
+                    }
+                    _ => {}
+                }
+                yield_now().await;
+            }
+        });
+        aborts.borrow_mut().push(handle.abort_handle());
+        handles.push(handle);
+    }
+    for handle in handles {
+        let _ = handle.await;
+    }
+    Rc::try_unwrap(log).unwrap().into_inner()
+}
+
+fn run(chooser: Box<dyn Chooser>) -> (Vec<u32>, Vec<Decision>) {
+    let mut rt = Runtime::with_chooser(7, chooser);
+    rt.set_wait_sites(false);
+    let log = rt.block_on(churn());
+    (log, rt.decisions())
+}
+
+#[test]
+fn peeking_at_the_next_pick_changes_no_run() {
+    for seed in [1, 2, 3] {
+        let (log, decisions) = run(Box::new(Random::new(seed)));
+        let (hidden_log, hidden_decisions) = run(Box::new(Hidden(Random::new(seed))));
+        assert!(
+            decisions
+                .iter()
+                .filter(|d| d.ready as usize > 4_096)
+                .count()
+                > 5_000,
+            "the run has many steps with enough ready tasks to guess"
+        );
+        assert_eq!(
+            decisions, hidden_decisions,
+            "seed {seed}: the same decisions"
+        );
+        assert_eq!(log, hidden_log, "seed {seed}: the same polls");
+    }
+}
+
+#[test]
+fn a_replay_that_peeks_replays_the_run() {
+    let (log, decisions) = run(Box::new(Random::new(11)));
+    let chosen: Vec<u32> = decisions.iter().map(|d| d.chosen).collect();
+    let replay = Replay::new(chosen.clone());
+    let mismatches = replay.mismatches();
+    let (replayed_log, replayed) = run(Box::new(replay));
+    assert_eq!(mismatches.get(), 0, "every recorded decision fits its step");
+    assert_eq!(replayed_log, log);
+    assert_eq!(
+        replayed.iter().map(|d| d.chosen).collect::<Vec<_>>(),
+        chosen
+    );
+}
