@@ -253,9 +253,10 @@ pub(crate) struct Core {
 }
 
 /// From this many ready tasks on, each step guesses the next pick and prefetches it
-/// (see `prefetch.rs`). Below, slots and futures stay in cache and the guess would only
-/// cost time.
-const LOOK_AHEAD_FROM: usize = 4_096;
+/// (see `prefetch.rs`). Below, slots and futures mostly stay in cache and the guess
+/// costs more than it saves: measured side by side on the development machine, it was
+/// 2% slower at 10,000 ready tasks, 5% faster at 30,000 and 1.7× faster at 100,000.
+const LOOK_AHEAD_FROM: usize = 16_384;
 
 /// The likely next picks, found a step ahead: up to two (FIFO index, position in the
 /// ready set) pairs, valid while the ready set's `removals` count is unchanged.
@@ -597,25 +598,27 @@ impl Core {
             false => None,
         };
         let index = self.take_pick(k);
-        if n >= LOOK_AHEAD_FROM {
-            self.look_ahead();
-        }
         self.steps += 1;
         self.current = Some(index);
         let quiet = !self.notes_waits();
         let slot = &mut self.slots[index as usize];
         slot.state = State::Running;
         slot.last_poll = self.steps;
-        if self.track_ready {
-            self.chooser.on_unready(slot.id);
-        }
+        let task = slot.id;
         let step = Step {
             index,
             address: Address::new(self.thread, index, slot.generation, quiet),
             cell: slot.cell.take(),
         };
+        if self.track_ready {
+            self.chooser.on_unready(task);
+        }
+        // After `on_unready`: a chooser that tracks the ready set peeks at it as the
+        // next step will find it.
+        if n >= LOOK_AHEAD_FROM {
+            self.look_ahead();
+        }
         if let Some(first_in_line) = first_in_line {
-            let task = slot.id;
             self.record(EventKind::Poll {
                 task,
                 ready: n,

@@ -126,6 +126,17 @@ pub struct Pct {
     /// The ready set in FIFO order (id numbers), for the pick's index.
     ready: ReadyQueue,
     next_seq: u64,
+    /// The heap's top task and its FIFO index, as `peek` found them, with the ready
+    /// set's removal count then: the index holds while that count is unchanged.
+    peeked: Option<Peeked>,
+}
+
+/// What `Pct::peek` found (see [`Pct::peeked`]).
+#[derive(Debug, Clone, Copy)]
+struct Peeked {
+    task: u32,
+    rank: usize,
+    removals: u64,
 }
 
 impl Pct {
@@ -156,6 +167,7 @@ impl Pct {
             heap: QuadHeap::default(),
             ready: ReadyQueue::default(),
             next_seq: 0,
+            peeked: None,
         }
     }
 
@@ -181,6 +193,26 @@ impl Pct {
             );
         }
         &mut self.tasks[index]
+    }
+
+    /// The live entry at the top of the heap, dropping stale ones above it (they would
+    /// be skipped at any later pop too: a stale entry never becomes live again).
+    fn live_top(&mut self) -> Option<Entry> {
+        loop {
+            let top = *self.heap.peek()?;
+            if top.is_live(&self.tasks) {
+                return Some(top);
+            }
+            self.heap.pop();
+        }
+    }
+
+    /// `task`'s FIFO index, from what `peek` found if it is still valid.
+    fn rank(&mut self, task: u32) -> usize {
+        match self.peeked.take() {
+            Some(p) if p.task == task && p.removals == self.ready.removals() => p.rank,
+            _ => self.ready.rank(task).expect("the top of the heap is ready"),
+        }
     }
 
     /// Gives `task` a new priority, keeping its place in the heap if it is ready.
@@ -243,7 +275,7 @@ impl Chooser for Pct {
                 break entry.task;
             }
         };
-        let chosen = self.ready.rank(top).expect("the top of the heap is ready");
+        let chosen = self.rank(top);
         debug_assert_eq!(
             self.ready.len(),
             ready.len(),
@@ -258,6 +290,29 @@ impl Chooser for Pct {
         }
         self.contended = true;
         chosen
+    }
+
+    /// The FIFO index of the heap's top: the pick unless a task of higher priority
+    /// becomes ready first (in a run of many tasks, the task being polled often does,
+    /// by yielding; the guess then serves the step after). Computed once per ready set:
+    /// the executor asks for two counts in a row, and the `choose` that follows reuses
+    /// the index when its pick is that task.
+    fn peek(&mut self, options: usize) -> Option<usize> {
+        let removals = self.ready.removals();
+        let task = self.live_top()?.task;
+        let rank = match self.peeked {
+            Some(p) if p.task == task && p.removals == removals => p.rank,
+            _ => {
+                let rank = self.ready.rank(task)?;
+                self.peeked = Some(Peeked {
+                    task,
+                    rank,
+                    removals,
+                });
+                rank
+            }
+        };
+        (rank < options).then_some(rank)
     }
 
     fn on_poll_end(&mut self, task: Id, end: PollEnd) {

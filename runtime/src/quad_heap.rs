@@ -39,6 +39,11 @@ impl<T: Ord + Copy> QuadHeap<T> {
         self.items[i] = item;
     }
 
+    /// The largest item.
+    pub(crate) fn peek(&self) -> Option<&T> {
+        self.items.first()
+    }
+
     /// Removes and returns the largest item.
     pub(crate) fn pop(&mut self) -> Option<T> {
         let last = self.items.pop()?;

@@ -202,7 +202,7 @@ impl ReadyQueue {
     }
 
     /// Empties position `p` (which holds a value) and returns its value.
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, p: usize) -> u32 {
         self.removals += 1;
         let value = std::mem::replace(&mut self.entries[p], NONE);

@@ -10,10 +10,10 @@ use std::rc::Rc;
 
 use detsim_runtime::choice::{Chooser, DecisionKind, PollEnd, ReadyView, decide};
 use detsim_runtime::task::Id;
-use detsim_runtime::{AbortHandle, Decision, Random, Replay, Runtime, spawn, yield_now};
+use detsim_runtime::{AbortHandle, Decision, Pct, Random, Replay, Runtime, spawn, yield_now};
 
-/// More ready tasks than the executor's look-ahead threshold (4,096).
-const TASKS: u32 = 5_000;
+/// More ready tasks than the executor's look-ahead threshold (16,384).
+const TASKS: u32 = 20_000;
 
 /// `inner` without `peek`: the executor never guesses.
 struct Hidden<C>(C);
@@ -87,25 +87,35 @@ fn run(chooser: Box<dyn Chooser>) -> (Vec<u32>, Vec<Decision>) {
     (log, rt.decisions())
 }
 
-#[test]
-fn peeking_at_the_next_pick_changes_no_run() {
-    for seed in [1, 2, 3] {
-        let (log, decisions) = run(Box::new(Random::new(seed)));
-        let (hidden_log, hidden_decisions) = run(Box::new(Hidden(Random::new(seed))));
+/// The run under `chooser(seed)` peeking and hidden agree, poll for poll.
+fn same_run_hidden<C: Chooser + 'static>(name: &str, chooser: impl Fn(u64) -> C) {
+    for seed in [1, 2] {
+        let (log, decisions) = run(Box::new(chooser(seed)));
+        let (hidden_log, hidden_decisions) = run(Box::new(Hidden(chooser(seed))));
+        let guessed = decisions.iter().filter(|d| d.ready > 16_384).count();
         assert!(
-            decisions
-                .iter()
-                .filter(|d| d.ready as usize > 4_096)
-                .count()
-                > 5_000,
-            "the run has many steps with enough ready tasks to guess"
+            guessed > 5_000,
+            "{name}: the run has many steps with enough ready tasks to guess"
         );
         assert_eq!(
             decisions, hidden_decisions,
-            "seed {seed}: the same decisions"
+            "{name}, seed {seed}: decisions"
         );
-        assert_eq!(log, hidden_log, "seed {seed}: the same polls");
+        assert_eq!(log, hidden_log, "{name}, seed {seed}: polls");
     }
+}
+
+#[test]
+fn peeking_at_the_next_random_pick_changes_no_run() {
+    same_run_hidden("random", Random::new);
+}
+
+/// PCT peeks at its heap's top (dropping stale entries early) and reuses the FIFO
+/// index it found there; yields and demotions push entries between a guess and its
+/// pick.
+#[test]
+fn peeking_at_the_next_pct_pick_changes_no_run() {
+    same_run_hidden("pct:3", |seed| Pct::new(seed, 3, 100_000));
 }
 
 #[test]
