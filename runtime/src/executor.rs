@@ -206,7 +206,9 @@ pub(crate) struct Core {
     cold: Vec<Cold>,
     /// Vacant slot indices; popped from the back, so the lowest index is reused first.
     free: Vec<u32>,
-    ready: ReadyQueue,
+    /// Ready slots, each with the address of its future (0: none) as the hint that
+    /// `look_ahead` prefetches.
+    ready: ReadyQueue<usize>,
     ready_ids: Vec<Id>,
     /// This thread's number, part of every waker's address (see `waker.rs`).
     thread: u32,
@@ -247,9 +249,6 @@ pub(crate) struct Core {
     nodes: Vec<nodes::NodeState>,
     /// The guess of the next pick made during the current step (see `look_ahead`).
     lookahead: Option<Lookahead>,
-    /// The address of each slot's future (0: none), indexed by slot: what `look_ahead`
-    /// prefetches besides the slot. Set at spawn; a future never moves (it is pinned).
-    cell_addresses: Vec<usize>,
 }
 
 /// From this many ready tasks on, each step guesses the next pick and prefetches it
@@ -311,7 +310,6 @@ impl Core {
             waits: Vec::new(),
             nodes: vec![nodes::NodeState::none()],
             lookahead: None,
-            cell_addresses: Vec::new(),
         }
     }
 
@@ -393,7 +391,6 @@ impl Core {
                     cancelled: false,
                 });
                 self.cold.push(Cold::default());
-                self.cell_addresses.push(0);
                 index
             }
         };
@@ -512,7 +509,6 @@ impl Core {
             false => None,
         };
         let index = self.alloc(name, Some(location));
-        self.cell_addresses[index as usize] = (&*cell as *const dyn ErasedTask).addr();
         let slot = &mut self.slots[index as usize];
         slot.state = State::Spawned;
         slot.cell = Some(cell);
@@ -665,7 +661,7 @@ impl Core {
             if k != usize::MAX {
                 let index = self.ready.value_at(position) as usize;
                 prefetch((&raw const self.slots[index]).addr());
-                prefetch(self.cell_addresses[index]);
+                prefetch(self.ready.hint_at(position));
             }
         }
         self.lookahead = Some(Lookahead {

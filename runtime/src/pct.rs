@@ -54,6 +54,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::choice::{
     Chooser, DecisionKind, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index,
 };
+use crate::prefetch::prefetch;
 use crate::quad_heap::QuadHeap;
 use crate::ready::ReadyQueue;
 use crate::task::Id;
@@ -207,6 +208,17 @@ impl Pct {
         }
     }
 
+    /// Prefetches what the pick after the next one will read of PCT's own state, if
+    /// it is the heap's runner-up (the best of the top's children), as it is when the
+    /// top runs and leaves the ready set: its task state and its place in the ready
+    /// set. By then a cold read of each would stall the step.
+    fn prefetch_runner_up(&self) {
+        if let Some(next) = self.heap.runner_up() {
+            prefetch((&raw const self.tasks[next.task as usize]).addr());
+            self.ready.prefetch_value(next.task);
+        }
+    }
+
     /// `task`'s FIFO index, from what `peek` found if it is still valid.
     fn rank(&mut self, task: u32) -> usize {
         match self.peeked.take() {
@@ -303,6 +315,7 @@ impl Chooser for Pct {
         let rank = match self.peeked {
             Some(p) if p.task == task && p.removals == removals => p.rank,
             _ => {
+                self.prefetch_runner_up();
                 let rank = self.ready.rank(task)?;
                 self.peeked = Some(Peeked {
                     task,

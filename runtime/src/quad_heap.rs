@@ -44,6 +44,12 @@ impl<T: Ord + Copy> QuadHeap<T> {
         self.items.first()
     }
 
+    /// The largest of the top's children: the top after the next `pop`, unless a
+    /// larger item is pushed first.
+    pub(crate) fn runner_up(&self) -> Option<&T> {
+        self.items.get(1..self.items.len().min(5))?.iter().max()
+    }
+
     /// Removes and returns the largest item.
     pub(crate) fn pop(&mut self) -> Option<T> {
         let last = self.items.pop()?;

@@ -29,11 +29,16 @@ const WORD: usize = 64;
 /// `entries` and `position` marker for "none".
 const NONE: u32 = u32::MAX;
 
-/// A FIFO-ordered set of small integers with cheap removal by rank or value.
+/// A FIFO-ordered set of small integers with cheap removal by rank or value, and a
+/// hint of type `H` kept beside each (the executor's: where the task's future lives,
+/// for prefetching; none by default).
 #[derive(Debug, Default, Clone)]
-pub(crate) struct ReadyQueue {
+pub(crate) struct ReadyQueue<H = ()> {
     /// The value at each position, `NONE` for a hole; `entries.len() == words.len() * 64`.
     entries: Vec<u32>,
+    /// The hint pushed with the value at each position (stale at holes), so that one
+    /// position gives both without a dependent load.
+    hints: Vec<H>,
     /// Bit `p % 64` of `words[p / 64]` is set when position `p` holds a value.
     words: Vec<u64>,
     /// Fenwick tree over the words' population counts, padded with empty words to a
@@ -54,7 +59,7 @@ pub(crate) struct ReadyQueue {
     removals: u64,
 }
 
-impl ReadyQueue {
+impl<H: Copy + Default> ReadyQueue<H> {
     /// Number of ready tasks.
     #[inline]
     pub(crate) fn len(&self) -> usize {
@@ -82,9 +87,16 @@ impl ReadyQueue {
         self.len = 0;
     }
 
-    /// Appends `value` at the back. It must not be in the queue already.
+    /// Appends `value` at the back, with the default hint. It must not be in the queue
+    /// already.
     #[inline(always)]
     pub(crate) fn push(&mut self, value: u32) {
+        self.push_with(value, H::default());
+    }
+
+    /// Appends `value` at the back with `hint`. It must not be in the queue already.
+    #[inline(always)]
+    pub(crate) fn push_with(&mut self, value: u32, hint: H) {
         debug_assert!(value != NONE);
         if self.tail == self.entries.len() {
             self.pack();
@@ -92,6 +104,7 @@ impl ReadyQueue {
         let p = self.tail;
         self.tail += 1;
         self.entries[p] = value;
+        self.hints[p] = hint;
         self.words[p / WORD] |= 1 << (p % WORD);
         self.tree_add(p / WORD, 1);
         let v = value as usize;
@@ -158,10 +171,25 @@ impl ReadyQueue {
         self.entries[p]
     }
 
+    /// The hint pushed with the value at live position `p`.
+    #[inline]
+    pub(crate) fn hint_at(&self, p: usize) -> H {
+        self.hints[p]
+    }
+
     /// Removes and returns the value at live position `p`.
     #[inline]
     pub(crate) fn remove_at(&mut self, p: usize) -> u32 {
         self.take(p)
+    }
+
+    /// Prefetches what `rank(value)` and `remove(value)` read first: `value`'s
+    /// position (see `prefetch.rs`).
+    #[inline]
+    pub(crate) fn prefetch_value(&self, value: u32) {
+        if let Some(p) = self.position.get(value as usize) {
+            crate::prefetch::prefetch((&raw const *p).addr());
+        }
     }
 
     /// How many removals and repackings the queue has seen (see `nth_position`).
@@ -275,6 +303,7 @@ impl ReadyQueue {
             let value = self.entries[read];
             if value != NONE {
                 self.entries[write] = value;
+                self.hints[write] = self.hints[read];
                 self.position[value as usize] = write as u32;
                 write += 1;
             }
@@ -284,6 +313,7 @@ impl ReadyQueue {
         let words = (2 * len).div_ceil(WORD).max(1).max(self.words.len());
         self.entries[len..old_tail].fill(NONE);
         self.entries.resize(words * WORD, NONE);
+        self.hints.resize(words * WORD, H::default());
         self.words.clear();
         self.words.resize(words, 0);
         for w in 0..len / WORD {
@@ -378,7 +408,7 @@ mod tests {
     /// through sizes of many words and back to empty.
     #[test]
     fn agrees_with_a_vec_model() {
-        let mut queue = ReadyQueue::default();
+        let mut queue: ReadyQueue = ReadyQueue::default();
         let mut model: Vec<u32> = Vec::new();
         let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         // Values are reused, as slot indices are: the lowest free one first.
@@ -427,7 +457,7 @@ mod tests {
     /// `next_position` agree with the model, and `remove_at` removes that entry.
     #[test]
     fn positions_hold_until_a_removal() {
-        let mut queue = ReadyQueue::default();
+        let mut queue: ReadyQueue = ReadyQueue::default();
         let mut model: Vec<u32> = Vec::new();
         let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let mut fresh = 0;
@@ -471,7 +501,7 @@ mod tests {
 
     #[test]
     fn fifo_order_and_reuse_after_drain() {
-        let mut queue = ReadyQueue::default();
+        let mut queue: ReadyQueue = ReadyQueue::default();
         let n = 3 * WORD as u32 + 7;
         for round in 0..3 {
             for t in 0..n {
@@ -496,7 +526,7 @@ mod tests {
     /// A queue that never drains (a task always ready) packs instead of growing.
     #[test]
     fn a_queue_that_never_drains_stays_small() {
-        let mut queue = ReadyQueue::default();
+        let mut queue: ReadyQueue = ReadyQueue::default();
         queue.push(0);
         for i in 0..100_000u32 {
             queue.push(1 + i % 2);

@@ -75,7 +75,13 @@ impl Core {
         }
         slot.state = State::Ready;
         let task = slot.id;
-        self.ready.push(index);
+        // The future never moves (it is pinned): its address is a good hint for as
+        // long as the task is ready.
+        let future = slot
+            .cell
+            .as_ref()
+            .map_or(0, |cell| (&raw const **cell).addr());
+        self.ready.push_with(index, future);
         if self.track_ready {
             self.chooser.on_ready(task);
         }
