@@ -46,8 +46,6 @@
 //! [`uniform_index`], in a fixed order (change points, patience, then one priority per
 //! spawn, and one draw per non-task decision), so a seed fixes the run.
 
-use std::cmp::Reverse;
-
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -79,29 +77,36 @@ struct TaskState {
 }
 
 /// A heap entry: the highest priority first, then the oldest in the ready set (the
-/// lowest FIFO index), as the scan over the ready set it replaces chose.
-/// Sixteen bytes, four to a cache line.
+/// lowest FIFO index), then the task, packed into one integer that orders that way:
+/// priority in the high 64 bits, the complement of the ready sequence number below,
+/// the task in the low 32 bits. Sixteen bytes, four to a cache line, and a comparison
+/// is two instructions without a branch (the heap compares random priorities: a
+/// branch per field mispredicted about half the time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry {
-    priority: u64,
-    seq: Reverse<u32>,
-    task: u32,
-}
+struct Entry(u128);
 
 impl Entry {
     fn new(priority: u64, seq: u64, task: u32) -> Entry {
         let seq = u32::try_from(seq).expect("fewer than 2^32 wakes in a PCT run");
-        Entry {
-            priority,
-            seq: Reverse(seq),
-            task,
-        }
+        Entry((u128::from(priority) << 64) | (u128::from(u32::MAX - seq) << 32) | u128::from(task))
+    }
+
+    fn priority(self) -> u64 {
+        (self.0 >> 64) as u64
+    }
+
+    fn seq(self) -> u32 {
+        u32::MAX - (self.0 >> 32) as u32
+    }
+
+    fn task(self) -> u32 {
+        self.0 as u32
     }
 
     /// Whether the entry still describes a ready task, given what PCT knows of it.
-    fn is_live(&self, tasks: &[TaskState]) -> bool {
-        let state = tasks[self.task as usize];
-        state.seq == u64::from(self.seq.0) && state.priority == self.priority
+    fn is_live(self, tasks: &[TaskState]) -> bool {
+        let state = tasks[self.task() as usize];
+        state.seq == u64::from(self.seq()) && state.priority == self.priority()
     }
 }
 
@@ -214,8 +219,8 @@ impl Pct {
     /// set. By then a cold read of each would stall the step.
     fn prefetch_runner_up(&self) {
         if let Some(next) = self.heap.runner_up() {
-            prefetch((&raw const self.tasks[next.task as usize]).addr());
-            self.ready.prefetch_value(next.task);
+            prefetch((&raw const self.tasks[next.task() as usize]).addr());
+            self.ready.prefetch_value(next.task());
         }
     }
 
@@ -284,7 +289,7 @@ impl Chooser for Pct {
                 .pop()
                 .expect("a chooser is asked only with ready tasks");
             if entry.is_live(&self.tasks) {
-                break entry.task;
+                break entry.task();
             }
         };
         let chosen = self.rank(top);
@@ -311,7 +316,7 @@ impl Chooser for Pct {
     /// the index when its pick is that task.
     fn peek(&mut self, options: usize) -> Option<usize> {
         let removals = self.ready.removals();
-        let task = self.live_top()?.task;
+        let task = self.live_top()?.task();
         let rank = match self.peeked {
             Some(p) if p.task == task && p.removals == removals => p.rank,
             _ => {
@@ -353,6 +358,7 @@ impl Chooser for Pct {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Reverse;
 
     /// The executor's side of the protocol, with a plain `Vec` as the ready set.
     struct Harness {
