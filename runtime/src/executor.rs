@@ -594,6 +594,12 @@ impl Core {
             false => None,
         };
         let index = self.take_pick(k);
+        // A chooser that does not track the ready set peeks before this task's slot is
+        // read, so that the guess's misses and this slot's overlap.
+        let look_ahead = n >= LOOK_AHEAD_FROM;
+        if look_ahead && !self.track_ready {
+            self.look_ahead();
+        }
         self.steps += 1;
         self.current = Some(index);
         let quiet = !self.notes_waits();
@@ -608,11 +614,11 @@ impl Core {
         };
         if self.track_ready {
             self.chooser.on_unready(task);
-        }
-        // After `on_unready`: a chooser that tracks the ready set peeks at it as the
-        // next step will find it.
-        if n >= LOOK_AHEAD_FROM {
-            self.look_ahead();
+            // After `on_unready`: a chooser that tracks the ready set peeks at it as
+            // the next step will find it.
+            if look_ahead {
+                self.look_ahead();
+            }
         }
         if let Some(first_in_line) = first_in_line {
             self.record(EventKind::Poll {
