@@ -286,6 +286,12 @@ impl Random {
 }
 
 impl Chooser for Random {
+    // `#[inline]` although it is called through a vtable: it lets the compiler place
+    // this function with ChaCha's block function and inline that into it, as the hot
+    // path of every sweep wants (without it, the block function is called out of line
+    // and every draw pays for saving registers around that call: 3% more instructions
+    // per seed of the tiny test).
+    #[inline]
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
         if self.peeked.is_some() {
             return self.choose_peeked(ready.len());

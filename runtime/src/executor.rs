@@ -634,6 +634,15 @@ impl Core {
     /// step's guess found if it guessed `k` and nothing was removed since.
     #[inline]
     fn take_pick(&mut self, k: usize) -> u32 {
+        if self.lookahead.is_some() {
+            return self.take_guessed_pick(k);
+        }
+        self.ready.remove_nth(k)
+    }
+
+    /// `take_pick` after a guess (only runs with many ready tasks make one).
+    #[inline(never)]
+    fn take_guessed_pick(&mut self, k: usize) -> u32 {
         if let Some(guess) = self.lookahead.take()
             && guess.removals == self.ready.removals()
             && let Some(&(_, position)) = guess.candidates.iter().find(|(c, _)| *c == k)

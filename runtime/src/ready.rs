@@ -117,7 +117,7 @@ impl<H: Copy + Default> ReadyQueue<H> {
     }
 
     /// Removes and returns the `k`-th oldest entry (`k < len`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove_nth(&mut self, k: usize) -> u32 {
         assert!(
             k < self.len,
