@@ -175,7 +175,9 @@ const PROFILE: &str = "__profile";
 
 /// Runs one workload: `sweep SEEDS [JOBS]` (the tiny test), `parallel` (the sweep
 /// section's jobs(2) against jobs(1), without the sections before it), `spawn TASKS`
-/// (spawn-join), `scale SCHEDULER TASKS` (the scale program) or `yields POLLS` (two
+/// (spawn-join), `scale SCHEDULER TASKS [REPS]` (the scale program; with `REPS`, the
+/// median of that many runs' thread CPU time per task, printed, which an A/B comparison
+/// of two builds can alternate; without, one run for a profiler) or `yields POLLS` (two
 /// tasks yielding to each other: the executor's cost per poll, as callgrind counts it
 /// against `yields 0`).
 fn profile(args: Vec<String>) {
@@ -193,6 +195,7 @@ fn profile(args: Vec<String>) {
         Some("scale") => scale::profile(
             args.get(1).map_or("random", String::as_str),
             number(2, 100_000),
+            number(3, 0),
         ),
         Some("yields") => sweep::yields(number(1, 1_000_000)),
         other => panic!("unknown profile workload {other:?}"),

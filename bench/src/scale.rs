@@ -217,6 +217,15 @@ fn resident_bytes() -> Option<u64> {
 }
 
 /// One run of the scale program alone, for a profiler.
-pub(crate) fn profile(scheduler: &str, n: u64) {
-    assert_eq!(detsim_run(scheduler, n, polls(n)), n * (n - 1) / 2);
+pub(crate) fn profile(scheduler: &str, n: u64, reps: u64) {
+    let steps = polls(n);
+    if reps == 0 {
+        // One run, no clock: what a profiler under valgrind can run.
+        assert_eq!(detsim_run(scheduler, n, steps), n * (n - 1) / 2);
+        return;
+    }
+    let time = median_cpu_time(reps as usize, || {
+        assert_eq!(detsim_run(scheduler, n, steps), n * (n - 1) / 2);
+    });
+    println!("{scheduler} {n}: {:.0} ns/task", ns_per(time, n));
 }
