@@ -36,8 +36,9 @@ const NONE: u32 = u32::MAX;
 pub(crate) struct ReadyQueue<H = ()> {
     /// The value at each position, `NONE` for a hole; `entries.len() == words.len() * 64`.
     entries: Vec<u32>,
-    /// The hint pushed with the value at each position (stale at holes), so that one
-    /// position gives both without a dependent load.
+    /// The hint pushed with the value at each position (unspecified at holes and for
+    /// values pushed without one), so that one position gives both without a dependent
+    /// load.
     hints: Vec<H>,
     /// Bit `p % 64` of `words[p / 64]` is set when position `p` holds a value.
     words: Vec<u64>,
@@ -87,16 +88,23 @@ impl<H: Copy + Default> ReadyQueue<H> {
         self.len = 0;
     }
 
-    /// Appends `value` at the back, with the default hint. It must not be in the queue
-    /// already.
+    /// Appends `value` at the back, leaving its hint unspecified (whatever the position
+    /// held). It must not be in the queue already.
     #[inline(always)]
     pub(crate) fn push(&mut self, value: u32) {
-        self.push_with(value, H::default());
+        self.append(value);
     }
 
     /// Appends `value` at the back with `hint`. It must not be in the queue already.
     #[inline(always)]
     pub(crate) fn push_with(&mut self, value: u32, hint: H) {
+        let p = self.append(value);
+        self.hints[p] = hint;
+    }
+
+    /// Appends `value` at the back; returns its position.
+    #[inline(always)]
+    fn append(&mut self, value: u32) -> usize {
         debug_assert!(value != NONE);
         if self.tail == self.entries.len() {
             self.pack();
@@ -104,7 +112,6 @@ impl<H: Copy + Default> ReadyQueue<H> {
         let p = self.tail;
         self.tail += 1;
         self.entries[p] = value;
-        self.hints[p] = hint;
         self.words[p / WORD] |= 1 << (p % WORD);
         self.tree_add(p / WORD, 1);
         let v = value as usize;
@@ -114,6 +121,7 @@ impl<H: Copy + Default> ReadyQueue<H> {
         debug_assert_eq!(self.position[v], NONE, "value {value} pushed twice");
         self.position[v] = p as u32;
         self.len += 1;
+        p
     }
 
     /// Removes and returns the `k`-th oldest entry (`k < len`).
@@ -171,7 +179,8 @@ impl<H: Copy + Default> ReadyQueue<H> {
         self.entries[p]
     }
 
-    /// The hint pushed with the value at live position `p`.
+    /// The hint pushed with the value at live position `p` (unspecified if it was
+    /// pushed without one).
     #[inline]
     pub(crate) fn hint_at(&self, p: usize) -> H {
         self.hints[p]

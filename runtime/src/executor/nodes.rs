@@ -11,7 +11,7 @@
 
 use std::pin::Pin;
 
-use super::{Core, State};
+use super::{Core, HINTS_FROM, State};
 use crate::task::ErasedTask;
 
 /// A node of the run.
@@ -75,13 +75,17 @@ impl Core {
         }
         slot.state = State::Ready;
         let task = slot.id;
-        // The future never moves (it is pinned): its address is a good hint for as
-        // long as the task is ready.
-        let future = slot
-            .cell
-            .as_ref()
-            .map_or(0, |cell| (&raw const **cell).addr());
-        self.ready.push_with(index, future);
+        if self.ready.len() >= HINTS_FROM {
+            // The future never moves (it is pinned): its address is a good hint for as
+            // long as the task is ready.
+            let future = slot
+                .cell
+                .as_ref()
+                .map_or(0, |cell| (&raw const **cell).addr());
+            self.ready.push_with(index, future);
+        } else {
+            self.ready.push(index);
+        }
         if self.track_ready {
             self.chooser.on_ready(task);
         }
