@@ -175,7 +175,7 @@ const PROFILE: &str = "__profile";
 
 /// Runs one workload: `sweep SEEDS [JOBS]` (the tiny test), `parallel` (the sweep
 /// section's jobs(2) against jobs(1), without the sections before it), `spawn TASKS`
-/// (spawn-join), `scale SCHEDULER TASKS [REPS]` (the scale program; with `REPS`, the
+/// (spawn-join; `spawn-fifo TASKS` with the FIFO chooser, the executor alone), `scale SCHEDULER TASKS [REPS]` (the scale program; with `REPS`, the
 /// median of that many runs' thread CPU time per task, printed, which an A/B comparison
 /// of two builds can alternate; without, one run for a profiler) or `yields POLLS` (two
 /// tasks yielding to each other: the executor's cost per poll, as callgrind counts it
@@ -192,6 +192,7 @@ fn profile(args: Vec<String>) {
             summary.print();
         }
         Some("spawn") => spawn::profile(number(1, 10_000)),
+        Some("spawn-fifo") => spawn::profile_fifo(number(1, 10_000)),
         Some("scale") => scale::profile(
             args.get(1).map_or("random", String::as_str),
             number(2, 100_000),

@@ -145,3 +145,9 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
 pub(crate) fn profile(tasks: u64) {
     assert_eq!(detsim(tasks), tasks * (tasks - 1) / 2);
 }
+
+/// One spawn-join with the FIFO chooser, for a profiler: against `profile`, what the
+/// random pick adds.
+pub(crate) fn profile_fifo(tasks: u64) {
+    assert_eq!(detsim_fifo(tasks), tasks * (tasks - 1) / 2);
+}
