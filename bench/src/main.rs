@@ -173,13 +173,17 @@ fn run(options: &Options) {
 /// (`valgrind --tool=callgrind target/release/detsim-bench __profile sweep 1000`).
 const PROFILE: &str = "__profile";
 
-/// Runs one workload: `sweep SEEDS [JOBS]` (the tiny test), `parallel` (the sweep
-/// section's jobs(2) against jobs(1), without the sections before it), `spawn TASKS`
-/// (spawn-join; `spawn-fifo TASKS` with the FIFO chooser, the executor alone), `scale SCHEDULER TASKS [REPS]` (the scale program; with `REPS`, the
-/// median of that many runs' thread CPU time per task, printed, which an A/B comparison
-/// of two builds can alternate; without, one run for a profiler) or `yields POLLS` (two
-/// tasks yielding to each other: the executor's cost per poll, as callgrind counts it
-/// against `yields 0`).
+/// Runs one workload:
+/// - `sweep SEEDS [JOBS]`: the tiny test;
+/// - `parallel`: the sweep section's jobs(2) against jobs(1), without the sections
+///   before it;
+/// - `spawn TASKS`: spawn-join; `spawn-fifo TASKS`: the same with the FIFO chooser, the
+///   executor alone;
+/// - `scale SCHEDULER TASKS [REPS]`: the scale program; with `REPS`, the median of that
+///   many runs' thread CPU time per task, printed, which an A/B comparison of two
+///   builds can alternate; without, one run for a profiler;
+/// - `yields POLLS`: two tasks yielding to each other, the executor's cost per poll as
+///   callgrind counts it against `yields 0`.
 fn profile(args: Vec<String>) {
     let number = |i: usize, default: u64| -> u64 {
         args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default)
