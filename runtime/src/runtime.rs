@@ -316,6 +316,46 @@ mod tests {
     use std::process::Command;
 
     use super::Runtime;
+    use crate::{Pct, spawn, yield_now};
+
+    /// With more tasks ready than the look-ahead's threshold, most picks are found at
+    /// the position the previous step guessed, under random and PCT; with fewer, no
+    /// guess is made. (`tests/it/look_ahead.rs` checks that guessing changes no run.)
+    #[test]
+    fn big_runs_take_most_picks_where_the_guess_found_them() {
+        let program = |tasks: u32| async move {
+            let handles: Vec<_> = (0..tasks)
+                .map(|_| spawn(async { yield_now().await }))
+                .collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        };
+        let threshold = crate::executor::LOOK_AHEAD_FROM;
+        let big = threshold as u32 + 4_000;
+        // The share of the steps that follow a step with enough ready tasks to guess
+        // whose pick the guess found.
+        let share = |rt: &Runtime| {
+            let decisions = rt.decisions();
+            let guessing = decisions.iter().filter(|d| d.ready as usize > threshold);
+            let guessed = rt.core.borrow().guesses_taken;
+            guessed as f64 / guessing.count() as f64
+        };
+        let mut rt = Runtime::new(3);
+        rt.block_on(program(big));
+        assert!(share(&rt) > 0.9, "random: {}", share(&rt));
+        let expected_steps = 4 * u64::from(big);
+        let mut rt = Runtime::with_chooser(3, Box::new(Pct::new(3, 3, expected_steps)));
+        rt.block_on(program(big));
+        assert!(share(&rt) > 0.4, "pct: {}", share(&rt));
+        let mut rt = Runtime::new(3);
+        rt.block_on(program(1_000));
+        assert_eq!(
+            rt.core.borrow().guesses_taken,
+            0,
+            "no guess below the threshold"
+        );
+    }
 
     #[test]
     #[ignore = "run in a child process by block_on_prints_a_root_panic_before_resuming_it"]
