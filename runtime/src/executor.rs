@@ -237,6 +237,8 @@ pub(crate) struct Core {
     pub(crate) record_trace: bool,
     /// Whether `note_wait` keeps wait sites (see `Runtime::set_wait_sites`).
     pub(crate) wait_sites: bool,
+    /// Whether decisions are kept in `decisions` (see `Runtime::set_record_decisions`).
+    pub(crate) record_decisions: bool,
     pub(crate) trace: Trace,
     pub(crate) decisions: Vec<Decision>,
     /// A failure found outside the poll loop's own checks (an unread panic dropped).
@@ -311,6 +313,7 @@ impl Core {
             current: None,
             record_trace: false,
             wait_sites: true,
+            record_decisions: true,
             trace: Trace::default(),
             decisions: Vec::new(),
             failure: None,
@@ -568,11 +571,13 @@ impl Core {
         };
         let k = self.chooser.choose(view);
         assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
-        self.decisions.push(Decision {
-            kind: DecisionKind::Task,
-            ready: n as u32,
-            chosen: k as u32,
-        });
+        if self.record_decisions {
+            self.decisions.push(Decision {
+                kind: DecisionKind::Task,
+                ready: n as u32,
+                chosen: k as u32,
+            });
+        }
         k
     }
 
@@ -774,11 +779,13 @@ impl Core {
             chosen < options,
             "the scheduler chose option {chosen} of {options} ({kind} decision)"
         );
-        self.decisions.push(Decision {
-            kind,
-            ready: options as u32,
-            chosen: chosen as u32,
-        });
+        if self.record_decisions {
+            self.decisions.push(Decision {
+                kind,
+                ready: options as u32,
+                chosen: chosen as u32,
+            });
+        }
         let task = self.current_task().unwrap_or(Id::ROOT);
         self.record(EventKind::Decide {
             task,

@@ -111,6 +111,13 @@ impl Runtime {
         self.core.borrow_mut().wait_sites = on;
     }
 
+    /// Records each run's decisions (on by default), for [`Runtime::decisions`]. A sweep
+    /// that only asks whether each seed passes turns it off (a failing seed is run
+    /// again for its report, with recording on).
+    pub fn set_record_decisions(&mut self, on: bool) {
+        self.core.borrow_mut().record_decisions = on;
+    }
+
     /// The seed of the next (or last) run.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -121,7 +128,8 @@ impl Runtime {
         self.core.borrow().steps
     }
 
-    /// The decisions of the last run, in order.
+    /// The decisions of the last run, in order (none if it ran with
+    /// [`set_record_decisions(false)`](Runtime::set_record_decisions)).
     pub fn decisions(&self) -> Vec<Decision> {
         self.core.borrow().decisions.clone()
     }

@@ -146,6 +146,7 @@ where
         // A failing seed is replayed with the trace on for its report; this run only
         // needs the verdict.
         self.rt.set_wait_sites(false);
+        self.rt.set_record_decisions(false);
         self.run_body().is_err()
     }
 
@@ -160,6 +161,7 @@ where
         }));
         self.rt.set_trace(trace);
         self.rt.set_wait_sites(true);
+        self.rt.set_record_decisions(true);
         cluster::forget_last_plan();
         let outcome = self.run_body();
         Replayed {

@@ -118,3 +118,47 @@ fn deciding_outside_a_simulation_panics() {
 fn task_decisions_cannot_be_made_by_hand() {
     Runtime::new(0).block_on(async { decide(DecisionKind::Task, 2) });
 }
+
+/// With recording off, a run is the same run (the same polls, in the same order) and
+/// keeps no decisions; turned on again, the next run records them.
+#[test]
+fn a_run_without_recording_is_the_same_run_and_keeps_no_decisions() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use detsim_runtime::{Runtime, spawn, yield_now};
+
+    let run = |rt: &mut Runtime| {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let handles: Vec<_> = (0..4)
+            .map(|task| {
+                let log = Rc::clone(&log);
+                async move {
+                    for round in 0..3 {
+                        log.borrow_mut().push((task, round));
+                        yield_now().await;
+                    }
+                }
+            })
+            .collect();
+        rt.block_on(async move {
+            let handles: Vec<_> = handles.into_iter().map(spawn).collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        });
+        Rc::try_unwrap(log).unwrap().into_inner()
+    };
+    let mut rt = Runtime::new(5);
+    let recorded = run(&mut rt);
+    let decisions = rt.decisions();
+    assert!(decisions.len() > 5, "{decisions:?}");
+    rt.reset(5, None);
+    rt.set_record_decisions(false);
+    assert_eq!(run(&mut rt), recorded, "the same polls");
+    assert!(rt.decisions().is_empty());
+    rt.reset(5, None);
+    rt.set_record_decisions(true);
+    assert_eq!(run(&mut rt), recorded);
+    assert_eq!(rt.decisions(), decisions);
+}
