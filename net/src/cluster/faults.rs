@@ -206,6 +206,12 @@ pub fn set_thread_faults(faults: Option<Faults>) -> Option<Faults> {
     MODE.with(|mode| std::mem::replace(&mut *mode.borrow_mut(), faults))
 }
 
+/// The faults set for the runs on this thread (`None`: the default), as
+/// [`set_thread_faults`] left them.
+pub fn thread_faults() -> Option<Faults> {
+    MODE.with(|mode| *mode.borrow())
+}
+
 /// The plan the last run on this thread used, if it used one; cleared by
 /// [`forget_last_plan`].
 pub fn last_plan() -> Option<Plan> {

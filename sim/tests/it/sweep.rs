@@ -368,3 +368,36 @@ fn a_body_that_is_not_sync_sweeps_on_one_thread() {
     assert_eq!(failure.replay_token(), sync.replay_token());
     assert!(bodies_built.get() >= report.seeds_run);
 }
+
+/// The runs of a sweep see the builder's faults, and the thread's own setting is as it
+/// was afterwards, whether the two differ (the sweep sets and restores it) or not (the
+/// sweep leaves it alone).
+#[test]
+fn a_sweep_runs_with_its_faults_and_leaves_the_thread_setting_as_it_was() {
+    use detsim::{Faults, cluster};
+    let sweep = |faults: Option<Faults>| {
+        let mut builder = Builder::new().ignore_env().seeds(20).jobs(1);
+        if let Some(faults) = faults {
+            builder = builder.faults(faults);
+        }
+        let report = builder.explore(move || async move {
+            assert_eq!(
+                cluster::thread_faults(),
+                faults,
+                "the run sees the sweep's faults"
+            );
+        });
+        assert!(report.failure.is_none(), "{:?}", report.failure);
+    };
+    for thread in [None, Some(Faults::none()), Some(Faults::swarm())] {
+        for builder in [None, Some(Faults::none()), Some(Faults::swarm())] {
+            let previous = cluster::set_thread_faults(thread);
+            sweep(builder);
+            assert_eq!(
+                cluster::set_thread_faults(previous),
+                thread,
+                "a sweep with {builder:?} on a thread set to {thread:?}"
+            );
+        }
+    }
+}
