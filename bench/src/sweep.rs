@@ -272,11 +272,13 @@ pub(crate) fn profile(seeds: u64, jobs: usize) {
 }
 
 /// Two tasks that yield to each other `polls / 2` times each, on the random scheduler,
-/// run as a sweep runs a seed (no trace, no wait sites): nearly every poll is the
-/// executor's bookkeeping, a decision between two ready tasks and one `yield_now`.
+/// run as a sweep runs a seed (no trace, no wait sites, no decision list): nearly every
+/// poll is the executor's bookkeeping, a decision between two ready tasks and one
+/// `yield_now`.
 pub(crate) fn yields(polls: u64) {
     let mut rt = detsim_runtime::Runtime::new(7);
     rt.set_wait_sites(false);
+    rt.set_record_decisions(false);
     rt.block_on(async move {
         let tasks: Vec<_> = (0..2)
             .map(|_| {
