@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::choice::{Chooser, DecisionKind, PollEnd, ReadyView, USER_STREAM, seeded_rng};
+use crate::choice::{Chooser, DecisionKind, PollEnd, Random, ReadyView, USER_STREAM, seeded_rng};
 use crate::context;
 use crate::join::{JoinError, TaskKey, payload_str};
 use crate::outcome::{
@@ -216,7 +216,7 @@ pub(crate) struct Core {
     timers: BTreeMap<(u64, u64), Waker>,
     timer_seq: u64,
     now: u64,
-    chooser: Box<dyn Chooser>,
+    chooser: RunChooser,
     /// The chooser's `needs_tasks`, asked once a run.
     list_ready: bool,
     /// The chooser's `tracks_ready`, asked once a run.
@@ -267,6 +267,92 @@ pub(crate) const LOOK_AHEAD_FROM: usize = 16_384;
 /// before the set grew prefetches a stale address: a wasted line fill, nothing else.
 const HINTS_FROM: usize = LOOK_AHEAD_FROM / 4;
 
+/// The run's chooser. The seed's random one, the default and a sweep's most common, is
+/// kept inline: a run reuses it (no allocation per run), its `choose` is a direct
+/// call, and the hooks it ignores (`on_spawn`, `on_poll_end`, …) cost nothing. Any
+/// other chooser is boxed. Both answer exactly as the `Chooser` they hold.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per runtime, and inline on purpose: no allocation per run"
+)]
+enum RunChooser {
+    Random(Random),
+    Boxed(Box<dyn Chooser>),
+}
+
+impl RunChooser {
+    /// Makes this the chooser of a run of `seed`: `chooser`, or by default the seed's
+    /// random one (reusing the inline one in place).
+    fn set(&mut self, seed: u64, chooser: Option<Box<dyn Chooser>>) {
+        match (chooser, &mut *self) {
+            (Some(chooser), _) => *self = RunChooser::Boxed(chooser),
+            (None, RunChooser::Random(random)) => *random = Random::new(seed),
+            (None, RunChooser::Boxed(_)) => *self = RunChooser::Random(Random::new(seed)),
+        }
+    }
+
+    #[inline]
+    fn choose(&mut self, view: ReadyView<'_>) -> usize {
+        match self {
+            RunChooser::Random(random) => random.choose(view),
+            RunChooser::Boxed(chooser) => chooser.choose(view),
+        }
+    }
+
+    fn needs_tasks(&self) -> bool {
+        match self {
+            RunChooser::Random(random) => random.needs_tasks(),
+            RunChooser::Boxed(chooser) => chooser.needs_tasks(),
+        }
+    }
+
+    fn tracks_ready(&self) -> bool {
+        match self {
+            RunChooser::Random(random) => random.tracks_ready(),
+            RunChooser::Boxed(chooser) => chooser.tracks_ready(),
+        }
+    }
+
+    #[inline]
+    fn peek(&mut self, options: usize) -> Option<usize> {
+        match self {
+            RunChooser::Random(random) => random.peek(options),
+            RunChooser::Boxed(chooser) => chooser.peek(options),
+        }
+    }
+
+    // The hooks below are `Random`'s defaults (they do nothing), so only a boxed
+    // chooser is told.
+
+    #[inline]
+    fn on_spawn(&mut self, task: Id) {
+        if let RunChooser::Boxed(chooser) = self {
+            chooser.on_spawn(task);
+        }
+    }
+
+    #[inline]
+    fn on_ready(&mut self, task: Id) {
+        if let RunChooser::Boxed(chooser) = self {
+            chooser.on_ready(task);
+        }
+    }
+
+    #[inline]
+    fn on_unready(&mut self, task: Id) {
+        if let RunChooser::Boxed(chooser) = self {
+            chooser.on_unready(task);
+        }
+    }
+
+    #[inline]
+    fn on_poll_end(&mut self, task: Id, end: PollEnd) {
+        if let RunChooser::Boxed(chooser) = self {
+            chooser.on_poll_end(task, end);
+        }
+    }
+}
+
 /// The likely next picks, found a step ahead: up to two (FIFO index, position in the
 /// ready set) pairs, valid while the ready set's `removals` count is unchanged.
 #[derive(Debug, Clone, Copy)]
@@ -301,7 +387,7 @@ impl Core {
             timers: BTreeMap::new(),
             timer_seq: 0,
             now: 0,
-            chooser: Box::new(crate::choice::Fifo),
+            chooser: RunChooser::Boxed(Box::new(crate::choice::Fifo)),
             list_ready: false,
             track_ready: false,
             user_rng: None,
@@ -325,18 +411,20 @@ impl Core {
         }
     }
 
+    /// Readies the core for a run of `seed` with `chooser` (`None`: the seed's random
+    /// chooser).
     pub(crate) fn reset(
         &mut self,
         seed: u64,
-        chooser: Box<dyn Chooser>,
+        chooser: Option<Box<dyn Chooser>>,
         user_rng: Option<UserRng>,
     ) {
         self.epoch = next_epoch();
         self.thread = waker::enter();
         self.seed = seed;
-        self.list_ready = chooser.needs_tasks();
-        self.track_ready = chooser.tracks_ready();
-        self.chooser = chooser;
+        self.chooser.set(seed, chooser);
+        self.list_ready = self.chooser.needs_tasks();
+        self.track_ready = self.chooser.tracks_ready();
         self.user_rng = user_rng;
         self.free.clear();
         for index in (0..self.slots.len()).rev() {

@@ -16,7 +16,7 @@ use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use crate::choice::{Chooser, Random};
+use crate::choice::Chooser;
 use crate::context::{self, AsTask, Enter};
 use crate::executor::{Core, Next, Step};
 use crate::outcome::{Decision, RunError, UserRng};
@@ -217,10 +217,7 @@ impl Runtime {
     /// Readies the core for a new run: this run's chooser (by default, a random one from
     /// the seed), its seed and its user RNG.
     fn begin_run(&mut self) {
-        let chooser = self
-            .chooser
-            .take()
-            .unwrap_or_else(|| Box::new(Random::new(self.seed)));
+        let chooser = self.chooser.take();
         // Run-scoped state left by a run that unwound before its teardown.
         let stale = self.core.borrow_mut().take_extensions();
         drop(stale);

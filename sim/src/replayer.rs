@@ -144,7 +144,7 @@ where
     /// Whether the run fails: the sweep's hot path, which records nothing.
     pub(crate) fn fails(&mut self, source: Source<'_>) -> bool {
         let (seed, chooser, rng, _) = parts(source);
-        self.rt.reset(seed, Some(chooser));
+        self.rt.reset(seed, chooser);
         if let Some(rng) = rng {
             self.rt.set_user_rng(rng);
         }
@@ -160,7 +160,7 @@ where
     pub(crate) fn run(&mut self, source: Source<'_>, trace: bool) -> Replayed {
         let (seed, chooser, rng, mismatches) = parts(source);
         let words = Rc::new(RefCell::new(Vec::new()));
-        self.rt.reset(seed, Some(chooser));
+        self.rt.reset(seed, chooser);
         self.rt.set_user_rng(Box::new(Recording {
             inner: rng.unwrap_or_else(|| Box::new(seeded_rng(seed, USER_STREAM))),
             words: words.clone(),
@@ -201,7 +201,7 @@ where
 /// schedule, the counter of its decisions that did not fit.
 type Parts = (
     u64,
-    Box<dyn Chooser>,
+    Option<Box<dyn Chooser>>,
     Option<UserRng>,
     Option<Rc<Cell<u64>>>,
 );
@@ -213,16 +213,21 @@ fn parts(source: Source<'_>) -> Parts {
             scheduler,
             seed,
             expected_steps,
-        } => (seed, scheduler.chooser(seed, expected_steps), None, None),
+        } => (
+            seed,
+            scheduler.run_chooser(seed, expected_steps),
+            None,
+            None,
+        ),
         Source::Schedule(schedule) => {
             let replay = Replay::new(schedule.decisions.clone());
             let mismatches = replay.mismatches();
             let rng: Option<UserRng> = (!schedule.user_words.is_empty()).then(|| {
                 Box::new(WordRng::new(schedule.user_words.clone(), schedule.seed)) as UserRng
             });
-            (schedule.seed, Box::new(replay), rng, Some(mismatches))
+            (schedule.seed, Some(Box::new(replay)), rng, Some(mismatches))
         }
-        Source::Custom { seed, chooser, rng } => (seed, chooser, rng, None),
+        Source::Custom { seed, chooser, rng } => (seed, Some(chooser), rng, None),
     }
 }
 

@@ -126,6 +126,16 @@ impl Scheduler {
             Kind::Pct(depth) => Box::new(Pct::new(seed, depth, expected_steps)),
         }
     }
+
+    /// What a run of `seed` hands the runtime: `None` where the strategy's chooser is
+    /// the runtime's own default (the seed's random one, which a reused runtime keeps
+    /// inline from run to run), else [`Scheduler::chooser`].
+    pub(crate) fn run_chooser(self, seed: u64, expected_steps: u64) -> Option<Box<dyn Chooser>> {
+        match self.for_seed(seed).0 {
+            Kind::Random | Kind::Portfolio => None,
+            _ => Some(self.chooser(seed, expected_steps)),
+        }
+    }
 }
 
 impl Default for Scheduler {
