@@ -263,9 +263,10 @@ pub(crate) const LOOK_AHEAD_FROM: usize = 16_384;
 
 /// From this many ready tasks on, a task enters the ready set with its future's
 /// address as the hint `look_ahead` prefetches; below, nothing is stored (a run that
-/// never grows this large never reads a hint). A guess that lands on a task queued
-/// before the set grew prefetches a stale address: a wasted line fill, nothing else.
-const HINTS_FROM: usize = LOOK_AHEAD_FROM / 4;
+/// never grows this large never reads a hint, nor pays for the array). A guess that
+/// lands on a task queued before the set grew prefetches a stale address: a wasted
+/// line fill, nothing else.
+const HINTS_FROM: usize = LOOK_AHEAD_FROM / 2;
 
 /// The run's chooser. The seed's random one, the default and a sweep's most common, is
 /// kept inline: a run reuses it (no allocation per run), its `choose` is a direct

@@ -38,7 +38,8 @@ pub(crate) struct ReadyQueue<H = ()> {
     entries: Vec<u32>,
     /// The hint pushed with the value at each position (unspecified at holes and for
     /// values pushed without one), so that one position gives both without a dependent
-    /// load.
+    /// load. Grown only as far as `push_with` writes: a queue that is never given a
+    /// hint never fills or moves this.
     hints: Vec<H>,
     /// Bit `p % 64` of `words[p / 64]` is set when position `p` holds a value.
     words: Vec<u64>,
@@ -99,6 +100,10 @@ impl<H: Copy + Default> ReadyQueue<H> {
     #[inline(always)]
     pub(crate) fn push_with(&mut self, value: u32, hint: H) {
         let p = self.append(value);
+        if self.hints.len() <= p {
+            // Once per packing at most: to the whole array.
+            self.hints.resize(self.entries.len(), H::default());
+        }
         self.hints[p] = hint;
     }
 
@@ -183,7 +188,7 @@ impl<H: Copy + Default> ReadyQueue<H> {
     /// pushed without one).
     #[inline]
     pub(crate) fn hint_at(&self, p: usize) -> H {
-        self.hints[p]
+        self.hints.get(p).copied().unwrap_or_default()
     }
 
     /// Removes and returns the value at live position `p`.
@@ -317,7 +322,9 @@ impl<H: Copy + Default> ReadyQueue<H> {
             let value = self.entries[read];
             if value != NONE {
                 self.entries[write] = value;
-                self.hints[write] = self.hints[read];
+                if let Some(&hint) = self.hints.get(read) {
+                    self.hints[write] = hint;
+                }
                 self.position[value as usize] = write as u32;
                 write += 1;
             }
@@ -327,7 +334,7 @@ impl<H: Copy + Default> ReadyQueue<H> {
         let words = (2 * len).div_ceil(WORD).max(1).max(self.words.len());
         self.entries[len..old_tail].fill(NONE);
         self.entries.resize(words * WORD, NONE);
-        self.hints.resize(words * WORD, H::default());
+        self.hints.truncate(len);
         self.words.clear();
         self.words.resize(words, 0);
         for w in 0..len / WORD {
