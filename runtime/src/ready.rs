@@ -298,7 +298,9 @@ impl<H: Copy + Default> ReadyQueue<H> {
         let mask = tree.len().wrapping_sub(1);
         let mut w = 0;
         let mut rest = k as u32;
-        let mut step = tree.len();
+        // The root (`tree.len()`) counts every entry, more than `k`: the descent would
+        // never go right there, so it starts one level below.
+        let mut step = tree.len() / 2;
         while step > 0 {
             let count = tree[(w + step - 1) & mask];
             let go = count <= rest;
