@@ -138,13 +138,9 @@ impl<H: Copy + Default> ReadyQueue<H> {
             self.len
         );
         let p = if k == 0 {
-            // FIFO's pick: the first live position at or after `head`. `head` only moves
-            // forward, so the skipped holes cost O(1) amortized.
-            let mut w = self.head / WORD;
-            while self.words[w] == 0 {
-                w += 1;
-            }
-            let p = w * WORD + self.words[w].trailing_zeros() as usize;
+            // FIFO's pick. `head` only moves forward, so the skipped holes cost O(1)
+            // amortized.
+            let p = self.first_live_from(self.head);
             self.head = p;
             p
         } else {
@@ -169,8 +165,14 @@ impl<H: Copy + Default> ReadyQueue<H> {
     /// The position of the next live entry after position `p` (which must exist).
     #[inline]
     pub(crate) fn next_position(&self, p: usize) -> usize {
-        let mut w = (p + 1) / WORD;
-        let mut word = self.words[w] & (u64::MAX << ((p + 1) % WORD));
+        self.first_live_from(p + 1)
+    }
+
+    /// The first live position at or after `p` (one must exist).
+    #[inline(always)]
+    fn first_live_from(&self, p: usize) -> usize {
+        let mut w = p / WORD;
+        let mut word = self.words[w] & (u64::MAX << (p % WORD));
         while word == 0 {
             w += 1;
             word = self.words[w];
