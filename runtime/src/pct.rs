@@ -283,15 +283,11 @@ impl Chooser for Pct {
             // Priorities order tasks, not branches or deliveries: those are uniform.
             return uniform_index(&mut self.rng, ready.len());
         }
-        let top = loop {
-            let entry = self
-                .heap
-                .pop()
-                .expect("a chooser is asked only with ready tasks");
-            if entry.is_live(&self.tasks) {
-                break entry.task();
-            }
-        };
+        let top = self
+            .live_top()
+            .expect("a chooser is asked only with ready tasks")
+            .task();
+        self.heap.pop();
         let chosen = self.rank(top);
         debug_assert_eq!(
             self.ready.len(),
