@@ -174,11 +174,14 @@ fn run(options: &Options) {
 const PROFILE: &str = "__profile";
 
 /// Runs one workload:
-/// - `sweep SEEDS [JOBS]`: the tiny test;
+/// - `sweep SEEDS [JOBS]`: the tiny test; `sweep-pct SEEDS [JOBS]`: the same under
+///   pct:3; `schedulers SEEDS [REPS]`: its seeds per second under random, pct:3 and
+///   the default portfolio (median of `REPS`);
 /// - `parallel`: the sweep section's jobs(2) against jobs(1), without the sections
 ///   before it;
-/// - `spawn TASKS`: spawn-join; `spawn-fifo TASKS`: the same with the FIFO chooser, the
-///   executor alone;
+/// - `spawn TASKS [REPS]`: spawn-join; `spawn-fifo TASKS [REPS]`: the same with the
+///   FIFO chooser, the executor alone; `spawn-tokio TASKS [REPS]`: tokio's, for
+///   reference (with `REPS`, the median per task, printed, as for `scale`);
 /// - `scale SCHEDULER TASKS [REPS]`: the scale program; with `REPS`, the median of that
 ///   many runs' thread CPU time per task, printed, which an A/B comparison of two
 ///   builds can alternate; without, one run for a profiler;
@@ -189,14 +192,17 @@ fn profile(args: Vec<String>) {
         args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default)
     };
     match args.first().map(String::as_str) {
-        Some("sweep") => sweep::profile(number(1, 1_000), number(2, 1) as usize),
+        Some("sweep") => sweep::profile(number(1, 1_000), number(2, 1) as usize, false),
+        Some("sweep-pct") => sweep::profile(number(1, 1_000), number(2, 1) as usize, true),
+        Some("schedulers") => sweep::profile_schedulers(number(1, 10_000), number(2, 5)),
         Some("parallel") => {
             let mut summary = summary::Summary::default();
             sweep::parallel(false, &mut summary);
             summary.print();
         }
-        Some("spawn") => spawn::profile(number(1, 10_000)),
-        Some("spawn-fifo") => spawn::profile_fifo(number(1, 10_000)),
+        Some("spawn") => spawn::profile(number(1, 10_000), number(2, 0), false),
+        Some("spawn-fifo") => spawn::profile(number(1, 10_000), number(2, 0), true),
+        Some("spawn-tokio") => spawn::profile_tokio(number(1, 10_000), number(2, 0)),
         Some("scale") => scale::profile(
             args.get(1).map_or("random", String::as_str),
             number(2, 100_000),

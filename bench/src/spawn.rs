@@ -153,13 +153,31 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
     );
 }
 
-/// One spawn-join alone, for a profiler.
-pub(crate) fn profile(tasks: u64) {
-    assert_eq!(detsim(tasks), tasks * (tasks - 1) / 2);
+/// One spawn-join alone, for a profiler; with `reps`, the median of that many runs'
+/// thread CPU time per task, printed, which an A/B comparison of two builds (or a
+/// sampling profiler) can use. `fifo`: with the FIFO chooser, the executor alone
+/// (against the random pick, what the pick adds).
+pub(crate) fn profile(tasks: u64, reps: u64, fifo: bool) {
+    let run = if fifo { detsim_fifo } else { detsim };
+    if reps == 0 {
+        assert_eq!(run(tasks), tasks * (tasks - 1) / 2);
+        return;
+    }
+    let time = median_cpu_time(reps as usize, || {
+        assert_eq!(run(tasks), tasks * (tasks - 1) / 2);
+    });
+    let name = if fifo { "spawn-fifo" } else { "spawn" };
+    println!("{name} {tasks}: {:.1} ns/task", ns_per(time, tasks));
 }
 
-/// One spawn-join with the FIFO chooser, for a profiler: against `profile`, what the
-/// random pick adds.
-pub(crate) fn profile_fifo(tasks: u64) {
-    assert_eq!(detsim_fifo(tasks), tasks * (tasks - 1) / 2);
+/// tokio's side of `profile`: its median per task, for the same A/B comparisons.
+pub(crate) fn profile_tokio(tasks: u64, reps: u64) {
+    if reps == 0 {
+        assert_eq!(tokio_spawn(tasks), tasks * (tasks - 1) / 2);
+        return;
+    }
+    let time = median_cpu_time(reps as usize, || {
+        assert_eq!(tokio_spawn(tasks), tasks * (tasks - 1) / 2);
+    });
+    println!("spawn-tokio {tasks}: {:.1} ns/task", ns_per(time, tasks));
 }

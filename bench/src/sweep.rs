@@ -110,10 +110,15 @@ fn tokio_runs(runs: u64) {
 }
 
 fn detsim_sweep(seeds: u64, jobs: usize) {
+    detsim_sweep_with(seeds, jobs, detsim::Scheduler::random());
+}
+
+/// The sweep under `scheduler`.
+fn detsim_sweep_with(seeds: u64, jobs: usize, scheduler: detsim::Scheduler) {
     let report = detsim::Builder::new()
         .ignore_env()
         .seeds(seeds)
-        .scheduler(detsim::Scheduler::random())
+        .scheduler(scheduler)
         .jobs(jobs)
         .explore(detsim_body);
     assert_eq!(report.seeds_run, seeds, "the sweep ran every seed");
@@ -267,8 +272,25 @@ pub(crate) fn load_average() -> String {
 }
 
 /// One sweep alone, for a profiler.
-pub(crate) fn profile(seeds: u64, jobs: usize) {
-    detsim_sweep(seeds, jobs);
+pub(crate) fn profile(seeds: u64, jobs: usize, pct: bool) {
+    match pct {
+        true => detsim_sweep_with(seeds, jobs, detsim::Scheduler::pct(3)),
+        false => detsim_sweep(seeds, jobs),
+    }
+}
+
+/// The tiny test under each of detsim's schedulers, median seeds per second of `reps`.
+pub(crate) fn profile_schedulers(seeds: u64, reps: u64) {
+    for (name, scheduler) in [
+        ("random", detsim::Scheduler::random()),
+        ("pct:3", detsim::Scheduler::pct(3)),
+        ("portfolio", detsim::Scheduler::portfolio()),
+    ] {
+        let time = median_cpu_time(reps.max(1) as usize, || {
+            detsim_sweep_with(seeds, 1, scheduler);
+        });
+        println!("{name}: {:.0} seeds/s", per_second(time, seeds));
+    }
 }
 
 /// Two tasks that yield to each other `polls / 2` times each, on the random scheduler,
