@@ -239,6 +239,28 @@ pub trait Chooser {
     /// A poll of `task` ended.
     fn on_poll_end(&mut self, _task: Id, _end: PollEnd) {}
 
+    /// For a chooser that tracks the ready set: the task to poll next, named by id,
+    /// instead of its index (`None`, the default: the executor asks
+    /// [`choose`](Chooser::choose)). Asked only for task decisions among two or more
+    /// ready tasks; the task named must be one of them.
+    ///
+    /// The executor finds the task without searching the ready set, and records its
+    /// FIFO index as the decision, exactly as if `choose` had returned that index: a
+    /// chooser that knows its pick by task (PCT, by priority) needs no copy of the
+    /// ready set's order. `choose` must still answer by index for a task decision whose
+    /// view lists the tasks ([`ReadyView::tasks`]), as a chooser's own tests ask.
+    fn choose_ready(&mut self, _ready: ReadyView<'_>) -> Option<Id> {
+        None
+    }
+
+    /// The task [`choose_ready`](Chooser::choose_ready) would name if asked now, or
+    /// `None` if the chooser cannot tell cheaply (the default). Like
+    /// [`peek`](Chooser::peek), it must not change any later answer; the executor
+    /// prefetches that task's memory while the current one is polled.
+    fn peek_ready(&mut self) -> Option<Id> {
+        None
+    }
+
     /// The index `choose` would return if the next decision were a task decision among
     /// `options` ready tasks, or `None` if the chooser cannot tell cheaply (the
     /// default). Peeking must not change what any later `choose` returns.

@@ -27,6 +27,7 @@ use crate::join::{JoinError, TaskKey, payload_str};
 use crate::outcome::{
     DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, ROOT_NAME, RunError, TaskInfo, UserRng,
 };
+use crate::pct::Pct;
 use crate::prefetch::prefetch;
 use crate::ready::ReadyQueue;
 use crate::slab::Chunked;
@@ -221,6 +222,9 @@ pub(crate) struct Core {
     list_ready: bool,
     /// The chooser's `tracks_ready`, asked once a run.
     track_ready: bool,
+    /// Each task's slot, by id number, kept when the chooser tracks the ready set:
+    /// it may name its pick by id (`Chooser::choose_ready`).
+    slot_of_id: Vec<u32>,
     user_rng: Option<UserRng>,
     next_id: u64,
     pub(crate) steps: u64,
@@ -251,6 +255,9 @@ pub(crate) struct Core {
     nodes: Vec<nodes::NodeState>,
     /// The guess of the next pick made during the current step (see `look_ahead`).
     lookahead: Option<Lookahead>,
+    /// The slot of the task a chooser that names its pick said it would pick next
+    /// (see `look_ahead`), to count the guesses that came true.
+    peeked_slot: Option<u32>,
     /// Steps of this run whose pick a guess found (for tests of the look-ahead).
     pub(crate) guesses_taken: u64,
 }
@@ -268,88 +275,131 @@ pub(crate) const LOOK_AHEAD_FROM: usize = 16_384;
 /// line fill, nothing else.
 const HINTS_FROM: usize = LOOK_AHEAD_FROM / 2;
 
-/// The run's chooser. The seed's random one, the default and a sweep's most common, is
-/// kept inline: a run reuses it (no allocation per run), its `choose` is a direct
-/// call, and the hooks it ignores (`on_spawn`, `on_poll_end`, …) cost nothing. Any
-/// other chooser is boxed. Both answer exactly as the `Chooser` they hold.
+/// Which chooser a run uses (see `Runtime::reset` and `Runtime::reset_pct`).
+pub(crate) enum NextChooser {
+    /// The seed's random chooser.
+    Random,
+    /// `Pct::new(seed, depth, expected_steps)`.
+    Pct { depth: u32, expected_steps: u64 },
+    /// A chooser of the caller's.
+    Boxed(Box<dyn Chooser>),
+}
+
+/// The run's chooser. The built-in ones a sweep uses, the seed's random one and PCT,
+/// are kept inline: a run reuses the last run's in place (no allocation per run, and
+/// PCT keeps its buffers), their methods are direct calls, and the hooks random
+/// ignores (`on_spawn`, `on_poll_end`, …) cost it nothing. Any other chooser is boxed.
+/// Each answers exactly as the `Chooser` it holds.
 #[allow(
     clippy::large_enum_variant,
     reason = "one per runtime, and inline on purpose: no allocation per run"
 )]
+// A tag of its own: a niche-encoded discriminant cost several instructions at each of
+// the hooks' checks, four per poll.
+#[repr(u8)]
 enum RunChooser {
     Random(Random),
+    Pct(Pct),
     Boxed(Box<dyn Chooser>),
 }
 
+/// Calls `$method` on whichever chooser `$self` holds.
+macro_rules! each {
+    ($self:expr, $chooser:ident => $call:expr) => {
+        match $self {
+            RunChooser::Random($chooser) => $call,
+            RunChooser::Pct($chooser) => $call,
+            RunChooser::Boxed($chooser) => $call,
+        }
+    };
+}
+
 impl RunChooser {
-    /// Makes this the chooser of a run of `seed`: `chooser`, or by default the seed's
-    /// random one (reusing the inline one in place).
-    fn set(&mut self, seed: u64, chooser: Option<Box<dyn Chooser>>) {
-        match (chooser, &mut *self) {
-            (Some(chooser), _) => *self = RunChooser::Boxed(chooser),
-            (None, RunChooser::Random(random)) => *random = Random::new(seed),
-            (None, RunChooser::Boxed(_)) => *self = RunChooser::Random(Random::new(seed)),
+    /// Makes this the chooser of a run of `seed`, reusing the one in place when it is
+    /// of the same built-in kind.
+    fn set(&mut self, seed: u64, next: NextChooser) {
+        match (next, &mut *self) {
+            (NextChooser::Boxed(chooser), _) => *self = RunChooser::Boxed(chooser),
+            (NextChooser::Random, RunChooser::Random(random)) => *random = Random::new(seed),
+            (NextChooser::Random, _) => *self = RunChooser::Random(Random::new(seed)),
+            (
+                NextChooser::Pct {
+                    depth,
+                    expected_steps,
+                },
+                RunChooser::Pct(pct),
+            ) => pct.reset(seed, depth, expected_steps),
+            (
+                NextChooser::Pct {
+                    depth,
+                    expected_steps,
+                },
+                _,
+            ) => *self = RunChooser::Pct(Pct::new(seed, depth, expected_steps)),
         }
     }
 
     #[inline]
     fn choose(&mut self, view: ReadyView<'_>) -> usize {
-        match self {
-            RunChooser::Random(random) => random.choose(view),
-            RunChooser::Boxed(chooser) => chooser.choose(view),
-        }
+        each!(self, chooser => chooser.choose(view))
     }
 
     fn needs_tasks(&self) -> bool {
-        match self {
-            RunChooser::Random(random) => random.needs_tasks(),
-            RunChooser::Boxed(chooser) => chooser.needs_tasks(),
-        }
+        each!(self, chooser => chooser.needs_tasks())
     }
 
     fn tracks_ready(&self) -> bool {
-        match self {
-            RunChooser::Random(random) => random.tracks_ready(),
-            RunChooser::Boxed(chooser) => chooser.tracks_ready(),
-        }
+        each!(self, chooser => chooser.tracks_ready())
     }
 
     #[inline]
     fn peek(&mut self, options: usize) -> Option<usize> {
-        match self {
-            RunChooser::Random(random) => random.peek(options),
-            RunChooser::Boxed(chooser) => chooser.peek(options),
-        }
+        each!(self, chooser => chooser.peek(options))
     }
 
-    // The hooks below are `Random`'s defaults (they do nothing), so only a boxed
-    // chooser is told.
+    fn choose_ready(&mut self, view: ReadyView<'_>) -> Option<Id> {
+        each!(self, chooser => chooser.choose_ready(view))
+    }
+
+    fn peek_ready(&mut self) -> Option<Id> {
+        each!(self, chooser => chooser.peek_ready())
+    }
+
+    // The hooks below are `Random`'s defaults (they do nothing), so it is not told.
 
     #[inline]
     fn on_spawn(&mut self, task: Id) {
-        if let RunChooser::Boxed(chooser) = self {
-            chooser.on_spawn(task);
+        match self {
+            RunChooser::Random(_) => {}
+            RunChooser::Pct(pct) => pct.on_spawn(task),
+            RunChooser::Boxed(chooser) => chooser.on_spawn(task),
         }
     }
 
     #[inline]
     fn on_ready(&mut self, task: Id) {
-        if let RunChooser::Boxed(chooser) = self {
-            chooser.on_ready(task);
+        match self {
+            RunChooser::Random(_) => {}
+            RunChooser::Pct(pct) => pct.on_ready(task),
+            RunChooser::Boxed(chooser) => chooser.on_ready(task),
         }
     }
 
     #[inline]
     fn on_unready(&mut self, task: Id) {
-        if let RunChooser::Boxed(chooser) = self {
-            chooser.on_unready(task);
+        match self {
+            RunChooser::Random(_) => {}
+            RunChooser::Pct(pct) => pct.on_unready(task),
+            RunChooser::Boxed(chooser) => chooser.on_unready(task),
         }
     }
 
     #[inline]
     fn on_poll_end(&mut self, task: Id, end: PollEnd) {
-        if let RunChooser::Boxed(chooser) = self {
-            chooser.on_poll_end(task, end);
+        match self {
+            RunChooser::Random(_) => {}
+            RunChooser::Pct(pct) => pct.on_poll_end(task, end),
+            RunChooser::Boxed(chooser) => chooser.on_poll_end(task, end),
         }
     }
 }
@@ -391,6 +441,7 @@ impl Core {
             chooser: RunChooser::Boxed(Box::new(crate::choice::Fifo)),
             list_ready: false,
             track_ready: false,
+            slot_of_id: Vec::new(),
             user_rng: None,
             next_id: 0,
             steps: 0,
@@ -408,18 +459,13 @@ impl Core {
             waits: Vec::new(),
             nodes: vec![nodes::NodeState::none()],
             lookahead: None,
+            peeked_slot: None,
             guesses_taken: 0,
         }
     }
 
-    /// Readies the core for a run of `seed` with `chooser` (`None`: the seed's random
-    /// chooser).
-    pub(crate) fn reset(
-        &mut self,
-        seed: u64,
-        chooser: Option<Box<dyn Chooser>>,
-        user_rng: Option<UserRng>,
-    ) {
+    /// Readies the core for a run of `seed` with `chooser`.
+    pub(crate) fn reset(&mut self, seed: u64, chooser: NextChooser, user_rng: Option<UserRng>) {
         self.epoch = next_epoch();
         self.thread = waker::enter();
         self.seed = seed;
@@ -449,7 +495,9 @@ impl Core {
         self.decisions.clear();
         self.failure = None;
         self.lookahead = None;
+        self.peeked_slot = None;
         self.guesses_taken = 0;
+        self.slot_of_id.clear();
         debug_assert!(
             self.extensions.is_empty(),
             "`Runtime::run` takes them first"
@@ -509,6 +557,10 @@ impl Core {
             location,
             panic_location: None,
         };
+        if self.track_ready {
+            debug_assert_eq!(self.slot_of_id.len() as u64, id.as_u64());
+            self.slot_of_id.push(index);
+        }
         index
     }
 
@@ -639,27 +691,67 @@ impl Core {
         key
     }
 
-    /// Asks the chooser which of the `n` (two or more) ready tasks runs next, and
-    /// records the decision.
+    /// Asks the chooser which of the `n` (two or more) ready tasks runs next, by index,
+    /// and records the decision.
+    #[inline(always)]
     fn choose_task(&mut self, n: usize) -> usize {
+        self.list_ready_tasks();
+        let view = ReadyView {
+            kind: DecisionKind::Task,
+            len: n,
+            ready: match self.list_ready {
+                true => &self.ready_ids,
+                false => &[],
+            },
+            step: self.steps,
+        };
+        let k = self.chooser.choose(view);
+        assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
+        self.record_task_decision(n, k);
+        k
+    }
+
+    /// Takes the next task out of the ready set, for a chooser that tracks it and may
+    /// name its pick (`Chooser::choose_ready`; `n` ≥ 2 tasks are ready), and records the
+    /// decision: a named pick is found without a search, and its FIFO index is worked
+    /// out only for the record.
+    #[inline(never)]
+    fn take_named_pick(&mut self, n: usize) -> u32 {
+        self.list_ready_tasks();
+        let view = ReadyView {
+            kind: DecisionKind::Task,
+            len: n,
+            ready: match self.list_ready {
+                true => &self.ready_ids,
+                false => &[],
+            },
+            step: self.steps,
+        };
+        let Some(task) = self.chooser.choose_ready(view) else {
+            let k = self.choose_task(n);
+            return self.take_pick(k);
+        };
+        let position = self.ready_position(task);
+        if self.record_decisions {
+            let k = self.ready.rank_at(position);
+            self.record_task_decision(n, k);
+        }
+        self.ready.remove_at(position)
+    }
+
+    /// Lists the ready tasks in `ready_ids` if the chooser needs them.
+    #[inline]
+    fn list_ready_tasks(&mut self) {
         if self.list_ready {
             self.ready_ids.clear();
             let slots = &self.slots;
             self.ready_ids
                 .extend(self.ready.iter().map(|i| slots[i as usize].id));
         }
-        let view = ReadyView {
-            kind: DecisionKind::Task,
-            len: n,
-            ready: if self.list_ready {
-                &self.ready_ids
-            } else {
-                &[]
-            },
-            step: self.steps,
-        };
-        let k = self.chooser.choose(view);
-        assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
+    }
+
+    #[inline]
+    fn record_task_decision(&mut self, n: usize, k: usize) {
         if self.record_decisions {
             self.decisions.push(Decision {
                 kind: DecisionKind::Task,
@@ -667,7 +759,26 @@ impl Core {
                 chosen: k as u32,
             });
         }
-        k
+    }
+
+    /// Where ready task `task` is in the ready set, as a chooser named it.
+    fn ready_position(&mut self, task: Id) -> usize {
+        let slot = usize::try_from(task.as_u64())
+            .ok()
+            .and_then(|number| self.slot_of_id.get(number));
+        let position = slot.and_then(|&slot| {
+            let slot_ok = self.slots[slot as usize].id == task;
+            slot_ok.then(|| self.ready.position_of(slot)).flatten()
+        });
+        match position {
+            Some(position) => {
+                if self.peeked_slot.take() == slot.copied() {
+                    self.guesses_taken += 1;
+                }
+                position
+            }
+            None => panic!("the scheduler chose {task}, which is not ready"),
+        }
     }
 
     /// Picks the next task to poll, firing timers or stopping the run as needed.
@@ -689,15 +800,18 @@ impl Core {
         if self.steps >= self.limit {
             return Next::Stop(Box::new(self.out_of_budget()));
         }
-        let k = match n {
-            1 => 0,
-            _ => self.choose_task(n),
-        };
         let first_in_line = match self.record_trace {
             true => self.first_in_line(),
             false => None,
         };
-        let index = self.take_pick(k);
+        let index = match n {
+            1 => self.take_pick(0),
+            _ if self.track_ready => self.take_named_pick(n),
+            _ => {
+                let k = self.choose_task(n);
+                self.take_pick(k)
+            }
+        };
         // A chooser that does not track the ready set peeks before this task's slot is
         // read, so that the guess's misses and this slot's overlap.
         let look_ahead = n >= LOOK_AHEAD_FROM;
@@ -765,6 +879,10 @@ impl Core {
     /// the end, after every candidate, so they change the count but not the positions.
     #[inline(never)]
     fn look_ahead(&mut self) {
+        if self.track_ready {
+            self.look_ahead_by_task();
+            return;
+        }
         let left = self.ready.len();
         let (Some(k0), Some(k1)) = (self.chooser.peek(left), self.chooser.peek(left + 1)) else {
             return;
@@ -788,6 +906,25 @@ impl Core {
             removals: self.ready.removals(),
             candidates,
         });
+    }
+
+    /// `look_ahead` for a chooser that names its pick: the task it would name now, if
+    /// it can tell, is prefetched; no position is guessed, since a named pick is found
+    /// without a search.
+    fn look_ahead_by_task(&mut self) {
+        let Some(task) = self.chooser.peek_ready() else {
+            return;
+        };
+        let slot = usize::try_from(task.as_u64())
+            .ok()
+            .and_then(|number| self.slot_of_id.get(number).copied());
+        if let Some(slot) = slot {
+            prefetch((&raw const self.slots[slot as usize]).addr());
+            if let Some(position) = self.ready.position_of(slot) {
+                prefetch(self.ready.hint_at(position));
+            }
+        }
+        self.peeked_slot = slot;
     }
 
     /// The ready task asyncio would run next (for the trace).

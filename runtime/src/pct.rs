@@ -32,8 +32,8 @@
 //! # Cost
 //! The pick is O(log n) in the number of ready tasks: the chooser follows the ready
 //! set ([`Chooser::tracks_ready`]) with a max-heap of (priority, FIFO sequence) entries,
-//! and a copy of the executor's order-statistics queue answers the FIFO index of the
-//! pick (the index that is recorded). A change of priority pushes a new heap entry;
+//! and names its pick by task ([`Chooser::choose_ready`]): the executor finds it
+//! without a search and records its FIFO index. A change of priority pushes a new heap entry;
 //! entries whose task left the ready set or changed priority since are skipped when
 //! they reach the top, and the heap is rebuilt from its live entries when it holds
 //! more than twice as many as there are ready tasks (amortized O(1) per entry).
@@ -54,7 +54,6 @@ use crate::choice::{
 };
 use crate::prefetch::prefetch;
 use crate::quad_heap::QuadHeap;
-use crate::ready::ReadyQueue;
 use crate::task::Id;
 
 /// Priority layout, highest first: initial priorities (`INITIAL + random`), then
@@ -129,52 +128,56 @@ pub struct Pct {
     next_demoted: u64,
     /// Ready tasks by (priority, FIFO sequence), with stale entries.
     heap: QuadHeap<Entry>,
-    /// The ready set in FIFO order (id numbers), for the pick's index.
-    ready: ReadyQueue,
+    /// How many tasks are ready.
+    ready: usize,
     next_seq: u64,
-    /// The heap's top task and its FIFO index, as `peek` found them, with the ready
-    /// set's removal count then: the index holds while that count is unchanged.
-    peeked: Option<Peeked>,
-}
-
-/// What `Pct::peek` found (see [`Pct::peeked`]).
-#[derive(Debug, Clone, Copy)]
-struct Peeked {
-    task: u32,
-    rank: usize,
-    removals: u64,
 }
 
 impl Pct {
     /// PCT of `depth` (≥ 1) for `seed`, with change points among the first
     /// `expected_steps` polls (an estimate of the run's length `k`).
     pub fn new(seed: u64, depth: u32, expected_steps: u64) -> Pct {
-        assert!(depth >= 1, "PCT depth must be at least 1");
-        let mut rng = seeded_rng(seed, SCHEDULER_STREAM);
-        let k = expected_steps.max(1);
-        let mut change_points: Vec<(u64, u64)> = (1..depth)
-            .map(|i| {
-                let step = uniform_index(&mut rng, k as usize) as u64;
-                (step, LOWERED + u64::from(depth - i))
-            })
-            .collect();
-        change_points.sort_unstable();
-        let patience = 1 << uniform_index(&mut rng, MAX_PATIENCE_EXP + 1);
-        Pct {
-            rng,
+        let mut pct = Pct {
+            rng: seeded_rng(seed, SCHEDULER_STREAM),
             depth,
             tasks: Vec::new(),
-            change_points,
+            change_points: Vec::new(),
             next_change: 0,
-            patience,
+            patience: 1,
             streak: (None, 0),
             contended: false,
             next_demoted: LOWERED - 1,
             heap: QuadHeap::default(),
-            ready: ReadyQueue::default(),
+            ready: 0,
             next_seq: 0,
-            peeked: None,
-        }
+        };
+        pct.reset(seed, depth, expected_steps);
+        pct
+    }
+
+    /// Makes this policy what `Pct::new(seed, depth, expected_steps)` returns, keeping
+    /// its buffers: a runtime reuses one from run to run (no allocation per run).
+    pub fn reset(&mut self, seed: u64, depth: u32, expected_steps: u64) {
+        assert!(depth >= 1, "PCT depth must be at least 1");
+        let mut rng = seeded_rng(seed, SCHEDULER_STREAM);
+        let k = expected_steps.max(1);
+        self.change_points.clear();
+        self.change_points.extend((1..depth).map(|i| {
+            let step = uniform_index(&mut rng, k as usize) as u64;
+            (step, LOWERED + u64::from(depth - i))
+        }));
+        self.change_points.sort_unstable();
+        self.patience = 1 << uniform_index(&mut rng, MAX_PATIENCE_EXP + 1);
+        self.rng = rng;
+        self.depth = depth;
+        self.tasks.clear();
+        self.next_change = 0;
+        self.streak = (None, 0);
+        self.contended = false;
+        self.next_demoted = LOWERED - 1;
+        self.heap.clear();
+        self.ready = 0;
+        self.next_seq = 0;
     }
 
     /// The depth this policy was built with.
@@ -215,20 +218,11 @@ impl Pct {
 
     /// Prefetches what the pick after the next one will read of PCT's own state, if
     /// it is the heap's runner-up (the best of the top's children), as it is when the
-    /// top runs and leaves the ready set: its task state and its place in the ready
-    /// set. By then a cold read of each would stall the step.
+    /// top runs and leaves the ready set: its task state. By then a cold read would
+    /// stall the step.
     fn prefetch_runner_up(&self) {
         if let Some(next) = self.heap.runner_up() {
             prefetch((&raw const self.tasks[next.task() as usize]).addr());
-            self.ready.prefetch_value(next.task());
-        }
-    }
-
-    /// `task`'s FIFO index, from what `peek` found if it is still valid.
-    fn rank(&mut self, task: u32) -> usize {
-        match self.peeked.take() {
-            Some(p) if p.task == task && p.removals == self.ready.removals() => p.rank,
-            _ => self.ready.rank(task).expect("the top of the heap is ready"),
         }
     }
 
@@ -266,8 +260,8 @@ impl Chooser for Pct {
         state.seq = seq;
         let priority = state.priority;
         self.heap.push(Entry::new(priority, seq, number(task)));
-        self.ready.push(number(task));
-        if self.heap.len() > 2 * self.ready.len() + 64 {
+        self.ready += 1;
+        if self.heap.len() > 2 * self.ready + 64 {
             let tasks = &self.tasks;
             self.heap.retain(|entry| entry.is_live(tasks));
         }
@@ -275,25 +269,36 @@ impl Chooser for Pct {
 
     fn on_unready(&mut self, task: Id) {
         self.state(task).seq = NOT_READY;
-        self.ready.remove(number(task));
+        self.ready -= 1;
     }
 
+    /// For a task decision, PCT's pick is a task, which the executor asks for through
+    /// [`choose_ready`](Chooser::choose_ready); asked by index, it finds that task in
+    /// the view's listing (so a view without one, of a task decision, is a bug of the
+    /// caller).
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
         if ready.kind() != DecisionKind::Task {
             // Priorities order tasks, not branches or deliveries: those are uniform.
             return uniform_index(&mut self.rng, ready.len());
         }
+        let task = self
+            .choose_ready(ready)
+            .expect("PCT names a task for every task decision");
+        ready
+            .tasks()
+            .iter()
+            .position(|&t| t == task)
+            .expect("PCT is asked for a task decision by index only with the ready tasks listed")
+    }
+
+    fn choose_ready(&mut self, ready: ReadyView<'_>) -> Option<Id> {
+        debug_assert_eq!(ready.kind(), DecisionKind::Task);
         let top = self
             .live_top()
             .expect("a chooser is asked only with ready tasks")
             .task();
         self.heap.pop();
-        let chosen = self.rank(top);
-        debug_assert_eq!(
-            self.ready.len(),
-            ready.len(),
-            "PCT lost track of the ready set"
-        );
+        debug_assert_eq!(self.ready, ready.len(), "PCT lost track of the ready set");
         while let Some(&(step, priority)) = self.change_points.get(self.next_change) {
             if step > ready.step() {
                 break;
@@ -302,31 +307,15 @@ impl Chooser for Pct {
             self.state(Id(u64::from(top))).priority = priority;
         }
         self.contended = true;
-        chosen
+        Some(Id(u64::from(top)))
     }
 
-    /// The FIFO index of the heap's top: the pick unless a task of higher priority
-    /// becomes ready first (in a run of many tasks, the task being polled often does,
-    /// by yielding; the guess then serves the step after). Computed once per ready set:
-    /// the executor asks for two counts in a row, and the `choose` that follows reuses
-    /// the index when its pick is that task.
-    fn peek(&mut self, options: usize) -> Option<usize> {
-        let removals = self.ready.removals();
+    /// The heap's top: the pick unless a task of higher priority becomes ready first
+    /// (in a run of many tasks, the task being polled often does, by yielding).
+    fn peek_ready(&mut self) -> Option<Id> {
         let task = self.live_top()?.task();
-        let rank = match self.peeked {
-            Some(p) if p.task == task && p.removals == removals => p.rank,
-            _ => {
-                self.prefetch_runner_up();
-                let rank = self.ready.rank(task)?;
-                self.peeked = Some(Peeked {
-                    task,
-                    rank,
-                    removals,
-                });
-                rank
-            }
-        };
-        (rank < options).then_some(rank)
+        self.prefetch_runner_up();
+        Some(Id(u64::from(task)))
     }
 
     fn on_poll_end(&mut self, task: Id, end: PollEnd) {
@@ -543,7 +532,7 @@ mod tests {
                 }
             }
             assert!(
-                h.pct.heap.len() <= 2 * h.pct.ready.len() + 65,
+                h.pct.heap.len() <= 2 * h.pct.ready + 65,
                 "stale entries are dropped"
             );
         }

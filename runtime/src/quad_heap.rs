@@ -27,6 +27,11 @@ impl<T: Ord + Copy> QuadHeap<T> {
         self.items.len()
     }
 
+    /// Removes every item, keeping the allocation.
+    pub(crate) fn clear(&mut self) {
+        self.items.clear();
+    }
+
     pub(crate) fn push(&mut self, item: T) {
         self.items.push(item);
         let mut i = self.items.len() - 1;

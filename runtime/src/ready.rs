@@ -199,15 +199,6 @@ impl<H: Copy + Default> ReadyQueue<H> {
         self.take(p)
     }
 
-    /// Prefetches what `rank(value)` and `remove(value)` read first: `value`'s
-    /// position (see `prefetch.rs`).
-    #[inline]
-    pub(crate) fn prefetch_value(&self, value: u32) {
-        if let Some(p) = self.position.get(value as usize) {
-            crate::prefetch::prefetch((&raw const *p).addr());
-        }
-    }
-
     /// How many removals and repackings the queue has seen (see `nth_position`).
     #[inline]
     pub(crate) fn removals(&self) -> u64 {
@@ -226,15 +217,32 @@ impl<H: Copy + Default> ReadyQueue<H> {
     }
 
     /// The FIFO index of `value` (how many entries are older), if it is in the queue.
+    #[cfg(test)]
     pub(crate) fn rank(&self, value: u32) -> Option<usize> {
-        let p = *self.position.get(value as usize)?;
-        if p == NONE {
-            return None;
+        Some(self.rank_at(self.position_of(value)?))
+    }
+
+    /// The position of `value`, if it is in the queue (for [`rank_at`], [`hint_at`] and
+    /// [`remove_at`]; valid while [`removals`] is unchanged).
+    ///
+    /// [`rank_at`]: Self::rank_at
+    /// [`hint_at`]: Self::hint_at
+    /// [`remove_at`]: Self::remove_at
+    /// [`removals`]: Self::removals
+    #[inline]
+    pub(crate) fn position_of(&self, value: u32) -> Option<usize> {
+        match self.position.get(value as usize) {
+            Some(&p) if p != NONE => Some(p as usize),
+            _ => None,
         }
-        let p = p as usize;
+    }
+
+    /// The FIFO index of the entry at live position `p`: O(log n), with loads that do
+    /// not wait on each other (unlike `select`'s descent).
+    pub(crate) fn rank_at(&self, p: usize) -> usize {
         let (w, bit) = (p / WORD, p % WORD);
         let below = self.words[w] & ((1u64 << bit) - 1);
-        Some(self.prefix(w) + below.count_ones() as usize)
+        self.prefix(w) + below.count_ones() as usize
     }
 
     /// The live entries, oldest first.

@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::choice::Chooser;
 use crate::context::{self, AsTask, Enter};
-use crate::executor::{Core, Next, Step};
+use crate::executor::{Core, Next, NextChooser, Step};
 use crate::outcome::{Decision, RunError, UserRng};
 use crate::task::ErasedTask;
 use crate::trace::Trace;
@@ -44,7 +44,8 @@ const ROOT_INDEX: u32 = 0;
 pub struct Runtime {
     core: Rc<RefCell<Core>>,
     seed: u64,
-    chooser: Option<Box<dyn Chooser>>,
+    /// The next run's chooser.
+    chooser: NextChooser,
     user_rng: Option<UserRng>,
 }
 
@@ -63,7 +64,7 @@ impl Runtime {
         Runtime {
             core: Rc::new(RefCell::new(Core::new())),
             seed,
-            chooser: None,
+            chooser: NextChooser::Random,
             user_rng: None,
         }
     }
@@ -71,7 +72,7 @@ impl Runtime {
     /// A runtime whose next run uses `chooser` (and `seed` for [`crate::random`]).
     pub fn with_chooser(seed: u64, chooser: Box<dyn Chooser>) -> Runtime {
         let mut rt = Runtime::new(seed);
-        rt.chooser = Some(chooser);
+        rt.chooser = NextChooser::Boxed(chooser);
         rt
     }
 
@@ -79,7 +80,23 @@ impl Runtime {
     /// the seed). Allocations are kept from run to run.
     pub fn reset(&mut self, seed: u64, chooser: Option<Box<dyn Chooser>>) {
         self.seed = seed;
-        self.chooser = chooser;
+        self.chooser = chooser.map_or(NextChooser::Random, NextChooser::Boxed);
+        self.user_rng = None;
+    }
+
+    /// Prepares the next run under PCT: the same run as `reset(seed,
+    /// Some(Box::new(Pct::new(seed, depth, expected_steps))))`, with the chooser kept
+    /// inline and reused from run to run, its buffers included (a sweep's PCT seeds
+    /// allocate nothing for it).
+    ///
+    /// # Panics
+    /// When the run starts, if `depth` is 0 (as [`Pct::new`](crate::Pct::new)).
+    pub fn reset_pct(&mut self, seed: u64, depth: u32, expected_steps: u64) {
+        self.seed = seed;
+        self.chooser = NextChooser::Pct {
+            depth,
+            expected_steps,
+        };
         self.user_rng = None;
     }
 
@@ -217,7 +234,7 @@ impl Runtime {
     /// Readies the core for a new run: this run's chooser (by default, a random one from
     /// the seed), its seed and its user RNG.
     fn begin_run(&mut self) {
-        let chooser = self.chooser.take();
+        let chooser = std::mem::replace(&mut self.chooser, NextChooser::Random);
         // Run-scoped state left by a run that unwound before its teardown.
         let stale = self.core.borrow_mut().take_extensions();
         drop(stale);

@@ -27,7 +27,7 @@ use detsim_runtime::choice::{USER_STREAM, seeded_rng};
 use detsim_runtime::{Chooser, Decision, Replay, RunError, Runtime, Trace, UserRng};
 
 use crate::schedule::{Recording, Schedule, WordRng};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{RunChooser, Scheduler};
 use crate::shrink::{Candidate, Signature};
 
 /// What one run of the body is driven by.
@@ -144,7 +144,7 @@ where
     /// Whether the run fails: the sweep's hot path, which records nothing.
     pub(crate) fn fails(&mut self, source: Source<'_>) -> bool {
         let (seed, chooser, rng, _) = parts(source);
-        self.rt.reset(seed, chooser);
+        chooser.reset(&mut self.rt, seed);
         if let Some(rng) = rng {
             self.rt.set_user_rng(rng);
         }
@@ -160,7 +160,7 @@ where
     pub(crate) fn run(&mut self, source: Source<'_>, trace: bool) -> Replayed {
         let (seed, chooser, rng, mismatches) = parts(source);
         let words = Rc::new(RefCell::new(Vec::new()));
-        self.rt.reset(seed, chooser);
+        chooser.reset(&mut self.rt, seed);
         self.rt.set_user_rng(Box::new(Recording {
             inner: rng.unwrap_or_else(|| Box::new(seeded_rng(seed, USER_STREAM))),
             words: words.clone(),
@@ -199,12 +199,7 @@ where
 
 /// A source's seed, chooser, random source (`None`: the seed's user stream) and, for a
 /// schedule, the counter of its decisions that did not fit.
-type Parts = (
-    u64,
-    Option<Box<dyn Chooser>>,
-    Option<UserRng>,
-    Option<Rc<Cell<u64>>>,
-);
+type Parts = (u64, RunChooser, Option<UserRng>, Option<Rc<Cell<u64>>>);
 
 /// Splits a source into what a run needs.
 fn parts(source: Source<'_>) -> Parts {
@@ -225,9 +220,14 @@ fn parts(source: Source<'_>) -> Parts {
             let rng: Option<UserRng> = (!schedule.user_words.is_empty()).then(|| {
                 Box::new(WordRng::new(schedule.user_words.clone(), schedule.seed)) as UserRng
             });
-            (schedule.seed, Some(Box::new(replay)), rng, Some(mismatches))
+            (
+                schedule.seed,
+                RunChooser::Boxed(Box::new(replay)),
+                rng,
+                Some(mismatches),
+            )
         }
-        Source::Custom { seed, chooser, rng } => (seed, Some(chooser), rng, None),
+        Source::Custom { seed, chooser, rng } => (seed, RunChooser::Boxed(chooser), rng, None),
     }
 }
 

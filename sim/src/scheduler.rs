@@ -127,13 +127,43 @@ impl Scheduler {
         }
     }
 
-    /// What a run of `seed` hands the runtime: `None` where the strategy's chooser is
-    /// the runtime's own default (the seed's random one, which a reused runtime keeps
-    /// inline from run to run), else [`Scheduler::chooser`].
-    pub(crate) fn run_chooser(self, seed: u64, expected_steps: u64) -> Option<Box<dyn Chooser>> {
+    /// What a run of `seed` hands the runtime: the built-in choosers that a reused
+    /// runtime keeps inline from run to run (the seed's random one, PCT) by name, any
+    /// other as [`Scheduler::chooser`] builds it.
+    pub(crate) fn run_chooser(self, seed: u64, expected_steps: u64) -> RunChooser {
         match self.for_seed(seed).0 {
-            Kind::Random | Kind::Portfolio => None,
-            _ => Some(self.chooser(seed, expected_steps)),
+            Kind::Random | Kind::Portfolio => RunChooser::Random,
+            Kind::Pct(depth) => RunChooser::Pct {
+                depth,
+                expected_steps,
+            },
+            _ => RunChooser::Boxed(self.chooser(seed, expected_steps)),
+        }
+    }
+}
+
+/// How a run gets its chooser (see [`Scheduler::run_chooser`]).
+pub(crate) enum RunChooser {
+    /// The runtime's default: the seed's random chooser.
+    Random,
+    /// `Runtime::reset_pct`: PCT, reused in place.
+    Pct {
+        depth: u32,
+        expected_steps: u64,
+    },
+    Boxed(Box<dyn Chooser>),
+}
+
+impl RunChooser {
+    /// Prepares `rt`'s next run of `seed` with this chooser.
+    pub(crate) fn reset(self, rt: &mut detsim_runtime::Runtime, seed: u64) {
+        match self {
+            RunChooser::Random => rt.reset(seed, None),
+            RunChooser::Pct {
+                depth,
+                expected_steps,
+            } => rt.reset_pct(seed, depth, expected_steps),
+            RunChooser::Boxed(chooser) => rt.reset(seed, Some(chooser)),
         }
     }
 }

@@ -162,3 +162,88 @@ fn a_run_without_recording_is_the_same_run_and_keeps_no_decisions() {
     assert_eq!(run(&mut rt), recorded);
     assert_eq!(rt.decisions(), decisions);
 }
+
+/// A runtime reused for many runs keeps PCT inline and resets it in place
+/// (`reset_pct`), buffers and all: each run is the one a fresh boxed `Pct` makes, run
+/// for run, whatever ran before it on that runtime (PCT of another depth, random, a
+/// boxed chooser), with decisions recorded or not.
+#[test]
+fn a_reused_pct_makes_the_runs_of_a_fresh_one() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let program = || async {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let handles: Vec<_> = (0..6u32)
+            .map(|task| {
+                let log = Rc::clone(&log);
+                spawn(async move {
+                    for round in 0..4 {
+                        log.borrow_mut().push(task * 10 + round);
+                        if (task + round) % 3 == 0 {
+                            let branch = decide(DecisionKind::Select, 2) as u32;
+                            log.borrow_mut().push(100 + branch);
+                        }
+                        yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        Rc::try_unwrap(log).unwrap().into_inner()
+    };
+    let mut reused = Runtime::new(0);
+    let mut deviations = 0;
+    for seed in 0..40u64 {
+        let depth = 1 + (seed % 3) as u32;
+        let steps = 30 + seed;
+        let mut fresh = Runtime::with_chooser(seed, Box::new(Pct::new(seed, depth, steps)));
+        let expected = fresh.run(program()).unwrap();
+        let decisions = fresh.decisions();
+        deviations += decisions.iter().filter(|d| d.chosen > 0).count();
+        // Something else in between, now and then.
+        match seed % 4 {
+            1 => {
+                reused.reset(seed, None);
+                reused.run(program()).unwrap();
+            }
+            2 => {
+                reused.reset(seed, Some(Box::new(Pct::new(seed + 1, 2, 10))));
+                reused.run(program()).unwrap();
+            }
+            3 => {
+                // PCT that fails mid-run, with tasks ready and a streak going.
+                reused.reset_pct(seed + 7, 1 + (seed % 2) as u32, 40);
+                let failed = reused.run(async {
+                    for _ in 0..5 {
+                        spawn(async {
+                            for _ in 0..50 {
+                                yield_now().await;
+                            }
+                        });
+                    }
+                    for _ in 0..20 {
+                        yield_now().await;
+                    }
+                    panic!("the run fails with tasks ready");
+                });
+                assert!(failed.is_err());
+            }
+            _ => {}
+        }
+        reused.reset_pct(seed, depth, steps);
+        reused.set_record_decisions(seed % 5 != 0);
+        assert_eq!(
+            reused.run(program()).unwrap(),
+            expected,
+            "seed {seed}: polls"
+        );
+        if seed % 5 != 0 {
+            assert_eq!(reused.decisions(), decisions, "seed {seed}: decisions");
+        }
+        reused.set_record_decisions(true);
+    }
+    assert!(deviations > 100, "the runs deviate from FIFO: {deviations}");
+}

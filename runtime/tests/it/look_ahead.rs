@@ -15,12 +15,15 @@ use detsim_runtime::{AbortHandle, Decision, Pct, Random, Replay, Runtime, spawn,
 /// More ready tasks than the executor's look-ahead threshold (16,384).
 const TASKS: u32 = 20_000;
 
-/// `inner` without `peek`: the executor never guesses.
+/// `inner` without `peek` and `peek_ready`: the executor never guesses.
 struct Hidden<C>(C);
 
 impl<C: Chooser> Chooser for Hidden<C> {
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
         self.0.choose(ready)
+    }
+    fn choose_ready(&mut self, ready: ReadyView<'_>) -> Option<Id> {
+        self.0.choose_ready(ready)
     }
     fn needs_tasks(&self) -> bool {
         self.0.needs_tasks()
@@ -42,20 +45,49 @@ impl<C: Chooser> Chooser for Hidden<C> {
     }
 }
 
-/// Tasks that log each poll and, by turns, yield, abort a task that is likely ready,
-/// spawn a helper and join it, or take a decision of another kind. Returns the log.
-async fn churn() -> Vec<u32> {
+/// `inner` asked by index, with the ready tasks listed: what a chooser that names its
+/// pick by task (`choose_ready`) must agree with.
+struct ByIndex<C>(C);
+
+impl<C: Chooser> Chooser for ByIndex<C> {
+    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+        self.0.choose(ready)
+    }
+    fn needs_tasks(&self) -> bool {
+        true
+    }
+    fn tracks_ready(&self) -> bool {
+        self.0.tracks_ready()
+    }
+    fn on_spawn(&mut self, task: Id) {
+        self.0.on_spawn(task);
+    }
+    fn on_ready(&mut self, task: Id) {
+        self.0.on_ready(task);
+    }
+    fn on_unready(&mut self, task: Id) {
+        self.0.on_unready(task);
+    }
+    fn on_poll_end(&mut self, task: Id, end: PollEnd) {
+        self.0.on_poll_end(task, end);
+    }
+}
+
+/// `tasks` tasks that log each poll and, by turns, yield, abort a task that is likely
+/// ready, spawn a helper and join it, or take a decision of another kind. Returns the
+/// log.
+async fn churn_of(tasks: u32) -> Vec<u32> {
     let log = Rc::new(RefCell::new(Vec::new()));
     let aborts: Rc<RefCell<Vec<AbortHandle>>> = Rc::default();
     let mut handles = Vec::new();
-    for task in 0..TASKS {
+    for task in 0..tasks {
         let (log, victims) = (Rc::clone(&log), Rc::clone(&aborts));
         let handle = spawn(async move {
             for round in 0..4 {
                 log.borrow_mut().push(task * 4 + round);
                 match (task + round) % 7 {
                     0 => {
-                        let victim = (task * 31 + round) % TASKS;
+                        let victim = (task * 31 + round) % tasks;
                         victims.borrow()[victim as usize].abort();
                     }
                     1 => {
@@ -81,9 +113,13 @@ async fn churn() -> Vec<u32> {
 }
 
 fn run(chooser: Box<dyn Chooser>) -> (Vec<u32>, Vec<Decision>) {
+    run_of(TASKS, chooser)
+}
+
+fn run_of(tasks: u32, chooser: Box<dyn Chooser>) -> (Vec<u32>, Vec<Decision>) {
     let mut rt = Runtime::with_chooser(7, chooser);
     rt.set_wait_sites(false);
-    let log = rt.block_on(churn());
+    let log = rt.block_on(churn_of(tasks));
     (log, rt.decisions())
 }
 
@@ -116,6 +152,30 @@ fn peeking_at_the_next_random_pick_changes_no_run() {
 #[test]
 fn peeking_at_the_next_pct_pick_changes_no_run() {
     same_run_hidden("pct:3", |seed| Pct::new(seed, 3, 100_000));
+}
+
+/// PCT names its pick by task; the executor finds it and records its FIFO index. The
+/// same PCT asked by index, in a listing of the ready tasks, makes the same run with the
+/// same decisions, and a replay of those decisions (by index) makes it again.
+#[test]
+fn a_pick_named_by_task_is_recorded_as_its_fifo_index() {
+    for seed in [3, 4, 5] {
+        let pct = |seed| Pct::new(seed, 3, 4_000);
+        let (log, decisions) = run_of(600, Box::new(pct(seed)));
+        let (listed_log, listed) = run_of(600, Box::new(ByIndex(pct(seed))));
+        assert!(
+            decisions.iter().filter(|d| d.chosen > 0).count() > 500,
+            "seed {seed}: PCT deviates from FIFO order often"
+        );
+        assert_eq!(decisions, listed, "seed {seed}: decisions");
+        assert_eq!(log, listed_log, "seed {seed}: polls");
+        let chosen: Vec<u32> = decisions.iter().map(|d| d.chosen).collect();
+        let replay = Replay::new(chosen);
+        let mismatches = replay.mismatches();
+        let (replayed_log, _) = run_of(600, Box::new(replay));
+        assert_eq!(mismatches.get(), 0, "seed {seed}: the replay fits");
+        assert_eq!(replayed_log, log, "seed {seed}: the replay's polls");
+    }
 }
 
 #[test]
