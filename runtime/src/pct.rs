@@ -33,10 +33,12 @@
 //! The pick is O(log n) in the number of ready tasks: the chooser follows the ready
 //! set ([`Chooser::tracks_ready`]) with a max-heap of (priority, FIFO sequence) entries,
 //! and names its pick by task ([`Chooser::choose_ready`]): the executor finds it
-//! without a search and records its FIFO index. A change of priority pushes a new heap entry;
-//! entries whose task left the ready set or changed priority since are skipped when
-//! they reach the top, and the heap is rebuilt from its live entries when it holds
-//! more than twice as many as there are ready tasks (amortized O(1) per entry).
+//! without a search and records its FIFO index. A change of priority pushes a new heap
+//! entry; entries whose task left the ready set or changed priority since are skipped
+//! when they reach the top, and the heap is rebuilt from its live entries when it holds
+//! more than twice as many as there are ready tasks (amortized O(1) per entry). The
+//! pick's entry stays on top while its task runs, for the task to take back if it
+//! yields (the common case: its priority is still the highest).
 //!
 //! Decisions of other kinds than the next task (a `select!` branch, the order of
 //! simultaneous deliveries) are uniform draws from the same stream: priorities order
@@ -258,8 +260,13 @@ impl Chooser for Pct {
         let state = self.state(task);
         debug_assert_eq!(state.seq, NOT_READY, "{task} entered the ready set twice");
         state.seq = seq;
-        let priority = state.priority;
-        self.heap.push(Entry::new(priority, seq, number(task)));
+        let entry = Entry::new(state.priority, seq, number(task));
+        match self.heap.peek() {
+            // The task's entry from its last pick is still on top (see `choose_ready`),
+            // stale since the task left the ready set: the task takes its place.
+            Some(top) if top.task() == number(task) => self.heap.replace_top(entry),
+            _ => self.heap.push(entry),
+        }
         self.ready += 1;
         if self.heap.len() > 2 * self.ready + 64 {
             let tasks = &self.tasks;
@@ -293,11 +300,15 @@ impl Chooser for Pct {
 
     fn choose_ready(&mut self, ready: ReadyView<'_>) -> Option<Id> {
         debug_assert_eq!(ready.kind(), DecisionKind::Task);
+        // The pick's entry stays on top, stale once the task leaves the ready set: a
+        // task that yields comes back with the same priority, mostly the highest still,
+        // and takes the entry's place (`on_ready`) instead of a pop now and a push to
+        // the top later, each through every level of the heap. A task that does not
+        // come back leaves it to the next pick's `live_top`.
         let top = self
             .live_top()
             .expect("a chooser is asked only with ready tasks")
             .task();
-        self.heap.pop();
         debug_assert_eq!(self.ready, ready.len(), "PCT lost track of the ready set");
         while let Some(&(step, priority)) = self.change_points.get(self.next_change) {
             if step > ready.step() {
@@ -310,11 +321,21 @@ impl Chooser for Pct {
         Some(Id(u64::from(top)))
     }
 
-    /// The heap's top: the pick unless a task of higher priority becomes ready first
-    /// (in a run of many tasks, the task being polled often does, by yielding).
+    /// The heap's top if it is live, else (the entry of the task being polled, which
+    /// left the ready set) the best of its children: the pick unless a task of higher
+    /// priority becomes ready first, as the task being polled does when it yields.
+    /// Pops nothing, so that the polled task's entry stays for it to take back.
     fn peek_ready(&mut self) -> Option<Id> {
-        let task = self.live_top()?.task();
-        self.prefetch_runner_up();
+        let top = *self.heap.peek()?;
+        let next = match top.is_live(&self.tasks) {
+            true => {
+                self.prefetch_runner_up();
+                top
+            }
+            false => *self.heap.runner_up()?,
+        };
+        let task = next.task();
+        prefetch((&raw const self.tasks[task as usize]).addr());
         Some(Id(u64::from(task)))
     }
 

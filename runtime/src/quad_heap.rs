@@ -57,6 +57,12 @@ impl<T: Ord + Copy> QuadHeap<T> {
         self.items.get(1..self.items.len().min(5))?.iter().max()
     }
 
+    /// Replaces the largest item with `item` (the heap must not be empty).
+    pub(crate) fn replace_top(&mut self, item: T) {
+        assert!(!self.items.is_empty(), "replace_top on an empty heap");
+        self.sift_down(0, item);
+    }
+
     /// Removes and returns the largest item.
     pub(crate) fn pop(&mut self) -> Option<T> {
         let last = self.items.pop()?;
