@@ -147,6 +147,10 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
     );
     println!("  (median {} of each side)", clock_name());
     let detsim_one = median_cpu_time(reps, || detsim_sweep(seeds, 1));
+    // The default a user gets: three seeds in four are PCT's.
+    let detsim_default = median_cpu_time(reps, || {
+        detsim_sweep_with(seeds, 1, detsim::Scheduler::portfolio());
+    });
     let shuttle_same = median_cpu_time(reps, || shuttle_sweep(seeds as usize, shuttle_body));
     let shuttle_atomic =
         median_cpu_time(reps, || shuttle_sweep(seeds as usize, shuttle_atomic_body));
@@ -160,6 +164,7 @@ pub(crate) fn run(quick: bool, summary: &mut Summary) {
         );
     };
     row("detsim explore, jobs(1), random", detsim_one);
+    row("detsim explore, jobs(1), default portfolio", detsim_default);
     row("shuttle check_random (spawn_local, Cell)", shuttle_same);
     row("shuttle check_random (spawn, atomics)", shuttle_atomic);
     row("tokio current_thread, no choice (reference)", tokio);
