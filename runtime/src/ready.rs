@@ -295,12 +295,23 @@ impl<H: Copy + Default> ReadyQueue<H> {
     }
 
     /// The position of the `k`-th live entry (`k < len`): descend the Fenwick tree to
-    /// the word that holds it, then select the bit.
+    /// the word that holds it, then select the bit. A queue of one word (64 positions
+    /// or fewer, a small test's) has no tree to descend, and no call.
+    #[inline(always)]
+    fn select(&self, k: usize) -> usize {
+        match self.words.len() {
+            1 => select_in_word(self.words[0], k as u32),
+            _ => self.descend(k),
+        }
+    }
+
+    /// `select` in a queue of more than one word.
     ///
     /// The tree's length is a power of two, so every node the descent visits exists,
     /// and each level is a compare and two conditional moves (`pick`): a random `k`
     /// would mispredict about half of the branches of the textbook loop.
-    fn select(&self, k: usize) -> usize {
+    #[inline(never)]
+    fn descend(&self, k: usize) -> usize {
         use std::hint::select_unpredictable as pick;
         let tree = &self.tree[..];
         debug_assert!(tree.len().is_power_of_two());
