@@ -275,6 +275,20 @@ pub(crate) const LOOK_AHEAD_FROM: usize = 16_384;
 /// line fill, nothing else.
 const HINTS_FROM: usize = LOOK_AHEAD_FROM / 2;
 
+/// The view of a task decision among `n` ready tasks at poll `step`, with the tasks
+/// (`ready_ids`) when the chooser needs them (`listed`).
+fn task_view(ready_ids: &[Id], listed: bool, n: usize, step: u64) -> ReadyView<'_> {
+    ReadyView {
+        kind: DecisionKind::Task,
+        len: n,
+        ready: match listed {
+            true => ready_ids,
+            false => &[],
+        },
+        step,
+    }
+}
+
 /// Which chooser a run uses (see `Runtime::reset` and `Runtime::reset_pct`).
 pub(crate) enum NextChooser {
     /// The seed's random chooser.
@@ -696,15 +710,7 @@ impl Core {
     #[inline(always)]
     fn choose_task(&mut self, n: usize) -> usize {
         self.list_ready_tasks();
-        let view = ReadyView {
-            kind: DecisionKind::Task,
-            len: n,
-            ready: match self.list_ready {
-                true => &self.ready_ids,
-                false => &[],
-            },
-            step: self.steps,
-        };
+        let view = task_view(&self.ready_ids, self.list_ready, n, self.steps);
         let k = self.chooser.choose(view);
         assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
         self.record_task_decision(n, k);
@@ -718,17 +724,12 @@ impl Core {
     #[inline(never)]
     fn take_named_pick(&mut self, n: usize) -> u32 {
         self.list_ready_tasks();
-        let view = ReadyView {
-            kind: DecisionKind::Task,
-            len: n,
-            ready: match self.list_ready {
-                true => &self.ready_ids,
-                false => &[],
-            },
-            step: self.steps,
-        };
+        let view = task_view(&self.ready_ids, self.list_ready, n, self.steps);
         let Some(task) = self.chooser.choose_ready(view) else {
-            let k = self.choose_task(n);
+            // It answers by index after all (the tasks are listed already).
+            let k = self.chooser.choose(view);
+            assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
+            self.record_task_decision(n, k);
             return self.take_pick(k);
         };
         let position = self.ready_position(task);

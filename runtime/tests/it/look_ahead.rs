@@ -15,61 +15,55 @@ use detsim_runtime::{AbortHandle, Decision, Pct, Random, Replay, Runtime, spawn,
 /// More ready tasks than the executor's look-ahead threshold (16,384).
 const TASKS: u32 = 20_000;
 
-/// `inner` without `peek` and `peek_ready`: the executor never guesses.
-struct Hidden<C>(C);
+/// `inner` without `peek` and `peek_ready`: the executor never guesses. With
+/// `by_index`, also without `choose_ready`, and with the ready tasks listed: asked by
+/// index, what a chooser that names its pick by task must agree with.
+struct Hidden<C> {
+    inner: C,
+    by_index: bool,
+}
 
-impl<C: Chooser> Chooser for Hidden<C> {
-    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
-        self.0.choose(ready)
-    }
-    fn choose_ready(&mut self, ready: ReadyView<'_>) -> Option<Id> {
-        self.0.choose_ready(ready)
-    }
-    fn needs_tasks(&self) -> bool {
-        self.0.needs_tasks()
-    }
-    fn tracks_ready(&self) -> bool {
-        self.0.tracks_ready()
-    }
-    fn on_spawn(&mut self, task: Id) {
-        self.0.on_spawn(task);
-    }
-    fn on_ready(&mut self, task: Id) {
-        self.0.on_ready(task);
-    }
-    fn on_unready(&mut self, task: Id) {
-        self.0.on_unready(task);
-    }
-    fn on_poll_end(&mut self, task: Id, end: PollEnd) {
-        self.0.on_poll_end(task, end);
+fn hidden<C>(inner: C) -> Hidden<C> {
+    Hidden {
+        inner,
+        by_index: false,
     }
 }
 
-/// `inner` asked by index, with the ready tasks listed: what a chooser that names its
-/// pick by task (`choose_ready`) must agree with.
-struct ByIndex<C>(C);
+fn by_index<C>(inner: C) -> Hidden<C> {
+    Hidden {
+        inner,
+        by_index: true,
+    }
+}
 
-impl<C: Chooser> Chooser for ByIndex<C> {
+impl<C: Chooser> Chooser for Hidden<C> {
     fn choose(&mut self, ready: ReadyView<'_>) -> usize {
-        self.0.choose(ready)
+        self.inner.choose(ready)
+    }
+    fn choose_ready(&mut self, ready: ReadyView<'_>) -> Option<Id> {
+        match self.by_index {
+            true => None,
+            false => self.inner.choose_ready(ready),
+        }
     }
     fn needs_tasks(&self) -> bool {
-        true
+        self.by_index || self.inner.needs_tasks()
     }
     fn tracks_ready(&self) -> bool {
-        self.0.tracks_ready()
+        self.inner.tracks_ready()
     }
     fn on_spawn(&mut self, task: Id) {
-        self.0.on_spawn(task);
+        self.inner.on_spawn(task);
     }
     fn on_ready(&mut self, task: Id) {
-        self.0.on_ready(task);
+        self.inner.on_ready(task);
     }
     fn on_unready(&mut self, task: Id) {
-        self.0.on_unready(task);
+        self.inner.on_unready(task);
     }
     fn on_poll_end(&mut self, task: Id, end: PollEnd) {
-        self.0.on_poll_end(task, end);
+        self.inner.on_poll_end(task, end);
     }
 }
 
@@ -127,7 +121,7 @@ fn run_of(tasks: u32, chooser: Box<dyn Chooser>) -> (Vec<u32>, Vec<Decision>) {
 fn same_run_hidden<C: Chooser + 'static>(name: &str, chooser: impl Fn(u64) -> C) {
     for seed in [1, 2] {
         let (log, decisions) = run(Box::new(chooser(seed)));
-        let (hidden_log, hidden_decisions) = run(Box::new(Hidden(chooser(seed))));
+        let (hidden_log, hidden_decisions) = run(Box::new(hidden(chooser(seed))));
         let guessed = decisions.iter().filter(|d| d.ready > 16_384).count();
         assert!(
             guessed > 5_000,
@@ -162,7 +156,7 @@ fn a_pick_named_by_task_is_recorded_as_its_fifo_index() {
     for seed in [3, 4, 5] {
         let pct = |seed| Pct::new(seed, 3, 4_000);
         let (log, decisions) = run_of(600, Box::new(pct(seed)));
-        let (listed_log, listed) = run_of(600, Box::new(ByIndex(pct(seed))));
+        let (listed_log, listed) = run_of(600, Box::new(by_index(pct(seed))));
         assert!(
             decisions.iter().filter(|d| d.chosen > 0).count() > 500,
             "seed {seed}: PCT deviates from FIFO order often"
