@@ -247,3 +247,33 @@ fn a_reused_pct_makes_the_runs_of_a_fresh_one() {
     }
     assert!(deviations > 100, "the runs deviate from FIFO: {deviations}");
 }
+
+/// A chooser that names a task that is not ready (here the root, which waits for the
+/// first task it spawned) stops the run with a message that says so, instead of
+/// polling some other task.
+#[test]
+#[should_panic(expected = "the scheduler chose t0, which is not ready")]
+fn a_chooser_that_names_a_task_not_ready_is_told() {
+    use detsim_runtime::choice::{Chooser, ReadyView};
+    use detsim_runtime::task::Id;
+
+    struct AlwaysRoot;
+    impl Chooser for AlwaysRoot {
+        fn choose(&mut self, _ready: ReadyView<'_>) -> usize {
+            0
+        }
+        fn tracks_ready(&self) -> bool {
+            true
+        }
+        fn choose_ready(&mut self, _ready: ReadyView<'_>) -> Option<Id> {
+            Some(Id::ROOT)
+        }
+    }
+    let mut rt = Runtime::with_chooser(1, Box::new(AlwaysRoot));
+    rt.block_on(async {
+        let a = spawn(async { yield_now().await });
+        let b = spawn(async { yield_now().await });
+        a.await.unwrap();
+        b.await.unwrap();
+    });
+}
