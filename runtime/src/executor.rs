@@ -222,6 +222,10 @@ pub(crate) struct Core {
     list_ready: bool,
     /// The chooser's `tracks_ready`, asked once a run.
     track_ready: bool,
+    /// Whether the chooser is told of spawns and poll ends (not the inline random one,
+    /// which ignores them): a flag, because the enum's tag is niche-encoded and costs
+    /// several instructions to test.
+    notify: bool,
     /// Each task's slot, by id number, kept when the chooser tracks the ready set:
     /// it may name its pick by id (`Chooser::choose_ready`).
     slot_of_id: Vec<u32>,
@@ -308,9 +312,6 @@ pub(crate) enum NextChooser {
     clippy::large_enum_variant,
     reason = "one per runtime, and inline on purpose: no allocation per run"
 )]
-// A tag of its own: a niche-encoded discriminant cost several instructions at each of
-// the hooks' checks, four per poll.
-#[repr(u8)]
 enum RunChooser {
     Random(Random),
     Pct(Pct),
@@ -455,6 +456,7 @@ impl Core {
             chooser: RunChooser::Boxed(Box::new(crate::choice::Fifo)),
             list_ready: false,
             track_ready: false,
+            notify: true,
             slot_of_id: Vec::new(),
             user_rng: None,
             next_id: 0,
@@ -486,6 +488,7 @@ impl Core {
         self.chooser.set(seed, chooser);
         self.list_ready = self.chooser.needs_tasks();
         self.track_ready = self.chooser.tracks_ready();
+        self.notify = !matches!(self.chooser, RunChooser::Random(_));
         self.user_rng = user_rng;
         self.free.clear();
         for index in (0..self.slots.len()).rev() {
@@ -689,7 +692,9 @@ impl Core {
         };
         // Scheduled like a wake, so a spawn and the wakes around it keep their order.
         waker::schedule((index, key.generation));
-        self.chooser.on_spawn(key.id);
+        if self.notify {
+            self.chooser.on_spawn(key.id);
+        }
         if self.max_steps.is_none() {
             self.limit = self.limit.saturating_add(DEFAULT_POLLS_PER_TASK);
         }
@@ -1180,7 +1185,9 @@ impl Core {
         if end != PollEnd::Yielded || woke_others {
             self.progress_step = self.steps;
         }
-        self.chooser.on_poll_end(id, end);
+        if self.notify {
+            self.chooser.on_poll_end(id, end);
+        }
     }
 
     /// A task finished: wake its joiner, or, if nobody holds its handle, free it (and
