@@ -3,7 +3,9 @@
 //! A [`Chooser`] is asked only when two or more tasks are ready; with one ready task
 //! there is nothing to decide, no randomness is drawn and no decision is recorded. The
 //! answer is an index into the ready set in FIFO order, so index 0 is always what
-//! asyncio would run, and a decision that is not 0 is a *deviation*.
+//! asyncio would run, and a decision that is not 0 is a *deviation*. (A chooser that
+//! tracks the ready set may name its pick by task instead,
+//! [`Chooser::choose_ready`]; the decision recorded is still that task's index.)
 //!
 //! Invariants:
 //! - a chooser's answers depend only on its own state and the calls it received, never
