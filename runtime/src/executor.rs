@@ -380,42 +380,27 @@ impl RunChooser {
         each!(self, chooser => chooser.peek_ready())
     }
 
-    // The hooks below are `Random`'s defaults (they do nothing), so it is not told.
+    // `Random` ignores the hooks (its defaults do nothing); the executor skips them for
+    // it (`Core::notify`, `Core::track_ready`) rather than testing the variant here.
 
     #[inline]
     fn on_spawn(&mut self, task: Id) {
-        match self {
-            RunChooser::Random(_) => {}
-            RunChooser::Pct(pct) => pct.on_spawn(task),
-            RunChooser::Boxed(chooser) => chooser.on_spawn(task),
-        }
+        each!(self, chooser => chooser.on_spawn(task))
     }
 
     #[inline]
     fn on_ready(&mut self, task: Id) {
-        match self {
-            RunChooser::Random(_) => {}
-            RunChooser::Pct(pct) => pct.on_ready(task),
-            RunChooser::Boxed(chooser) => chooser.on_ready(task),
-        }
+        each!(self, chooser => chooser.on_ready(task))
     }
 
     #[inline]
     fn on_unready(&mut self, task: Id) {
-        match self {
-            RunChooser::Random(_) => {}
-            RunChooser::Pct(pct) => pct.on_unready(task),
-            RunChooser::Boxed(chooser) => chooser.on_unready(task),
-        }
+        each!(self, chooser => chooser.on_unready(task))
     }
 
     #[inline]
     fn on_poll_end(&mut self, task: Id, end: PollEnd) {
-        match self {
-            RunChooser::Random(_) => {}
-            RunChooser::Pct(pct) => pct.on_poll_end(task, end),
-            RunChooser::Boxed(chooser) => chooser.on_poll_end(task, end),
-        }
+        each!(self, chooser => chooser.on_poll_end(task, end))
     }
 }
 
@@ -767,18 +752,23 @@ impl Core {
         }
     }
 
+    /// The slot task `task` was given, as a chooser that names its pick knows it by id
+    /// (the slot may hold another task since).
+    fn slot_of(&self, task: Id) -> Option<u32> {
+        let number = usize::try_from(task.as_u64()).ok()?;
+        self.slot_of_id.get(number).copied()
+    }
+
     /// Where ready task `task` is in the ready set, as a chooser named it.
     fn ready_position(&mut self, task: Id) -> usize {
-        let slot = usize::try_from(task.as_u64())
-            .ok()
-            .and_then(|number| self.slot_of_id.get(number));
-        let position = slot.and_then(|&slot| {
+        let slot = self.slot_of(task);
+        let position = slot.and_then(|slot| {
             let slot_ok = self.slots[slot as usize].id == task;
             slot_ok.then(|| self.ready.position_of(slot)).flatten()
         });
         match position {
             Some(position) => {
-                if self.peeked_slot.take() == slot.copied() {
+                if self.peeked_slot.take() == slot {
                     self.guesses_taken += 1;
                 }
                 position
@@ -921,9 +911,7 @@ impl Core {
         let Some(task) = self.chooser.peek_ready() else {
             return;
         };
-        let slot = usize::try_from(task.as_u64())
-            .ok()
-            .and_then(|number| self.slot_of_id.get(number).copied());
+        let slot = self.slot_of(task);
         if let Some(slot) = slot {
             prefetch((&raw const self.slots[slot as usize]).addr());
             if let Some(position) = self.ready.position_of(slot) {

@@ -207,13 +207,11 @@ impl<H: Copy + Default> ReadyQueue<H> {
 
     /// Removes `value` wherever it is; returns whether it was there.
     pub(crate) fn remove(&mut self, value: u32) -> bool {
-        match self.position.get(value as usize) {
-            Some(&p) if p != NONE => {
-                self.take(p as usize);
-                true
-            }
-            _ => false,
+        let position = self.position_of(value);
+        if let Some(p) = position {
+            self.take(p);
         }
+        position.is_some()
     }
 
     /// The FIFO index of `value` (how many entries are older), if it is in the queue.
