@@ -70,12 +70,14 @@ use detsim_runtime::{Decision, Trace};
 
 pub use coverage::{Coverage, Level};
 
+use crate::artifacts::token_command;
 use crate::progress::Progress;
 use crate::replayer::{Replayed, Replayer, Source, divergence};
 use crate::report::{Failure, Report};
-use crate::runner::{CacheLine, Plan, on_threads, shrink_seed, token_command};
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
+use crate::settings::Settings;
+use crate::sweep::{CacheLine, on_threads, shrink_seed};
 
 /// Schedules a thread claims at a time.
 const CHUNK: usize = 16;
@@ -274,7 +276,7 @@ pub(crate) type Observer<'a> = &'a (dyn Fn(&[Decision], &Trace) + Sync);
 
 /// One exploration: the plan, the body, the bound.
 struct Explorer<'a, F> {
-    plan: &'a Plan,
+    plan: &'a Settings,
     body: &'a F,
     bound: u32,
     budget: ExhaustiveBudget,
@@ -283,7 +285,7 @@ struct Explorer<'a, F> {
 
 /// Explores every schedule of `body` with at most `bound` deviations (see the module
 /// docs) and reports the first failure in that order, with the coverage reached.
-pub(crate) fn exhaustive<F, Fut>(plan: &Plan, bound: u32, body: &F) -> Report
+pub(crate) fn exhaustive<F, Fut>(plan: &Settings, bound: u32, body: &F) -> Report
 where
     F: Fn() -> Fut + Sync,
     Fut: Future<Output = ()>,
@@ -292,7 +294,7 @@ where
 }
 
 pub(crate) fn explore_observed<F, Fut>(
-    plan: &Plan,
+    plan: &Settings,
     bound: u32,
     body: &F,
     observer: Option<Observer<'_>>,

@@ -279,7 +279,7 @@ impl Fuzzer {
         }];
         let target = self.target.clone().or_else(|| {
             let exe = std::env::current_exe().ok()?;
-            let running_a_test = crate::runner::test_name().is_some();
+            let running_a_test = crate::artifacts::test_name().is_some();
             (!running_a_test).then(|| exe.file_stem()?.to_str().map(str::to_owned))?
         });
         if let Some(target) = target {

@@ -90,19 +90,24 @@
 //! tasks stood ([`Failure::explain`]). The trace file opens in ui.perfetto.dev: a track
 //! per task, a slice per poll, arrows from wakes to the polls they caused.
 
+mod artifacts;
+mod builder;
 mod config;
 mod explain;
 mod explore;
 pub mod fuzz;
 mod perfetto;
 mod progress;
+mod replay;
 mod replayer;
 mod report;
-mod runner;
 mod schedule;
 mod scheduler;
+mod settings;
 mod shrink;
+mod sweep;
 
+pub use builder::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
 /// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
 /// `#[detsim::test(seeds = 500, scheduler = "pct:3")]`. The function becomes a `#[test]`
 /// whose body is swept over seeds like [`check`] (the `DETSIM_*` variables override
@@ -133,7 +138,6 @@ pub use detsim_runtime::{
 };
 pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};
-pub use runner::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
 pub use schedule::{Schedule, TokenError};
 pub use scheduler::{PORTFOLIO, ParseSchedulerError, Scheduler};
 

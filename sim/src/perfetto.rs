@@ -35,7 +35,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use detsim_runtime::task::Id;
@@ -464,38 +464,6 @@ pub(crate) fn write(trace: &Trace, title: &str, path: &Path) -> io::Result<()> {
     std::fs::write(path, to_json(trace, title))
 }
 
-/// The build's target directory: `CARGO_TARGET_DIR` when it is an absolute path, else
-/// found from the running executable (`target/<profile>/deps/<test>` or
-/// `target/<profile>/examples/<example>`), else the system's temporary directory.
-pub(crate) fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from)
-        && dir.is_absolute()
-    {
-        return dir;
-    }
-    let from_exe = std::env::current_exe().ok().and_then(|exe| {
-        let mut dir = exe.parent()?;
-        if dir
-            .file_name()
-            .is_some_and(|name| name == "deps" || name == "examples")
-        {
-            dir = dir.parent()?;
-        }
-        Some(dir.parent()?.to_path_buf())
-    });
-    from_exe.unwrap_or_else(std::env::temp_dir)
-}
-
-/// `name` with every character a file name should not hold replaced by `_`.
-fn file_stem(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
-            _ => '_',
-        })
-        .collect()
-}
-
 impl Failure {
     /// Writes the trace of the failing run (the shrunk one, once shrunk) to `path` as a
     /// Chrome trace-event JSON file, which ui.perfetto.dev and `chrome://tracing` open:
@@ -526,14 +494,7 @@ impl Failure {
 
     /// Writes the trace file the report names, under the target directory.
     pub(crate) fn write_trace_file(&mut self) {
-        let name = self.test_name.clone().or_else(|| {
-            let exe = std::env::current_exe().ok()?;
-            Some(exe.file_stem()?.to_str()?.to_owned())
-        });
-        let stem = file_stem(name.as_deref().unwrap_or("detsim"));
-        let path = target_dir()
-            .join("detsim-traces")
-            .join(format!("{stem}-{:#x}.trace.json", self.seed));
+        let path = crate::artifacts::trace_file(self.test_name.as_deref(), self.seed);
         self.trace_file = Some(match self.write_trace(&path) {
             Ok(()) => Ok(path),
             Err(error) => Err(format!("{}: {error}", path.display())),
@@ -607,10 +568,5 @@ mod tests {
     #[test]
     fn the_same_trace_writes_the_same_bytes() {
         assert_eq!(to_json(&traced_run(), "t"), to_json(&traced_run(), "t"));
-    }
-
-    #[test]
-    fn file_stems_keep_only_safe_characters() {
-        assert_eq!(file_stem("tests::a b/c-d.e_f"), "tests__a_b_c-d.e_f");
     }
 }

@@ -153,7 +153,7 @@ impl Failure {
             trace: Trace::default(),
             replay_command: String::new(),
             seed_command: None,
-            test_name: crate::runner::test_name(),
+            test_name: crate::artifacts::test_name(),
             note: None,
             trace_file: None,
             origin: None,

@@ -9,10 +9,10 @@ use std::rc::Rc;
 use detsim_runtime::{Replay, Runtime};
 
 use super::*;
+use crate::builder::Builder;
 use crate::config::Env;
-use crate::runner::Builder;
 
-fn plan(k: u32, jobs: usize) -> Plan {
+fn plan(k: u32, jobs: usize) -> Settings {
     Builder::new()
         .exhaustive(k)
         .jobs(jobs)

@@ -1,0 +1,181 @@
+//! Every file detsim writes, and the commands that rerun a test: one set of rules.
+//!
+//! - Files go under the build's target directory ([`target_dir`]): long replay tokens
+//!   in `detsim-replays/`, trace files in `detsim-traces/`, each named
+//!   `<test>-<seed>.<kind>` with the test's name made safe for a file name
+//!   ([`file_stem`]).
+//! - A rerun command names the test (`-- <name> --exact`), the package, and
+//!   `RUSTFLAGS="--cfg detsim"` for the tokio facade's simulated build.
+
+use std::path::PathBuf;
+
+use crate::schedule::Schedule;
+use crate::settings::Settings;
+
+pub(crate) fn seed_vars(plan: &Settings, seed: u64) -> String {
+    let mut vars = format!("DETSIM_SEED={seed:#x}");
+    if plan.scheduler_from_env {
+        vars.push_str(&format!(" DETSIM_SCHEDULER={}", plan.scheduler));
+    }
+    vars
+}
+
+/// The longest replay token a report prints inline; a longer one is written to a file
+/// and the command names the file (`DETSIM_REPLAY=@path`), so that a report stays
+/// readable whatever the size of the run.
+pub(crate) const INLINE_TOKEN_MAX: usize = 1_000;
+
+/// A command that replays `schedule` exactly: `DETSIM_REPLAY=<token>`, or for a token
+/// longer than [`INLINE_TOKEN_MAX`], `DETSIM_REPLAY=@<file>` after writing the token to
+/// [`token_file`] (inline after all, with a note, if the file cannot be written).
+pub(crate) fn token_command(schedule: &Schedule) -> String {
+    let token = schedule.to_token();
+    if token.len() <= INLINE_TOKEN_MAX {
+        return replay_command(&format!("DETSIM_REPLAY={token}"));
+    }
+    let path = token_file(test_name().as_deref(), schedule.seed);
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&path, format!("{token}\n")));
+    match written {
+        Ok(()) => replay_command(&format!("DETSIM_REPLAY=@{}", path.display())),
+        Err(error) => format!(
+            "{}\n    (the {}-character token could not be written to {}: {error})",
+            replay_command(&format!("DETSIM_REPLAY={token}")),
+            token.len(),
+            path.display()
+        ),
+    }
+}
+
+/// Where a long replay token goes: `detsim-replays/<test>-<seed>.token` under
+/// [`target_dir`].
+pub(crate) fn token_file(test: Option<&str>, seed: u64) -> PathBuf {
+    artifact_path("detsim-replays", test, seed, "token")
+}
+
+/// Where the trace file of a reported failure goes:
+/// `detsim-traces/<test>-<seed>.trace.json` under [`target_dir`].
+pub(crate) fn trace_file(test: Option<&str>, seed: u64) -> PathBuf {
+    artifact_path("detsim-traces", test, seed, "trace.json")
+}
+
+/// `<target>/<dir>/<test>-<seed>.<extension>`; a run outside a test is named after its
+/// executable.
+fn artifact_path(dir: &str, test: Option<&str>, seed: u64, extension: &str) -> PathBuf {
+    let name = test.map(str::to_owned).or_else(|| {
+        let exe = std::env::current_exe().ok()?;
+        Some(exe.file_stem()?.to_str()?.to_owned())
+    });
+    let stem = file_stem(name.as_deref().unwrap_or("detsim"));
+    target_dir()
+        .join(dir)
+        .join(format!("{stem}-{seed:#x}.{extension}"))
+}
+
+/// The build's target directory, as an absolute path: `CARGO_TARGET_DIR` when it is an
+/// absolute path (a relative one is relative to wherever cargo ran, which a test
+/// cannot know), else found from the running executable
+/// (`<target>/<profile>/deps/<test>` or `<target>/<profile>/examples/<example>`), else
+/// the system's temporary directory.
+pub(crate) fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from)
+        && dir.is_absolute()
+    {
+        return dir;
+    }
+    let from_exe = std::env::current_exe().ok().and_then(|exe| {
+        let mut dir = exe.parent()?;
+        if dir
+            .file_name()
+            .is_some_and(|name| name == "deps" || name == "examples")
+        {
+            dir = dir.parent()?;
+        }
+        Some(dir.parent()?.to_path_buf())
+    });
+    let dir = from_exe.unwrap_or_else(std::env::temp_dir);
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+/// `name` with every character a file name should not hold replaced by `_`.
+pub(crate) fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// A command that reruns this test with `vars` set.
+pub(crate) fn replay_command(vars: &str) -> String {
+    let vars = &with_build_flags(vars);
+    let package = std::env::var("CARGO_PKG_NAME")
+        .map(|p| format!(" -p {p}"))
+        .unwrap_or_default();
+    if let Some(name) = test_name() {
+        return format!("{vars} cargo test{package} -- {name} --exact");
+    }
+    let exe = std::env::current_exe().ok();
+    let example = exe.as_ref().and_then(|path| {
+        let parent = path.parent()?.file_name()?;
+        (parent == "examples").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+    });
+    match example {
+        Some(example) => format!("{vars} cargo run{package} --example {example}"),
+        None => {
+            let args: Vec<String> = std::env::args().collect();
+            format!("{vars} {}", args.join(" "))
+        }
+    }
+}
+
+/// `vars`, plus `RUSTFLAGS="--cfg detsim"` when this is the tokio facade's simulated
+/// build (RUSTFLAGS reach every crate of a build, this one too): without the flag,
+/// `cargo test` would rebuild the test against real tokio and replay nothing.
+fn with_build_flags(vars: &str) -> String {
+    if cfg!(detsim) {
+        format!("{vars} RUSTFLAGS=\"--cfg detsim\"")
+    } else {
+        vars.to_owned()
+    }
+}
+
+/// The running test's name: libtest names each test's thread after the test.
+pub(crate) fn test_name() -> Option<String> {
+    std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stems_keep_only_safe_characters() {
+        assert_eq!(file_stem("tests::a b/c-d.e_f"), "tests__a_b_c-d.e_f");
+    }
+
+    #[test]
+    fn tokens_and_traces_follow_one_rule() {
+        let token = token_file(Some("it::a b"), 0x2a);
+        let trace = trace_file(Some("it::a b"), 0x2a);
+        assert!(token.is_absolute() && trace.is_absolute());
+        assert!(
+            token.ends_with("detsim-replays/it__a_b-0x2a.token"),
+            "{token:?}"
+        );
+        assert!(
+            trace.ends_with("detsim-traces/it__a_b-0x2a.trace.json"),
+            "{trace:?}"
+        );
+        assert_eq!(
+            token.parent().unwrap().parent(),
+            trace.parent().unwrap().parent()
+        );
+    }
+}

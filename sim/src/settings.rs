@@ -1,0 +1,48 @@
+//! [`Settings`]: everything one sweep, exploration or replay needs, resolved from the
+//! [`Builder`](crate::Builder) and the environment; the builder's own chooser factory.
+
+use std::fmt;
+use std::sync::Arc;
+
+use detsim_runtime::Chooser;
+
+use crate::explore::ExhaustiveBudget;
+use crate::scheduler::Scheduler;
+use crate::shrink::ShrinkBudget;
+use detsim_net::cluster::Faults;
+
+/// Makes a [`Builder::chooser`]'s chooser for each seed.
+#[derive(Clone)]
+pub(crate) struct ChooserFactory(pub(crate) Arc<dyn Fn(u64) -> Box<dyn Chooser> + Send + Sync>);
+
+impl fmt::Debug for ChooserFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChooserFactory")
+    }
+}
+
+/// Everything a sweep needs, resolved from the builder and the environment.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) start: u64,
+    pub(crate) count: u64,
+    pub(crate) scheduler: Scheduler,
+    pub(crate) scheduler_from_env: bool,
+    /// The poll budget; `None`: the runtime's default, which grows with the tasks.
+    pub(crate) max_steps: Option<u64>,
+    pub(crate) jobs: usize,
+    pub(crate) check_determinism: bool,
+    pub(crate) pct_steps: Option<u64>,
+    pub(crate) shrink: ShrinkBudget,
+    pub(crate) replay: Option<String>,
+    /// A [`Builder::chooser`]'s factory, unless `DETSIM_SCHEDULER` overrides it.
+    pub(crate) chooser: Option<ChooserFactory>,
+    /// Where to write the trace file of the run asked for (`DETSIM_TRACE`).
+    pub(crate) trace_to: Option<std::path::PathBuf>,
+    /// Exhaustive exploration up to this many deviations instead of a seed sweep.
+    pub(crate) exhaustive: Option<u32>,
+    pub(crate) exhaustive_budget: ExhaustiveBudget,
+    /// The faults of every run (`None`: the default, swarm for bodies that create a
+    /// cluster node and none otherwise).
+    pub(crate) faults: Option<Faults>,
+}
