@@ -96,6 +96,7 @@ mod config;
 mod explain;
 mod explore;
 pub mod fuzz;
+pub mod history;
 mod perfetto;
 mod progress;
 mod replay;

@@ -8,6 +8,7 @@ use detsim_runtime::trace::EventKind;
 use detsim_runtime::{Decision, RunError, TaskInfo, Trace};
 
 use crate::explore::Coverage;
+use crate::history::CheckError;
 use crate::replayer::Replayed;
 
 use crate::schedule::Schedule;
@@ -64,6 +65,12 @@ pub enum FailureKind {
     /// A condition required by `cluster::liveness` did not hold within its deadline
     /// after the fault phase ended.
     Liveness,
+    /// A recorded [`History`](crate::history::History) was not linearizable, or its
+    /// check ran out of budget: the run panicked with a
+    /// [`CheckError`](crate::history::CheckError)
+    /// ([`History::assert_linearizable`](crate::history::History::assert_linearizable)),
+    /// and the message is its text.
+    Linearizability,
 }
 
 /// How shrinking went.
@@ -164,14 +171,23 @@ impl Failure {
     /// its error; trace, polls and decisions from the run.
     pub(crate) fn from_run(seed: u64, scheduler: Scheduler, run: Replayed) -> Option<Self> {
         let error = run.outcome.err()?;
+        let check_error = match &error {
+            RunError::Panic { payload, .. } => payload.downcast_ref::<CheckError>(),
+            _ => None,
+        };
         let kind = match error {
+            _ if check_error.is_some() => FailureKind::Linearizability,
             RunError::Deadlock { .. } => FailureKind::Deadlock,
             RunError::Livelock { .. } => FailureKind::Livelock,
             RunError::PollBudget { .. } => FailureKind::PollBudget,
             _ if error.message().starts_with("liveness:") => FailureKind::Liveness,
             _ => FailureKind::Panic,
         };
-        let mut failure = Failure::new(seed, scheduler, error.message(), kind);
+        let message = match check_error {
+            Some(check_error) => check_error.to_string(),
+            None => error.message(),
+        };
+        let mut failure = Failure::new(seed, scheduler, message, kind);
         if kind == FailureKind::Deadlock {
             failure.note = Some(DEADLOCK_HINT.to_owned());
         }

@@ -10,6 +10,7 @@ mod contract;
 mod determinism;
 mod env;
 mod exhaustive;
+mod history;
 mod parallel;
 mod pictures;
 mod programs;

@@ -1,0 +1,331 @@
+//! The linearizability check: Wing & Gong's search with Lowe's memoization, the way
+//! Porcupine does it (Lowe, "Testing for linearizability", 2017).
+//!
+//! The search walks a doubly linked list of the history's events in order. At each
+//! step it tries to linearize the next operation whose invocation comes before the
+//! first remaining completion: if the model gives the result the client saw (any
+//! result, for an indeterminate operation), the operation is taken out of the list and
+//! the search goes on from the start; when it reaches a completion whose operation is
+//! not linearized yet, no order of what is left works, and it backtracks (undoes the
+//! last linearization and tries the next candidate). Lowe's memoization skips any
+//! (set of linearized operations, model state) pair seen before: from equal pairs the
+//! rest of the search is the same.
+//!
+//! Invariants:
+//! - an indeterminate operation's completion is placed after every other event, so
+//!   reaching one means every completed operation is linearized: success, whatever
+//!   indeterminate operations are left (they never took effect);
+//! - every call of [`Model::apply`] counts one step against the budget, across all the
+//!   parts of a check; a check past its budget is [`Verdict::OutOfBudget`], never a
+//!   pass.
+
+use std::collections::HashSet;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::BuildHasherDefault;
+
+use super::violation::{BudgetExceeded, CheckError, Violation};
+use super::{Model, Operation, Status};
+
+/// A fixed hasher for the memo table: nothing in a check depends on a random seed.
+type Memo<S> = HashSet<(Box<[u64]>, S), BuildHasherDefault<DefaultHasher>>;
+
+/// An operation as the search sees it.
+#[derive(Debug)]
+pub(crate) struct Op<'a, I, O> {
+    /// Its index in the recorded history.
+    pub(crate) index: usize,
+    pub(crate) input: &'a I,
+    /// `None`: indeterminate (any result is accepted).
+    pub(crate) output: Option<&'a O>,
+    pub(crate) call: u64,
+    /// `None`: indeterminate (completes after everything else, if at all).
+    pub(crate) ret: Option<u64>,
+}
+
+impl<I, O> Clone for Op<'_, I, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I, O> Copy for Op<'_, I, O> {}
+
+/// What a search found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Linearizable,
+    NotLinearizable,
+    OutOfBudget,
+}
+
+/// Model steps taken and allowed.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    pub(crate) steps: u64,
+    pub(crate) limit: u64,
+}
+
+/// Checks a whole recorded history, part by part.
+pub(crate) fn check<M: Model>(
+    model: &M,
+    operations: &[Operation<M::Input, M::Output>],
+    limit: u64,
+) -> Result<(), CheckError> {
+    let live: Vec<Op<'_, M::Input, M::Output>> = operations
+        .iter()
+        .enumerate()
+        .filter_map(|(index, op)| {
+            let (output, ret) = match &op.status {
+                Status::Completed(output, event) => (Some(output), Some(event.seq)),
+                Status::Indeterminate => (None, None),
+                Status::Failed(_) => return None,
+            };
+            Some(Op {
+                index,
+                input: &op.input,
+                output,
+                call: op.invoked.seq,
+                ret,
+            })
+        })
+        .collect();
+    let inputs: Vec<&M::Input> = live.iter().map(|op| op.input).collect();
+    let mut budget = Budget { steps: 0, limit };
+    for (label, members) in model.partition(&inputs) {
+        let part: Vec<_> = members.iter().map(|&i| live[i]).collect();
+        match search(model, &part, &mut budget) {
+            Verdict::Linearizable => {}
+            Verdict::OutOfBudget => {
+                return Err(CheckError::BudgetExceeded(BudgetExceeded {
+                    budget: limit,
+                    model: model.name(),
+                    part: label,
+                    operations: part.len(),
+                }));
+            }
+            Verdict::NotLinearizable => {
+                let smallest = minimize(model, &part, limit);
+                return Err(CheckError::NotLinearizable(Violation::new(
+                    model.name(),
+                    label,
+                    operations,
+                    part.len(),
+                    &smallest,
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One node of the event list: an invocation or a completion of `op`.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    op: usize,
+    /// The other event of the same operation.
+    partner: usize,
+    is_call: bool,
+    /// The completion of an indeterminate operation (placed after every other event).
+    open: bool,
+}
+
+const NIL: usize = usize::MAX;
+
+/// The history's events as a doubly linked list that operations are lifted out of and
+/// put back into (dancing links); node 0 is the head.
+#[derive(Debug)]
+struct Events {
+    nodes: Vec<Node>,
+    prev: Vec<usize>,
+    next: Vec<usize>,
+}
+
+impl Events {
+    fn new<I, O>(ops: &[Op<'_, I, O>]) -> Self {
+        // (position in the order of events, is a completion, operation)
+        let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
+        for (i, op) in ops.iter().enumerate() {
+            order.push((op.call, false, i));
+            order.push((op.ret.unwrap_or(u64::MAX), true, i));
+        }
+        order.sort_unstable();
+        let len = order.len() + 1;
+        let mut nodes = vec![
+            Node {
+                op: NIL,
+                partner: NIL,
+                is_call: false,
+                open: false,
+            };
+            len
+        ];
+        let mut call_node = vec![0; ops.len()];
+        for (position, &(_, is_return, op)) in order.iter().enumerate() {
+            let node = position + 1;
+            nodes[node] = Node {
+                op,
+                partner: NIL,
+                is_call: !is_return,
+                open: is_return && ops[op].ret.is_none(),
+            };
+            if is_return {
+                let call = call_node[op];
+                nodes[node].partner = call;
+                nodes[call].partner = node;
+            } else {
+                call_node[op] = node;
+            }
+        }
+        let prev = (0..len).map(|i| i.wrapping_sub(1)).collect::<Vec<_>>();
+        let next = (0..len)
+            .map(|i| if i + 1 < len { i + 1 } else { NIL })
+            .collect();
+        Events { nodes, prev, next }
+    }
+
+    fn unlink(&mut self, node: usize) {
+        let (prev, next) = (self.prev[node], self.next[node]);
+        self.next[prev] = next;
+        if next != NIL {
+            self.prev[next] = prev;
+        }
+    }
+
+    fn relink(&mut self, node: usize) {
+        let (prev, next) = (self.prev[node], self.next[node]);
+        self.next[prev] = node;
+        if next != NIL {
+            self.prev[next] = node;
+        }
+    }
+
+    /// Takes an operation (by its invocation's node) out of the list.
+    fn lift(&mut self, call: usize) {
+        self.unlink(call);
+        self.unlink(self.nodes[call].partner);
+    }
+
+    /// Puts back the operation lifted last.
+    fn unlift(&mut self, call: usize) {
+        self.relink(self.nodes[call].partner);
+        self.relink(call);
+    }
+}
+
+/// Whether `ops` (one part of a history) is linearizable.
+pub(crate) fn search<M: Model>(
+    model: &M,
+    ops: &[Op<'_, M::Input, M::Output>],
+    budget: &mut Budget,
+) -> Verdict {
+    let mut events = Events::new(ops);
+    let mut linearized = vec![0u64; ops.len().div_ceil(64)].into_boxed_slice();
+    let mut memo: Memo<M::State> = Memo::default();
+    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    let mut state = model.init();
+    let mut node = events.next[0];
+    loop {
+        if node == NIL {
+            return Verdict::Linearizable;
+        }
+        let Node {
+            op, is_call, open, ..
+        } = events.nodes[node];
+        if is_call {
+            if budget.steps >= budget.limit {
+                return Verdict::OutOfBudget;
+            }
+            budget.steps += 1;
+            let (next_state, output) = model.apply(&state, ops[op].input);
+            if ops[op].output.is_none_or(|seen| *seen == output) {
+                linearized[op / 64] |= 1 << (op % 64);
+                if memo.insert((linearized.clone(), next_state.clone())) {
+                    stack.push((node, std::mem::replace(&mut state, next_state)));
+                    events.lift(node);
+                    node = events.next[0];
+                    continue;
+                }
+                linearized[op / 64] &= !(1 << (op % 64));
+            }
+            node = events.next[node];
+        } else if open {
+            // Every completed operation is linearized; the indeterminate ones left
+            // never took effect.
+            return Verdict::Linearizable;
+        } else {
+            let Some((call, earlier)) = stack.pop() else {
+                return Verdict::NotLinearizable;
+            };
+            state = earlier;
+            let op = events.nodes[call].op;
+            linearized[op / 64] &= !(1 << (op % 64));
+            events.unlift(call);
+            node = events.next[call];
+        }
+    }
+}
+
+/// The smallest non-linearizable part of a non-linearizable `ops` that a few searches
+/// find: the shortest prefix of its events that is not linearizable (operations still
+/// pending at its end become indeterminate: a prefix of a linearizable history is
+/// linearizable, so the shortest failing prefix is found by bisection), then, one by
+/// one, without every operation whose removal keeps it failing. Searches that run out
+/// of `limit` steps count as passing, so what is returned always fails.
+pub(crate) fn minimize<'a, M: Model>(
+    model: &M,
+    ops: &[Op<'a, M::Input, M::Output>],
+    limit: u64,
+) -> Vec<Op<'a, M::Input, M::Output>> {
+    let mut budget = Budget { steps: 0, limit };
+    let mut fails = |candidate: &[Op<'a, M::Input, M::Output>]| {
+        let mut attempt = Budget {
+            steps: 0,
+            limit: budget.limit.saturating_sub(budget.steps),
+        };
+        let verdict = search(model, candidate, &mut attempt);
+        budget.steps += attempt.steps;
+        verdict == Verdict::NotLinearizable
+    };
+    let mut events: Vec<u64> = ops
+        .iter()
+        .flat_map(|op| std::iter::once(op.call).chain(op.ret))
+        .collect();
+    events.sort_unstable();
+    let prefix = |end: u64| -> Vec<Op<'a, M::Input, M::Output>> {
+        ops.iter()
+            .filter(|op| op.call <= end)
+            .map(|op| match op.ret {
+                Some(ret) if ret <= end => *op,
+                _ => Op {
+                    output: None,
+                    ret: None,
+                    ..*op
+                },
+            })
+            .collect()
+    };
+    // The failing prefix ends at events[hi]; events[lo - 1]'s prefix passes (or lo = 0).
+    let (mut lo, mut hi) = (0, events.len().saturating_sub(1));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fails(&prefix(events[mid])) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let mut smallest = match events.get(hi) {
+        Some(&end) => prefix(end),
+        None => ops.to_vec(),
+    };
+    let mut i = smallest.len();
+    while i > 0 {
+        i -= 1;
+        let mut without = smallest.clone();
+        without.remove(i);
+        if fails(&without) {
+            smallest = without;
+        }
+    }
+    smallest
+}
