@@ -256,8 +256,10 @@ fn every_public_name_has_its_signature() {
         FailureKind::Livelock,
         FailureKind::PollBudget,
         FailureKind::Nondeterminism,
+        FailureKind::Liveness,
+        FailureKind::Linearizability,
     ];
-    assert_eq!(kinds.len(), 5);
+    assert_eq!(kinds.len(), 7);
     let _: fn(&ShrinkSummary) -> (u64, usize, usize, u64, Option<String>) = |s| {
         let ShrinkSummary {
             original_steps,
