@@ -30,10 +30,16 @@ pub const USER_STREAM: u64 = 1;
 /// change neither the schedule's decisions nor the program's own random values.
 pub const NETWORK_STREAM: u64 = 2;
 
+/// The ChaCha stream behind the OS randomness a run draws (`getrandom`, `getentropy`:
+/// `HashMap` keys, `thread_rng`, `uuid`; see [`crate::seal`]). Separate from the
+/// others, so that code drawing OS randomness moves neither the schedule nor the
+/// program's own random values.
+pub const OS_STREAM: u64 = 3;
+
 /// Stream `stream` of the current run's seed (see [`seeded_rng`]): for crates built on
 /// the runtime that need seed-derived values outside the decision list. Streams
 /// [`SCHEDULER_STREAM`] and [`USER_STREAM`] are taken; [`NETWORK_STREAM`] is the
-/// network's.
+/// network's, [`OS_STREAM`] the OS randomness's.
 ///
 /// # Panics
 /// Outside a simulation.

@@ -49,6 +49,19 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
         .flatten()
 }
 
+/// The current simulation's virtual time, or `None` outside one or while its core is
+/// borrowed. Never panics: the interposed clocks (`seal.rs`) call it from anywhere.
+pub(crate) fn try_now() -> Option<crate::time::Instant> {
+    CURRENT
+        .try_with(|current| {
+            let current = current.try_borrow().ok()?;
+            let core = current.as_ref()?.try_borrow().ok()?;
+            Some(core.now())
+        })
+        .ok()
+        .flatten()
+}
+
 /// Whether this thread is inside a simulation.
 pub fn in_simulation() -> bool {
     CURRENT
@@ -65,6 +78,7 @@ pub(crate) struct Enter {
 impl Enter {
     pub(crate) fn new(core: Rc<RefCell<Core>>) -> Enter {
         install_panic_hook();
+        crate::seal::enter(core.borrow().seed());
         CURRENT.with(|current| {
             let mut current = current.borrow_mut();
             assert!(
@@ -82,6 +96,7 @@ impl Enter {
 impl Drop for Enter {
     fn drop(&mut self) {
         QUIET_PANICS.set(self.quiet_before);
+        crate::seal::leave();
         CURRENT.with(|current| current.borrow_mut().take());
     }
 }

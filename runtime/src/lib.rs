@@ -49,6 +49,8 @@ mod prefetch;
 mod quad_heap;
 mod ready;
 mod runtime;
+#[allow(unsafe_code)]
+pub mod seal;
 mod slab;
 pub mod task;
 pub mod time;

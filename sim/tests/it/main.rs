@@ -3,7 +3,8 @@
 //! report a user reads ([`report`]), the `DETSIM_*` environment variables ([`env`]),
 //! replay tokens ([`replay`]), shrinking ([`shrinking`]), the determinism check
 //! ([`determinism`]) and the pictures of a failure: trace file, deviations explained,
-//! deadlock positions ([`pictures`]).
+//! deadlock positions ([`pictures`]), and the sealed run: the OS's clocks and
+//! randomness as functions of the seed ([`sealed`]).
 
 mod attribute;
 mod contract;
@@ -16,6 +17,7 @@ mod pictures;
 mod programs;
 mod replay;
 mod report;
+mod sealed;
 mod shrinking;
 mod sweep;
 

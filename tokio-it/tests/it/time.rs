@@ -133,6 +133,31 @@ async fn instant_arithmetic_and_std_round_trip() {
     assert_eq!(std_later - std, MS * 7);
 }
 
+/// Outside a runtime, `Instant::now` is the real clock (libraries read it in
+/// constructors that plain `#[test]`s call).
+#[test]
+fn instant_now_outside_a_runtime_reads_the_real_clock() {
+    let first = Instant::now();
+    let second = Instant::now();
+    assert!(second >= first);
+    assert!(first.elapsed() >= second - first);
+    assert_eq!(Instant::from_std(first.into_std()), first);
+}
+
+/// Simulated on Linux, `std::time::Instant` is the run's virtual clock too, and the
+/// two map onto each other exactly.
+#[cfg(all(detsim, target_os = "linux", target_env = "gnu"))]
+#[tokio::test]
+async fn std_instant_is_the_same_virtual_clock() {
+    let start = (Instant::now(), std::time::Instant::now());
+    sleep(MS * 250).await;
+    assert_eq!(start.0.elapsed(), MS * 250);
+    assert_eq!(start.1.elapsed(), MS * 250);
+    assert_eq!(start.0.into_std(), start.1);
+    assert_eq!(Instant::from_std(start.1), start.0);
+    assert_eq!(Instant::now().into_std(), std::time::Instant::now());
+}
+
 /// The test-util clock: `pause` is accepted, `advance` fires due timers.
 #[tokio::test]
 async fn pause_and_advance() {

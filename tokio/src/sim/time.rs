@@ -6,10 +6,15 @@
 //!
 //! [`Instant`] counts from a virtual origin one year (365 days) before the run
 //! starts, so that `Instant::now() - Duration::from_secs(60)` works at the start of a
-//! run, as it does on a real clock. [`Instant::from_std`] and [`Instant::into_std`]
-//! map the start of the run to one `std::time::Instant` taken once per process: a
-//! round trip is exact, and mixing the two clocks is as meaningful as mixing tokio's
-//! paused clock with the system's.
+//! run, as it does on a real clock. Inside a run on Linux with glibc,
+//! `std::time::Instant` is virtual too (see `detsim_runtime::seal`), and
+//! [`Instant::from_std`] and [`Instant::into_std`] map one clock onto the other
+//! exactly: the two read the same virtual moment. Elsewhere they map one
+//! `std::time::Instant`, taken once per process, to the start of the run: a round trip
+//! is exact, and mixing the two clocks is as meaningful as mixing tokio's paused clock
+//! with the system's. Outside a simulation, [`Instant::now`] is the real clock (as
+//! tokio's is), mapped the same way, so constructors that read it work in a plain
+//! `#[test]`.
 //!
 //! `pause`, `resume` and `advance` (tokio's `test-util` API) keep their signatures: the
 //! clock is always "paused" and auto-advances, so [`pause`] and [`resume`] do nothing,
@@ -50,13 +55,34 @@ fn std_base() -> std::time::Instant {
 }
 
 impl Instant {
-    /// The current virtual time. Panics outside a simulation.
+    /// The current virtual time; outside a simulation, the real time (see the module
+    /// docs), as tokio's `Instant::now` is.
     pub fn now() -> Instant {
-        Instant::from_detsim(detsim_runtime::time::now())
+        match detsim_runtime::in_simulation() {
+            true => Instant::from_detsim(detsim_runtime::time::now()),
+            false => Instant::from_std(std::time::Instant::now()),
+        }
+    }
+
+    /// Inside a run whose `std` clock is virtual: this clock's and `std`'s readings of
+    /// the current moment.
+    fn sealed_now() -> Option<(Instant, std::time::Instant)> {
+        let sealed = detsim_runtime::seal::INTERPOSES && detsim_runtime::in_simulation();
+        sealed.then(|| (Instant::now(), std::time::Instant::now()))
     }
 
     /// The virtual instant `std` stands for (see the module docs).
     pub fn from_std(std: std::time::Instant) -> Instant {
+        if let Some((now, std_now)) = Instant::sealed_now() {
+            return match std.checked_duration_since(std_now) {
+                Some(later) => now.checked_add(later).unwrap_or(now),
+                None => now
+                    .checked_sub(std_now.duration_since(std))
+                    .unwrap_or(Instant {
+                        since_origin: Duration::ZERO,
+                    }),
+            };
+        }
         let base = std_base();
         let since_origin = if std >= base {
             START.saturating_add(std - base)
@@ -68,6 +94,14 @@ impl Instant {
 
     /// The `std::time::Instant` this instant stands for (see the module docs).
     pub fn into_std(self) -> std::time::Instant {
+        if let Some((now, std_now)) = Instant::sealed_now() {
+            return match self.checked_duration_since(now) {
+                Some(later) => std_now + later,
+                None => std_now
+                    .checked_sub(now.since_origin - self.since_origin)
+                    .unwrap_or(std_now),
+            };
+        }
         let base = std_base();
         if self.since_origin >= START {
             base + (self.since_origin - START)

@@ -1,0 +1,718 @@
+//! The sealed run: the operating system's sources of variation — clocks and
+//! randomness — answer from the run's seed while a simulation runs on the thread.
+//!
+//! On Linux with glibc (x86_64, aarch64), this crate defines the C functions
+//! `getrandom`, `getentropy`, `clock_gettime`, `gettimeofday` and `time`, so that every
+//! caller in the process reaches them instead of libc's: `std`'s `Instant::now` and
+//! `SystemTime::now` (which call `clock_gettime`), `std`'s `HashMap` keys (`RandomState`
+//! looks `getrandom` up with `dlsym`), the `getrandom` crate (likewise, and so `rand`'s
+//! `thread_rng`/`rng()`, `OsRng`/`SysRng` and `uuid::Uuid::new_v4`), and any C code
+//! linked in. Each one checks a thread-local flag (a load and a branch), and:
+//! - on a thread running a simulation ([`crate::Runtime::run`], from the first poll to the
+//!   end of the teardown), answers from the run:
+//!   - randomness is the byte stream [`OS_STREAM`](crate::choice::OS_STREAM) of the
+//!     run's seed (ChaCha8, [`crate::choice::seeded_rng`]), a stream of its own: drawing
+//!     it moves neither a scheduling decision nor a [`crate::random`] value;
+//!   - `CLOCK_REALTIME` (and its `_COARSE`, `_ALARM` and `CLOCK_TAI` variants),
+//!     `gettimeofday` and `time` read [`EPOCH_UNIX_SECS`] ([`epoch`]) plus the run's virtual time
+//!     ([`crate::time::now`]): `SystemTime::now()` is 2024-01-01T00:00:00Z at the start of
+//!     every run and advances with its virtual clock;
+//!   - `CLOCK_MONOTONIC` (and `_RAW`, `_COARSE`, `CLOCK_BOOTTIME`, `_ALARM`) read
+//!     [`MONOTONIC_START`] plus the virtual time: `std::time::Instant` is virtual too;
+//!   - `CLOCK_PROCESS_CPUTIME_ID` and `CLOCK_THREAD_CPUTIME_ID` read the virtual time
+//!     itself (CPU time would differ from run to run); other clock ids (another
+//!     process's or thread's CPU clock) and invalid ones go to libc;
+//! - everywhere else — outside a simulation, and on every thread that is not running
+//!   one — calls libc's function, found with `dlsym(RTLD_NEXT, …)` once and cached
+//!   (a raw system call if `dlsym` finds none).
+//!
+//! Invariants:
+//! - an interposed function never panics, never allocates and never borrows the
+//!   executor mutably: it may be called from anywhere, at any time, on any thread
+//!   (from libc, from the allocator, before `main`);
+//! - what a run reads from them is a function of its seed and of its virtual clock
+//!   alone, so two runs of one seed read the same values in any process;
+//! - the flag is set when a run enters the thread and cleared when it leaves
+//!   ([`enter`]/[`leave`], from `context::Enter`); the OS stream restarts at every run.
+//!
+//! The executable must make these symbols win over libc's: a definition in the
+//! executable does for calls bound at link time (`std`'s `clock_gettime`), and the
+//! linker exports a symbol that a linked shared library also defines, which `dlsym`
+//! lookups (`std`'s and the `getrandom` crate's `getrandom`) then find first. The
+//! interposed functions are referenced from [`enter`] so that the object defining them
+//! is linked into every executable that runs a simulation. The tests check each path.
+//!
+//! Limits: code that makes the system calls itself (`rustix` with its `linux_raw`
+//! backend, inline `syscall` instructions, a statically linked musl program), reads
+//! `/dev/urandom`, or reads the vDSO directly is not reached. On other platforms
+//! (macOS, Windows, musl, the BSDs) nothing is interposed: clocks and OS randomness
+//! are the real ones there, and the fresh-process check of every reported failure
+//! still says when a failure depends on them.
+
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::choice::{OS_STREAM, seeded_rng};
+use crate::context;
+
+/// Where `SystemTime::now()` stands at the start of every run: 2024-01-01T00:00:00Z, as
+/// seconds since the Unix epoch.
+pub const EPOCH_UNIX_SECS: u64 = 1_704_067_200;
+
+/// `SystemTime::now()` at the start of every run: 2024-01-01T00:00:00Z
+/// ([`EPOCH_UNIX_SECS`]).
+pub fn epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_SECS)
+}
+
+/// The monotonic clocks (`CLOCK_MONOTONIC`, `CLOCK_BOOTTIME`, …) at the start of every
+/// run: one million seconds (some 11.6 days, a machine's plausible uptime), so that
+/// `Instant::now() - Duration::from_secs(3600)` works at the start of a run, as it does on
+/// a real machine.
+pub const MONOTONIC_START: Duration = Duration::from_secs(1_000_000);
+
+/// Whether this build interposes the OS's clocks and randomness (Linux with glibc).
+pub const INTERPOSES: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
+
+thread_local! {
+    /// Whether a simulation runs on this thread: read by every interposed call, so a
+    /// `const` plain flag with no destructor (one thread-local load).
+    static SEALED: Cell<bool> = const { Cell::new(false) };
+    /// The seed of the run on this thread.
+    static SEED: Cell<u64> = const { Cell::new(0) };
+    /// The run's OS stream, made at its first draw.
+    static OS_RNG: RefCell<Option<ChaCha8Rng>> = const { RefCell::new(None) };
+    /// The virtual time last read, in nanoseconds since the start of the run: what a
+    /// clock reads if the executor is busy (never seen in practice; see `virtual_nanos`).
+    static LAST_NANOS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Seals the thread for a run of `seed`: clocks and randomness answer from the run.
+pub(crate) fn enter(seed: u64) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    interpose::keep();
+    SEED.set(seed);
+    LAST_NANOS.set(0);
+    let _ = OS_RNG.try_with(|rng| rng.borrow_mut().take());
+    SEALED.set(true);
+}
+
+/// Unseals the thread at the end of a run.
+pub(crate) fn leave() {
+    SEALED.set(false);
+    let _ = OS_RNG.try_with(|rng| rng.borrow_mut().take());
+}
+
+/// Whether the calling thread is sealed (a simulation runs on it).
+#[inline(always)]
+pub(crate) fn is_sealed() -> bool {
+    SEALED.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Fills `out` from the run's OS stream. Returns false if the stream is busy (a draw
+/// re-entered from inside a draw, which ChaCha never does).
+fn fill_os_bytes(out: &mut [u8]) -> bool {
+    OS_RNG
+        .try_with(|rng| {
+            let Ok(mut rng) = rng.try_borrow_mut() else {
+                return false;
+            };
+            rng.get_or_insert_with(|| seeded_rng(SEED.get(), OS_STREAM))
+                .fill_bytes(out);
+            true
+        })
+        .unwrap_or(false)
+}
+
+/// The run's virtual time, in nanoseconds since its start.
+fn virtual_nanos() -> u64 {
+    match context::try_now() {
+        Some(now) => {
+            let nanos = now.as_nanos();
+            LAST_NANOS.set(nanos);
+            nanos
+        }
+        // The executor is borrowed: only its own bookkeeping, which reads no clock.
+        None => LAST_NANOS.get(),
+    }
+}
+
+/// What a clock reads in a sealed run, as (seconds, nanoseconds), or `None` for a clock
+/// id left to libc.
+fn virtual_clock(clock: i32) -> Option<(u64, u32)> {
+    let base = match clock {
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE | CLOCK_REALTIME_ALARM | CLOCK_TAI => {
+            Duration::from_secs(EPOCH_UNIX_SECS)
+        }
+        CLOCK_MONOTONIC
+        | CLOCK_MONOTONIC_RAW
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_BOOTTIME
+        | CLOCK_BOOTTIME_ALARM => MONOTONIC_START,
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Duration::ZERO,
+        _ => return None,
+    };
+    let time = base.saturating_add(Duration::from_nanos(virtual_nanos()));
+    Some((time.as_secs(), time.subsec_nanos()))
+}
+
+// Linux's clock ids (`linux/time.h`), the same on every architecture.
+const CLOCK_REALTIME: i32 = 0;
+const CLOCK_MONOTONIC: i32 = 1;
+const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+const CLOCK_MONOTONIC_RAW: i32 = 4;
+const CLOCK_REALTIME_COARSE: i32 = 5;
+const CLOCK_MONOTONIC_COARSE: i32 = 6;
+const CLOCK_BOOTTIME: i32 = 7;
+const CLOCK_REALTIME_ALARM: i32 = 8;
+const CLOCK_BOOTTIME_ALARM: i32 = 9;
+const CLOCK_TAI: i32 = 11;
+
+/// The interposed C functions (Linux with glibc only).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod interpose {
+    use std::ffi::CStr;
+    use std::mem::MaybeUninit;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use libc::{
+        c_int, c_long, c_uint, c_void, clockid_t, size_t, ssize_t, time_t, timespec, timeval,
+    };
+
+    use super::{fill_os_bytes, is_sealed, virtual_clock};
+
+    /// References every interposed function (from `enter`), so that the object
+    /// defining them is linked into any executable that runs a simulation.
+    #[inline(never)]
+    pub(super) fn keep() {
+        std::hint::black_box([
+            getrandom as *const (),
+            getentropy as *const (),
+            clock_gettime as *const (),
+            gettimeofday as *const (),
+            time as *const (),
+        ]);
+    }
+
+    /// A libc function found with `dlsym(RTLD_NEXT, name)` at its first call, cached
+    /// (0: not looked up yet; 1: not found).
+    struct Real {
+        name: &'static CStr,
+        address: AtomicUsize,
+    }
+
+    const NOT_FOUND: usize = 1;
+
+    impl Real {
+        const fn new(name: &'static CStr) -> Real {
+            Real {
+                name,
+                address: AtomicUsize::new(0),
+            }
+        }
+
+        /// The function's address, or `None` if libc has none.
+        fn address(&self) -> Option<usize> {
+            let mut address = self.address.load(Ordering::Relaxed);
+            if address == 0 {
+                // SAFETY: `dlsym` takes any handle and a NUL-terminated name, which a
+                // `&CStr` is; it returns a pointer or null and has no other effect. Two
+                // threads racing here store the same answer.
+                let found = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) };
+                address = if found.is_null() {
+                    NOT_FOUND
+                } else {
+                    found as usize
+                };
+                self.address.store(address, Ordering::Relaxed);
+            }
+            (address != NOT_FOUND).then_some(address)
+        }
+    }
+
+    static REAL_GETRANDOM: Real = Real::new(c"getrandom");
+    static REAL_GETENTROPY: Real = Real::new(c"getentropy");
+    static REAL_CLOCK_GETTIME: Real = Real::new(c"clock_gettime");
+    static REAL_GETTIMEOFDAY: Real = Real::new(c"gettimeofday");
+    static REAL_TIME: Real = Real::new(c"time");
+
+    /// Fills `len` bytes at `buf` from the run's OS stream. Returns false if the stream
+    /// was busy (then nothing was written).
+    ///
+    /// # Safety
+    /// `buf` must be valid for writes of `len` bytes.
+    unsafe fn fill_raw(buf: *mut c_void, len: usize) -> bool {
+        let mut block = [0u8; 64];
+        let mut written = 0;
+        while written < len {
+            let n = (len - written).min(block.len());
+            if !fill_os_bytes(&mut block[..n]) {
+                return false;
+            }
+            // SAFETY: the caller promises `len` writable bytes at `buf`, and
+            // `written + n <= len`; `block` is a local array, so the two do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(block.as_ptr(), buf.cast::<u8>().add(written), n)
+            };
+            written += n;
+        }
+        true
+    }
+
+    fn set_errno(value: c_int) {
+        // SAFETY: `__errno_location` returns the calling thread's `errno`, always valid.
+        unsafe { *libc::__errno_location() = value };
+    }
+
+    /// `getrandom(2)`: in a sealed run, `len` bytes of the run's OS stream (whatever the
+    /// flags: the stream never blocks).
+    ///
+    /// # Safety
+    /// As libc's: `buf` is valid for writes of `len` bytes.
+    #[unsafe(no_mangle)]
+    pub(crate) unsafe extern "C" fn getrandom(
+        buf: *mut c_void,
+        len: size_t,
+        flags: c_uint,
+    ) -> ssize_t {
+        // At most what one call of the kernel's returns (33554431 bytes), so the count
+        // fits the result.
+        let len = len.min(0x01ff_ffff);
+        // SAFETY: the caller's contract is ours; `fill_raw` writes at most `len` bytes.
+        if is_sealed() && (len == 0 || unsafe { fill_raw(buf, len) }) {
+            return len as ssize_t;
+        }
+        type GetRandom = unsafe extern "C" fn(*mut c_void, size_t, c_uint) -> ssize_t;
+        match REAL_GETRANDOM.address() {
+            // SAFETY: the address is libc's `getrandom`, of this signature; the
+            // caller's contract is passed on unchanged.
+            Some(real) => unsafe { std::mem::transmute::<usize, GetRandom>(real)(buf, len, flags) },
+            // SAFETY: the system call of the same contract.
+            None => unsafe { libc::syscall(libc::SYS_getrandom, buf, len, flags) as ssize_t },
+        }
+    }
+
+    /// `getentropy(3)`: in a sealed run, `len` (at most 256) bytes of the run's OS
+    /// stream.
+    ///
+    /// # Safety
+    /// As libc's: `buf` is valid for writes of `len` bytes.
+    #[unsafe(no_mangle)]
+    pub(crate) unsafe extern "C" fn getentropy(buf: *mut c_void, len: size_t) -> c_int {
+        if is_sealed() {
+            if len > 256 {
+                set_errno(libc::EIO);
+                return -1;
+            }
+            // SAFETY: the caller's contract is ours.
+            if len == 0 || unsafe { fill_raw(buf, len) } {
+                return 0;
+            }
+        }
+        type GetEntropy = unsafe extern "C" fn(*mut c_void, size_t) -> c_int;
+        match REAL_GETENTROPY.address() {
+            // SAFETY: the address is libc's `getentropy`, of this signature.
+            Some(real) => unsafe { std::mem::transmute::<usize, GetEntropy>(real)(buf, len) },
+            None => {
+                // SAFETY: the caller's contract, passed on to the system call (which
+                // may return fewer bytes than asked for `len` > 256: refused above).
+                let got = unsafe { libc::syscall(libc::SYS_getrandom, buf, len, 0) };
+                match got == len as c_long {
+                    true => 0,
+                    false => -1,
+                }
+            }
+        }
+    }
+
+    /// Calls libc's `clock_gettime` (or the system call).
+    ///
+    /// # Safety
+    /// As `clock_gettime`'s.
+    unsafe fn real_clock_gettime(clock: clockid_t, tp: *mut timespec) -> c_int {
+        type ClockGettime = unsafe extern "C" fn(clockid_t, *mut timespec) -> c_int;
+        match REAL_CLOCK_GETTIME.address() {
+            // SAFETY: the address is libc's `clock_gettime`, of this signature.
+            Some(real) => unsafe { std::mem::transmute::<usize, ClockGettime>(real)(clock, tp) },
+            // SAFETY: the system call of the same contract.
+            None => unsafe { libc::syscall(libc::SYS_clock_gettime, clock, tp) as c_int },
+        }
+    }
+
+    /// `clock_gettime(2)`: in a sealed run, the run's virtual time on the clocks the
+    /// module docs list.
+    ///
+    /// # Safety
+    /// As libc's: `tp` is valid for a write of a `timespec`.
+    #[unsafe(no_mangle)]
+    pub(crate) unsafe extern "C" fn clock_gettime(clock: clockid_t, tp: *mut timespec) -> c_int {
+        if is_sealed()
+            && let Some((secs, nanos)) = virtual_clock(clock)
+        {
+            if tp.is_null() {
+                set_errno(libc::EFAULT);
+                return -1;
+            }
+            // SAFETY: `tp` is not null, and the caller promises it points to a
+            // `timespec`; the fields are plain integers.
+            unsafe {
+                (*tp).tv_sec = secs as time_t;
+                (*tp).tv_nsec = c_long::from(nanos as i32);
+            }
+            return 0;
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { real_clock_gettime(clock, tp) }
+    }
+
+    /// `gettimeofday(2)`: in a sealed run, the run's virtual wall-clock time, and a
+    /// zero time zone (UTC) if one is asked for.
+    ///
+    /// # Safety
+    /// As libc's: `tv` is null or valid for a write of a `timeval`, `tz` null or valid
+    /// for a write of a `struct timezone` (two `int`s).
+    #[unsafe(no_mangle)]
+    pub(crate) unsafe extern "C" fn gettimeofday(tv: *mut timeval, tz: *mut c_void) -> c_int {
+        if is_sealed()
+            && let Some((secs, nanos)) = virtual_clock(super::CLOCK_REALTIME)
+        {
+            if !tv.is_null() {
+                // SAFETY: `tv` is not null, and the caller promises a `timeval` there.
+                unsafe {
+                    (*tv).tv_sec = secs as time_t;
+                    (*tv).tv_usec = libc::suseconds_t::from(nanos as i32 / 1_000);
+                }
+            }
+            if !tz.is_null() {
+                // SAFETY: the caller promises a `struct timezone` (two `int`s) at `tz`.
+                unsafe { tz.cast::<[c_int; 2]>().write([0, 0]) };
+            }
+            return 0;
+        }
+        type GetTimeOfDay = unsafe extern "C" fn(*mut timeval, *mut c_void) -> c_int;
+        match REAL_GETTIMEOFDAY.address() {
+            // SAFETY: the address is libc's `gettimeofday`, of this signature.
+            Some(real) => unsafe { std::mem::transmute::<usize, GetTimeOfDay>(real)(tv, tz) },
+            // SAFETY: the system call of the same contract.
+            None => unsafe { libc::syscall(libc::SYS_gettimeofday, tv, tz) as c_int },
+        }
+    }
+
+    /// `time(2)`: in a sealed run, the run's virtual wall-clock seconds.
+    ///
+    /// # Safety
+    /// As libc's: `t` is null or valid for a write of a `time_t`.
+    #[unsafe(no_mangle)]
+    pub(crate) unsafe extern "C" fn time(t: *mut time_t) -> time_t {
+        let seconds = match is_sealed() {
+            true => virtual_clock(super::CLOCK_REALTIME).map(|(secs, _)| secs as time_t),
+            false => None,
+        };
+        let seconds = match seconds {
+            Some(seconds) => seconds,
+            None => match REAL_TIME.address() {
+                // SAFETY: the address is libc's `time`, of this signature; a null
+                // argument asks it to write nothing.
+                Some(real) => unsafe {
+                    type Time = unsafe extern "C" fn(*mut time_t) -> time_t;
+                    std::mem::transmute::<usize, Time>(real)(std::ptr::null_mut())
+                },
+                None => {
+                    let mut now = MaybeUninit::<timespec>::zeroed();
+                    // SAFETY: `now` is a local `timespec`.
+                    unsafe { real_clock_gettime(libc::CLOCK_REALTIME, now.as_mut_ptr()) };
+                    // SAFETY: zeroed, then possibly written by the kernel: initialised.
+                    unsafe { now.assume_init() }.tv_sec
+                }
+            },
+        };
+        if !t.is_null() {
+            // SAFETY: `t` is not null, and the caller promises a `time_t` there.
+            unsafe { t.write(seconds) };
+        }
+        seconds
+    }
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    //! Each interposed function, inside and outside a run, on the thread running it and
+    //! on another. Helper threads are started outside any run.
+
+    use std::collections::HashMap;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant, SystemTime};
+
+    use rand::Rng;
+
+    use super::{EPOCH_UNIX_SECS, MONOTONIC_START, epoch};
+    use crate::Runtime;
+    use crate::choice::{OS_STREAM, seeded_rng};
+    use crate::time::sleep;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    /// The real wall clock, read with the system call (which nothing interposes).
+    fn syscall_realtime() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a local `timespec`.
+        let ret = unsafe { libc::syscall(libc::SYS_clock_gettime, libc::CLOCK_REALTIME, &mut ts) };
+        assert_eq!(ret, 0);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    /// Whether `seen` (since the Unix epoch) is the real wall-clock time, give or take a
+    /// minute (the clock is read twice, a few instructions apart).
+    fn is_real_time(seen: Duration) -> bool {
+        let real = syscall_realtime();
+        real.abs_diff(seen) < Duration::from_secs(60)
+            && real.abs_diff(Duration::from_secs(EPOCH_UNIX_SECS)) > Duration::from_secs(60)
+    }
+
+    fn clock(id: libc::clockid_t) -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a local `timespec`.
+        assert_eq!(unsafe { libc::clock_gettime(id, &mut ts) }, 0);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    fn gettimeofday() -> Duration {
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        let mut tz = [7 as libc::c_int; 2];
+        // SAFETY: `tv` is a local `timeval`, `tz` two `int`s.
+        let ret = unsafe { libc::gettimeofday(&mut tv, tz.as_mut_ptr().cast()) };
+        assert_eq!(ret, 0);
+        Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1_000)
+    }
+
+    fn time() -> Duration {
+        let mut t: libc::time_t = 0;
+        // SAFETY: `t` is a local `time_t`.
+        let returned = unsafe { libc::time(&mut t) };
+        assert_eq!(returned, t);
+        Duration::from_secs(t as u64)
+    }
+
+    fn getrandom(len: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; len];
+        // SAFETY: `bytes` has `len` writable bytes.
+        let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), len, 0) };
+        assert_eq!(got, len as isize);
+        bytes
+    }
+
+    fn getentropy(len: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; len];
+        // SAFETY: `bytes` has `len` writable bytes.
+        assert_eq!(
+            unsafe { libc::getentropy(bytes.as_mut_ptr().cast(), len) },
+            0
+        );
+        bytes
+    }
+
+    /// `getrandom` as `std` and the `getrandom` crate find it: `dlsym(RTLD_DEFAULT, …)`.
+    fn getrandom_by_dlsym(len: usize) -> Vec<u8> {
+        type GetRandom = unsafe extern "C" fn(*mut libc::c_void, usize, libc::c_uint) -> isize;
+        // SAFETY: a NUL-terminated name.
+        let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"getrandom".as_ptr()) };
+        assert!(!found.is_null());
+        // SAFETY: `getrandom`'s address, of this signature.
+        let getrandom = unsafe { std::mem::transmute::<*mut libc::c_void, GetRandom>(found) };
+        let mut bytes = vec![0u8; len];
+        // SAFETY: `bytes` has `len` writable bytes.
+        assert_eq!(
+            unsafe { getrandom(bytes.as_mut_ptr().cast(), len, 0) },
+            len as isize
+        );
+        bytes
+    }
+
+    /// The first `len` bytes of seed `seed`'s OS stream.
+    fn os_stream(seed: u64, len: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; len];
+        seeded_rng(seed, OS_STREAM).fill_bytes(&mut bytes);
+        bytes
+    }
+
+    /// Everything the interposed functions answer, read on this thread.
+    #[derive(Debug, PartialEq)]
+    struct Readings {
+        realtime: Duration,
+        monotonic: Duration,
+        gettimeofday: Duration,
+        time: Duration,
+        getrandom: Vec<u8>,
+        getentropy: Vec<u8>,
+        dlsym_getrandom: Vec<u8>,
+    }
+
+    fn read_all() -> Readings {
+        Readings {
+            realtime: clock(libc::CLOCK_REALTIME),
+            monotonic: clock(libc::CLOCK_MONOTONIC),
+            gettimeofday: gettimeofday(),
+            time: time(),
+            getrandom: getrandom(40),
+            getentropy: getentropy(24),
+            dlsym_getrandom: getrandom_by_dlsym(16),
+        }
+    }
+
+    /// Asserts that `readings` come from the real clocks and the real OS randomness.
+    fn assert_real(readings: &Readings) {
+        assert!(is_real_time(readings.realtime), "{readings:?}");
+        assert!(is_real_time(readings.gettimeofday), "{readings:?}");
+        assert!(is_real_time(readings.time), "{readings:?}");
+        assert_ne!(readings.monotonic, MONOTONIC_START, "{readings:?}");
+        assert_ne!(readings.getrandom, os_stream(3, 40), "{readings:?}");
+        let again = read_all();
+        assert_ne!(readings.getrandom, again.getrandom);
+        assert_ne!(readings.getentropy, again.getentropy);
+        assert_ne!(readings.dlsym_getrandom, again.dlsym_getrandom);
+    }
+
+    #[test]
+    fn a_run_reads_its_virtual_clock_and_its_seeds_os_stream() {
+        let readings = Runtime::new(3).block_on(async {
+            let start = read_all();
+            sleep(HOUR).await;
+            (start, read_all())
+        });
+        let (start, later) = readings;
+        let epoch = Duration::from_secs(EPOCH_UNIX_SECS);
+        assert_eq!(start.realtime, epoch);
+        assert_eq!(start.gettimeofday, epoch);
+        assert_eq!(start.time, epoch);
+        assert_eq!(start.monotonic, MONOTONIC_START);
+        assert_eq!(later.realtime, epoch + HOUR);
+        assert_eq!(later.gettimeofday, epoch + HOUR);
+        assert_eq!(later.time, epoch + HOUR);
+        assert_eq!(later.monotonic, MONOTONIC_START + HOUR);
+        // One stream, drawn in call order across the three functions.
+        let stream = os_stream(3, 80);
+        assert_eq!(start.getrandom, stream[..40]);
+        assert_eq!(start.getentropy, stream[40..64]);
+        assert_eq!(start.dlsym_getrandom, stream[64..80]);
+        // The next run of the seed starts the stream again; another seed has another.
+        let again = Runtime::new(3).block_on(async { read_all() });
+        assert_eq!(again, start);
+        let other = Runtime::new(4).block_on(async { read_all() });
+        assert_eq!(other.getrandom, os_stream(4, 40));
+    }
+
+    #[test]
+    fn outside_a_run_every_function_is_libcs() {
+        assert_real(&read_all());
+        Runtime::new(3).block_on(async {});
+        assert_real(&read_all()); // and after one
+    }
+
+    #[test]
+    fn another_thread_reads_the_real_clocks_while_a_run_is_on() {
+        let (ask, asked) = mpsc::channel::<()>();
+        let (answer, answers) = mpsc::channel();
+        let helper = std::thread::spawn(move || {
+            while asked.recv().is_ok() {
+                answer.send(read_all()).unwrap();
+            }
+        });
+        let from_helper = Runtime::new(3).block_on(async move {
+            sleep(HOUR).await;
+            ask.send(()).unwrap();
+            answers.recv().unwrap()
+        });
+        helper.join().unwrap();
+        assert_real(&from_helper);
+    }
+
+    #[test]
+    fn a_run_on_another_thread_leaves_this_one_real() {
+        let (started, wait_start) = mpsc::channel();
+        let (finish, wait_finish) = mpsc::channel::<()>();
+        let runner = std::thread::spawn(move || {
+            Runtime::new(3).block_on(async move {
+                started.send(()).unwrap();
+                wait_finish.recv().unwrap();
+                read_all()
+            })
+        });
+        wait_start.recv().unwrap();
+        let here = read_all();
+        finish.send(()).unwrap();
+        let there = runner.join().unwrap();
+        assert_real(&here);
+        assert_eq!(there.realtime, Duration::from_secs(EPOCH_UNIX_SECS));
+        assert_eq!(there.getrandom, os_stream(3, 40));
+    }
+
+    #[test]
+    fn std_clocks_and_hash_keys_follow_the_run() {
+        // Each run on a fresh thread: `std` draws a thread's hash keys once.
+        let run = |seed| {
+            std::thread::spawn(move || {
+                Runtime::new(seed).block_on(async {
+                    let instant = Instant::now();
+                    let system = SystemTime::now();
+                    let hash = RandomState::new().hash_one("key");
+                    let map: HashMap<u32, ()> = (0..32).map(|k| (k, ())).collect();
+                    let order: Vec<u32> = map.into_keys().collect();
+                    sleep(HOUR).await;
+                    (instant.elapsed(), system, hash, order)
+                })
+            })
+            .join()
+            .unwrap()
+        };
+        let (elapsed, system, hash, order) = run(3);
+        assert_eq!(elapsed, HOUR);
+        assert_eq!(system, epoch());
+        assert_eq!(run(3), (elapsed, system, hash, order.clone()));
+        let (_, _, other_hash, other_order) = run(4);
+        assert_ne!((hash, order), (other_hash, other_order));
+    }
+
+    #[test]
+    fn edge_cases_answer_as_libc_does() {
+        Runtime::new(3).block_on(async {
+            let mut big = [0u8; 257];
+            // SAFETY: `big` has 257 writable bytes.
+            let ret = unsafe { libc::getentropy(big.as_mut_ptr().cast(), big.len()) };
+            assert_eq!(ret, -1);
+            assert_eq!(
+                std::io::Error::last_os_error().raw_os_error(),
+                Some(libc::EIO)
+            );
+            // SAFETY: a zero-length request reads nothing at the pointer.
+            let ret = unsafe { libc::getrandom(std::ptr::dangling_mut(), 0, 0) };
+            assert_eq!(ret, 0);
+            // SAFETY: `time` takes a null pointer.
+            let t = unsafe { libc::time(std::ptr::null_mut()) };
+            assert_eq!(t as u64, EPOCH_UNIX_SECS);
+            // An invalid clock id is libc's error, not a time.
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `ts` is a local `timespec`.
+            let ret = unsafe { libc::clock_gettime(1_000, &mut ts) };
+            assert_eq!(ret, -1);
+            assert_eq!(clock(libc::CLOCK_PROCESS_CPUTIME_ID), Duration::ZERO);
+            assert_eq!(clock(libc::CLOCK_BOOTTIME), MONOTONIC_START);
+        });
+    }
+}

@@ -1,0 +1,97 @@
+//! The sealed run, seen from a test: a body that takes its variation from `std` and
+//! common crates — `HashMap` order (a fresh `RandomState`, and one a `static` keeps),
+//! `SystemTime::now`, `Instant::now`, `rand`'s thread RNG and `rand::random`,
+//! `uuid::Uuid::new_v4` — gets the same values for one seed in every fresh process.
+//! Each process is this test binary again, filtered to the `#[ignore]`d probe below.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::RandomState;
+use std::process::Command;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use detsim::Builder;
+
+/// A `RandomState` kept in a `static`, as libraries keep one: made at its first use,
+/// inside the run.
+static KEPT: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+
+/// Runs seed 3 of a body that reads every source above and prints what it read.
+#[test]
+#[ignore = "a probe run by `seed_3_reads_the_same_values_in_five_fresh_processes`"]
+fn sealed_probe() {
+    let seen = Mutex::new(Vec::new());
+    Builder::new().seed(3).check(|| async {
+        let note = |what: &str, value: String| seen.lock().unwrap().push(format!("{what}={value}"));
+        let fresh: HashMap<u32, u32> = (0..16).map(|k| (k, k)).collect();
+        note(
+            "fresh map order",
+            format!("{:?}", fresh.keys().collect::<Vec<_>>()),
+        );
+        let mut kept = HashSet::with_hasher(KEPT.clone());
+        kept.extend(0..16u32);
+        note(
+            "static hasher order",
+            format!("{:?}", kept.iter().collect::<Vec<_>>()),
+        );
+        let system = SystemTime::now();
+        let instant = Instant::now();
+        detsim::time::sleep(Duration::from_millis(1500)).await;
+        note(
+            "SystemTime",
+            format!("{:?}", system.duration_since(SystemTime::UNIX_EPOCH)),
+        );
+        note(
+            "Instant",
+            format!("{instant:?} then {:?}", instant.elapsed()),
+        );
+        note(
+            "thread rng",
+            format!("{}", rand::RngExt::random::<u64>(&mut rand::rng())),
+        );
+        note("rand::random", format!("{}", rand::random::<u64>()));
+        note("uuid v4", uuid::Uuid::new_v4().to_string());
+    });
+    for line in seen.into_inner().unwrap() {
+        println!("sealed: {line}");
+    }
+}
+
+/// What the probe prints in a fresh process.
+fn probe_output() -> Vec<String> {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "sealed::sealed_probe",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("DETSIM_SEED")
+        .env_remove("DETSIM_REPLAY")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the probe failed:\n{text}");
+    let lines: Vec<String> = text
+        .lines()
+        .filter_map(|line| {
+            line.split_once("sealed: ")
+                .map(|(_, value)| value.to_owned())
+        })
+        .collect();
+    // Seven values a run (the harness may run the seed more than once).
+    assert!(lines.len() >= 7, "{text}");
+    lines
+}
+
+#[test]
+fn seed_3_reads_the_same_values_in_five_fresh_processes() {
+    let first = probe_output();
+    for _ in 1..5 {
+        assert_eq!(probe_output(), first);
+    }
+    // The clocks are the run's: the documented epoch, and virtual time elapsed.
+    assert_eq!(first[2], "SystemTime=Ok(1704067200s)");
+    assert!(first[3].ends_with("then 1.5s"), "{}", first[3]);
+}
