@@ -10,7 +10,7 @@
 //! linked in. Each one checks a thread-local flag (a load and a branch), and:
 //! - on a thread running a simulation ([`crate::Runtime::run`], from the first poll to the
 //!   end of the teardown), answers from the run:
-//!   - randomness is the byte stream [`OS_STREAM`](crate::choice::OS_STREAM) of the
+//!   - randomness is the byte stream [`OS_STREAM`] of the
 //!     run's seed (ChaCha8, [`crate::choice::seeded_rng`]), a stream of its own: drawing
 //!     it moves neither a scheduling decision nor a [`crate::random`] value;
 //!   - `CLOCK_REALTIME` (and its `_COARSE`, `_ALARM` and `CLOCK_TAI` variants),
@@ -33,13 +33,13 @@
 //! - what a run reads from them is a function of its seed and of its virtual clock
 //!   alone, so two runs of one seed read the same values in any process;
 //! - the flag is set when a run enters the thread and cleared when it leaves
-//!   ([`enter`]/[`leave`], from `context::Enter`); the OS stream restarts at every run.
+//!   (`enter`/`leave`, from `context::Enter`); the OS stream restarts at every run.
 //!
 //! The executable must make these symbols win over libc's: a definition in the
 //! executable does for calls bound at link time (`std`'s `clock_gettime`), and the
 //! linker exports a symbol that a linked shared library also defines, which `dlsym`
 //! lookups (`std`'s and the `getrandom` crate's `getrandom`) then find first. The
-//! interposed functions are referenced from [`enter`] so that the object defining them
+//! interposed functions are referenced from `enter` so that the object defining them
 //! is linked into every executable that runs a simulation. The tests check each path.
 //!
 //! Limits: code that makes the system calls itself (`rustix` with its `linux_raw`
