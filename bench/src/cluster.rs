@@ -21,7 +21,9 @@ const PORT: u16 = 7000;
 
 // ---- detsim -------------------------------------------------------------------------
 
-async fn detsim_tcp(per_client: u32) {
+/// The 3-node test: a server and two clients of `per_client` round trips of 16 bytes
+/// over TCP (the `madsim` section runs it too).
+pub(crate) async fn detsim_tcp(per_client: u32) {
     use detsim::cluster;
     use detsim::net::{TcpListener, TcpStream};
     cluster::node("server", || async {

@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|facade|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -26,6 +26,11 @@
 //!   tokio over the real 127.0.0.1.
 //! - `cluster`: a 3-node ping-pong of 10,000 round trips over TCP and over UDP, and a
 //!   small 3-node test swept over 1,000 seeds: detsim's cluster against turmoil.
+//! - `madsim`: the tiny test per seed, 8-byte TCP and UDP round trips between two
+//!   nodes, the 3-node test per seed and 1,000 timers: detsim's `Builder::check`
+//!   against madsim 0.2, whose side is a binary of its own built with `--cfg madsim`
+//!   (`CARGO_TARGET_DIR=target/madsim RUSTFLAGS="--cfg madsim" cargo build --release
+//!   --manifest-path bench/madsim/Cargo.toml`), started once per alternating round.
 //! - `facade`: spawn-join and sleepers through the tokio facade (`detsim-tokio`)
 //!   against detsim's own API; needs a `--cfg detsim` build
 //!   (`CARGO_TARGET_DIR=target/detsim RUSTFLAGS="--cfg detsim" cargo run --release -p
@@ -41,6 +46,7 @@
 mod cluster;
 mod exhaustive;
 mod facade;
+mod madsim;
 mod measure;
 mod net;
 mod scale;
@@ -96,7 +102,7 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "scale",
     "spawn",
     "timers",
@@ -105,9 +111,10 @@ const SECTIONS: [&str; 9] = [
     "exhaustive",
     "net",
     "cluster",
+    "madsim",
     "facade",
 ];
-const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|facade|all]... \
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|all]... \
                      [--quick] [--cap SEEDS] [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -161,6 +168,7 @@ fn run(options: &Options) {
             "exhaustive" => exhaustive::run(options.quick, options.cap, options.starts),
             "net" => net::run(options.quick),
             "cluster" => cluster::run(options.quick),
+            "madsim" => madsim::run(options.quick, &mut summary),
             "facade" => facade::run(options.quick, &mut summary),
             _ => unreachable!("parse only lets known sections through"),
         }
@@ -186,7 +194,9 @@ const PROFILE: &str = "__profile";
 ///   many runs' thread CPU time per task, printed, which an A/B comparison of two
 ///   builds can alternate; without, one run for a profiler;
 /// - `yields POLLS`: two tasks yielding to each other, the executor's cost per poll as
-///   callgrind counts it against `yields 0`.
+///   callgrind counts it against `yields 0`;
+/// - `madsim WORKLOAD ITEMS`: detsim's side of one workload of the `madsim` section
+///   (`tcp`, `udp`: round trips; `cluster`, `tiny`: seeds; `timers`: runs).
 fn profile(args: Vec<String>) {
     let number = |i: usize, default: u64| -> u64 {
         args.get(i).and_then(|n| n.parse().ok()).unwrap_or(default)
@@ -209,6 +219,9 @@ fn profile(args: Vec<String>) {
             number(3, 0),
         ),
         Some("yields") => sweep::yields(number(1, 1_000_000)),
+        Some("madsim") => {
+            madsim::profile(args.get(1).map_or("tcp", String::as_str), number(2, 10_000))
+        }
         other => panic!("unknown profile workload {other:?}"),
     }
 }

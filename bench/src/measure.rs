@@ -48,6 +48,23 @@ pub(crate) fn thread_cpu_time() -> Option<Duration> {
     ))
 }
 
+/// CPU time of this process, all threads together (`CLOCK_PROCESS_CPUTIME_ID`, read
+/// through rustix's safe wrapper; `None` off Unix).
+#[cfg(unix)]
+pub(crate) fn process_cpu_time() -> Option<Duration> {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Some(Duration::new(
+        u64::try_from(time.tv_sec).ok()?,
+        u32::try_from(time.tv_nsec).ok()?,
+    ))
+}
+
+/// CPU time of this process: not measured off Unix.
+#[cfg(not(unix))]
+pub(crate) fn process_cpu_time() -> Option<Duration> {
+    None
+}
+
 /// CPU time of the calling thread: not measured off Unix.
 #[cfg(not(unix))]
 pub(crate) fn thread_cpu_time() -> Option<Duration> {
@@ -79,6 +96,12 @@ pub(crate) fn cpu_time() -> Option<Duration> {
 /// The median of some counts (the upper one of the middle two for an even number).
 pub(crate) fn median(values: &mut [u64]) -> u64 {
     values.sort_unstable();
+    values[values.len() / 2]
+}
+
+/// The median of some figures (the upper one of the middle two for an even number).
+pub(crate) fn median_f64(mut values: Vec<f64>) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
     values[values.len() / 2]
 }
 

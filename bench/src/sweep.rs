@@ -12,8 +12,8 @@ use crate::summary::Summary;
 const TASKS: u32 = 3;
 const YIELDS: u32 = 5;
 
-/// The test for detsim.
-async fn detsim_body() {
+/// The test for detsim (the `madsim` section runs it too).
+pub(crate) async fn detsim_body() {
     let counter = Rc::new(Cell::new(0u32));
     let handles: Vec<_> = (0..TASKS)
         .map(|_| {

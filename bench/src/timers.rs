@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use crate::measure::{median_time, ns_per, show};
 
-/// The sleep durations: a fixed pseudo-random list (SplitMix64), the same for both sides.
-fn durations(tasks: usize) -> Vec<Duration> {
+/// The sleep durations: a fixed pseudo-random list (SplitMix64), the same for both sides
+/// (and for the `madsim` section's, whose madsim side has a copy of this function).
+pub(crate) fn durations(tasks: usize) -> Vec<Duration> {
     let mut state = 0x5eed_u64;
     (0..tasks)
         .map(|_| {
