@@ -10,6 +10,7 @@
 //!   is recorded until a seed fails.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::artifacts::{replay_command, seed_vars, token_command};
@@ -30,15 +31,32 @@ const CALIBRATION_SEED: u64 = 0;
 struct Exec<'a, F> {
     plan: &'a Settings,
     body: &'a F,
-    /// PCT's estimate of a run's length.
-    expected_steps: u64,
+    /// PCT's estimate of a run's length, measured when the first PCT seed needs it: a
+    /// sweep none of whose seeds is PCT's (one seed of the portfolio, seed 0 random)
+    /// spares the calibration run. The estimate is the same whenever it is made.
+    expected_steps: OnceLock<u64>,
 }
 
-impl<F, Fut> Exec<'_, F>
+impl<'a, F, Fut> Exec<'a, F>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
+    fn new(plan: &'a Settings, body: &'a F) -> Self {
+        Exec {
+            plan,
+            body,
+            expected_steps: OnceLock::new(),
+        }
+    }
+
+    /// PCT's estimate of a run's length ([`calibrate`], once).
+    fn expected_steps(&self) -> u64 {
+        *self
+            .expected_steps
+            .get_or_init(|| calibrate(self.plan, self.body))
+    }
+
     fn replayer(&self) -> Replayer<'_, F> {
         Replayer::new(self.body, self.plan.max_steps, self.plan.faults)
     }
@@ -53,10 +71,15 @@ where
                 rng: None,
             };
         }
+        let scheduler = self.plan.scheduler.for_seed(seed);
         Source::Seed {
-            scheduler: self.plan.scheduler.for_seed(seed),
+            scheduler,
             seed,
-            expected_steps: self.expected_steps,
+            // Only PCT reads the estimate.
+            expected_steps: match scheduler.uses_pct() {
+                true => self.expected_steps(),
+                false => 1,
+            },
         }
     }
 
@@ -98,11 +121,7 @@ where
     F: Fn() -> Fut + Sync,
     Fut: Future<Output = ()>,
 {
-    let exec = Exec {
-        plan,
-        body,
-        expected_steps: calibrate(plan, body),
-    };
+    let exec = Exec::new(plan, body);
     let state = SweepState::new(plan);
     let jobs = plan.jobs.min(plan.count.div_ceil(CHUNK) as usize).max(1);
     on_threads(jobs, || state.work(&exec));
@@ -115,11 +134,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let exec = Exec {
-        plan,
-        body,
-        expected_steps: calibrate(plan, body),
-    };
+    let exec = Exec::new(plan, body);
     let state = SweepState::new(plan);
     state.work(&exec);
     state.finish(&exec)

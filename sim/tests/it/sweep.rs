@@ -401,3 +401,41 @@ fn a_sweep_runs_with_its_faults_and_leaves_the_thread_setting_as_it_was() {
         }
     }
 }
+
+/// PCT's calibration run (one FIFO run of the body) happens once, and only when a
+/// PCT seed is swept: the portfolio's seed 0 is random's, so one seed runs the body
+/// once; seeds 0 and 1 (PCT's) run it three times.
+#[test]
+fn the_calibration_run_happens_only_for_pct_seeds() {
+    let runs = |seeds: u64, jobs: usize| {
+        let bodies = AtomicU64::new(0);
+        let report = Builder::new()
+            .ignore_env()
+            .seeds(seeds)
+            .jobs(jobs)
+            .explore(|| {
+                bodies.fetch_add(1, Ordering::Relaxed);
+                async { yield_now().await }
+            });
+        assert!(report.passed());
+        bodies.load(Ordering::Relaxed)
+    };
+    assert_eq!(runs(1, 1), 1, "seed 0 alone needs no calibration");
+    assert_eq!(runs(2, 1), 3, "seed 1 is PCT's: one calibration run");
+    assert_eq!(runs(8, 1), 9, "calibrated once for every PCT seed");
+    assert_eq!(runs(200, 2), 201, "once, whatever the threads");
+    let pct_only = AtomicU64::new(0);
+    Builder::new()
+        .ignore_env()
+        .seeds(1)
+        .scheduler(Scheduler::pct(3))
+        .check(|| {
+            pct_only.fetch_add(1, Ordering::Relaxed);
+            async {}
+        });
+    assert_eq!(
+        pct_only.load(Ordering::Relaxed),
+        2,
+        "a PCT seed is calibrated"
+    );
+}
