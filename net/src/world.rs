@@ -18,12 +18,13 @@
 //!   drawn from the seed's network stream ([`NETWORK_STREAM`]).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Wake, Waker};
@@ -153,6 +154,35 @@ pub(crate) struct Packet {
     pub(crate) payload: Payload,
 }
 
+/// A packet in flight with its delivery time (ns) and queue order. The queue is a
+/// max-heap, so the earliest (then the first queued) compares greatest.
+#[derive(Debug)]
+struct InFlight {
+    at: u64,
+    seq: u64,
+    packet: Packet,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for InFlight {}
+
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for InFlight {
+    fn cmp(&self, other: &Self) -> cmp::Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
 /// Wakers of tasks waiting on one thing; woken all at once.
 #[derive(Debug, Default)]
 pub(crate) struct Waiters(Vec<Waker>);
@@ -192,13 +222,21 @@ pub(crate) struct World {
     pub(crate) listeners: Vec<Listener>,
     pub(crate) udps: Vec<Udp>,
     ports: BTreeMap<(HostId, Proto, u16), Vec<(IpAddr, Owner)>>,
-    /// Packets in flight by (delivery time in ns, queue order).
-    queue: BTreeMap<(u64, u64), Packet>,
+    /// Packets in flight, earliest (delivery time in ns, then queue order) on top: a
+    /// heap keeps its room when it empties, as the queue does after most deliveries.
+    queue: BinaryHeap<InFlight>,
     seq: u64,
     /// The runtime timer set for the earliest packet, and its deadline.
     armed: Option<(u64, Sleep)>,
+    /// The waker of that timer ([`Tick`]), made once per run.
+    tick: Waker,
     /// Wakers to wake once the borrow of the world ends.
     pub(crate) wake: Vec<Waker>,
+    /// An empty vector with room, swapped with `wake` when its wakers are woken, so
+    /// that waking allocates nothing.
+    spare: Vec<Waker>,
+    /// The packets due at one instant while they are delivered (kept for its room).
+    due: Vec<Packet>,
 }
 
 /// A socket's reference to its run's network and its slot there.
@@ -208,18 +246,57 @@ pub(crate) struct SockRef {
     pub(crate) index: u32,
 }
 
+thread_local! {
+    /// The network this thread used last. It lives no longer than its run (the runtime
+    /// drops run-scoped state at the run's end, and before the next run begins), so a
+    /// reference that still upgrades inside a simulation is the current run's: a
+    /// cheaper path to it than the runtime's lookup by type, taken for every socket
+    /// operation.
+    static LAST: RefCell<Weak<Net>> = const { RefCell::new(Weak::new()) };
+}
+
+/// The current run's network if it exists, through [`LAST`] when it can.
+fn current_net() -> Option<Rc<Net>> {
+    if !detsim_runtime::in_simulation() {
+        return None;
+    }
+    if let Some(net) = LAST.with(|last| last.borrow().upgrade()) {
+        return Some(net);
+    }
+    let net = extension::try_run_state::<Net>()?;
+    LAST.with(|last| *last.borrow_mut() = Rc::downgrade(&net));
+    Some(net)
+}
+
 /// The current run's network, created on first use. Panics, naming `what`, outside a
 /// simulation.
 pub(crate) fn net(what: &str) -> Rc<Net> {
+    if let Some(net) = current_net() {
+        return net;
+    }
     assert!(
         detsim_runtime::in_simulation(),
         "`{what}` was called outside a detsim simulation; the simulated network exists only \
          inside a run (`detsim::check`, a `detsim::Builder`, `#[tokio::test]` under \
          `--cfg detsim`, or `Runtime::block_on`)"
     );
-    extension::run_state(|| Net {
+    let net = extension::run_state(|| Net {
         world: RefCell::new(World::new()),
-    })
+    });
+    LAST.with(|last| *last.borrow_mut() = Rc::downgrade(&net));
+    net
+}
+
+/// Wakes what a borrow of the world queued, then gives the emptied vector back to
+/// the world for the next borrow.
+fn wake_all(net: &Net, mut wakers: Vec<Waker>) {
+    if wakers.is_empty() {
+        return;
+    }
+    wakers.drain(..).for_each(Waker::wake);
+    if let Ok(mut world) = net.world.try_borrow_mut() {
+        world.spare = wakers;
+    }
 }
 
 /// Runs `f` on the current world and wakes what it queued. Panics outside a simulation.
@@ -228,9 +305,9 @@ pub(crate) fn with_world<R>(what: &str, f: impl FnOnce(&mut World) -> R) -> R {
     let (result, wakers) = {
         let mut world = net.world.borrow_mut();
         let result = f(&mut world);
-        (result, std::mem::take(&mut world.wake))
+        (result, world.take_wakers())
     };
-    wakers.into_iter().for_each(Waker::wake);
+    wake_all(&net, wakers);
     result
 }
 
@@ -250,7 +327,7 @@ pub(crate) fn with_sock<R>(what: &str, sock: SockRef, f: impl FnOnce(&mut World)
 /// Runs `f` on the world `sock` belongs to if it is the current run's; for destructors,
 /// which must not panic when a socket is dropped outside its run.
 pub(crate) fn try_with_sock(sock: SockRef, f: impl FnOnce(&mut World)) {
-    let Some(net) = extension::try_run_state::<Net>() else {
+    let Some(net) = current_net() else {
         return;
     };
     let wakers = {
@@ -261,9 +338,9 @@ pub(crate) fn try_with_sock(sock: SockRef, f: impl FnOnce(&mut World)) {
             return;
         }
         f(&mut world);
-        std::mem::take(&mut world.wake)
+        world.take_wakers()
     };
-    wakers.into_iter().for_each(Waker::wake);
+    wake_all(&net, wakers);
 }
 
 /// The waker of the network's timer: delivers what is due.
@@ -277,7 +354,7 @@ impl Wake for Tick {
 
 /// Delivers every packet due now (the runtime's clock has reached the armed timer).
 fn deliver_due() {
-    let Some(net) = extension::try_run_state::<Net>() else {
+    let Some(net) = current_net() else {
         return;
     };
     let (wakers, old_timer) = {
@@ -285,10 +362,10 @@ fn deliver_due() {
         let old_timer = world.armed.take();
         world.deliver_due();
         world.arm();
-        (std::mem::take(&mut world.wake), old_timer)
+        (world.take_wakers(), old_timer)
     };
     drop(old_timer);
-    wakers.into_iter().for_each(Waker::wake);
+    wake_all(&net, wakers);
 }
 
 impl World {
@@ -316,11 +393,23 @@ impl World {
             listeners: Vec::new(),
             udps: Vec::new(),
             ports: BTreeMap::new(),
-            queue: BTreeMap::new(),
+            queue: BinaryHeap::new(),
             seq: 0,
             armed: None,
+            tick: Waker::from(Arc::new(Tick)),
             wake: Vec::new(),
+            spare: Vec::new(),
+            due: Vec::new(),
         }
+    }
+
+    /// The wakers queued so far, leaving the spare vector in their place.
+    fn take_wakers(&mut self) -> Vec<Waker> {
+        if self.wake.is_empty() {
+            return Vec::new();
+        }
+        let spare = std::mem::take(&mut self.spare);
+        std::mem::replace(&mut self.wake, spare)
     }
 
     pub(crate) fn sock(&self, index: u32) -> SockRef {
@@ -361,8 +450,9 @@ impl World {
     /// A host died: what is in flight to it, or held for it, is lost.
     pub(crate) fn kill_host(&mut self, host: HostId) {
         self.hosts[host.0 as usize].alive = false;
-        self.queue
-            .retain(|_, p| p.to_host != host || matches!(p.payload, Payload::StallCheck { .. }));
+        self.queue.retain(|q| {
+            q.packet.to_host != host || matches!(q.packet.payload, Payload::StallCheck { .. })
+        });
         for ((_, to), link) in self.links.iter_mut() {
             if *to == host {
                 link.stalled.clear();
@@ -448,14 +538,15 @@ impl World {
     fn enqueue(&mut self, at: u64, to: HostId, channel: Channel, payload: Payload) {
         let seq = self.seq;
         self.seq += 1;
-        self.queue.insert(
-            (at, seq),
-            Packet {
+        self.queue.push(InFlight {
+            at,
+            seq,
+            packet: Packet {
                 to_host: to,
                 channel,
                 payload,
             },
-        );
+        });
         debug_assert!(
             at > self.now_nanos(),
             "nothing is delivered in the poll that sent it"
@@ -482,12 +573,11 @@ impl World {
         if self.armed.is_some() {
             return;
         }
-        let Some((&(at, _), _)) = self.queue.first_key_value() else {
+        let Some(at) = self.queue.peek().map(|q| q.at) else {
             return;
         };
         let mut sleep = time::sleep_until(Instant::START + Duration::from_nanos(at));
-        let waker = Waker::from(Arc::new(Tick));
-        let polled = Pin::new(&mut sleep).poll(&mut Context::from_waker(&waker));
+        let polled = Pin::new(&mut sleep).poll(&mut Context::from_waker(&self.tick));
         assert!(
             polled.is_pending(),
             "packets are always delivered in the future"
@@ -497,14 +587,24 @@ impl World {
 
     /// Delivers the packets due now. When several are due, the heads of their channels
     /// are the options of a delivery decision, earliest queued first.
+    ///
+    /// A decision among one option is no decision (nothing is recorded), so a packet due
+    /// alone, the common case, is delivered at once.
     fn deliver_due(&mut self) {
-        let now = u64::try_from(time::now().since_start().as_nanos()).unwrap_or(u64::MAX);
-        let mut due: Vec<Packet> = Vec::new();
-        while let Some(entry) = self.queue.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            due.push(entry.remove());
+        let now = self.now_nanos();
+        let is_due = |queue: &BinaryHeap<InFlight>| queue.peek().is_some_and(|q| q.at <= now);
+        if !is_due(&self.queue) {
+            return;
+        }
+        let first = self.queue.pop().expect("a packet is due").packet;
+        if !is_due(&self.queue) {
+            self.deliver(first);
+            return;
+        }
+        let mut due = std::mem::take(&mut self.due);
+        due.push(first);
+        while is_due(&self.queue) {
+            due.push(self.queue.pop().expect("a packet is due").packet);
         }
         let mut heads: Vec<usize> = Vec::new();
         while !due.is_empty() {
@@ -518,6 +618,7 @@ impl World {
             let packet = due.remove(heads[chosen]);
             self.deliver(packet);
         }
+        self.due = due;
     }
 
     fn deliver(&mut self, packet: Packet) {

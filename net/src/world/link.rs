@@ -79,15 +79,6 @@ impl World {
         self.links.entry((from, to)).or_default()
     }
 
-    /// The faults in force on `from → to`.
-    fn link_faults(&self, from: HostId, to: HostId) -> LinkFaults {
-        self.links
-            .get(&(from, to))
-            .and_then(|l| l.faults)
-            .or(self.plan_faults)
-            .unwrap_or(LinkFaults::HEALTHY)
-    }
-
     fn sample(&mut self, (min, max): (Duration, Duration)) -> u64 {
         let (min, max) = (nanos(min), nanos(max.max(min)));
         let span = usize::try_from((max - min) / 1000 + 1).unwrap_or(usize::MAX);
@@ -115,7 +106,11 @@ impl World {
             return;
         }
         let clogged_until = link.clogged_until;
-        let faults = self.link_faults(from, to);
+        // The faults in force: the link's own, else the plan's.
+        let faults = link
+            .faults
+            .or(self.plan_faults)
+            .unwrap_or(LinkFaults::HEALTHY);
         let on = self.faults_on;
         if datagram && on && chance(faults.loss) {
             self.note_fault(|| format!("lost a datagram {}", self.route(from, to)));

@@ -111,3 +111,30 @@ fn sockets_are_send_and_sync_as_tokios_are() {
         s.write_all(b"x").await.unwrap();
     });
 }
+
+/// A socket kept past its run: each run on this thread still gets a network of its
+/// own (the ports start over), the kept socket is refused in the next run, and
+/// dropping it outside a run is quiet.
+#[test]
+fn a_socket_kept_past_its_run_belongs_to_no_later_run() {
+    let kept = run(1, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        assert_eq!(listener.local_addr().unwrap().port(), 49152);
+        listener
+    });
+    let reused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(2, async {
+            let fresh = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            assert_eq!(fresh.local_addr().unwrap().port(), 49152, "a fresh network");
+            let _ = kept.local_addr();
+        })
+    }));
+    let payload = reused.expect_err("the kept socket is refused");
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    assert!(message.contains("belongs to another run"), "{message}");
+    drop(kept);
+}
