@@ -5,6 +5,7 @@
 //! silently ignored `DETSIM_SEED=0xzz` would test something else than the user asked.
 
 use crate::scheduler::{SCHEDULER_FORM, Scheduler};
+use crate::seed_range::{SHARD_FORM, Shard};
 
 /// Settings read from the environment; `None` where the variable is unset or empty.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -12,6 +13,8 @@ pub(crate) struct Env {
     pub(crate) seed: Option<u64>,
     pub(crate) seeds: Option<u64>,
     pub(crate) seed_start: Option<u64>,
+    /// Whether `seed_start` was drawn at random (`DETSIM_SEED_START=random`).
+    pub(crate) seed_start_random: bool,
     pub(crate) scheduler: Option<Scheduler>,
     pub(crate) jobs: Option<usize>,
     pub(crate) replay: Option<String>,
@@ -21,6 +24,35 @@ pub(crate) struct Env {
     pub(crate) trace: Option<std::path::PathBuf>,
     pub(crate) exhaustive: Option<ExhaustiveSetting>,
     pub(crate) faults: Option<detsim_net::cluster::Faults>,
+    /// `DETSIM_SHARD=I/N`: sweep only shard `I` of `N` of the seeds.
+    pub(crate) shard: Option<Shard>,
+    /// `DETSIM_RESULTS`: the directory every sweep appends its result record to.
+    pub(crate) results: Option<std::path::PathBuf>,
+    /// `DETSIM_STOP_AT_FIRST=1`: stop at the first failure even when recording results.
+    pub(crate) stop_at_first: Option<bool>,
+    /// The commit under test, for result records: `DETSIM_COMMIT`, else CI's own
+    /// variable (`GITHUB_SHA`, `CI_COMMIT_SHA`).
+    pub(crate) commit: Option<String>,
+}
+
+/// The start of every sweep of this process under `DETSIM_SEED_START=random`: 64 bits
+/// of the operating system's randomness, drawn once (outside any run: the harness
+/// chooses which seeds to run, each seed's run stays deterministic) and printed to
+/// stderr so that a campaign's log names it; result records carry it too.
+pub(crate) fn random_start() -> u64 {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        let start = getrandom::u64().unwrap_or_else(|error| {
+            panic!(
+                "detsim: environment variable DETSIM_SEED_START=`random`: the operating \
+                 system gave no randomness ({error}); set a seed instead, such as 0x2a"
+            )
+        });
+        eprintln!(
+            "detsim: DETSIM_SEED_START=random: this process's sweeps start at seed {start:#x}"
+        );
+        start
+    })
 }
 
 /// `DETSIM_EXHAUSTIVE`: a bound on deviations, or `off` for a seed sweep.
@@ -48,7 +80,17 @@ impl Env {
                 parse_count,
                 "a positive whole number of seeds, such as 1000",
             ),
-            seed_start: vars.parsed("DETSIM_SEED_START", parse_seed, SEED_FORM),
+            seed_start: vars.parsed(
+                "DETSIM_SEED_START",
+                |s| match s {
+                    "random" => Some(random_start()),
+                    _ => parse_seed(s),
+                },
+                "a decimal or 0x-prefixed hexadecimal u64 such as 42 or 0x2a, or `random`",
+            ),
+            seed_start_random: vars
+                .get("DETSIM_SEED_START")
+                .is_some_and(|v| v.trim() == "random"),
             scheduler: vars.parsed("DETSIM_SCHEDULER", |s| s.parse().ok(), SCHEDULER_FORM),
             jobs: vars.parsed(
                 "DETSIM_JOBS",
@@ -82,6 +124,42 @@ impl Env {
                 detsim_net::cluster::Faults::parse,
                 "`none` or `swarm`",
             ),
+            shard: vars.parsed("DETSIM_SHARD", Shard::parse, SHARD_FORM),
+            results: vars
+                .get("DETSIM_RESULTS")
+                .map(|v| std::path::PathBuf::from(v.trim())),
+            stop_at_first: vars.parsed(
+                "DETSIM_STOP_AT_FIRST",
+                parse_switch,
+                "`1` (on) or `0` (off)",
+            ),
+            commit: ["DETSIM_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA"]
+                .into_iter()
+                .find_map(|name| vars.get(name))
+                .map(|v| v.trim().to_owned()),
+        }
+    }
+
+    /// How a range's numbers were set, for the message of a range past `u64::MAX`:
+    /// the variables (they override the code), else the builder's calls.
+    pub(crate) fn range_origin(
+        &self,
+        code_start: Option<u64>,
+        code_seeds: Option<u64>,
+    ) -> crate::seed_range::RangeOrigin {
+        let start = match (self.seed_start, self.seed_start_random) {
+            (Some(s), true) => Some(format!("DETSIM_SEED_START=random (drew {s:#x})")),
+            (Some(s), false) => Some(format!("DETSIM_SEED_START={s:#x}")),
+            (None, _) => code_start.map(|s| format!("Builder::seed_start({s:#x})")),
+        };
+        let count = match self.seeds {
+            Some(n) => Some(format!("DETSIM_SEEDS={n}")),
+            None => code_seeds.map(|n| format!("Builder::seeds({n})")),
+        };
+        crate::seed_range::RangeOrigin {
+            start,
+            count,
+            shard: self.shard.map(|s| format!("DETSIM_SHARD={s}")),
         }
     }
 }
@@ -181,10 +259,26 @@ mod tests {
             ("DETSIM_CHECK_DETERMINISM", "1"),
             ("DETSIM_TRACE", "run.trace.json"),
             ("DETSIM_EXHAUSTIVE", "2"),
+            ("DETSIM_SHARD", "3/8"),
+            ("DETSIM_RESULTS", "out/results"),
+            ("DETSIM_STOP_AT_FIRST", "1"),
+            ("GITHUB_SHA", "abc123"),
         ]);
+        assert_eq!(e.shard, Some(Shard { index: 3, count: 8 }));
+        assert_eq!(
+            e.results.as_deref(),
+            Some(std::path::Path::new("out/results"))
+        );
+        assert_eq!(e.stop_at_first, Some(true));
+        assert_eq!(e.commit.as_deref(), Some("abc123"));
+        let random = env(&[("DETSIM_SEED_START", "random")]);
+        assert!(random.seed_start_random);
+        // drawn once per process: every sweep of a process starts at the same seed
+        assert_eq!(random.seed_start, Some(random_start()));
         assert_eq!(e.seed, Some(42));
         assert_eq!(e.seeds, Some(500));
         assert_eq!(e.seed_start, Some(1000));
+        assert!(!e.seed_start_random);
         assert_eq!(e.scheduler, Some(Scheduler::pct(3)));
         assert_eq!(e.jobs, Some(2));
         assert_eq!(e.replay.as_deref(), Some("tok"));
@@ -241,6 +335,18 @@ mod tests {
         assert!(
             m.contains("DETSIM_REPLAY=`@/nonexistent/detsim.token`")
                 && m.contains("cannot read the token file `/nonexistent/detsim.token`"),
+            "{m}"
+        );
+        let m = panic_message(&[("DETSIM_SHARD", "4/4")]);
+        assert!(
+            m.contains("DETSIM_SHARD=`4/4`") && m.contains("0 ≤ I < N"),
+            "{m}"
+        );
+        let m = panic_message(&[("DETSIM_STOP_AT_FIRST", "stop")]);
+        assert!(m.contains("DETSIM_STOP_AT_FIRST=`stop`"), "{m}");
+        let m = panic_message(&[("DETSIM_SEED_START", "rand")]);
+        assert!(
+            m.contains("DETSIM_SEED_START=`rand`") && m.contains("`random`"),
             "{m}"
         );
         let m = panic_message(&[("DETSIM_EXHAUSTIVE", "-1")]);
