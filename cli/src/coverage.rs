@@ -333,7 +333,11 @@ mod tests {
     fn seeds_near_u64_max() {
         let records = [shard(u64::MAX - 7, 2, 0, 4), shard(u64::MAX - 7, 2, 3, 4)];
         let check = ranges(&records)[0].check.clone().unwrap();
-        let gap = |first| Progression { first, stride: 4, count: 2 };
+        let gap = |first| Progression {
+            first,
+            stride: 4,
+            count: 2,
+        };
         assert_eq!(check.gaps, [gap(u64::MAX - 6), gap(u64::MAX - 5)]);
         assert!(check.overlaps.is_empty());
     }

@@ -58,11 +58,7 @@ pub(crate) fn render(merged: &Merged) -> String {
                 );
             }
             let coverage = test.coverage_lines().join("\n");
-            let _ = writeln!(
-                xml,
-                "      <system-out>seeds {}</system-out>",
-                escape(&coverage)
-            );
+            let _ = writeln!(xml, "      <system-out>{}</system-out>", escape(&coverage));
             xml.push_str("    </testcase>\n");
         }
         xml.push_str("  </testsuite>\n");

@@ -159,7 +159,7 @@ impl TestSummary {
             .count();
         if self.ranges.len() > 1 {
             lines.push(format!(
-                "{} ranges, {unbroken} of them with no gaps and no overlaps",
+                "{} separate ranges of seeds, {unbroken} of them with no gaps and no overlaps:",
                 self.ranges.len()
             ));
         }
@@ -256,7 +256,7 @@ pub(crate) fn render(merged: &Merged) -> String {
             if test.records == 1 { "" } else { "s" }
         );
         for line in test.coverage_lines() {
-            let _ = writeln!(out, "  seeds {line}");
+            let _ = writeln!(out, "  {line}");
         }
         let schedulers: Vec<String> = test
             .schedulers

@@ -183,8 +183,6 @@ pub(crate) fn command(args: Args) -> Result<ExitCode, String> {
         }
     }
 
-    let code = crate::merge_and_report(std::slice::from_ref(&results), args.junit.as_deref())?;
-    let found_failures = code == ExitCode::from(1);
     for (round, shard, status, log) in &failed_shards {
         eprintln!(
             "cargo-detsim: round {round}, shard {shard}/{} exited with {status}; its output: {}",
@@ -192,7 +190,8 @@ pub(crate) fn command(args: Args) -> Result<ExitCode, String> {
             log.display()
         );
     }
-    if !failed_shards.is_empty() && !found_failures {
+    let code = crate::merge_and_report(std::slice::from_ref(&results), args.junit.as_deref())?;
+    if !failed_shards.is_empty() && code != ExitCode::from(1) {
         eprintln!("cargo-detsim: shards failed but recorded no failure: see their output");
         return Ok(ExitCode::from(2));
     }

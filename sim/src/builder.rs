@@ -17,6 +17,7 @@ use crate::explore::{self, ExhaustiveBudget};
 use crate::replay::{replay_token, write_requested_trace};
 use crate::report::{Failure, Report};
 use crate::scheduler::Scheduler;
+use crate::seed_range::{RangeOrigin, SeedRange};
 use crate::settings::{ChooserFactory, Settings};
 use crate::shrink::ShrinkBudget;
 use crate::sweep::{sweep, sweep_local};
@@ -393,13 +394,15 @@ impl Builder {
 
     pub(crate) fn plan(&self, env: &Env) -> Settings {
         let single = env.seed.or(self.seed);
-        let (start, count) = match single {
-            Some(seed) => (seed, 1),
-            None => (
+        let range = match single {
+            Some(seed) => SeedRange::new(seed, 1, None, &RangeOrigin::default()),
+            None => SeedRange::new(
                 env.seed_start
                     .or(self.seed_start)
                     .unwrap_or(DEFAULT_SEED_START),
                 env.seeds.or(self.seeds).unwrap_or(DEFAULT_SEEDS),
+                env.shard,
+                &env.range_origin(self.seed_start, self.seeds),
             ),
         };
         let chooser = self.chooser.clone().filter(|_| env.scheduler.is_none());
@@ -408,8 +411,8 @@ impl Builder {
             None => Scheduler::default(),
         };
         Settings {
-            start,
-            count,
+            range,
+            start_random: single.is_none() && env.seed_start_random,
             scheduler: env.scheduler.or(self.scheduler).unwrap_or(default),
             chooser,
             scheduler_from_env: env.scheduler.is_some(),
@@ -430,6 +433,9 @@ impl Builder {
             },
             exhaustive_budget: self.exhaustive_budget.unwrap_or_default(),
             faults: env.faults.or(self.faults),
+            results: env.results.clone(),
+            keep_going: env.results.is_some() && env.stop_at_first != Some(true),
+            commit: env.commit.clone(),
         }
     }
 }

@@ -327,7 +327,7 @@ where
     fn schedule(&self, prefix: Vec<u32>) -> Schedule {
         Schedule {
             scheduler: Scheduler::fifo(),
-            seed: self.plan.start,
+            seed: self.plan.range.seed(0),
             decisions: prefix,
             user_words: Vec::new(),
         }
@@ -365,7 +365,7 @@ where
         let mut tree = Tree::new();
         let mut coverage = Coverage {
             max_deviations: self.bound,
-            seed: self.plan.start,
+            seed: self.plan.range.seed(0),
             schedules_run: 0,
             levels: Vec::new(),
             stopped_early: None,

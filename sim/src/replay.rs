@@ -69,9 +69,9 @@ pub(crate) fn write_requested_trace<F, Fut>(
                     // An exhaustive exploration's first schedule is the FIFO one.
                     let scheduler = match plan.exhaustive {
                         Some(_) => Scheduler::fifo(),
-                        None => plan.scheduler.for_seed(plan.start),
+                        None => plan.scheduler.for_seed(plan.range.seed(0)),
                     };
-                    let seed = plan.start;
+                    let seed = plan.range.seed(0);
                     let expected_steps = calibrate(plan, body);
                     let source = Source::Seed {
                         scheduler,

@@ -21,8 +21,10 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::report::FailureKind;
+use crate::artifacts::{INLINE_TOKEN_MAX, test_name, token_file};
+use crate::report::{Failure, FailureKind};
 use crate::seed_range::SeedRange;
+use crate::settings::Settings;
 use crate::shrink::Signature;
 
 /// The `format` field of every record.
@@ -116,6 +118,92 @@ impl From<&Signature> for SignatureRecord {
         SignatureRecord {
             message: signature.message.clone(),
             location: signature.location.clone(),
+        }
+    }
+}
+
+/// Appends the record of a sweep of `plan` that covered the first `covered` seeds of
+/// its range and found `failures` (the first one the sweep's reported failure, shrunk;
+/// the others as one more run of their seed showed them); returns the file's path.
+pub(crate) fn write(
+    dir: &Path,
+    plan: &Settings,
+    covered: u64,
+    failures: &[&Failure],
+    (started, started_at): (std::time::Instant, SystemTime),
+) -> std::io::Result<PathBuf> {
+    let origin = Origin::this_process();
+    let mut runs: Vec<(crate::scheduler::Scheduler, u64)> = Vec::new();
+    for k in 0..covered {
+        let scheduler = plan.scheduler.for_seed(plan.range.seed(k));
+        match runs.iter_mut().find(|(s, _)| *s == scheduler) {
+            Some((_, n)) => *n += 1,
+            None => runs.push((scheduler, 1)),
+        }
+    }
+    let test = test_name();
+    let record = Record {
+        format: FORMAT,
+        version: VERSION,
+        test: test.clone().unwrap_or_else(|| origin.binary.clone()),
+        binary: origin.binary,
+        commit: commit(plan.commit.as_deref()),
+        host: origin.host,
+        pid: origin.pid,
+        started: timestamp(started_at),
+        elapsed_secs: started.elapsed().as_secs_f64(),
+        seeds: Seeds::of(&plan.range, covered, plan.start_random),
+        runs_per_scheduler: runs.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+        faults: faults_name(plan.faults),
+        stopped_at_first: !plan.keep_going && covered < plan.range.count,
+        failures: failures
+            .iter()
+            .map(|f| FailureRecord::of(f, test.as_deref()))
+            .collect(),
+    };
+    append(dir, &record)
+}
+
+/// Distinct failures among `failures`, by signature.
+pub(crate) fn distinct(failures: &[&Failure]) -> usize {
+    let mut signatures: Vec<Signature> = failures.iter().map(|f| signature(f)).collect();
+    signatures.sort_by(|a, b| (&a.message, &a.location).cmp(&(&b.message, &b.location)));
+    signatures.dedup();
+    signatures.len()
+}
+
+/// A failure's signature: its whole message and its location, as the shrinker
+/// compares runs.
+fn signature(failure: &Failure) -> Signature {
+    Signature {
+        message: failure.message.clone(),
+        location: failure.location.clone(),
+    }
+}
+
+impl FailureRecord {
+    fn of(failure: &Failure, test: Option<&str>) -> FailureRecord {
+        let token = failure.replay_token();
+        let has_token = failure.kind != FailureKind::Nondeterminism;
+        let file = token_file(test, failure.seed);
+        let (token, token_file) = match (has_token, token.len() <= INLINE_TOKEN_MAX) {
+            (false, _) => (None, None),
+            (true, true) => (Some(token), None),
+            // A long token is in a file when the report's replay command names it.
+            (true, false) => match failure.replay_command.contains("DETSIM_REPLAY=@") {
+                true => (None, Some(file.display().to_string())),
+                false => (None, None),
+            },
+        };
+        FailureRecord {
+            seed: failure.seed,
+            scheduler: failure.scheduler.to_string(),
+            kind: kind_name(failure.kind),
+            message: failure.message.lines().next().unwrap_or("").to_owned(),
+            signature: SignatureRecord::from(&signature(failure)),
+            replay: failure.replay_command.clone(),
+            token,
+            token_file,
         }
     }
 }

@@ -8,6 +8,7 @@ use detsim_runtime::Chooser;
 
 use crate::explore::ExhaustiveBudget;
 use crate::scheduler::Scheduler;
+use crate::seed_range::SeedRange;
 use crate::shrink::ShrinkBudget;
 use detsim_net::cluster::Faults;
 
@@ -24,8 +25,11 @@ impl fmt::Debug for ChooserFactory {
 /// Everything a sweep needs, resolved from the builder and the environment.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    pub(crate) start: u64,
-    pub(crate) count: u64,
+    /// The seeds of a sweep (one seed under `DETSIM_SEED`); its first seed is the seed
+    /// of an exhaustive exploration's program and of a requested trace.
+    pub(crate) range: SeedRange,
+    /// Whether the range's start was drawn at random (`DETSIM_SEED_START=random`).
+    pub(crate) start_random: bool,
     pub(crate) scheduler: Scheduler,
     pub(crate) scheduler_from_env: bool,
     /// The poll budget; `None`: the runtime's default, which grows with the tasks.
@@ -45,4 +49,11 @@ pub(crate) struct Settings {
     /// The faults of every run (`None`: the default, swarm for bodies that create a
     /// cluster node and none otherwise).
     pub(crate) faults: Option<Faults>,
+    /// Where a sweep appends its result record (`DETSIM_RESULTS`).
+    pub(crate) results: Option<std::path::PathBuf>,
+    /// Whether a sweep runs every seed of its range after a failure: with a results
+    /// directory, unless `DETSIM_STOP_AT_FIRST=1`.
+    pub(crate) keep_going: bool,
+    /// The commit under test, when the environment names it.
+    pub(crate) commit: Option<String>,
 }

@@ -10,15 +10,19 @@
 //!   is recorded until a seed fails.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
 
 use crate::artifacts::{replay_command, seed_vars, token_command};
 use crate::progress::Progress;
 use crate::replayer::{Replayed, Replayer, Source, divergence};
 use crate::report::{Failure, Report, ShrinkSummary};
+use crate::results;
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
+use crate::seed_range::SeedRange;
 use crate::settings::{ChooserFactory, Settings};
 use crate::shrink::{self, ShrinkBudget, Signature};
 
@@ -123,7 +127,10 @@ where
 {
     let exec = Exec::new(plan, body);
     let state = SweepState::new(plan);
-    let jobs = plan.jobs.min(plan.count.div_ceil(CHUNK) as usize).max(1);
+    let jobs = plan
+        .jobs
+        .min(plan.range.count.div_ceil(CHUNK) as usize)
+        .max(1);
     on_threads(jobs, || state.work(&exec));
     state.finish(&exec)
 }
@@ -140,17 +147,21 @@ where
     state.finish(&exec)
 }
 
-/// The seeds of a sweep, shared by its threads: chunks claimed in order, the lowest
-/// failing seed so far, progress.
+/// The seeds of a sweep, shared by its threads: chunks of the range's indices claimed
+/// in order, the lowest failing index so far (or, when the sweep keeps going, every
+/// failing index), progress.
 struct SweepState {
-    start: u64,
-    count: u64,
-    end: u64,
-    /// Read before every seed by every thread, written only when a seed fails: kept on
-    /// a cache line of its own, away from the counters written at every chunk.
+    range: SeedRange,
+    keep_going: bool,
+    /// Read before every seed by every thread, written only when a seed fails (and
+    /// never when the sweep keeps going): kept on a cache line of its own, away from
+    /// the counters written at every chunk.
     lowest_failure: CacheLine<AtomicU64>,
     next_chunk: AtomicU64,
+    /// Every failing index, when the sweep keeps going after a failure.
+    failing: Mutex<Vec<u64>>,
     progress: Progress,
+    started: (Instant, SystemTime),
 }
 
 /// A value alone on its cache line (128 bytes: two lines, for the adjacent-line
@@ -172,67 +183,141 @@ pub(crate) fn on_threads(jobs: usize, work: impl Fn() + Sync) {
 impl SweepState {
     fn new(plan: &Settings) -> Self {
         SweepState {
-            start: plan.start,
-            count: plan.count,
-            end: plan.start.saturating_add(plan.count),
+            range: plan.range,
+            keep_going: plan.keep_going,
             lowest_failure: CacheLine(AtomicU64::new(u64::MAX)),
-            next_chunk: AtomicU64::new(plan.start),
-            progress: Progress::new(plan.count),
+            next_chunk: AtomicU64::new(0),
+            failing: Mutex::new(Vec::new()),
+            progress: Progress::new(plan.range.count),
+            started: (Instant::now(), SystemTime::now()),
         }
     }
 
     /// One thread's share: claims chunks of seeds until the range is done or a lower
-    /// seed than any left has failed.
+    /// seed than any left has failed (unless the sweep keeps going after failures).
     fn work<F, Fut>(&self, exec: &Exec<'_, F>)
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
     {
         let mut replayer = exec.replayer();
+        let count = self.range.count;
         loop {
             let first = self.next_chunk.fetch_add(CHUNK, Ordering::Relaxed);
-            if first >= self.end || first > self.lowest_failure.0.load(Ordering::Relaxed) {
+            if first >= count || first > self.lowest_failure.0.load(Ordering::Relaxed) {
                 return;
             }
-            let last = first.saturating_add(CHUNK).min(self.end);
-            for seed in first..last {
-                if seed > self.lowest_failure.0.load(Ordering::Relaxed) {
+            let last = first.saturating_add(CHUNK).min(count);
+            let mut failures = 0;
+            for k in first..last {
+                if k > self.lowest_failure.0.load(Ordering::Relaxed) {
                     return;
                 }
-                if exec.fails(&mut replayer, seed) {
-                    self.lowest_failure.0.fetch_min(seed, Ordering::Relaxed);
-                    self.progress.advance(seed - first + 1, 1);
+                if exec.fails(&mut replayer, self.range.seed(k)) {
+                    if self.keep_going {
+                        failures += 1;
+                        self.failing
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(k);
+                        continue;
+                    }
+                    self.lowest_failure.0.fetch_min(k, Ordering::Relaxed);
+                    self.progress.advance(k - first + 1, 1);
                     return;
                 }
             }
-            self.progress.advance(last - first, 0);
+            self.progress.advance(last - first, failures);
         }
     }
 
-    /// The report: every seed passed, or the lowest failing seed's failure.
+    /// The report: every seed passed, or the lowest failing seed's failure. With a
+    /// results directory, the sweep's record goes there first.
     fn finish<F, Fut>(self, exec: &Exec<'_, F>) -> Report
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
     {
         self.progress.finish();
-        match self.lowest_failure.0.into_inner() {
-            u64::MAX => Report {
-                seeds_run: self.count,
-                failure: None,
-                coverage: None,
-            },
-            seed => {
-                let mut failure = describe_failure(exec, seed);
-                failure.write_trace_file();
-                Report {
-                    seeds_run: seed - self.start + 1,
-                    failure: Some(failure),
-                    coverage: None,
-                }
+        let mut failing = self.failing.into_inner().unwrap_or_else(|p| p.into_inner());
+        failing.sort_unstable();
+        let lowest = match self.lowest_failure.0.into_inner() {
+            u64::MAX => failing.first().copied(),
+            k => Some(k),
+        };
+        // Seeds covered: the whole range, unless the sweep stopped at a failure.
+        let covered = match (self.keep_going, lowest) {
+            (false, Some(k)) => k + 1,
+            _ => self.range.count,
+        };
+        let mut failure = lowest.map(|k| {
+            let mut failure = describe_failure(exec, self.range.seed(k));
+            failure.write_trace_file();
+            failure
+        });
+        if let Some(dir) = &exec.plan.results {
+            let others: Vec<Failure> = failing
+                .iter()
+                .skip(1)
+                .map(|&k| failure_of_seed(exec, self.range.seed(k)))
+                .collect();
+            let failures: Vec<&Failure> = failure.iter().chain(&others).collect();
+            let written = results::write(dir, exec.plan, covered, &failures, self.started);
+            let file = written.unwrap_or_else(|error| {
+                panic!(
+                    "detsim: DETSIM_RESULTS={}: cannot write this sweep's result record: {error}",
+                    dir.display()
+                )
+            });
+            let (failed, distinct) = (failures.len(), results::distinct(&failures));
+            if let Some(failure) = &mut failure {
+                let line = format!(
+                    "{failed} of {covered} seeds failed ({distinct} distinct failure{}); every one is \
+                     in the result record in {}",
+                    if distinct == 1 { "" } else { "s" },
+                    file.display()
+                );
+                failure.note = Some(match failure.note.take() {
+                    Some(note) => format!("{note}\n{line}"),
+                    None => line,
+                });
             }
         }
+        Report {
+            seeds_run: covered,
+            failure,
+            coverage: None,
+        }
     }
+}
+
+/// The [`Failure`] of a failing seed for a result record, without the report's work
+/// (no trace, no shrinking): one more run of the seed. Its replay command reruns the
+/// seed (`DETSIM_SEED=…`).
+fn failure_of_seed<F, Fut>(exec: &Exec<'_, F>, seed: u64) -> Failure
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let plan = exec.plan;
+    let scheduler = plan.scheduler.for_seed(seed);
+    let run = exec.replayer().run(exec.source(seed), false);
+    let schedule = run.schedule(scheduler, seed, false);
+    let seed_command = replay_command(&seed_vars(plan, seed));
+    let mut failure = Failure::from_run(seed, scheduler, run).unwrap_or_else(|| {
+        Failure::nondeterminism(
+            seed,
+            scheduler,
+            "the seed failed in the sweep but passed when replayed: the test is not \
+             deterministic"
+                .to_owned(),
+            Default::default(),
+            seed_command.clone(),
+        )
+    });
+    failure.schedule = schedule;
+    failure.replay_command = seed_command;
+    failure
 }
 
 /// Builds the [`Failure`] of a failing seed: replays it with the trace on, shrinks its

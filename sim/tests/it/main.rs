@@ -7,6 +7,7 @@
 //! randomness as functions of the seed ([`sealed`]).
 
 mod attribute;
+mod campaign;
 mod contract;
 mod determinism;
 mod env;
