@@ -23,7 +23,9 @@ pub(crate) const REPORT_DEVIATIONS: usize = 20;
 #[derive(Debug)]
 pub struct Report {
     /// Seeds run: the whole range when every seed passed; up to and including the
-    /// failing seed otherwise (the same whatever the number of threads). In
+    /// failing seed otherwise (the same whatever the number of threads). With
+    /// `DETSIM_RESULTS` set (and no `DETSIM_STOP_AT_FIRST=1`), a sweep runs on after a
+    /// failure, and this is the whole range. In
     /// [exhaustive](crate::Builder::exhaustive) mode, the schedules run, counted the same
     /// way.
     pub seeds_run: u64,
