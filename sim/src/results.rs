@@ -217,6 +217,7 @@ pub(crate) fn kind_name(kind: FailureKind) -> &'static str {
         FailureKind::PollBudget => "poll-budget",
         FailureKind::Nondeterminism => "nondeterminism",
         FailureKind::Liveness => "liveness",
+        FailureKind::Linearizability => "linearizability",
     }
 }
 
