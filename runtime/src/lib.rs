@@ -39,6 +39,7 @@
 
 pub mod choice;
 mod context;
+mod entropy;
 mod executor;
 pub mod extension;
 mod join;
@@ -66,6 +67,9 @@ use rand::distr::{Distribution, StandardUniform};
 
 pub use choice::{Chooser, DecisionKind, Fifo, PollEnd, Random, ReadyView, Replay, decide};
 pub use context::in_simulation;
+#[doc(hidden)]
+pub use entropy::__note_os_randomness_for_tests;
+pub use entropy::thread_drew_os_randomness;
 pub use join::{AbortHandle, JoinError, JoinHandle};
 pub use outcome::{
     DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, RunError, TaskInfo, UserRng,

@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use detsim_runtime::Chooser;
 
-use crate::config::{Env, ExhaustiveSetting};
+use crate::config::{Env, ExhaustiveSetting, VerifySetting};
 use crate::explore::{self, ExhaustiveBudget};
 use crate::replay::{replay_token, write_requested_trace};
+use crate::replayer::{Maker, in_place, on_fresh_threads};
 use crate::report::{Failure, Report};
 use crate::scheduler::Scheduler;
 use crate::seed_range::{RangeOrigin, SeedRange};
@@ -245,22 +246,16 @@ impl Builder {
         F: Fn() -> Fut + Sync,
         Fut: Future<Output = ()>,
     {
-        let plan = self.plan(&self.env());
-        let report = match &plan.replay {
-            Some(token) => Report {
-                seeds_run: 1,
-                failure: replay_token(&plan, token, &body).err(),
-                coverage: None,
+        let settings = self.settings(&self.env());
+        explore_with(
+            &settings,
+            &body,
+            on_fresh_threads::<F, Fut>,
+            |settings, body| match settings.exhaustive {
+                Some(bound) => explore::exhaustive(settings, bound, body),
+                None => sweep(settings, body),
             },
-            None => match plan.exhaustive {
-                Some(bound) => explore::exhaustive(&plan, bound, &body),
-                None => sweep(&plan, &body),
-            },
-        };
-        if let Some(path) = &plan.trace_to {
-            write_requested_trace(&plan, &body, &report, path);
-        }
-        report
+        )
     }
 
     /// [`explore`](Builder::explore) for a body that is not `Sync`: one that captures an
@@ -310,27 +305,16 @@ impl Builder {
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
     {
-        let mut plan = self.plan(&self.env());
-        plan.jobs = 1;
-        let report = match &plan.replay {
-            Some(token) => Report {
-                seeds_run: 1,
-                failure: replay_token(&plan, token, &body).err(),
-                coverage: None,
-            },
-            None => {
-                assert!(
-                    plan.exhaustive.is_none(),
-                    "detsim: exhaustive exploration needs a Sync body (Builder::explore or \
-                     check); explore_local and check_local sweep seeds"
-                );
-                sweep_local(&plan, &body)
-            }
-        };
-        if let Some(path) = &plan.trace_to {
-            write_requested_trace(&plan, &body, &report, path);
-        }
-        report
+        let mut settings = self.settings(&self.env());
+        settings.jobs = 1;
+        explore_with(&settings, &body, in_place::<F, Fut>, |settings, body| {
+            assert!(
+                settings.exhaustive.is_none(),
+                "detsim: exhaustive exploration needs a Sync body (Builder::explore or \
+                 check); explore_local and check_local sweep seeds"
+            );
+            sweep_local(settings, body)
+        })
     }
 
     /// Like [`explore_local`](Builder::explore_local), then panics with the failure
@@ -341,7 +325,8 @@ impl Builder {
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
     {
-        if let Some(failure) = self.explore_local(body).failure {
+        if let Some(mut failure) = self.explore_local(body).failure {
+            failure.check_in_fresh_process();
             panic!("{failure}");
         }
     }
@@ -356,7 +341,8 @@ impl Builder {
         Fut: Future<Output = ()>,
     {
         let report = self.explore(body);
-        if let Some(failure) = report.failure {
+        if let Some(mut failure) = report.failure {
+            failure.check_in_fresh_process();
             panic!("{failure}");
         }
         if let Some(coverage) = report.coverage {
@@ -379,9 +365,9 @@ impl Builder {
         F: Fn() -> Fut + Sync,
         Fut: Future<Output = ()>,
     {
-        let plan = self.plan(&self.env());
-        let token = plan.replay.clone().unwrap_or_else(|| token.to_owned());
-        replay_token(&plan, &token, &body)
+        let settings = self.settings(&self.env());
+        let token = settings.replay.clone().unwrap_or_else(|| token.to_owned());
+        replay_token(&settings, &token, &body, on_fresh_threads::<F, Fut>)
     }
 
     /// The environment this builder listens to: none under `ignore_env`.
@@ -392,7 +378,17 @@ impl Builder {
         }
     }
 
-    pub(crate) fn plan(&self, env: &Env) -> Settings {
+    pub(crate) fn settings(&self, env: &Env) -> Settings {
+        let verify_child = match self.ignore_env {
+            true => {
+                Env::from_lookup(|name| match crate::verify::is_internal(name) {
+                    true => std::env::var(name).ok(),
+                    false => None,
+                })
+                .verify_child
+            }
+            false => env.verify_child.clone(),
+        };
         let single = env.seed.or(self.seed);
         let range = match single {
             Some(seed) => SeedRange::new(seed, 1, None, &RangeOrigin::default()),
@@ -436,8 +432,52 @@ impl Builder {
             results: env.results.clone(),
             keep_going: env.results.is_some() && env.stop_at_first != Some(true),
             commit: env.commit.clone(),
+            // The child of a fresh-process check is one whatever `ignore_env` says: only
+            // detsim sets its variables, and a child that checked its own failures in a
+            // child of its own would never end.
+            verify: match (&verify_child, env.verify) {
+                (Some(_), _) => Err("this is the child process of such a check"),
+                (None, Some(VerifySetting::Off)) => Err("DETSIM_VERIFY=off"),
+                (None, Some(VerifySetting::Within(limit))) => Ok(limit),
+                (None, None) => Ok(crate::verify::DEFAULT_LIMIT),
+            },
+            verify_child,
         }
     }
+}
+
+/// What `explore` and `explore_local` share: counts the call (see [`crate::verify`]),
+/// replays a token or the fresh-process check's token instead of sweeping when asked
+/// to, and writes the trace file asked for.
+fn explore_with<F, Fut>(
+    settings: &Settings,
+    body: &F,
+    make: Maker<F>,
+    sweep: impl FnOnce(&Settings, &F) -> Report,
+) -> Report
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let call = crate::verify::next_call();
+    if let Some(child) = settings.verify_child.as_ref().filter(|c| c.call == call) {
+        return crate::verify::child_replay(settings, child, body, make);
+    }
+    let mut report = match &settings.replay {
+        Some(token) => Report {
+            seeds_run: 1,
+            failure: replay_token(settings, token, body, make).err(),
+            coverage: None,
+        },
+        None => sweep(settings, body),
+    };
+    if let Some(path) = &settings.trace_to {
+        write_requested_trace(settings, body, &report, path, make);
+    }
+    if let Some(failure) = &mut report.failure {
+        failure.verify = Some((call, settings.verify));
+    }
+    report
 }
 
 /// The machine's parallelism, read once: `available_parallelism` reads cgroup files on

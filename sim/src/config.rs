@@ -33,6 +33,31 @@ pub(crate) struct Env {
     /// The commit under test, for result records: `DETSIM_COMMIT`, else CI's own
     /// variable (`GITHUB_SHA`, `CI_COMMIT_SHA`).
     pub(crate) commit: Option<String>,
+    /// `DETSIM_VERIFY`: whether (and within what time) a reported failure is replayed in
+    /// a fresh process.
+    pub(crate) verify: Option<VerifySetting>,
+    /// Set in the child process of that check (see [`crate::verify`]).
+    pub(crate) verify_child: Option<VerifyChild>,
+}
+
+/// `DETSIM_VERIFY`: `off`, `on`, or the time limit of the child process in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VerifySetting {
+    /// `off` (or `0`): no check in a fresh process.
+    Off,
+    /// `on` (or `1`): the default time limit; a number of seconds: that limit.
+    Within(std::time::Duration),
+}
+
+/// What the child process of a fresh-process check is asked to do: replay `token` at
+/// the `call`-th `Builder::explore` of its test thread, and write what happened to `out`.
+/// Read from `DETSIM_VERIFY_CHILD=<call>:<path>` and `DETSIM_VERIFY_TOKEN`, which only
+/// detsim sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VerifyChild {
+    pub(crate) call: u64,
+    pub(crate) out: std::path::PathBuf,
+    pub(crate) token: String,
 }
 
 /// The start of every sweep of this process under `DETSIM_SEED_START=random`: 64 bits
@@ -137,6 +162,25 @@ impl Env {
                 .into_iter()
                 .find_map(|name| vars.get(name))
                 .map(|v| v.trim().to_owned()),
+            verify: vars.parsed("DETSIM_VERIFY", parse_verify, VERIFY_FORM),
+            verify_child: vars.get(crate::verify::CHILD_VAR).map(|value| {
+                let token = vars.get(crate::verify::TOKEN_VAR).unwrap_or_default();
+                parse(
+                    crate::verify::CHILD_VAR,
+                    &value,
+                    |v| {
+                        let (call, out) = v.split_once(':')?;
+                        let call = call.parse().ok()?;
+                        let token = read_replay(token.trim());
+                        Some(VerifyChild {
+                            call,
+                            out: out.into(),
+                            token,
+                        })
+                    },
+                    "<call>:<path> (set by detsim for the child process of a fresh-process check)",
+                )
+            }),
         }
     }
 
@@ -202,6 +246,22 @@ fn read_replay(value: &str) -> String {
         path.trim()
     );
     token.to_owned()
+}
+
+const VERIFY_FORM: &str = "`off`, `on`, or the time limit of the check in seconds, such as 120";
+
+/// `DETSIM_VERIFY`: `off`/`0`, `on`/`1`, or a positive number of seconds.
+fn parse_verify(s: &str) -> Option<VerifySetting> {
+    match s {
+        "off" | "0" | "false" | "no" => Some(VerifySetting::Off),
+        "on" | "1" | "true" | "yes" => Some(VerifySetting::Within(crate::verify::DEFAULT_LIMIT)),
+        _ => {
+            let seconds: f64 = s.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0)?;
+            Some(VerifySetting::Within(std::time::Duration::from_secs_f64(
+                seconds,
+            )))
+        }
+    }
 }
 
 const SEED_FORM: &str = "a decimal or 0x-prefixed hexadecimal u64, such as 42 or 0x2a";
@@ -292,6 +352,14 @@ mod tests {
             env(&[("DETSIM_MAX_STEPS", "5_000_000")]).max_steps,
             Some(5_000_000)
         );
+        assert_eq!(
+            env(&[("DETSIM_VERIFY", "off")]).verify,
+            Some(VerifySetting::Off)
+        );
+        assert_eq!(
+            env(&[("DETSIM_VERIFY", "30")]).verify,
+            Some(VerifySetting::Within(std::time::Duration::from_secs(30)))
+        );
         let off = env(&[("DETSIM_EXHAUSTIVE", "off")]).exhaustive;
         assert_eq!(off, Some(ExhaustiveSetting::Off));
         assert_eq!(env(&[("DETSIM_SEED", "")]), Env::default());
@@ -347,6 +415,11 @@ mod tests {
         let m = panic_message(&[("DETSIM_SEED_START", "rand")]);
         assert!(
             m.contains("DETSIM_SEED_START=`rand`") && m.contains("`random`"),
+            "{m}"
+        );
+        let m = panic_message(&[("DETSIM_VERIFY", "sometimes")]);
+        assert!(
+            m.contains("DETSIM_VERIFY=`sometimes`") && m.contains("`off`, `on`"),
             "{m}"
         );
         let m = panic_message(&[("DETSIM_EXHAUSTIVE", "-1")]);

@@ -319,7 +319,7 @@ where
     Fut: Future<Output = ()>,
 {
     fn replayer(&self) -> Replayer<'_, F> {
-        Replayer::new(self.body, self.plan.max_steps, self.plan.faults)
+        Replayer::fresh(self.body, self.plan.max_steps, self.plan.faults)
     }
 
     /// The schedule with `prefix`: FIFO past it, the program's random values from the

@@ -109,6 +109,7 @@ mod seed_range;
 mod settings;
 mod shrink;
 mod sweep;
+mod verify;
 
 pub use builder::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
 /// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
@@ -143,6 +144,7 @@ pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};
 pub use schedule::{Schedule, TokenError};
 pub use scheduler::{PORTFOLIO, ParseSchedulerError, Scheduler};
+pub use verify::FreshProcess;
 
 pub mod trace {
     //! A failure's timeline, as [`Failure::trace`](crate::Failure::trace) returns it: the

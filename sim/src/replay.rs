@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use crate::artifacts::{test_name, token_command};
-use crate::replayer::{Replayer, Source};
+use crate::replayer::{Maker, Source};
 use crate::report::{Failure, Report};
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
@@ -18,16 +18,21 @@ use crate::sweep::calibrate;
     clippy::result_large_err,
     reason = "the Failure is the product, not an exceptional path"
 )]
-pub(crate) fn replay_token<F, Fut>(plan: &Settings, token: &str, body: &F) -> Result<(), Failure>
+pub(crate) fn replay_token<F, Fut>(
+    plan: &Settings,
+    token: &str,
+    body: &F,
+    make: Maker<F>,
+) -> Result<(), Failure>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
     let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
-    let run =
-        Replayer::new(body, plan.max_steps, plan.faults).run(Source::Schedule(&schedule), true);
+    let run = make(body, plan.max_steps, plan.faults).run(Source::Schedule(&schedule), true);
     let mismatches = run.mismatches;
     let Some(mut failure) = Failure::from_run(schedule.seed, schedule.scheduler, run) else {
+        eprintln!("{}", passed_replay_message(mismatches));
         return Ok(());
     };
     failure.replay_command = token_command(&schedule);
@@ -43,6 +48,20 @@ where
     Err(failure)
 }
 
+/// What a replay that passed says on stderr: a token that reproduces nothing is never
+/// silent.
+fn passed_replay_message(mismatches: u64) -> String {
+    let mut message =
+        "detsim: the replayed schedule passed: the failure did not reproduce".to_owned();
+    if mismatches > 0 {
+        message.push_str(&format!(
+            " ({mismatches} decision(s) of the token chose a task that was not there: the \
+             token was made by another test, or this test changed since)"
+        ));
+    }
+    message
+}
+
 /// Writes the trace file `DETSIM_TRACE` / [`Builder::write_trace_to`] asked for: the
 /// failure's run, or else the replay token's or the first seed's run (an exhaustive
 /// exploration's: the FIFO schedule), traced once more.
@@ -51,6 +70,7 @@ pub(crate) fn write_requested_trace<F, Fut>(
     body: &F,
     report: &Report,
     path: &std::path::Path,
+    make: Maker<F>,
 ) where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
@@ -58,7 +78,7 @@ pub(crate) fn write_requested_trace<F, Fut>(
     let written = match &report.failure {
         Some(failure) => failure.write_trace(path),
         None => {
-            let mut replayer = Replayer::new(body, plan.max_steps, plan.faults);
+            let mut replayer = make(body, plan.max_steps, plan.faults);
             let (seed, scheduler, run) = match &plan.replay {
                 Some(token) => {
                     let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
@@ -72,7 +92,7 @@ pub(crate) fn write_requested_trace<F, Fut>(
                         None => plan.scheduler.for_seed(plan.range.seed(0)),
                     };
                     let seed = plan.range.seed(0);
-                    let expected_steps = calibrate(plan, body);
+                    let expected_steps = calibrate(plan, body, make);
                     let source = Source::Seed {
                         scheduler,
                         seed,

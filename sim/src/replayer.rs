@@ -107,8 +107,150 @@ impl Replayed {
 pub(crate) struct Replayer<'b, F> {
     rt: Runtime,
     body: &'b F,
+    max_steps: Option<u64>,
     /// The faults of the runs (`None`: the default, swarm for a cluster).
     faults: Option<Faults>,
+    /// How to run on a fresh thread, for a body that may run on any thread (see
+    /// [`Replayer::fresh`]); `None`: always on this one.
+    respawn: Option<Respawn<F>>,
+}
+
+/// Runs one job with a new replayer on a fresh thread.
+type Respawn<F> = fn(&F, Option<u64>, Option<Faults>, Job) -> Done;
+
+/// A run to make on a fresh thread: its source, owned so that it can cross threads.
+pub(crate) enum Job {
+    /// [`Replayer::fails`].
+    Fails(OwnedSource),
+    /// [`Replayer::run`], with the trace on when the flag says.
+    Run(OwnedSource, bool),
+}
+
+/// What a [`Job`] gave.
+pub(crate) enum Done {
+    Fails(bool),
+    Run(Box<Replayed>),
+}
+
+/// A [`Source`] that owns its schedule (a custom chooser cannot cross threads).
+pub(crate) enum OwnedSource {
+    Seed {
+        scheduler: Scheduler,
+        seed: u64,
+        expected_steps: u64,
+    },
+    Schedule(Schedule),
+}
+
+impl Source<'_> {
+    /// This source as one that can cross threads, if it can.
+    fn owned(&self) -> Option<OwnedSource> {
+        match self {
+            &Source::Seed {
+                scheduler,
+                seed,
+                expected_steps,
+            } => Some(OwnedSource::Seed {
+                scheduler,
+                seed,
+                expected_steps,
+            }),
+            Source::Schedule(schedule) => Some(OwnedSource::Schedule((*schedule).clone())),
+            Source::Custom { .. } => None,
+        }
+    }
+}
+
+impl OwnedSource {
+    fn borrow(&self) -> Source<'_> {
+        match self {
+            &OwnedSource::Seed {
+                scheduler,
+                seed,
+                expected_steps,
+            } => Source::Seed {
+                scheduler,
+                seed,
+                expected_steps,
+            },
+            OwnedSource::Schedule(schedule) => Source::Schedule(schedule),
+        }
+    }
+}
+
+/// Runs `job` with a new replayer of `body` on a fresh thread, named as this one (the
+/// test's name, which reports use).
+fn respawn<F, Fut>(body: &F, max_steps: Option<u64>, faults: Option<Faults>, job: Job) -> Done
+where
+    F: Fn() -> Fut + Sync,
+    Fut: Future<Output = ()>,
+{
+    let mut thread = std::thread::Builder::new();
+    if let Some(name) = std::thread::current().name() {
+        thread = thread.name(name.to_owned());
+    }
+    std::thread::scope(|scope| {
+        let run = thread
+            .spawn_scoped(scope, move || {
+                let mut fresh = Replayer::new(body, max_steps, faults);
+                match job {
+                    Job::Fails(source) => Done::Fails(fresh.fails(source.borrow())),
+                    Job::Run(source, trace) => {
+                        Done::Run(Box::new(fresh.run(source.borrow(), trace)))
+                    }
+                }
+            })
+            .expect("detsim: cannot start a thread for a run");
+        run.join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Makes a replayer: [`in_place`], or [`on_fresh_threads`] for a body that may run
+/// on any thread.
+pub(crate) type Maker<F> = for<'x> fn(&'x F, Option<u64>, Option<Faults>) -> Replayer<'x, F>;
+
+/// [`Replayer::new`], as a [`Maker`].
+pub(crate) fn in_place<'x, F, Fut>(
+    body: &'x F,
+    max_steps: Option<u64>,
+    faults: Option<Faults>,
+) -> Replayer<'x, F>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    Replayer::new(body, max_steps, faults)
+}
+
+/// [`Replayer::fresh`], as a [`Maker`].
+pub(crate) fn on_fresh_threads<'x, F, Fut>(
+    body: &'x F,
+    max_steps: Option<u64>,
+    faults: Option<Faults>,
+) -> Replayer<'x, F>
+where
+    F: Fn() -> Fut + Sync,
+    Fut: Future<Output = ()>,
+{
+    Replayer::fresh(body, max_steps, faults)
+}
+
+impl<'b, F, Fut> Replayer<'b, F>
+where
+    F: Fn() -> Fut + Sync,
+    Fut: Future<Output = ()>,
+{
+    /// A replayer whose runs move to a fresh thread once this thread has drawn OS
+    /// randomness (see [`detsim_runtime::thread_drew_os_randomness`]): the caches such
+    /// a draw leaves on a thread (`HashMap` keys, a thread RNG) would make a later run
+    /// on it differ from the same run alone. A body that never draws OS randomness
+    /// runs on this thread throughout.
+    pub(crate) fn fresh(body: &'b F, max_steps: Option<u64>, faults: Option<Faults>) -> Self {
+        let mut replayer = Replayer::new(body, max_steps, faults);
+        replayer.respawn = Some(respawn::<F, Fut>);
+        replayer
+    }
 }
 
 impl<'b, F, Fut> Replayer<'b, F>
@@ -123,7 +265,13 @@ where
         if let Some(polls) = max_steps {
             rt.set_max_steps(polls);
         }
-        Replayer { rt, body, faults }
+        Replayer {
+            rt,
+            body,
+            max_steps,
+            faults,
+            respawn: None,
+        }
     }
 
     /// Runs the body once with the runs' faults set on this thread. The thread's
@@ -141,8 +289,30 @@ where
         outcome
     }
 
+    /// When this run must move to a fresh thread (this thread drew OS randomness, the
+    /// body may run elsewhere, the source can cross threads): the source to move.
+    fn moving(&self, source: &Source<'_>) -> Option<OwnedSource> {
+        self.respawn?;
+        match detsim_runtime::thread_drew_os_randomness() {
+            true => source.owned(),
+            false => None,
+        }
+    }
+
+    /// Runs `job` on a fresh thread.
+    fn elsewhere(&self, job: Job) -> Done {
+        let respawn = self.respawn.expect("only a fresh replayer moves runs");
+        respawn(self.body, self.max_steps, self.faults, job)
+    }
+
     /// Whether the run fails: the sweep's hot path, which records nothing.
     pub(crate) fn fails(&mut self, source: Source<'_>) -> bool {
+        if let Some(source) = self.moving(&source) {
+            match self.elsewhere(Job::Fails(source)) {
+                Done::Fails(fails) => return fails,
+                Done::Run(_) => unreachable!("a `fails` job gives a verdict"),
+            }
+        }
         let (seed, chooser, rng, _) = parts(source);
         chooser.reset(&mut self.rt, seed);
         if let Some(rng) = rng {
@@ -158,6 +328,12 @@ where
 
     /// Runs the body from `source`, with the trace on when `trace`.
     pub(crate) fn run(&mut self, source: Source<'_>, trace: bool) -> Replayed {
+        if let Some(source) = self.moving(&source) {
+            match self.elsewhere(Job::Run(source, trace)) {
+                Done::Run(run) => return *run,
+                Done::Fails(_) => unreachable!("a `run` job gives a run"),
+            }
+        }
         let (seed, chooser, rng, mismatches) = parts(source);
         let words = Rc::new(RefCell::new(Vec::new()));
         chooser.reset(&mut self.rt, seed);

@@ -13,6 +13,7 @@ use crate::replayer::Replayed;
 
 use crate::schedule::Schedule;
 use crate::scheduler::Scheduler;
+use crate::verify::FreshProcess;
 
 /// How many trace events the failure report shows.
 pub(crate) const REPORT_TRACE_TAIL: usize = 40;
@@ -130,6 +131,12 @@ pub struct Failure {
     /// Where the failing run came from, when not from a seed of a sweep
     /// ("in an exhaustive exploration"): replaces the seed in the report's first line.
     pub(crate) origin: Option<String>,
+    /// The `Builder::explore` call that found the failure on its thread, and whether to
+    /// check it in a fresh process (within a time limit) or why not; `None` for a
+    /// failure that did not come from a `Builder` (a fuzzed one).
+    pub(crate) verify: Option<(u64, Result<std::time::Duration, &'static str>)>,
+    /// What replaying the failure in a fresh process showed, once checked.
+    pub(crate) fresh_process: Option<FreshProcess>,
 }
 
 /// What a deadlock report adds: only the simulation's own tasks and timers wake a
@@ -166,6 +173,8 @@ impl Failure {
             note: None,
             trace_file: None,
             origin: None,
+            verify: None,
+            fresh_process: None,
         }
     }
 
@@ -238,6 +247,37 @@ impl Failure {
         &self.replay_command
     }
 
+    /// Replays this failure's token in a fresh process of the same test binary (the
+    /// same test, alone), unless already done, and returns what it showed; the report
+    /// then says `reproduced in a fresh process`, or `did not reproduce in a fresh
+    /// process` with the likely causes. [`Builder::check`](crate::Builder::check) does
+    /// this before it reports a failure; a caller of
+    /// [`Builder::explore`](crate::Builder::explore) may do it before printing one.
+    /// `DETSIM_VERIFY=off` turns it off, `DETSIM_VERIFY=<seconds>` sets the child's time
+    /// limit (default 120 s).
+    pub fn check_in_fresh_process(&mut self) -> &FreshProcess {
+        if self.fresh_process.is_none() {
+            let verdict = match self.verify {
+                _ if self.kind == FailureKind::Nondeterminism => FreshProcess::NotChecked(
+                    "a run that differs from itself has no schedule to replay".to_owned(),
+                ),
+                None => {
+                    FreshProcess::NotChecked("the failure did not come from a `Builder`".to_owned())
+                }
+                Some((_, Err(why))) => FreshProcess::NotChecked(why.to_owned()),
+                Some((call, Ok(limit))) => crate::verify::check_in_fresh_process(self, call, limit),
+            };
+            self.fresh_process = Some(verdict);
+        }
+        self.fresh_process.as_ref().expect("checked above")
+    }
+
+    /// What replaying this failure in a fresh process showed, if that was done (see
+    /// [`check_in_fresh_process`](Failure::check_in_fresh_process)).
+    pub fn fresh_process(&self) -> Option<&FreshProcess> {
+        self.fresh_process.as_ref()
+    }
+
     /// A shell command that reruns the whole failing seed, unshrunk, when the failure
     /// came from a sweep.
     pub fn seed_command(&self) -> Option<&str> {
@@ -278,6 +318,13 @@ impl fmt::Display for Failure {
             location: self.location.as_deref(),
             message: &self.message,
             note: self.note.as_deref(),
+            fresh_process: self.fresh_process.as_ref().map(|verdict| match verdict {
+                FreshProcess::DidNotReproduce(_) => format!(
+                    "{verdict}\n{}",
+                    crate::verify::likely_causes(self.seed_command.as_deref())
+                ),
+                _ => verdict.to_string(),
+            }),
             commands,
             shrink: shrink.map(|shrink| {
                 let unchanged = shrink.original_steps == self.steps
@@ -320,6 +367,8 @@ pub(crate) struct ReportText<'a> {
     pub(crate) location: Option<&'a str>,
     pub(crate) message: &'a str,
     pub(crate) note: Option<&'a str>,
+    /// What replaying the failure in a fresh process showed, when it was checked.
+    pub(crate) fresh_process: Option<String>,
     /// What each command does, and the command.
     pub(crate) commands: Vec<(&'a str, &'a str)>,
     pub(crate) shrink: Option<String>,
@@ -345,6 +394,10 @@ impl fmt::Display for ReportText<'_> {
         if let Some(note) = self.note {
             writeln!(f)?;
             writeln!(f, "{note}")?;
+        }
+        if let Some(verdict) = &self.fresh_process {
+            writeln!(f)?;
+            writeln!(f, "{verdict}")?;
         }
         writeln!(f)?;
         for (intro, command) in &self.commands {

@@ -56,4 +56,9 @@ pub(crate) struct Settings {
     pub(crate) keep_going: bool,
     /// The commit under test, when the environment names it.
     pub(crate) commit: Option<String>,
+    /// Whether a reported failure is replayed in a fresh process: within this time
+    /// limit, or (`Err`) why not.
+    pub(crate) verify: Result<std::time::Duration, &'static str>,
+    /// Set in the child process of such a check (see [`crate::verify`]).
+    pub(crate) verify_child: Option<crate::config::VerifyChild>,
 }

@@ -17,7 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::artifacts::{replay_command, seed_vars, token_command};
 use crate::progress::Progress;
-use crate::replayer::{Replayed, Replayer, Source, divergence};
+use crate::replayer::{Maker, Replayed, Replayer, Source, divergence, in_place, on_fresh_threads};
 use crate::report::{Failure, Report, ShrinkSummary};
 use crate::results;
 use crate::schedule::Schedule;
@@ -39,6 +39,8 @@ struct Exec<'a, F> {
     /// sweep none of whose seeds is PCT's (one seed of the portfolio, seed 0 random)
     /// spares the calibration run. The estimate is the same whenever it is made.
     expected_steps: OnceLock<u64>,
+    /// How this sweep makes its replayers.
+    make: Maker<F>,
 }
 
 impl<'a, F, Fut> Exec<'a, F>
@@ -46,11 +48,12 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    fn new(plan: &'a Settings, body: &'a F) -> Self {
+    fn new(plan: &'a Settings, body: &'a F, make: Maker<F>) -> Self {
         Exec {
             plan,
             body,
             expected_steps: OnceLock::new(),
+            make,
         }
     }
 
@@ -58,11 +61,11 @@ where
     fn expected_steps(&self) -> u64 {
         *self
             .expected_steps
-            .get_or_init(|| calibrate(self.plan, self.body))
+            .get_or_init(|| calibrate(self.plan, self.body, self.make))
     }
 
     fn replayer(&self) -> Replayer<'_, F> {
-        Replayer::new(self.body, self.plan.max_steps, self.plan.faults)
+        (self.make)(self.body, self.plan.max_steps, self.plan.faults)
     }
 
     /// What runs `seed`: its strategy (and PCT's length estimate), or the builder's own
@@ -99,7 +102,7 @@ where
 }
 
 /// Estimates a run's length for PCT: the polls of one FIFO run of the body.
-pub(crate) fn calibrate<F, Fut>(plan: &Settings, body: &F) -> u64
+pub(crate) fn calibrate<F, Fut>(plan: &Settings, body: &F, make: Maker<F>) -> u64
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
@@ -115,7 +118,7 @@ where
         seed: CALIBRATION_SEED,
         expected_steps: 1,
     };
-    let run = Replayer::new(body, plan.max_steps, plan.faults).run(fifo, false);
+    let run = make(body, plan.max_steps, plan.faults).run(fifo, false);
     run.steps.max(2)
 }
 
@@ -125,7 +128,7 @@ where
     F: Fn() -> Fut + Sync,
     Fut: Future<Output = ()>,
 {
-    let exec = Exec::new(plan, body);
+    let exec = Exec::new(plan, body, on_fresh_threads::<F, Fut>);
     let state = SweepState::new(plan);
     let jobs = plan
         .jobs
@@ -141,7 +144,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let exec = Exec::new(plan, body);
+    let exec = Exec::new(plan, body, in_place::<F, Fut>);
     let state = SweepState::new(plan);
     state.work(&exec);
     state.finish(&exec)

@@ -11,11 +11,13 @@ use detsim_zoo::bank::one_day;
 fn main() {
     println!("Sweeping 1000 seeds of a day at the bank...\n");
     let report = Builder::new().seeds(1000).explore(one_day);
-    let Some(failure) = report.failure else {
+    let Some(mut failure) = report.failure else {
         println!("No seed failed in {} seeds.", report.seeds_run);
         return;
     };
     println!("Found a bug after {} seed(s):\n", report.seeds_run);
+    // What `Builder::check` does before it reports: replay the token in a fresh process.
+    failure.check_in_fresh_process();
     println!("{failure}");
 
     let token = failure.replay_token();

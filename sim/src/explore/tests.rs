@@ -16,7 +16,7 @@ fn plan(k: u32, jobs: usize) -> Settings {
     Builder::new()
         .exhaustive(k)
         .jobs(jobs)
-        .plan(&Env::default())
+        .settings(&Env::default())
 }
 
 #[test]

@@ -106,6 +106,7 @@ impl fmt::Display for FuzzFailure {
             location: self.location(),
             message: &self.message,
             note: self.details.note.as_deref(),
+            fresh_process: None,
             commands: (self.details.commands.iter())
                 .map(|(intro, command)| (intro.as_str(), command.as_str()))
                 .collect(),

@@ -12,6 +12,7 @@ mod contract;
 mod determinism;
 mod env;
 mod exhaustive;
+mod fresh;
 mod history;
 mod parallel;
 mod pictures;
