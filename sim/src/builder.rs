@@ -247,15 +247,7 @@ impl Builder {
         Fut: Future<Output = ()>,
     {
         let settings = self.settings(&self.env());
-        explore_with(
-            &settings,
-            &body,
-            on_fresh_threads::<F, Fut>,
-            |settings, body| match settings.exhaustive {
-                Some(bound) => explore::exhaustive(settings, bound, body),
-                None => sweep(settings, body),
-            },
-        )
+        explore_sync(&settings, &body)
     }
 
     /// [`explore`](Builder::explore) for a body that is not `Sync`: one that captures an
@@ -340,10 +332,21 @@ impl Builder {
         F: Fn() -> Fut + Sync,
         Fut: Future<Output = ()>,
     {
-        let report = self.explore(body);
+        let settings = self.settings(&self.env());
+        let report = explore_sync(&settings, &body);
         if let Some(mut failure) = report.failure {
             failure.check_in_fresh_process();
             panic!("{failure}");
+        }
+        if settings.check_determinism
+            && settings.replay.is_none()
+            && let Some(difference) =
+                crate::verify::differs_across_processes(&settings, &body, on_fresh_threads)
+        {
+            match crate::artifacts::test_name() {
+                Some(name) => panic!("detsim: test `{name}` failed\n\n{difference}"),
+                None => panic!("detsim: the simulation failed\n\n{difference}"),
+            }
         }
         if let Some(coverage) = report.coverage {
             eprintln!("detsim: {coverage}");
@@ -444,6 +447,24 @@ impl Builder {
             verify_child,
         }
     }
+}
+
+/// `explore` for a `Sync` body: runs move to fresh threads when they must, and seeds
+/// may run on several threads.
+fn explore_sync<F, Fut>(settings: &Settings, body: &F) -> Report
+where
+    F: Fn() -> Fut + Sync,
+    Fut: Future<Output = ()>,
+{
+    explore_with(
+        settings,
+        body,
+        on_fresh_threads::<F, Fut>,
+        |settings, body| match settings.exhaustive {
+            Some(bound) => explore::exhaustive(settings, bound, body),
+            None => sweep(settings, body),
+        },
+    )
 }
 
 /// What `explore` and `explore_local` share: counts the call (see [`crate::verify`]),

@@ -139,31 +139,84 @@ pub(crate) fn check_in_fresh_process(
     call: u64,
     limit: Duration,
 ) -> FreshProcess {
+    match replay_in_child(call, failure.seed, &failure.replay_token(), limit) {
+        Ok(verdict) => compare(failure, &verdict),
+        Err(why) => FreshProcess::NotChecked(why),
+    }
+}
+
+/// Under `DETSIM_CHECK_DETERMINISM=1`, after a sweep that passed: whether the first
+/// seed's run differs between this process and a fresh one (a `static` shared between
+/// runs, or a source of variation detsim does not control, that is stable within one
+/// process). Returns the report of the difference, if any; `None` when the runs agree
+/// or the check cannot be made.
+pub(crate) fn differs_across_processes<F, Fut>(
+    settings: &Settings,
+    body: &F,
+    make: Maker<F>,
+) -> Option<String>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let limit = settings.verify.ok()?;
+    if settings.exhaustive.is_some() || settings.chooser.is_some() {
+        return None;
+    }
+    let call = CALLS.with(Cell::get);
+    let seed = settings.range.seed(0);
+    let scheduler = settings.scheduler.for_seed(seed);
+    let mut replayer = make(body, settings.max_steps, settings.faults);
+    let expected_steps = crate::sweep::calibrate(settings, body, make);
+    let source = Source::Seed {
+        scheduler,
+        seed,
+        expected_steps,
+    };
+    let schedule = replayer.run(source, false).schedule(scheduler, seed, false);
+    let here = replayer
+        .run(Source::Schedule(&schedule), true)
+        .trace
+        .to_string();
+    let verdict = replay_in_child(call, seed, &schedule.to_token(), limit).ok()?;
+    let (_, there) = verdict
+        .split_once(&format!("\n{TRACE_MARK}\n"))
+        .unwrap_or((&verdict, ""));
+    let line = first_difference(&here, there)?;
+    let shown = |text: &str| {
+        let shown = text.lines().nth(line - 1);
+        shown.unwrap_or("(the run ended here)").trim().to_owned()
+    };
+    Some(format!(
+        "nondeterminism: seed {seed:#x} runs differently in two processes \
+         (DETSIM_CHECK_DETERMINISM=1 compares them); its trace differs at line {line}:\n    \
+         this process:    {}\n    a fresh process: {}\n{}",
+        shown(&here),
+        shown(there),
+        likely_causes(None)
+    ))
+}
+
+/// Runs this test (or example) again in a child process that replays `token` at its
+/// `call`-th `Builder::explore`, within `limit`; returns the child's verdict file.
+fn replay_in_child(call: u64, seed: u64, token: &str, limit: Duration) -> Result<String, String> {
     if std::env::var_os(CHILD_VAR).is_some() {
-        return FreshProcess::NotChecked("this is the child process of such a check".to_owned());
+        return Err("this is the child process of such a check".to_owned());
     }
     let Some(mut command) = child_command() else {
-        return FreshProcess::NotChecked(
-            "only a test run by `cargo test`, or an example, can be run again".to_owned(),
-        );
+        return Err("only a test run by `cargo test`, or an example, can be run again".to_owned());
     };
-    let out = verdict_file(failure.seed);
-    if let Some(dir) = out.parent()
-        && let Err(error) = std::fs::create_dir_all(dir)
-    {
-        return FreshProcess::NotChecked(format!("cannot create {}: {error}", dir.display()));
+    let out = verdict_file(seed);
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     }
-    let token = failure.replay_token();
     let token = match token.len() <= INLINE_TOKEN_LIMIT {
-        true => token,
+        true => token.to_owned(),
         false => {
             let file = out.with_extension("token");
-            if let Err(error) = std::fs::write(&file, &token) {
-                return FreshProcess::NotChecked(format!(
-                    "cannot write {}: {error}",
-                    file.display()
-                ));
-            }
+            std::fs::write(&file, token)
+                .map_err(|error| format!("cannot write {}: {error}", file.display()))?;
             format!("@{}", file.display())
         }
     };
@@ -182,10 +235,7 @@ pub(crate) fn check_in_fresh_process(
     });
     let _ = std::fs::remove_file(&out);
     let _ = std::fs::remove_file(out.with_extension("token"));
-    match verdict {
-        Ok(verdict) => compare(failure, &verdict),
-        Err(why) => FreshProcess::NotChecked(why),
-    }
+    verdict
 }
 
 /// The command that runs this test (or example) again, alone.

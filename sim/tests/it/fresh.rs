@@ -219,3 +219,62 @@ fn a_run_after_a_draw_of_os_randomness_gets_a_fresh_thread() {
     let name = std::thread::current().name().map(str::to_owned);
     assert!(drawing.iter().all(|(_, n)| *n == name), "{drawing:?}");
 }
+
+/// How many times the body yields: fixed within one process, different in the child
+/// process of a check, as a `static` cache filled from the process's own state is.
+fn yields_of_this_process() -> u32 {
+    static YIELDS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *YIELDS.get_or_init(|| match std::env::var_os("DETSIM_VERIFY_CHILD") {
+        Some(_) => 3,
+        None => 2,
+    })
+}
+
+#[test]
+#[ignore = "a probe run by the fresh-process tests in a child process"]
+fn process_dependent_probe() {
+    Builder::new()
+        .seeds(5)
+        .check_determinism(true)
+        .check(|| async {
+            for _ in 0..yields_of_this_process() {
+                yield_now().await;
+            }
+        });
+}
+
+#[test]
+#[ignore = "a probe run by the fresh-process tests in a child process"]
+fn deterministic_passing_probe() {
+    Builder::new()
+        .seeds(5)
+        .check_determinism(true)
+        .check(|| async {
+            let worker = spawn(async {
+                for _ in 0..3 {
+                    yield_now().await;
+                }
+            });
+            yield_now().await;
+            worker.await.unwrap();
+        });
+}
+
+/// `DETSIM_CHECK_DETERMINISM=1` also compares a seed's run across two processes:
+/// a run that is stable within one process but not across them fails, naming the
+/// first line of the trace that differs; a deterministic body passes.
+#[test]
+fn the_determinism_check_compares_two_processes() {
+    let text = run_probe("process_dependent_probe", &[]);
+    assert!(
+        text.contains("nondeterminism: seed 0x0 runs differently in two processes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("this process:    ") && text.contains("a fresh process: "),
+        "{text}"
+    );
+    assert!(text.contains("test result: FAILED"), "{text}");
+    let text = run_probe("deterministic_passing_probe", &[]);
+    assert!(text.contains("test result: ok"), "{text}");
+}
