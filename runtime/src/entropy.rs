@@ -4,7 +4,7 @@
 //! draws the keys of every `RandomState` (so `HashMap` and `HashSet` iteration order)
 //! once per thread and then steps them with each new map, and `rand`'s thread RNG
 //! seeds itself once per thread. Inside a run those draws come from the run's own
-//! stream (see the interposition module), so the first run on a thread makes the same
+//! stream (see [`crate::seal`]), so the first run on a thread makes the same
 //! caches in any process; but a later run on that thread would find the caches the
 //! first one left, and behave differently than it does alone. The harness asks
 //! [`thread_drew_os_randomness`] after a run, and gives the next run a fresh thread
@@ -26,7 +26,10 @@ pub fn thread_drew_os_randomness() -> bool {
 }
 
 /// Notes that this thread drew OS randomness.
-#[allow(dead_code, reason = "called by the interposed getrandom/getentropy")]
+#[cfg_attr(
+    not(all(target_os = "linux", target_env = "gnu")),
+    allow(dead_code, reason = "called by the interposed getrandom/getentropy")
+)]
 pub(crate) fn note_os_randomness() {
     let _ = DREW.try_with(|drew| drew.set(true));
 }

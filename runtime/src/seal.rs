@@ -279,6 +279,7 @@ mod interpose {
         len: size_t,
         flags: c_uint,
     ) -> ssize_t {
+        crate::entropy::note_os_randomness();
         // At most what one call of the kernel's returns (33554431 bytes), so the count
         // fits the result.
         let len = len.min(0x01ff_ffff);
@@ -303,6 +304,7 @@ mod interpose {
     /// As libc's: `buf` is valid for writes of `len` bytes.
     #[unsafe(no_mangle)]
     pub(crate) unsafe extern "C" fn getentropy(buf: *mut c_void, len: size_t) -> c_int {
+        crate::entropy::note_os_randomness();
         if is_sealed() {
             if len > 256 {
                 set_errno(libc::EIO);
