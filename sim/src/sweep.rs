@@ -352,7 +352,7 @@ where
             seed_command,
         );
         failure.note = Some(
-            "hint: look for real time, real threads, a thread RNG or HashMap iteration \
+            "hint: look for a static shared between runs, real threads, real time, a thread RNG or HashMap iteration \
              order in the test body; DETSIM_CHECK_DETERMINISM=1 names the first step at \
              which two runs differ"
                 .to_owned(),
