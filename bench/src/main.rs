@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|seal|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -31,6 +31,8 @@
 //!   against madsim 0.2, whose side is a binary of its own built with `--cfg madsim`
 //!   (`CARGO_TARGET_DIR=target/madsim RUSTFLAGS="--cfg madsim" cargo build --release
 //!   --manifest-path bench/madsim/Cargo.toml`), started once per alternating round.
+//! - `seal`: sealed runs against unsealed ones (the tiny sweep, the tiny sweep with a
+//!   `HashMap` per run, which moves every run to a fresh thread, a 3-node cluster test)
 //! - `facade`: spawn-join and sleepers through the tokio facade (`detsim-tokio`)
 //!   against detsim's own API; needs a `--cfg detsim` build
 //!   (`CARGO_TARGET_DIR=target/detsim RUSTFLAGS="--cfg detsim" cargo run --release -p
@@ -50,6 +52,7 @@ mod madsim;
 mod measure;
 mod net;
 mod scale;
+mod seal;
 mod shuttle_zoo;
 mod spawn;
 mod summary;
@@ -102,7 +105,7 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "scale",
     "spawn",
     "timers",
@@ -113,8 +116,9 @@ const SECTIONS: [&str; 10] = [
     "cluster",
     "madsim",
     "facade",
+    "seal",
 ];
-const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|all]... \
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|seal|all]... \
                      [--quick] [--cap SEEDS] [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -170,6 +174,7 @@ fn run(options: &Options) {
             "cluster" => cluster::run(options.quick),
             "madsim" => madsim::run(options.quick, &mut summary),
             "facade" => facade::run(options.quick, &mut summary),
+            "seal" => seal::run(options.quick),
             _ => unreachable!("parse only lets known sections through"),
         }
         println!();
@@ -193,6 +198,8 @@ const PROFILE: &str = "__profile";
 /// - `scale SCHEDULER TASKS [REPS]`: the scale program; with `REPS`, the median of that
 ///   many runs' thread CPU time per task, printed, which an A/B comparison of two
 ///   builds can alternate; without, one run for a profiler;
+/// - `seal on|off SEEDS`: the tiny sweep sealed or unsealed, for callgrind's counts of
+///   the two;
 /// - `yields POLLS`: two tasks yielding to each other, the executor's cost per poll as
 ///   callgrind counts it against `yields 0`;
 /// - `madsim WORKLOAD ITEMS`: detsim's side of one workload of the `madsim` section
@@ -222,6 +229,10 @@ fn profile(args: Vec<String>) {
         Some("madsim") => {
             madsim::profile(args.get(1).map_or("tcp", String::as_str), number(2, 10_000))
         }
+        Some("seal") => seal::profile(
+            args.get(1).map(String::as_str) != Some("off"),
+            number(2, 2_000),
+        ),
         other => panic!("unknown profile workload {other:?}"),
     }
 }

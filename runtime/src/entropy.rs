@@ -14,6 +14,10 @@
 //! caches do not go away).
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether runs are sealed (see [`__set_sealing`]).
+static SEALING: AtomicBool = AtomicBool::new(true);
 
 thread_local! {
     static DREW: Cell<bool> = const { Cell::new(false) };
@@ -22,7 +26,7 @@ thread_local! {
 /// Whether this thread has drawn OS randomness (`getrandom`, `getentropy`), in a run
 /// or outside one, since it started.
 pub fn thread_drew_os_randomness() -> bool {
-    DREW.try_with(Cell::get).unwrap_or(true)
+    sealing() && DREW.try_with(Cell::get).unwrap_or(true)
 }
 
 /// Notes that this thread drew OS randomness.
@@ -31,7 +35,23 @@ pub fn thread_drew_os_randomness() -> bool {
     allow(dead_code, reason = "called by the interposed getrandom/getentropy")
 )]
 pub(crate) fn note_os_randomness() {
-    let _ = DREW.try_with(|drew| drew.set(true));
+    if sealing() {
+        let _ = DREW.try_with(|drew| drew.set(true));
+    }
+}
+
+/// Whether runs are sealed: on, unless the bench turned it off.
+pub(crate) fn sealing() -> bool {
+    SEALING.load(Ordering::Relaxed)
+}
+
+/// Turns sealing off (or on again) for the whole process: runs then read the real
+/// clocks and OS randomness, and no run moves to a fresh thread. Only for measuring
+/// what sealing costs, side by side in one process (`detsim-bench seal`): an unsealed
+/// run is not a function of its seed.
+#[doc(hidden)]
+pub fn __set_sealing(on: bool) {
+    SEALING.store(on, Ordering::Relaxed);
 }
 
 /// Marks this thread as one that drew OS randomness, as the interposed functions do:

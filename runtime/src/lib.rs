@@ -67,9 +67,9 @@ use rand::distr::{Distribution, StandardUniform};
 
 pub use choice::{Chooser, DecisionKind, Fifo, PollEnd, Random, ReadyView, Replay, decide};
 pub use context::in_simulation;
-#[doc(hidden)]
-pub use entropy::__note_os_randomness_for_tests;
 pub use entropy::thread_drew_os_randomness;
+#[doc(hidden)]
+pub use entropy::{__note_os_randomness_for_tests, __set_sealing};
 pub use join::{AbortHandle, JoinError, JoinHandle};
 pub use outcome::{
     DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, RunError, TaskInfo, UserRng,

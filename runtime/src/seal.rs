@@ -97,7 +97,7 @@ pub(crate) fn enter(seed: u64) {
     SEED.set(seed);
     LAST_NANOS.set(0);
     let _ = OS_RNG.try_with(|rng| rng.borrow_mut().take());
-    SEALED.set(true);
+    SEALED.set(crate::entropy::sealing());
 }
 
 /// Unseals the thread at the end of a run.
