@@ -57,23 +57,52 @@ fn parse_handler(input: ParseStream<'_>) -> syn::Result<Expr> {
     Ok(expr)
 }
 
+/// `biased;`, if the input starts with it.
+fn parse_biased(input: ParseStream<'_>) -> syn::Result<bool> {
+    if !(input.peek(syn::Ident) && input.peek2(Token![;])) {
+        return Ok(false);
+    }
+    let ident: syn::Ident = input.parse()?;
+    if ident != "biased" {
+        return Err(syn::Error::new(
+            ident.span(),
+            "expected `biased;` or a branch",
+        ));
+    }
+    input.parse::<Token![;]>()?;
+    Ok(true)
+}
+
+impl Parse for Branch {
+    /// `pattern = future[, if condition] => handler`
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let pat = Pat::parse_multi_with_leading_vert(input)?;
+        input.parse::<Token![=]>()?;
+        let future: Expr = input.parse()?;
+        let condition = if input.peek(Token![,]) && input.peek2(Token![if]) {
+            input.parse::<Token![,]>()?;
+            input.parse::<Token![if]>()?;
+            Some(input.parse::<Expr>()?)
+        } else {
+            None
+        };
+        input.parse::<Token![=>]>()?;
+        let handler = parse_handler(input)?;
+        Ok(Branch {
+            pat,
+            future,
+            condition,
+            handler,
+        })
+    }
+}
+
 impl Parse for Select {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let krate_tokens;
         parenthesized!(krate_tokens in input);
         let krate: TokenStream = krate_tokens.parse()?;
-        let mut biased = false;
-        if input.peek(syn::Ident) && input.peek2(Token![;]) {
-            let ident: syn::Ident = input.parse()?;
-            if ident != "biased" {
-                return Err(syn::Error::new(
-                    ident.span(),
-                    "expected `biased;` or a branch",
-                ));
-            }
-            input.parse::<Token![;]>()?;
-            biased = true;
-        }
+        let biased = parse_biased(input)?;
         let mut branches = Vec::new();
         let mut otherwise = None;
         while !input.is_empty() {
@@ -89,24 +118,7 @@ impl Parse for Select {
                 otherwise = Some(parse_handler(input)?);
                 continue;
             }
-            let pat = Pat::parse_multi_with_leading_vert(input)?;
-            input.parse::<Token![=]>()?;
-            let future: Expr = input.parse()?;
-            let condition = if input.peek(Token![,]) && input.peek2(Token![if]) {
-                input.parse::<Token![,]>()?;
-                input.parse::<Token![if]>()?;
-                Some(input.parse::<Expr>()?)
-            } else {
-                None
-            };
-            input.parse::<Token![=>]>()?;
-            let handler = parse_handler(input)?;
-            branches.push(Branch {
-                pat,
-                future,
-                condition,
-                handler,
-            });
+            branches.push(input.parse()?);
         }
         if branches.is_empty() {
             return Err(syn::Error::new(
@@ -135,22 +147,74 @@ impl VisitMut for StripBindingModes {
     }
 }
 
-pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
-    let Select {
-        krate,
-        biased,
-        branches,
-        otherwise,
-    } = syn::parse2(input)?;
-    let count = branches.len();
-    let variants: Vec<_> = (0..count).map(|i| format_ident!("B{}", i)).collect();
-    let generics: Vec<_> = (0..count)
-        .map(|i| format_ident!("__DetsimT{}", i))
-        .collect();
-    let futures: Vec<_> = (0..count)
-        .map(|i| format_ident!("__detsim_future_{}", i))
-        .collect();
+/// Step 3 for branch `i`: poll its future; if ready, disable the branch, and return
+/// its output if it matches the pattern.
+fn poll_arm(i: usize, branch: &Branch, future: &syn::Ident, variant: &syn::Ident) -> TokenStream {
+    let mut check = branch.pat.clone();
+    StripBindingModes.visit_pat_mut(&mut check);
+    quote! {
+        #i => {
+            if let ::core::task::Poll::Ready(__detsim_output) =
+                ::core::future::Future::poll(#future.as_mut(), __detsim_cx)
+            {
+                __detsim_disabled[#i] = true;
+                #[allow(unused_variables, unreachable_patterns, clippy::redundant_pattern_matching)]
+                let __detsim_matches = match &__detsim_output {
+                    #check => true,
+                    _ => false,
+                };
+                if __detsim_matches {
+                    return ::core::task::Poll::Ready(
+                        __DetsimSelectOut::#variant(__detsim_output),
+                    );
+                }
+            }
+        }
+    }
+}
 
+/// Step 3, one poll of the select: the first enabled branch to try is `start` (an
+/// index among the enabled branches only), then the enabled branches round from it.
+fn poll_body(count: usize, start: &TokenStream, poll_arms: &[TokenStream]) -> TokenStream {
+    quote! {
+        let __detsim_enabled = __detsim_disabled.iter().filter(|d| !**d).count();
+        if __detsim_enabled == 0 {
+            return ::core::task::Poll::Ready(__DetsimSelectOut::Disabled);
+        }
+        // The chosen start counts enabled branches only.
+        let mut __detsim_skip: usize = #start;
+        let mut __detsim_first = 0;
+        for (__detsim_i, __detsim_off) in __detsim_disabled.iter().enumerate() {
+            if !*__detsim_off {
+                if __detsim_skip == 0 {
+                    __detsim_first = __detsim_i;
+                    break;
+                }
+                __detsim_skip -= 1;
+            }
+        }
+        for __detsim_k in 0..#count {
+            #[allow(clippy::modulo_one)]
+            let __detsim_branch = (__detsim_first + __detsim_k) % #count;
+            if __detsim_disabled[__detsim_branch] {
+                continue;
+            }
+            match __detsim_branch {
+                #(#poll_arms)*
+                _ => ::core::unreachable!(),
+            }
+        }
+        if __detsim_disabled.iter().all(|d| *d) {
+            ::core::task::Poll::Ready(__DetsimSelectOut::Disabled)
+        } else {
+            ::core::task::Poll::Pending
+        }
+    }
+}
+
+/// Steps 1 and 2: the preconditions, which disable branches, then every future pinned
+/// under its name in `futures`.
+fn prelude(branches: &[Branch], futures: &[syn::Ident]) -> (TokenStream, TokenStream) {
     let preconditions = branches.iter().enumerate().filter_map(|(i, b)| {
         b.condition.as_ref().map(|c| {
             quote! {
@@ -160,7 +224,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             }
         })
     });
-    let pin_futures = branches.iter().zip(&futures).map(|(b, name)| {
+    let pin_futures = branches.iter().zip(futures).map(|(b, name)| {
         let future = &b.future;
         quote! {
             let mut #name = ::core::pin::pin!(
@@ -168,43 +232,41 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             );
         }
     });
-    let poll_arms = branches.iter().enumerate().map(|(i, b)| {
-        let mut check = b.pat.clone();
-        StripBindingModes.visit_pat_mut(&mut check);
-        let future = &futures[i];
-        let variant = &variants[i];
-        quote! {
-            #i => {
-                if let ::core::task::Poll::Ready(__detsim_output) =
-                    ::core::future::Future::poll(#future.as_mut(), __detsim_cx)
-                {
-                    __detsim_disabled[#i] = true;
-                    #[allow(unused_variables, unreachable_patterns, clippy::redundant_pattern_matching)]
-                    let __detsim_matches = match &__detsim_output {
-                        #check => true,
-                        _ => false,
-                    };
-                    if __detsim_matches {
-                        return ::core::task::Poll::Ready(
-                            __DetsimSelectOut::#variant(__detsim_output),
-                        );
-                    }
-                }
-            }
-        }
-    });
+    (quote!(#(#preconditions)*), quote!(#(#pin_futures)*))
+}
+
+/// `count` identifiers `{prefix}{i}`.
+fn numbered(prefix: &str, count: usize) -> Vec<syn::Ident> {
+    (0..count)
+        .map(|i| format_ident!("{}{}", prefix, i))
+        .collect()
+}
+
+pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    let Select {
+        krate,
+        biased,
+        branches,
+        otherwise,
+    } = syn::parse2(input)?;
+    let count = branches.len();
+    let variants = numbered("B", count);
+    let generics = numbered("__DetsimT", count);
+    let futures = numbered("__detsim_future_", count);
+
+    let (preconditions, pin_futures) = prelude(&branches, &futures);
+    let poll_arms: Vec<TokenStream> = (0..count)
+        .map(|i| poll_arm(i, &branches[i], &futures[i], &variants[i]))
+        .collect();
     let start = if biased {
         quote!(0usize)
     } else {
         quote!(#krate::__private::select_start(__detsim_enabled))
     };
-    let handler_arms = branches.iter().enumerate().map(|(i, b)| {
-        let pat = &b.pat;
-        let handler = &b.handler;
-        let variant = &variants[i];
-        quote! {
-            __DetsimSelectOut::#variant(#pat) => #handler,
-        }
+    let poll_body = poll_body(count, &start, &poll_arms);
+    let handler_arms = branches.iter().zip(&variants).map(|(b, variant)| {
+        let (pat, handler) = (&b.pat, &b.handler);
+        quote!(__DetsimSelectOut::#variant(#pat) => #handler,)
     });
     let otherwise = match otherwise {
         Some(handler) => quote!(#handler),
@@ -220,44 +282,10 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             Disabled,
         }
         let mut __detsim_disabled = [false; #count];
-        #(#preconditions)*
+        #preconditions
         let __detsim_out = {
-            #(#pin_futures)*
-            ::core::future::poll_fn(|__detsim_cx| {
-                let __detsim_enabled = __detsim_disabled.iter().filter(|d| !**d).count();
-                if __detsim_enabled == 0 {
-                    return ::core::task::Poll::Ready(__DetsimSelectOut::Disabled);
-                }
-                // The chosen start counts enabled branches only.
-                let mut __detsim_skip: usize = #start;
-                let mut __detsim_first = 0;
-                for (__detsim_i, __detsim_off) in __detsim_disabled.iter().enumerate() {
-                    if !*__detsim_off {
-                        if __detsim_skip == 0 {
-                            __detsim_first = __detsim_i;
-                            break;
-                        }
-                        __detsim_skip -= 1;
-                    }
-                }
-                for __detsim_k in 0..#count {
-                    #[allow(clippy::modulo_one)]
-                    let __detsim_branch = (__detsim_first + __detsim_k) % #count;
-                    if __detsim_disabled[__detsim_branch] {
-                        continue;
-                    }
-                    match __detsim_branch {
-                        #(#poll_arms)*
-                        _ => ::core::unreachable!(),
-                    }
-                }
-                if __detsim_disabled.iter().all(|d| *d) {
-                    ::core::task::Poll::Ready(__DetsimSelectOut::Disabled)
-                } else {
-                    ::core::task::Poll::Pending
-                }
-            })
-            .await
+            #pin_futures
+            ::core::future::poll_fn(|__detsim_cx| { #poll_body }).await
         };
         #[allow(unreachable_patterns, unreachable_code)]
         match __detsim_out {

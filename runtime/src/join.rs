@@ -254,6 +254,11 @@ pub(crate) fn payload_str(payload: &(dyn Any + Send)) -> Option<&str> {
         .downcast_ref::<&'static str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .or_else(|| {
+            payload
+                .downcast_ref::<crate::outcome::LivenessFailure>()
+                .map(|l| l.message.as_str())
+        })
 }
 
 impl fmt::Display for JoinError {

@@ -72,7 +72,8 @@ pub use entropy::thread_drew_os_randomness;
 pub use entropy::{__note_os_randomness_for_tests, __set_sealing};
 pub use join::{AbortHandle, JoinError, JoinHandle};
 pub use outcome::{
-    DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, RunError, TaskInfo, UserRng,
+    DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, LivenessFailure, RunError, TaskInfo,
+    UserRng,
 };
 pub use pct::Pct;
 pub use runtime::Runtime;

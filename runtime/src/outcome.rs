@@ -121,7 +121,31 @@ pub enum RunError {
     },
 }
 
+/// The panic payload of a liveness failure (`detsim::cluster::liveness`): a harness
+/// tells it from other panics by its type ([`RunError::is_liveness`]), never by the
+/// words of its message. Its message is read wherever a string payload's would be
+/// ([`RunError::message`], [`JoinError`](crate::JoinError)'s `Display`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivenessFailure {
+    /// What did not hold, in words.
+    pub message: String,
+}
+
+impl fmt::Display for LivenessFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for LivenessFailure {}
+
 impl RunError {
+    /// Whether the run failed on a liveness check: a panic whose payload is a
+    /// [`LivenessFailure`].
+    pub fn is_liveness(&self) -> bool {
+        matches!(self, RunError::Panic { payload, .. } if payload.is::<LivenessFailure>())
+    }
+
     /// What went wrong, in the program's own words: the panic message, or a description
     /// of the deadlock or livelock naming the tasks. Free of seeds and step counts, so
     /// a replay of the same failure gives the same message.

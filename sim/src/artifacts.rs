@@ -4,10 +4,14 @@
 //!   in `detsim-replays/`, trace files in `detsim-traces/`, each named
 //!   `<test>-<seed>.<kind>` with the test's name made safe for a file name
 //!   ([`file_stem`]).
+//! - `detsim-traces/` is bounded: writing a trace file there removes the oldest trace
+//!   files beyond the newest `DETSIM_TRACE_KEEP` (100 by default; [`prune`]), and each
+//!   file is at most `DETSIM_TRACE_MAX_MB` megabytes (20 by default; a longer trace
+//!   leaves out its first events and says so in the file).
 //! - A rerun command names the test (`-- <name> --exact`), the package, and
 //!   `RUSTFLAGS="--cfg detsim"` for the tokio facade's simulated build.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::schedule::Schedule;
 use crate::settings::Settings;
@@ -58,7 +62,42 @@ pub(crate) fn token_file(test: Option<&str>, seed: u64) -> PathBuf {
 /// Where the trace file of a reported failure goes:
 /// `detsim-traces/<test>-<seed>.trace.json` under [`target_dir`].
 pub(crate) fn trace_file(test: Option<&str>, seed: u64) -> PathBuf {
-    artifact_path("detsim-traces", test, seed, "trace.json")
+    artifact_path("detsim-traces", test, seed, TRACE_EXTENSION)
+}
+
+/// The extension of trace files in `detsim-traces/`.
+const TRACE_EXTENSION: &str = "trace.json";
+
+/// Keeps at most `keep` trace files in the directory of `written` (a trace file just
+/// written there): removes the oldest others, by modification time (then name), and
+/// never `written` itself. Returns how many it removed. Errors are ignored (another
+/// test process may be pruning the same directory): pruning is housekeeping.
+pub(crate) fn prune_traces(written: &Path, keep: usize) -> usize {
+    let Some(dir) = written.parent() else {
+        return 0;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut others: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.as_path() != written
+                && path
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.ends_with(&format!(".{TRACE_EXTENSION}")))
+        })
+        .filter_map(|path| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))
+        .collect();
+    let excess = (others.len() + 1).saturating_sub(keep.max(1));
+    others.sort();
+    others
+        .iter()
+        .take(excess)
+        .filter(|(_, path)| std::fs::remove_file(path).is_ok())
+        .count()
 }
 
 /// `<target>/<dir>/<test>-<seed>.<extension>`; a run outside a test is named after its
@@ -158,6 +197,44 @@ mod tests {
     #[test]
     fn file_stems_keep_only_safe_characters() {
         assert_eq!(file_stem("tests::a b/c-d.e_f"), "tests__a_b_c-d.e_f");
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_trace_files_and_the_one_just_written() {
+        let dir = std::env::temp_dir().join(format!("detsim-prune-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30);
+        let file = |name: &str, age_secs: u64| {
+            let path = dir.join(name);
+            let f = std::fs::File::create(&path).unwrap();
+            f.set_modified(base - std::time::Duration::from_secs(age_secs))
+                .unwrap();
+            path
+        };
+        for i in 0..5u64 {
+            file(&format!("t{i}-0x0.trace.json"), 100 - i); // t0 oldest … t4 newest
+        }
+        let other = file("notes.txt", 1000);
+        // The file just written is kept even if its clock says it is the oldest.
+        let written = file("new-0x0.trace.json", 10_000);
+        assert_eq!(prune_traces(&written, 3), 3);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "new-0x0.trace.json",
+                "notes.txt",
+                "t3-0x0.trace.json",
+                "t4-0x0.trace.json"
+            ]
+        );
+        assert!(other.exists());
+        assert_eq!(prune_traces(&written, 3), 0, "nothing more to prune");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -224,6 +224,51 @@ impl<L: Fn(&str) -> Option<String>> Vars<L> {
     }
 }
 
+/// How many trace files `detsim-traces/` keeps, and how big each may be: the oldest
+/// files beyond `keep` are removed when a new one is written; a trace longer than
+/// `max_bytes` leaves out its first events, and says so in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TraceLimits {
+    /// `DETSIM_TRACE_KEEP` (default [`TraceLimits::DEFAULT_KEEP`]).
+    pub(crate) keep: usize,
+    /// `DETSIM_TRACE_MAX_MB` in bytes (default [`TraceLimits::DEFAULT_MAX_MB`] MB).
+    pub(crate) max_bytes: usize,
+}
+
+impl TraceLimits {
+    /// Trace files kept in `detsim-traces/` by default.
+    pub(crate) const DEFAULT_KEEP: usize = 100;
+    /// The largest trace file by default, in MB (10^6 bytes).
+    pub(crate) const DEFAULT_MAX_MB: usize = 20;
+
+    /// Reads `DETSIM_TRACE_KEEP` and `DETSIM_TRACE_MAX_MB` from the process environment.
+    pub(crate) fn read() -> TraceLimits {
+        TraceLimits::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the two variables through `lookup` (tests pass a map).
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> TraceLimits {
+        let vars = Vars(lookup);
+        let count = |s: &str| parse_count(s).and_then(|n| usize::try_from(n).ok());
+        TraceLimits {
+            keep: vars
+                .parsed(
+                    "DETSIM_TRACE_KEEP",
+                    count,
+                    "a positive number of trace files, such as 100",
+                )
+                .unwrap_or(TraceLimits::DEFAULT_KEEP),
+            max_bytes: vars
+                .parsed(
+                    "DETSIM_TRACE_MAX_MB",
+                    |s| count(s).and_then(|mb| mb.checked_mul(1_000_000)),
+                    "a positive number of megabytes, such as 20",
+                )
+                .unwrap_or(TraceLimits::DEFAULT_MAX_MB * 1_000_000),
+        }
+    }
+}
+
 /// `DETSIM_REPLAY`: a replay token, or `@` and the path of a file that holds one (a
 /// report writes a token longer than 1,000 characters to a file and prints that form).
 fn read_replay(value: &str) -> String {
@@ -305,6 +350,48 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Env::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn trace_limits_default_to_100_files_of_20_mb_and_are_configurable() {
+        let read = |vars: &[(&str, &str)]| {
+            let map: BTreeMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            TraceLimits::from_lookup(|name| map.get(name).cloned())
+        };
+        assert_eq!(
+            read(&[]),
+            TraceLimits {
+                keep: 100,
+                max_bytes: 20_000_000
+            }
+        );
+        assert_eq!(
+            read(&[("DETSIM_TRACE_KEEP", "5"), ("DETSIM_TRACE_MAX_MB", "1")]),
+            TraceLimits {
+                keep: 5,
+                max_bytes: 1_000_000
+            }
+        );
+        for (name, value, form) in [
+            ("DETSIM_TRACE_KEEP", "0", "a positive number of trace files"),
+            (
+                "DETSIM_TRACE_MAX_MB",
+                "2.5",
+                "a positive number of megabytes",
+            ),
+        ] {
+            let message = std::panic::catch_unwind(|| read(&[(name, value)]))
+                .unwrap_err()
+                .downcast::<String>()
+                .unwrap();
+            assert!(
+                message.contains(&format!("{name}=`{value}`")) && message.contains(form),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -62,14 +62,19 @@ struct TraceFile<'a> {
 struct OtherData<'a> {
     title: &'a str,
     timeline: &'static str,
-    /// How many of the run's first events the file leaves out (see [`MAX_EVENTS`]).
+    /// How many of the run's first events the file leaves out (see [`MAX_EVENTS`] and
+    /// [`to_json_within`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     left_out: Option<usize>,
+    /// What a truncated file leaves out, and why, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 /// The most trace events a file shows: a longer run (a livelock uses up its whole poll
 /// budget) shows its last ones, from the start of a poll, so that the file stays small
-/// enough for a browser to open (about 100 MB at most).
+/// enough for a browser to open (about 100 MB at most; `DETSIM_TRACE_MAX_MB` caps the
+/// file's bytes too, at 20 MB by default: see [`to_json_within`]).
 pub(crate) const MAX_EVENTS: usize = 500_000;
 
 /// One trace event (the fields of the trace-event format detsim uses).
@@ -200,9 +205,28 @@ fn units(trace: &Trace) -> Vec<std::ops::Range<usize>> {
     units
 }
 
-/// The trace as a Chrome trace-event JSON document titled `title`.
+/// The trace as a Chrome trace-event JSON document titled `title`, at most
+/// [`MAX_EVENTS`] events long.
+#[cfg(test)]
 pub(crate) fn to_json(trace: &Trace, title: &str) -> String {
     to_json_capped(trace, title, MAX_EVENTS)
+}
+
+/// [`to_json`] in at most `max_bytes` (unless the file's metadata alone is longer): a
+/// longer trace shows its last events, from the start of a poll, and its `otherData`
+/// says how many events it leaves out (`left_out`) and why (`note`). Each retry shows
+/// 90% of what would have fit at the last try's bytes per event, so a few tries do.
+pub(crate) fn to_json_within(trace: &Trace, title: &str, max_bytes: usize) -> String {
+    let mut cap = MAX_EVENTS;
+    loop {
+        let json = to_json_capped(trace, title, cap);
+        let shown = cap.min(trace.events().len());
+        if json.len() <= max_bytes || shown == 0 {
+            return json;
+        }
+        let fits = (shown as u128 * max_bytes as u128 * 9 / 10 / json.len() as u128) as usize;
+        cap = fits.min(shown - 1);
+    }
 }
 
 /// [`to_json`] showing at most the last `cap` events (from a unit's start).
@@ -237,6 +261,13 @@ fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
             title,
             timeline: TIMELINE,
             left_out,
+            note: left_out.map(|n| {
+                format!(
+                    "truncated: the first {n} of the run's {} events are left out, to keep \
+                     the file under {MAX_EVENTS} events and DETSIM_TRACE_MAX_MB megabytes",
+                    trace.events().len()
+                )
+            }),
         },
     };
     serde_json::to_string(&file).expect("a trace file serializes")
@@ -456,12 +487,14 @@ fn instant(trace: &Trace, kind: &EventKind, ts: f64) -> TraceEvent {
     }
 }
 
-/// Writes `trace` as a trace file at `path`, creating its directory.
+/// Writes `trace` as a trace file at `path`, creating its directory, in at most
+/// `DETSIM_TRACE_MAX_MB` megabytes (20 by default; see [`to_json_within`]).
 pub(crate) fn write(trace: &Trace, title: &str, path: &Path) -> io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, to_json(trace, title))
+    let max_bytes = crate::config::TraceLimits::read().max_bytes;
+    std::fs::write(path, to_json_within(trace, title, max_bytes))
 }
 
 impl Failure {
@@ -470,7 +503,9 @@ impl Failure {
     /// one track per task, a slice per poll, instants for spawns, wakes, timers, clock
     /// jumps, decisions, aborts and panics, and arrows from each wake to the poll it
     /// caused. The report already names a file written this way under the target
-    /// directory ([`Failure::trace_file`]).
+    /// directory ([`Failure::trace_file`]). A file over `DETSIM_TRACE_MAX_MB` megabytes
+    /// (20 by default) leaves out the run's first events and says so in its
+    /// `otherData`.
     pub fn write_trace(&self, path: impl AsRef<Path>) -> io::Result<()> {
         write(&self.trace, &self.title(), path.as_ref())
     }
@@ -492,11 +527,16 @@ impl Failure {
         }
     }
 
-    /// Writes the trace file the report names, under the target directory.
+    /// Writes the trace file the report names, under the target directory, and prunes
+    /// that directory to the newest `DETSIM_TRACE_KEEP` files
+    /// ([`crate::artifacts::prune_traces`]).
     pub(crate) fn write_trace_file(&mut self) {
         let path = crate::artifacts::trace_file(self.test_name.as_deref(), self.seed);
         self.trace_file = Some(match self.write_trace(&path) {
-            Ok(()) => Ok(path),
+            Ok(()) => {
+                crate::artifacts::prune_traces(&path, crate::config::TraceLimits::read().keep);
+                Ok(path)
+            }
             Err(error) => Err(format!("{}: {error}", path.display())),
         });
     }
@@ -563,6 +603,33 @@ mod tests {
                 .get("left_out")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_trace_over_the_size_limit_is_truncated_with_a_note() {
+        let trace = traced_run();
+        let whole = to_json(&trace, "t");
+        assert_eq!(to_json_within(&trace, "t", whole.len()), whole);
+        let max = whole.len() / 3;
+        let cut = to_json_within(&trace, "t", max);
+        assert!(cut.len() <= max, "{} > {max}", cut.len());
+        let file: Value = serde_json::from_str(&cut).unwrap();
+        let left_out = file["otherData"]["left_out"].as_u64().unwrap();
+        let note = file["otherData"]["note"].as_str().unwrap();
+        assert!(
+            note.starts_with(&format!(
+                "truncated: the first {left_out} of the run's {} events are left out",
+                trace.events().len()
+            )) && note.contains("DETSIM_TRACE_MAX_MB"),
+            "{note}"
+        );
+        // What is left is the run's end.
+        let (all, shown) = (polls(&whole), polls(&cut));
+        assert!(!shown.is_empty() && shown.len() < all.len());
+        assert_eq!(shown, all[all.len() - shown.len()..]);
+        assert!(file["otherData"].get("note").is_some());
+        let untouched: Value = serde_json::from_str(&whole).unwrap();
+        assert!(untouched["otherData"].get("note").is_none());
     }
 
     #[test]

@@ -191,7 +191,7 @@ impl Failure {
             RunError::Deadlock { .. } => FailureKind::Deadlock,
             RunError::Livelock { .. } => FailureKind::Livelock,
             RunError::PollBudget { .. } => FailureKind::PollBudget,
-            _ if error.message().starts_with("liveness:") => FailureKind::Liveness,
+            _ if error.is_liveness() => FailureKind::Liveness,
             _ => FailureKind::Panic,
         };
         let message = match check_error {

@@ -44,7 +44,15 @@ impl Faults {
     }
 
     /// The same `plan` for every seed (paste the plan a failure report prints).
+    ///
+    /// Panics if the plan is out of range (see [`Plan::validate`]): a rate outside
+    /// `0.0..=1.0` or NaN, a latency range whose start is past its end, or a zero
+    /// `step` or `horizon`.
+    #[track_caller]
     pub fn explicit(plan: Plan) -> Faults {
+        if let Err(e) = plan.validate() {
+            panic!("detsim::cluster::Faults::explicit: {e}");
+        }
         Faults(FaultsKind::Explicit(plan))
     }
 
@@ -118,6 +126,34 @@ impl Plan {
         horizon: Duration::from_secs(60),
     };
 
+    /// Checks that every field is in its allowed range: the rates (`loss`,
+    /// `duplicate`, `reorder`, `partition`, `clog`, `kill`, `pause`) in `0.0..=1.0`
+    /// (not NaN), `latency.0 <= latency.1`, and `step` and `horizon` above zero (a
+    /// zero `step` would make the nemesis loop without time passing). The error
+    /// names the field, its value and the allowed range.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_link(self.latency, self.loss, self.duplicate, self.reorder)?;
+        for (name, value) in [
+            ("partition", self.partition),
+            ("clog", self.clog),
+            ("kill", self.kill),
+            ("pause", self.pause),
+        ] {
+            validate_rate(name, value)?;
+        }
+        for (name, value, example) in [
+            ("step", self.step, Plan::NONE.step),
+            ("horizon", self.horizon, Plan::NONE.horizon),
+        ] {
+            if value.is_zero() {
+                return Err(format!(
+                    "`{name}` is {value:?}; it must be above zero (for example {example:?})"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the nemesis has anything to do.
     pub(crate) fn needs_nemesis(&self) -> bool {
         self.partition > 0.0 || self.clog > 0.0 || self.kill > 0.0 || self.pause > 0.0
@@ -156,6 +192,36 @@ impl Default for Plan {
     fn default() -> Plan {
         Plan::NONE
     }
+}
+
+/// Checks a rate: a probability in `0.0..=1.0`, not NaN.
+fn validate_rate(name: &str, value: f64) -> Result<(), String> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is {value:?}; it must be a probability in 0.0..=1.0"
+        ))
+    }
+}
+
+/// Checks a link's latency range and datagram rates (a [`Plan`]'s or a
+/// [`LinkFaults`](crate::cluster::LinkFaults)').
+pub(crate) fn validate_link(
+    latency: (Duration, Duration),
+    loss: f64,
+    duplicate: f64,
+    reorder: f64,
+) -> Result<(), String> {
+    if latency.0 > latency.1 {
+        return Err(format!(
+            "`latency` is ({:?}, {:?}); it must be a range (min, max) with min <= max",
+            latency.0, latency.1
+        ));
+    }
+    validate_rate("loss", loss)?;
+    validate_rate("duplicate", duplicate)?;
+    validate_rate("reorder", reorder)
 }
 
 fn duration(d: Duration) -> String {

@@ -46,6 +46,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
+pub use detsim_runtime::LivenessFailure;
 use detsim_runtime::node::{self as rt_node, NodeId};
 use detsim_runtime::time;
 
@@ -314,14 +315,26 @@ pub(crate) fn pause_index(index: usize, d: Duration) {
     });
 }
 
-fn hosts(a: &Node, b: &Node) -> (HostId, HostId) {
+/// The hosts of two distinct nodes; panics, naming `what`, if they are one node (a
+/// node's link to itself is loopback, which is never faulty).
+#[track_caller]
+fn hosts(what: &str, a: &Node, b: &Node) -> (HostId, HostId) {
+    assert!(
+        a.host != b.host,
+        "`{what}` was given the node {:?} twice: it acts on the link between two \
+         distinct nodes (a node's loopback is never faulty)",
+        a.name
+    );
     (a.host, b.host)
 }
 
 /// Partitions `a` and `b` both ways: datagrams between them vanish, TCP packets are
-/// held (a connection held longer than [`TCP_TIMEOUT`] is reset).
+/// held (a connection held longer than [`TCP_TIMEOUT`] is reset). Panics if `a` and
+/// `b` are the same node, as [`partition_oneway`], [`heal`], [`clog`] and
+/// [`set_link`] do.
+#[track_caller]
 pub fn partition(a: &Node, b: &Node) {
-    let (x, y) = hosts(a, b);
+    let (x, y) = hosts("detsim::cluster::partition", a, b);
     rt_node::note(|| format!("partition {} | {}", a.name, b.name));
     with_world("detsim::cluster::partition", |w| {
         w.partition(x, y);
@@ -330,15 +343,17 @@ pub fn partition(a: &Node, b: &Node) {
 }
 
 /// Partitions the direction `from → to` only.
+#[track_caller]
 pub fn partition_oneway(from: &Node, to: &Node) {
-    let (x, y) = hosts(from, to);
+    let (x, y) = hosts("detsim::cluster::partition_oneway", from, to);
     rt_node::note(|| format!("partition {} → {}", from.name, to.name));
     with_world("detsim::cluster::partition_oneway", |w| w.partition(x, y));
 }
 
 /// Heals both directions between `a` and `b`; held TCP packets are delivered.
+#[track_caller]
 pub fn heal(a: &Node, b: &Node) {
-    let (x, y) = hosts(a, b);
+    let (x, y) = hosts("detsim::cluster::heal", a, b);
     rt_node::note(|| format!("heal {} | {}", a.name, b.name));
     with_world("detsim::cluster::heal", |w| {
         w.heal(x, y);
@@ -353,8 +368,9 @@ pub fn heal_all() {
 }
 
 /// Clogs `from → to` for `d`: what is sent meanwhile is held, then delivered in order.
+#[track_caller]
 pub fn clog(from: &Node, to: &Node, d: Duration) {
-    let (x, y) = hosts(from, to);
+    let (x, y) = hosts("detsim::cluster::clog", from, to);
     rt_node::note(|| format!("clog {} → {} for {d:?}", from.name, to.name));
     with_world("detsim::cluster::clog", |w| {
         let until = w
@@ -365,8 +381,19 @@ pub fn clog(from: &Node, to: &Node, d: Duration) {
 }
 
 /// Sets the latency and datagram faults of `from → to` (over the run's plan).
+/// Panics if `faults` is out of range (a rate outside `0.0..=1.0` or NaN, a latency
+/// range whose start is past its end).
+#[track_caller]
 pub fn set_link(from: &Node, to: &Node, faults: LinkFaults) {
-    let (x, y) = hosts(from, to);
+    if let Err(e) = faults::validate_link(
+        faults.latency,
+        faults.loss,
+        faults.duplicate,
+        faults.reorder,
+    ) {
+        panic!("detsim::cluster::set_link: {e}");
+    }
+    let (x, y) = hosts("detsim::cluster::set_link", from, to);
     with_world("detsim::cluster::set_link", |w| {
         w.link_mut(x, y).faults = Some(faults);
         w.faults_on = true;
@@ -408,13 +435,18 @@ pub fn stop_faults() {
 }
 
 /// Ends the fault phase ([`stop_faults`]) and requires `condition` to complete within
-/// `within` of simulated time; returns its output. Otherwise the run fails with
-/// "liveness: {what} did not hold within {within:?} after faults stopped".
+/// `within` of simulated time; returns its output. Otherwise the run fails with a
+/// [`LivenessFailure`] panic: "liveness: {what} did not hold within {within:?} after
+/// faults stopped", reported as `FailureKind::Liveness`.
 pub async fn liveness<F: Future>(what: &str, within: Duration, condition: F) -> F::Output {
     stop_faults();
     match time::timeout(within, condition).await {
         Ok(output) => output,
-        Err(_) => panic!("liveness: {what} did not hold within {within:?} after faults stopped"),
+        Err(_) => std::panic::panic_any(LivenessFailure {
+            message: format!(
+                "liveness: {what} did not hold within {within:?} after faults stopped"
+            ),
+        }),
     }
 }
 

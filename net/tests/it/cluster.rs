@@ -16,7 +16,7 @@ use detsim_runtime::Runtime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Runs `body` once under `seed` and `faults`.
-fn run_with<F: Future>(faults: Faults, seed: u64, body: F) -> F::Output {
+pub(crate) fn run_with<F: Future>(faults: Faults, seed: u64, body: F) -> F::Output {
     let previous = cluster::set_thread_faults(Some(faults));
     let output = Runtime::new(seed).block_on(body);
     cluster::set_thread_faults(previous);
@@ -24,7 +24,7 @@ fn run_with<F: Future>(faults: Faults, seed: u64, body: F) -> F::Output {
 }
 
 /// An echo server on port 7000 of the node it runs on.
-async fn echo_server(started: Rc<Cell<u32>>) {
+pub(crate) async fn echo_server(started: Rc<Cell<u32>>) {
     started.set(started.get() + 1);
     let listener = TcpListener::bind("0.0.0.0:7000").await.unwrap();
     loop {
@@ -76,6 +76,26 @@ fn node_names_resolve_and_kill_closes_sockets_and_restart_reruns_init() {
     }
 }
 
+/// A node killed in the poll that started it runs nothing: its `init` task, spawned in
+/// that poll, is dropped with it.
+#[test]
+fn a_node_killed_in_the_poll_that_started_it_runs_nothing() {
+    for seed in 0..5 {
+        run_with(Faults::none(), seed, async {
+            let started = Rc::new(Cell::new(0));
+            let s = started.clone();
+            let n = cluster::node("n", move || echo_server(s.clone()));
+            n.kill();
+            time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(started.get(), 0, "init ran after the kill");
+            n.restart();
+            time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(started.get(), 1, "a restart runs init");
+            n.kill();
+        });
+    }
+}
+
 #[test]
 fn pause_freezes_a_node_and_its_timers() {
     run_with(Faults::none(), 1, async {
@@ -102,7 +122,7 @@ fn pause_freezes_a_node_and_its_timers() {
 }
 
 /// Two nodes `a` and `b`, each with a UDP socket on port 9000, and a log of what `b` got.
-fn udp_pair() -> (cluster::Node, cluster::Node, Rc<RefCell<Vec<u32>>>) {
+pub(crate) fn udp_pair() -> (cluster::Node, cluster::Node, Rc<RefCell<Vec<u32>>>) {
     let got = Rc::new(RefCell::new(Vec::new()));
     let a = cluster::node("a", || async {});
     let g = got.clone();
@@ -121,7 +141,7 @@ fn udp_pair() -> (cluster::Node, cluster::Node, Rc<RefCell<Vec<u32>>>) {
 }
 
 /// Sends `0..n` datagrams from `node` to `b:9000`, `gap` apart.
-fn send_from(node: &cluster::Node, n: u32, gap: Duration) -> detsim::JoinHandle<()> {
+pub(crate) fn send_from(node: &cluster::Node, n: u32, gap: Duration) -> detsim::JoinHandle<()> {
     node.spawn(async move {
         let socket = UdpSocket::bind("0.0.0.0:0").await.unwrap();
         for i in 0..n {
@@ -338,7 +358,7 @@ fn buggify_sites_are_enabled_a_quarter_of_runs_and_fire_a_quarter_of_the_time() 
 }
 
 /// The plan a seed draws under swarm.
-fn swarm_plan(seed: u64) -> (Plan, Vec<detsim_runtime::Decision>) {
+pub(crate) fn swarm_plan(seed: u64) -> (Plan, Vec<detsim_runtime::Decision>) {
     let previous = cluster::set_thread_faults(Some(Faults::swarm()));
     let mut rt = Runtime::new(seed);
     rt.block_on(async {
@@ -405,6 +425,38 @@ fn a_condition_that_does_not_converge_is_a_liveness_failure() {
     let report = failure.to_string();
     assert!(report.contains("fault plan of this run"), "{report}");
     assert!(report.contains("kill stuck"), "{report}");
+}
+
+/// A liveness failure is known by its payload's type, not by its words: a plain panic
+/// whose message starts with "liveness:" is a panic like any other.
+#[test]
+fn a_liveness_failure_is_known_by_its_payload_type() {
+    let error = Runtime::new(1)
+        .run(async {
+            cluster::liveness(
+                "never",
+                Duration::from_secs(1),
+                std::future::pending::<()>(),
+            )
+            .await;
+        })
+        .unwrap_err();
+    assert!(error.is_liveness(), "{error}");
+    assert_eq!(
+        error.message(),
+        "liveness: never did not hold within 1s after faults stopped"
+    );
+    let detsim_runtime::RunError::Panic { payload, .. } = error else {
+        panic!("a liveness failure is a panic");
+    };
+    assert!(payload.is::<cluster::LivenessFailure>());
+
+    let report = detsim::Builder::new()
+        .ignore_env()
+        .seeds(1)
+        .explore(|| async { panic!("liveness: only the words of one") });
+    let failure = report.failure.expect("the body panics");
+    assert_eq!(failure.kind, detsim::FailureKind::Panic, "{failure}");
 }
 
 #[test]

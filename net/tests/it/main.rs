@@ -1,10 +1,12 @@
 //! Integration tests of the simulated network: TCP ([`tcp`]), UDP ([`udp`]),
-//! addresses and ports ([`addr`]), and determinism and replay of delivery order
-//! ([`determinism`]).
+//! addresses and ports ([`addr`]), determinism and replay of delivery order
+//! ([`determinism`]), the cluster ([`cluster`]), and the exact effect of each fault and
+//! the refusal of bad fault input ([`faults`]).
 
 mod addr;
 mod cluster;
 mod determinism;
+mod faults;
 mod tcp;
 mod udp;
 

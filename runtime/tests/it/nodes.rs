@@ -50,6 +50,38 @@ fn spawned_tasks_inherit_their_node_and_kill_drops_them_all_in_id_order() {
     });
 }
 
+/// A task spawned on a node in the same poll as the node's kill, before it was ever
+/// polled, is dropped with the node: it never runs and its handle says cancelled; so is
+/// a task a node's task spawns in the poll in which it kills its own node.
+#[test]
+fn a_task_spawned_in_the_same_poll_as_its_node_s_kill_does_not_survive_it() {
+    Runtime::new(1).block_on(async {
+        let ran = Rc::new(RefCell::new(Vec::new()));
+        let n = node::create("n");
+        let r = ran.clone();
+        let task = node::spawn_on(n, Some("init".into()), async move {
+            r.borrow_mut().push("init");
+        });
+        node::kill(n);
+        assert!(task.await.unwrap_err().is_cancelled());
+
+        let m = node::create("m");
+        let r = ran.clone();
+        let killer = node::spawn_on(m, Some("killer".into()), async move {
+            let r2 = r.clone();
+            let child = spawn(async move { r2.borrow_mut().push("child") });
+            node::kill(m);
+            r.borrow_mut().push("killer after the kill");
+            assert!(child.await.unwrap_err().is_cancelled());
+            std::future::pending::<()>().await;
+        });
+        time::sleep(Duration::from_secs(1)).await;
+        // The killer's own poll runs to its end; nothing of `m` runs after it.
+        assert_eq!(*ran.borrow(), ["killer after the kill"]);
+        assert!(killer.await.unwrap_err().is_cancelled());
+    });
+}
+
 #[test]
 fn a_paused_node_runs_nothing_until_it_resumes() {
     Runtime::new(2).block_on(async {

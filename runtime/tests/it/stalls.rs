@@ -298,6 +298,29 @@ fn the_default_budget_grows_with_the_tasks() {
     assert_eq!(fixed.steps(), detsim_runtime::DEFAULT_MAX_STEPS);
 }
 
+/// The default budget is exactly `DEFAULT_MAX_STEPS` (a million polls) plus the
+/// documented 100 polls (`DEFAULT_POLLS_PER_TASK`) per spawned task: a spinner next to
+/// ten finished tasks is stopped after exactly 1,001,000 polls.
+#[test]
+fn the_default_budget_is_a_million_polls_plus_100_per_spawned_task() {
+    assert_eq!(detsim_runtime::DEFAULT_MAX_STEPS, 1_000_000);
+    assert_eq!(detsim_runtime::DEFAULT_POLLS_PER_TASK, 100);
+    let mut rt = Runtime::new(1);
+    let error = rt
+        .run(async {
+            for _ in 0..10 {
+                spawn(async {});
+            }
+            spin().await;
+        })
+        .unwrap_err();
+    let RunError::Livelock { max_steps, .. } = &error else {
+        panic!("a spinner is a livelock: {error}");
+    };
+    assert_eq!(*max_steps, 1_000_000 + 10 * 100);
+    assert_eq!(rt.steps(), 1_000_000 + 10 * 100);
+}
+
 /// A failure names at most ten tasks, however many are involved.
 #[test]
 fn a_stall_message_names_ten_tasks_and_counts_the_rest() {

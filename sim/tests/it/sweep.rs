@@ -439,3 +439,32 @@ fn the_calibration_run_happens_only_for_pct_seeds() {
         "a PCT seed is calibrated"
     );
 }
+
+/// A sweep that would run past `u64::MAX` is refused before any seed runs, naming both
+/// settings; the last range that fits runs every seed it asks for.
+#[test]
+#[should_panic(expected = "the sweep's seeds would pass u64::MAX")]
+fn a_seed_range_past_u64_max_is_refused() {
+    Builder::new()
+        .ignore_env()
+        .seed_start(u64::MAX - 3)
+        .seeds(10)
+        .explore(|| async { unreachable!("no seed runs") });
+}
+
+#[test]
+fn the_last_seed_range_that_fits_runs_every_seed() {
+    let seen = std::sync::Mutex::new(Vec::new());
+    let report = Builder::new()
+        .ignore_env()
+        .seed_start(u64::MAX - 10)
+        .seeds(10)
+        .jobs(1)
+        .scheduler(Scheduler::random())
+        .explore(|| async {
+            yield_now().await;
+            seen.lock().unwrap().push(detsim::random::<u8>());
+        });
+    assert_eq!(report.seeds_run, 10);
+    assert_eq!(seen.lock().unwrap().len(), 10);
+}

@@ -231,6 +231,45 @@ mod simulated {
         assert!(runs.iter().flatten().any(|&b| b == 1));
     }
 
+    /// A branch disabled by its precondition (`, if false`) takes no part in the
+    /// decision: a select of three ready branches, one disabled, is one decision among
+    /// 2 options, and the two enabled branches each win half of the runs. 2,000 runs:
+    /// Binomial(2000, 0.5), sd ≈ 22.4, so 1,000 ± 112 (5 sd) wins each; with the
+    /// disabled branch counted (3 options) one branch would win about 1,333.
+    #[test]
+    fn disabled_branches_take_no_part_in_the_decision() {
+        let runs = 2000u64;
+        let mut wins = [0u64; 3];
+        for seed in 0..runs {
+            let mut rt = detsim_runtime::Runtime::new(seed);
+            let won = rt.block_on(async {
+                tokio::select! {
+                    v = std::future::ready(0usize) => v,
+                    v = std::future::ready(1usize), if false => v,
+                    v = std::future::ready(2usize) => v,
+                }
+            });
+            wins[won] += 1;
+            let selects: Vec<u32> = rt
+                .decisions()
+                .iter()
+                .filter(|d| d.kind == detsim::choice::DecisionKind::Select)
+                .map(|d| d.ready)
+                .collect();
+            assert_eq!(
+                selects,
+                [2],
+                "seed {seed}: one decision among the 2 enabled"
+            );
+        }
+        assert_eq!(wins[1], 0, "the disabled branch never wins");
+        let bounds = 888..=1112;
+        assert!(
+            bounds.contains(&wins[0]) && bounds.contains(&wins[2]),
+            "wins per branch: {wins:?}, expected {bounds:?} each"
+        );
+    }
+
     /// Decisions are recorded: the fifo scheduler (every decision 0) takes source order,
     /// and never shows the planted bug, which random schedules find.
     #[test]
