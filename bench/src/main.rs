@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|seal|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|seal|history|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -37,6 +37,9 @@
 //!   against detsim's own API; needs a `--cfg detsim` build
 //!   (`CARGO_TARGET_DIR=target/detsim RUSTFLAGS="--cfg detsim" cargo run --release -p
 //!   detsim-bench facade`), and says so without it.
+//! - `history`: `detsim::history`'s linearizability check of a 10,000-operation
+//!   key-value history of 10 clients, and of small register histories next to a
+//!   brute-force checker.
 //!
 //! A summary at the end lists each figure that the design's performance targets name,
 //! with its target.
@@ -48,6 +51,7 @@
 mod cluster;
 mod exhaustive;
 mod facade;
+mod history;
 mod madsim;
 mod measure;
 mod net;
@@ -105,7 +109,7 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "scale",
     "spawn",
     "timers",
@@ -117,8 +121,9 @@ const SECTIONS: [&str; 11] = [
     "madsim",
     "facade",
     "seal",
+    "history",
 ];
-const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|seal|all]... \
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|seal|history|all]... \
                      [--quick] [--cap SEEDS] [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -175,6 +180,7 @@ fn run(options: &Options) {
             "madsim" => madsim::run(options.quick, &mut summary),
             "facade" => facade::run(options.quick, &mut summary),
             "seal" => seal::run(options.quick),
+            "history" => history::run(options.quick, &mut summary),
             _ => unreachable!("parse only lets known sections through"),
         }
         println!();

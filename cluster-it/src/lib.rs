@@ -3,19 +3,30 @@
 //! cluster with faults (`tests/kv.rs`).
 //!
 //! # The service
-//! - The **backup** (`backup`) keeps a map on its disk. It serves `REPL k v` (store,
-//!   then `ACK`) from the primary and `GET k` (`VAL v` or `NONE`) from anyone.
-//! - The **primary** (`primary`) takes `PUT k v` from clients and answers `OK` or
-//!   `ERR`. How it replicates is its [`Variant`]:
+//! - The **primary** (`primary`) takes `PUT k v` and `GET k` from clients and answers
+//!   `OK`, `VAL v`, `NONE` or `ERR …`. How it replicates and reads is its
+//!   [`Variant`]:
 //!   - [`Variant::Fixed`]: it sends `REPL` to the backup and answers `OK` only after
-//!     the backup's `ACK` (synchronous replication); any error or a 2 s timeout is
-//!     `ERR`.
+//!     the backup's `ACK` (synchronous replication; any error or a 2 s timeout is
+//!     `ERR`), and answers a read only after the backup confirmed (`CHECK`) that it
+//!     is still the primary's backup.
 //!   - [`Variant::Buggy`]: it answers `OK` at once and a replicator task ships the
 //!     accepted writes to the backup in batches every 50 ms (asynchronous replication,
 //!     the planted bug): a primary that crashes with a batch not yet shipped loses
 //!     writes it acknowledged.
+//!   - [`Variant::StaleReads`]: it replicates as `Fixed` does, but answers reads from
+//!     its own map without asking the backup (the second planted bug): a primary the
+//!     backup has deposed keeps serving reads, and misses the writes the new primary
+//!     takes.
+//! - The **backup** (`backup`) keeps a map on its disk. It stores what the primary
+//!   replicates (`REPL k v`, then `ACK`), confirms `CHECK`, and answers `DUMP` (its
+//!   whole map). Given the primary's address, it pings the primary every 200 ms; when
+//!   no ping succeeded for 2 s it **fails over**: it promotes itself, for good, to primary of its own map (the old
+//!   primary is deposed: the backup refuses its `REPL` and `CHECK` with `ERR
+//!   deposed`) and serves `PUT` and `GET` alone. Before that it refuses `PUT` and
+//!   `GET` with `ERR not primary`.
 //! - A **disk** is a value the test keeps outside the nodes and passes to `init`: it
-//!   survives kills and restarts.
+//!   survives kills and restarts; so does the backup's [`Role`].
 //!
 //! The protocol is one line per request and per answer over TCP.
 
@@ -35,6 +46,21 @@ pub const PORT: u16 = 7000;
 /// How long the primary waits for the backup's `ACK` before answering `ERR`.
 pub const REPLICATION_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How often the backup pings the primary.
+pub const PING_EVERY: Duration = Duration::from_millis(200);
+
+/// How long a ping may take (a slow link is not a dead primary).
+pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long without a successful ping before the backup fails over.
+pub const FAILOVER_AFTER: Duration = Duration::from_secs(2);
+
+/// The answer of a backup that is not the primary to a client's request.
+pub const NOT_PRIMARY: &str = "ERR not primary";
+
+/// The answer of a promoted backup to its old primary.
+pub const DEPOSED: &str = "ERR deposed";
+
 /// How the primary replicates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -42,12 +68,19 @@ pub enum Variant {
     Fixed,
     /// Answers `OK` at once and replicates in batches later (the planted bug).
     Buggy,
+    /// Replicates as `Fixed` does but reads its own map without asking the backup: a
+    /// deposed primary serves stale reads (the second planted bug).
+    StaleReads,
 }
+
+/// Whether the backup has promoted itself to primary: kept by the test outside the
+/// node (it survives restarts, as the disk does), so the test can see a failover.
+pub type Role = Rc<std::cell::Cell<bool>>;
 
 /// A node's persistent state: its map. Survives kills (the test keeps it).
 pub type Disk = Rc<RefCell<BTreeMap<u64, u64>>>;
 
-/// One request line: `PUT k v`, `GET k` or `REPL k v`.
+/// One request line: `PUT k v`, `GET k`, `REPL k v`, `CHECK`, `PING` or `DUMP`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
     /// Store `v` at `k` (clients → primary).
@@ -58,6 +91,10 @@ pub enum Request {
     Repl(u64, u64),
     /// Every key and value, as `MAP k:v k:v …`.
     Dump,
+    /// The primary asks the backup whether it is still its backup: `ACK` or `ERR deposed`.
+    Check,
+    /// The backup asks whether the primary is up: `PONG`.
+    Ping,
 }
 
 impl Request {
@@ -71,6 +108,8 @@ impl Request {
             "GET" => Some(Request::Get(num()?)),
             "REPL" => Some(Request::Repl(num()?, num()?)),
             "DUMP" => Some(Request::Dump),
+            "CHECK" => Some(Request::Check),
+            "PING" => Some(Request::Ping),
             _ => None,
         }
     }
@@ -82,6 +121,8 @@ impl Request {
             Request::Get(k) => format!("GET {k}\n"),
             Request::Repl(k, v) => format!("REPL {k} {v}\n"),
             Request::Dump => "DUMP\n".to_owned(),
+            Request::Check => "CHECK\n".to_owned(),
+            Request::Ping => "PING\n".to_owned(),
         }
     }
 }
@@ -149,29 +190,72 @@ where
     }
 }
 
-/// The backup: stores what the primary replicates, answers reads.
-pub async fn backup(disk: Disk) {
+/// The backup: stores what the primary replicates; with `watch` (the primary's
+/// address), fails over to primary of its own map (for good, as `role` records) when
+/// it could not ping the primary for [`FAILOVER_AFTER`]; without, it never does.
+pub async fn backup(disk: Disk, role: Role, watch: Option<&'static str>) {
     let listener = TcpListener::bind(("0.0.0.0", PORT))
         .await
         .expect("the backup's port is free");
+    if let Some(primary) = watch {
+        tokio::task::spawn_local(watch_primary(primary, role.clone()));
+    }
     serve(listener, move |request| {
-        let disk = disk.clone();
+        let (disk, role) = (disk.clone(), role.clone());
         async move {
+            let promoted = role.get();
             match request {
-                Request::Repl(k, v) => {
+                Request::Repl(k, v) if !promoted => {
                     disk.borrow_mut().insert(k, v);
                     "ACK".to_owned()
                 }
-                Request::Get(k) => match disk.borrow().get(&k) {
-                    Some(v) => format!("VAL {v}"),
-                    None => "NONE".to_owned(),
-                },
+                Request::Check if !promoted => "ACK".to_owned(),
+                Request::Repl(..) | Request::Check => DEPOSED.to_owned(),
+                Request::Put(k, v) if promoted => {
+                    disk.borrow_mut().insert(k, v);
+                    "OK".to_owned()
+                }
+                Request::Get(k) if promoted => read(&disk, k),
+                Request::Put(..) | Request::Get(_) => NOT_PRIMARY.to_owned(),
                 Request::Dump => dump(&disk),
-                Request::Put(..) => "ERR the backup takes no writes".to_owned(),
+                Request::Ping => "PONG".to_owned(),
             }
         }
     })
     .await;
+}
+
+/// The backup's failure detector: pings `primary` every [`PING_EVERY`] and promotes the
+/// backup when no ping succeeded for [`FAILOVER_AFTER`].
+async fn watch_primary(primary: &'static str, role: Role) {
+    let mut last_pong = tokio::time::Instant::now();
+    let mut conn: Option<Conn> = None;
+    while !role.get() {
+        tokio::time::sleep(PING_EVERY).await;
+        let attempt = async {
+            let mut c = match conn.take() {
+                Some(c) => c,
+                None => Conn::connect(primary).await.ok()?,
+            };
+            (c.call(Request::Ping).await.ok()? == "PONG").then_some(c)
+        };
+        match timeout(PING_TIMEOUT, attempt).await {
+            Ok(Some(c)) => {
+                conn = Some(c);
+                last_pong = tokio::time::Instant::now();
+            }
+            _ if last_pong.elapsed() >= FAILOVER_AFTER => role.set(true),
+            _ => {}
+        }
+    }
+}
+
+/// A `GET` answer from `disk`.
+fn read(disk: &Disk, k: u64) -> String {
+    match disk.borrow().get(&k) {
+        Some(v) => format!("VAL {v}"),
+        None => "NONE".to_owned(),
+    }
 }
 
 /// A `DUMP` answer: `MAP k:v k:v …`.
@@ -206,6 +290,12 @@ struct ToBackup {
 impl ToBackup {
     /// Replicates one write; `true` once the backup acknowledged it.
     async fn replicate(link: &Rc<RefCell<ToBackup>>, backup: &str, k: u64, v: u64) -> bool {
+        Self::ask(link, backup, Request::Repl(k, v)).await
+    }
+
+    /// Sends `request` to the backup; `true` when it answered `ACK` within
+    /// [`REPLICATION_TIMEOUT`].
+    async fn ask(link: &Rc<RefCell<ToBackup>>, backup: &str, request: Request) -> bool {
         // Take the connection out: a concurrent request opens its own.
         let conn = link.borrow_mut().conn.take();
         let attempt = async {
@@ -213,7 +303,7 @@ impl ToBackup {
                 Some(conn) => conn,
                 None => Conn::connect(backup).await.ok()?,
             };
-            let answer = conn.call(Request::Repl(k, v)).await.ok()?;
+            let answer = conn.call(request).await.ok()?;
             (answer == "ACK").then_some(conn)
         };
         match timeout(REPLICATION_TIMEOUT, attempt).await {
@@ -241,7 +331,7 @@ pub async fn primary(disk: Disk, backup: &'static str, variant: Variant) {
         async move {
             match request {
                 Request::Put(k, v) => match variant {
-                    Variant::Fixed => {
+                    Variant::Fixed | Variant::StaleReads => {
                         if ToBackup::replicate(&link, backup, k, v).await {
                             disk.borrow_mut().insert(k, v);
                             "OK".to_owned()
@@ -255,12 +345,24 @@ pub async fn primary(disk: Disk, backup: &'static str, variant: Variant) {
                         "OK".to_owned()
                     }
                 },
-                Request::Get(k) => match disk.borrow().get(&k) {
-                    Some(v) => format!("VAL {v}"),
-                    None => "NONE".to_owned(),
+                Request::Get(k) => match variant {
+                    Variant::Fixed => {
+                        // Read the map only once the backup confirmed it has not
+                        // taken over: a deposed primary's map misses new writes.
+                        let map = disk.clone();
+                        if ToBackup::ask(&link, backup, Request::Check).await {
+                            read(&map, k)
+                        } else {
+                            "ERR the backup did not confirm".to_owned()
+                        }
+                    }
+                    Variant::Buggy | Variant::StaleReads => read(&disk, k),
                 },
                 Request::Dump => dump(&disk),
-                Request::Repl(..) => "ERR the primary takes no replication".to_owned(),
+                Request::Ping => "PONG".to_owned(),
+                Request::Repl(..) | Request::Check => {
+                    "ERR the primary takes no replication".to_owned()
+                }
             }
         }
     })

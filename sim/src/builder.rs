@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use detsim_runtime::Chooser;
 
-use crate::config::{Env, ExhaustiveSetting, VerifySetting};
+use crate::config::{Env, ExhaustiveSetting, Unreached, VerifySetting};
 use crate::explore::{self, ExhaustiveBudget};
 use crate::replay::{replay_token, write_requested_trace};
 use crate::replayer::{Maker, in_place, on_fresh_threads};
@@ -50,6 +50,8 @@ pub struct Builder {
     exhaustive: Option<u32>,
     exhaustive_budget: Option<ExhaustiveBudget>,
     faults: Option<Faults>,
+    unreached: Option<Unreached>,
+    expected: Vec<&'static str>,
 }
 
 impl Builder {
@@ -238,6 +240,23 @@ impl Builder {
         self
     }
 
+    /// Makes a sweep in which a `sometimes!` or `reachable!` never held pass with a
+    /// warning on stderr instead of failing with `never reached in N seeds: <name>`
+    /// (`DETSIM_SOMETIMES=warn` does the same; `DETSIM_SOMETIMES=fail` overrides this).
+    pub fn sometimes_warn(mut self) -> Self {
+        self.unreached = Some(Unreached::Warn);
+        self
+    }
+
+    /// Names an assertion the sweep must see hold in some seed even if no seed ever
+    /// evaluates it (a `reachable!(name)` on a path no seed takes is otherwise unknown
+    /// to the sweep): without it, the sweep fails with `never reached in N seeds:
+    /// <name>`.
+    pub fn expect_reached(mut self, name: &'static str) -> Self {
+        self.expected.push(name);
+        self
+    }
+
     /// Runs `body` over the seeds and reports the lowest failing seed, if any. With
     /// `DETSIM_REPLAY` set, runs exactly that schedule instead. In
     /// [exhaustive](Builder::exhaustive) mode, explores the schedules instead of seeds.
@@ -317,10 +336,12 @@ impl Builder {
         F: Fn() -> Fut,
         Fut: Future<Output = ()>,
     {
-        if let Some(mut failure) = self.explore_local(body).failure {
+        let mut report = self.explore_local(body);
+        if let Some(mut failure) = report.failure.take() {
             failure.check_in_fresh_process();
             panic!("{failure}");
         }
+        check_assertions(&report);
     }
 
     /// Like [`explore`](Builder::explore), then panics with the failure report if a
@@ -333,8 +354,8 @@ impl Builder {
         Fut: Future<Output = ()>,
     {
         let settings = self.settings(&self.env());
-        let report = explore_sync(&settings, &body);
-        if let Some(mut failure) = report.failure {
+        let mut report = explore_sync(&settings, &body);
+        if let Some(mut failure) = report.failure.take() {
             failure.check_in_fresh_process();
             panic!("{failure}");
         }
@@ -348,9 +369,10 @@ impl Builder {
                 None => panic!("detsim: the simulation failed\n\n{difference}"),
             }
         }
-        if let Some(coverage) = report.coverage {
+        if let Some(coverage) = &report.coverage {
             eprintln!("detsim: {coverage}");
         }
+        check_assertions(&report);
     }
 
     /// Runs exactly the schedule of a replay token (from [`Failure::replay_token`];
@@ -445,6 +467,8 @@ impl Builder {
                 (None, None) => Ok(crate::verify::DEFAULT_LIMIT),
             },
             verify_child,
+            unreached: env.sometimes.or(self.unreached).unwrap_or_default(),
+            expected: self.expected.clone(),
         }
     }
 }
@@ -489,6 +513,7 @@ where
             seeds_run: 1,
             failure: replay_token(settings, token, body, make).err(),
             coverage: None,
+            ..Report::default()
         },
         None => sweep(settings, body),
     };
@@ -499,6 +524,30 @@ where
         failure.verify = Some((call, settings.verify));
     }
     report
+}
+
+/// What [`Builder::check`] does with the assertions of a report whose seeds passed:
+/// panics with `never reached in N seeds: <name>` (a warning instead under
+/// `DETSIM_SOMETIMES=warn`), or prints the assertions' counts.
+#[track_caller]
+fn check_assertions(report: &Report) {
+    let test = match crate::artifacts::test_name() {
+        Some(name) => format!("test `{name}`"),
+        None => "the simulation".to_owned(),
+    };
+    match &report.never_reached {
+        Some(message) if report.unreached_fails => panic!(
+            "detsim: {test} failed: {message}\n\n{}\n\nevery sometimes! and reachable! must \
+             hold in some seed of a sweep: reach it (more seeds, other faults), or opt out \
+             with Builder::sometimes_warn or DETSIM_SOMETIMES=warn",
+            report.assertions
+        ),
+        Some(message) => eprintln!("detsim: warning: {test}: {message}\n{}", report.assertions),
+        None if !report.assertions.counts().is_empty() => {
+            eprintln!("detsim: {test}: {}", report.assertions)
+        }
+        None => {}
+    }
 }
 
 /// The machine's parallelism, read once: `available_parallelism` reads cgroup files on

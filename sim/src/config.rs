@@ -38,6 +38,18 @@ pub(crate) struct Env {
     pub(crate) verify: Option<VerifySetting>,
     /// Set in the child process of that check (see [`crate::verify`]).
     pub(crate) verify_child: Option<VerifyChild>,
+    /// `DETSIM_SOMETIMES`: whether a `sometimes!` that never held fails the sweep.
+    pub(crate) sometimes: Option<Unreached>,
+}
+
+/// What a sweep does when a `sometimes!` or `reachable!` never held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Unreached {
+    /// `fail`: the sweep fails with `never reached in N seeds: <name>`.
+    #[default]
+    Fail,
+    /// `warn`: the sweep passes and prints the message on stderr.
+    Warn,
 }
 
 /// `DETSIM_VERIFY`: `off`, `on`, or the time limit of the child process in seconds.
@@ -181,6 +193,15 @@ impl Env {
                     "<call>:<path> (set by detsim for the child process of a fresh-process check)",
                 )
             }),
+            sometimes: vars.parsed(
+                "DETSIM_SOMETIMES",
+                |s| match s {
+                    "fail" => Some(Unreached::Fail),
+                    "warn" => Some(Unreached::Warn),
+                    _ => None,
+                },
+                "`fail` or `warn`",
+            ),
         }
     }
 

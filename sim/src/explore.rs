@@ -416,6 +416,7 @@ where
             seeds_run: coverage.schedules_run,
             failure: None,
             coverage: Some(coverage),
+            ..Report::default()
         }
     }
 
@@ -427,6 +428,7 @@ where
             seeds_run: coverage.schedules_run,
             failure: Some(failure),
             coverage: Some(coverage),
+            ..Report::default()
         }
     }
 

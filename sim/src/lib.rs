@@ -91,6 +91,7 @@
 //! per task, a slice per poll, arrows from wakes to the polls they caused.
 
 mod artifacts;
+pub mod assertions;
 mod builder;
 mod config;
 mod explain;

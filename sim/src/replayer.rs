@@ -26,6 +26,7 @@ use detsim_net::cluster::{self, Faults};
 use detsim_runtime::choice::{USER_STREAM, seeded_rng};
 use detsim_runtime::{Chooser, Decision, Replay, RunError, Runtime, Trace, UserRng};
 
+use crate::assertions::{self, RunRecord, Sink};
 use crate::schedule::{Recording, Schedule, WordRng};
 use crate::scheduler::{RunChooser, Scheduler};
 use crate::shrink::{Candidate, Signature};
@@ -64,6 +65,8 @@ pub(crate) struct Replayed {
     pub(crate) mismatches: u64,
     /// The fault plan the run used, if it used one.
     pub(crate) fault_plan: Option<detsim_net::cluster::Plan>,
+    /// What the run's `sometimes!`, `reachable!`, `always!` and `unreachable!` saw.
+    pub(crate) assertions: RunRecord,
 }
 
 impl Replayed {
@@ -113,6 +116,8 @@ pub(crate) struct Replayer<'b, F> {
     /// How to run on a fresh thread, for a body that may run on any thread (see
     /// [`Replayer::fresh`]); `None`: always on this one.
     respawn: Option<Respawn<F>>,
+    /// Where each run's assertions go: installed as run-scoped state at its start.
+    assertions: Sink,
 }
 
 /// Runs one job with a new replayer on a fresh thread.
@@ -128,7 +133,7 @@ pub(crate) enum Job {
 
 /// What a [`Job`] gave.
 pub(crate) enum Done {
-    Fails(bool),
+    Fails(bool, RunRecord),
     Run(Box<Replayed>),
 }
 
@@ -194,7 +199,10 @@ where
             .spawn_scoped(scope, move || {
                 let mut fresh = Replayer::new(body, max_steps, faults);
                 match job {
-                    Job::Fails(source) => Done::Fails(fresh.fails(source.borrow())),
+                    Job::Fails(source) => {
+                        let fails = fresh.fails(source.borrow());
+                        Done::Fails(fails, fresh.take_assertions())
+                    }
                     Job::Run(source, trace) => {
                         Done::Run(Box::new(fresh.run(source.borrow(), trace)))
                     }
@@ -271,6 +279,7 @@ where
             max_steps,
             faults,
             respawn: None,
+            assertions: Sink::default(),
         }
     }
 
@@ -282,7 +291,12 @@ where
         let swap = cluster::thread_faults() != self.faults;
         let previous = swap.then(|| cluster::set_thread_faults(self.faults));
         let body = self.body;
-        let outcome = self.rt.run(async { body().await });
+        let sink = self.assertions.clone();
+        sink.borrow_mut().clear();
+        let outcome = self.rt.run(async move {
+            assertions::install(sink);
+            body().await
+        });
         if let Some(previous) = previous {
             cluster::set_thread_faults(previous);
         }
@@ -309,7 +323,10 @@ where
     pub(crate) fn fails(&mut self, source: Source<'_>) -> bool {
         if let Some(source) = self.moving(&source) {
             match self.elsewhere(Job::Fails(source)) {
-                Done::Fails(fails) => return fails,
+                Done::Fails(fails, record) => {
+                    *self.assertions.borrow_mut() = record;
+                    return fails;
+                }
                 Done::Run(_) => unreachable!("a `fails` job gives a verdict"),
             }
         }
@@ -326,12 +343,20 @@ where
         self.run_body().is_err()
     }
 
+    /// What the last run's assertions saw (taken: the next run starts empty anyway).
+    pub(crate) fn take_assertions(&mut self) -> RunRecord {
+        std::mem::take(&mut *self.assertions.borrow_mut())
+    }
+
     /// Runs the body from `source`, with the trace on when `trace`.
     pub(crate) fn run(&mut self, source: Source<'_>, trace: bool) -> Replayed {
         if let Some(source) = self.moving(&source) {
             match self.elsewhere(Job::Run(source, trace)) {
-                Done::Run(run) => return *run,
-                Done::Fails(_) => unreachable!("a `run` job gives a run"),
+                Done::Run(run) => {
+                    self.assertions.borrow_mut().clone_from(&run.assertions);
+                    return *run;
+                }
+                Done::Fails(..) => unreachable!("a `run` job gives a run"),
             }
         }
         let (seed, chooser, rng, mismatches) = parts(source);
@@ -348,6 +373,7 @@ where
         let outcome = self.run_body();
         Replayed {
             fault_plan: cluster::last_plan(),
+            assertions: self.assertions.borrow().clone(),
             outcome,
             trace: self.rt.take_trace().unwrap_or_default(),
             steps: self.rt.steps(),

@@ -7,6 +7,7 @@ use std::fmt;
 use detsim_runtime::trace::EventKind;
 use detsim_runtime::{Decision, RunError, TaskInfo, Trace};
 
+use crate::assertions::Assertions;
 use crate::explore::Coverage;
 use crate::history::CheckError;
 use crate::replayer::Replayed;
@@ -21,7 +22,7 @@ pub(crate) const REPORT_TRACE_TAIL: usize = 40;
 pub(crate) const REPORT_DEVIATIONS: usize = 20;
 
 /// The outcome of a sweep.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Report {
     /// Seeds run: the whole range when every seed passed; up to and including the
     /// failing seed otherwise (the same whatever the number of threads). With
@@ -33,12 +34,34 @@ pub struct Report {
     /// The lowest failing seed's failure, if any seed failed.
     pub failure: Option<Failure>,
     pub(crate) coverage: Option<Coverage>,
+    pub(crate) assertions: Assertions,
+    /// `never reached in N seeds: <name>`, for a sweep of more than one seed that
+    /// passed but in which some `sometimes!` or `reachable!` never held.
+    pub(crate) never_reached: Option<String>,
+    /// Whether [`never_reached`](Report::never_reached) fails the sweep (it warns
+    /// under `DETSIM_SOMETIMES=warn` or `Builder::sometimes_warn`).
+    pub(crate) unreached_fails: bool,
 }
 
 impl Report {
-    /// Whether every seed passed.
+    /// Whether every seed passed, and (for a sweep of more than one seed) every
+    /// `sometimes!` and `reachable!` held in some seed, unless that is only a warning.
     pub fn passed(&self) -> bool {
-        self.failure.is_none()
+        self.failure.is_none() && !(self.never_reached.is_some() && self.unreached_fails)
+    }
+
+    /// What the sweep's `sometimes!`, `reachable!`, `always!` and `unreachable!` saw:
+    /// each with the number of seeds that hit it (up to the failing seed, when one
+    /// failed). Empty for an exhaustive exploration and a replay.
+    pub fn assertions(&self) -> &Assertions {
+        &self.assertions
+    }
+
+    /// `never reached in N seeds: <name>` (a line per name) when the sweep ran more
+    /// than one seed, every seed passed, and some `sometimes!` or `reachable!` never
+    /// held.
+    pub fn never_reached(&self) -> Option<&str> {
+        self.never_reached.as_deref()
     }
 
     /// What an [exhaustive](crate::Builder::exhaustive) exploration covered (`None`
@@ -137,6 +160,8 @@ pub struct Failure {
     pub(crate) verify: Option<(u64, Result<std::time::Duration, &'static str>)>,
     /// What replaying the failure in a fresh process showed, once checked.
     pub(crate) fresh_process: Option<FreshProcess>,
+    /// The assertions that held (were reached) in the run shown.
+    pub(crate) reached: Vec<&'static str>,
 }
 
 /// What a deadlock report adds: only the simulation's own tasks and timers wake a
@@ -175,6 +200,7 @@ impl Failure {
             origin: None,
             verify: None,
             fresh_process: None,
+            reached: Vec::new(),
         }
     }
 
@@ -208,6 +234,12 @@ impl Failure {
         failure.steps = run.steps;
         failure.decisions = run.decisions;
         failure.fault_plan = run.fault_plan;
+        failure.reached = run
+            .assertions
+            .iter()
+            .filter(|(_, seen)| seen.held)
+            .map(|(&name, _)| name)
+            .collect();
         Some(failure)
     }
 
@@ -223,6 +255,13 @@ impl Failure {
         failure.trace = trace;
         failure.replay_command = replay_command;
         failure
+    }
+
+    /// The names of the `sometimes!`, `reachable!`, `always!` and `unreachable!`
+    /// assertions that held (were reached) in the run [`Failure::trace`] shows, in
+    /// order of name: a replay of the failure reaches the same ones.
+    pub fn reached(&self) -> &[&'static str] {
+        &self.reached
     }
 
     /// The timeline of the failing run (the shrunk one, once shrunk): `Display` prints it.

@@ -61,4 +61,8 @@ pub(crate) struct Settings {
     pub(crate) verify: Result<std::time::Duration, &'static str>,
     /// Set in the child process of such a check (see [`crate::verify`]).
     pub(crate) verify_child: Option<crate::config::VerifyChild>,
+    /// Whether a `sometimes!` that never held fails the sweep.
+    pub(crate) unreached: crate::config::Unreached,
+    /// Names a sweep must see hold even when no seed evaluates them.
+    pub(crate) expected: Vec<&'static str>,
 }

@@ -10,12 +10,13 @@
 //!   is recorded until a seed fails.
 
 use std::future::Future;
-use std::sync::Mutex;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use crate::artifacts::{replay_command, seed_vars, token_command};
+use crate::assertions::Tally;
+use crate::config::Unreached;
 use crate::progress::Progress;
 use crate::replayer::{Maker, Replayed, Replayer, Source, divergence, in_place, on_fresh_threads};
 use crate::report::{Failure, Report, ShrinkSummary};
@@ -165,6 +166,9 @@ struct SweepState {
     failing: Mutex<Vec<u64>>,
     progress: Progress,
     started: (Instant, SystemTime),
+    /// What the assertions saw, by chunk (its first seed): only the chunks up to the
+    /// lowest failing seed count, so the counts do not depend on the threads.
+    tallies: Mutex<Vec<(u64, Tally)>>,
 }
 
 /// A value alone on its cache line (128 bytes: two lines, for the adjacent-line
@@ -193,6 +197,7 @@ impl SweepState {
             failing: Mutex::new(Vec::new()),
             progress: Progress::new(plan.range.count),
             started: (Instant::now(), SystemTime::now()),
+            tallies: Mutex::new(Vec::new()),
         }
     }
 
@@ -212,11 +217,16 @@ impl SweepState {
             }
             let last = first.saturating_add(CHUNK).min(count);
             let mut failures = 0;
+            let mut tally = Tally::default();
+            let mut stop = false;
             for k in first..last {
                 if k > self.lowest_failure.0.load(Ordering::Relaxed) {
-                    return;
+                    stop = true;
+                    break;
                 }
-                if exec.fails(&mut replayer, self.range.seed(k)) {
+                let failed = exec.fails(&mut replayer, self.range.seed(k));
+                tally.add(&replayer.take_assertions());
+                if failed {
                     if self.keep_going {
                         failures += 1;
                         self.failing
@@ -227,8 +237,16 @@ impl SweepState {
                     }
                     self.lowest_failure.0.fetch_min(k, Ordering::Relaxed);
                     self.progress.advance(k - first + 1, 1);
-                    return;
+                    stop = true;
+                    break;
                 }
+            }
+            if !tally.is_empty() {
+                let mut tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
+                tallies.push((first, tally));
+            }
+            if stop {
+                return;
             }
             self.progress.advance(last - first, failures);
         }
@@ -286,11 +304,29 @@ impl SweepState {
                 });
             }
         }
-        Report {
+        // The assertions' counts: every chunk when the sweep kept going, else the
+        // chunks up to the lowest failing index (the same whatever the threads).
+        let counted_to = match (self.keep_going, lowest) {
+            (false, Some(k)) => k,
+            _ => u64::MAX,
+        };
+        let mut total = Tally::default();
+        for (first, tally) in self.tallies.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            if first <= counted_to {
+                total.merge(&tally);
+            }
+        }
+        let mut report = Report {
             seeds_run: covered,
             failure,
-            coverage: None,
+            ..Report::default()
+        };
+        report.assertions = total.finish(covered, &exec.plan.expected);
+        if report.failure.is_none() && self.range.count > 1 {
+            report.never_reached = report.assertions.never_reached_message();
+            report.unreached_fails = exec.plan.unreached == Unreached::Fail;
         }
+        report
     }
 }
 

@@ -126,6 +126,7 @@ where
         seeds_run: 1,
         failure: None,
         coverage: None,
+        ..Report::default()
     }
 }
 

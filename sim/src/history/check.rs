@@ -50,6 +50,9 @@ impl<I, O> Clone for Op<'_, I, O> {
 
 impl<I, O> Copy for Op<'_, I, O> {}
 
+/// The least budget of model steps the search for the smallest failing part gets.
+const MINIMIZE_BUDGET: u64 = 100_000;
+
 /// What a search found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -77,6 +80,7 @@ pub(crate) fn check<M: Model>(
         .filter_map(|(index, op)| {
             let (output, ret) = match &op.status {
                 Status::Completed(output, event) => (Some(output), Some(event.seq)),
+                Status::Indeterminate if model.is_read_only(&op.input) => return None,
                 Status::Indeterminate => (None, None),
                 Status::Failed(_) => return None,
             };
@@ -104,7 +108,10 @@ pub(crate) fn check<M: Model>(
                 }));
             }
             Verdict::NotLinearizable => {
-                let smallest = minimize(model, &part, limit);
+                // Finding the smallest part may take a few times the search that
+                // failed; past that, the report shows a larger part.
+                let spent = budget.steps.saturating_mul(20).max(MINIMIZE_BUDGET);
+                let smallest = minimize(model, &part, spent.min(limit));
                 return Err(CheckError::NotLinearizable(Violation::new(
                     model.name(),
                     label,
@@ -318,14 +325,59 @@ pub(crate) fn minimize<'a, M: Model>(
         Some(&end) => prefix(end),
         None => ops.to_vec(),
     };
-    let mut i = smallest.len();
-    while i > 0 {
-        i -= 1;
-        let mut without = smallest.clone();
-        without.remove(i);
-        if fails(&without) {
-            smallest = without;
+    // A part whose results some order explains, were real time ignored (a stale read:
+    // the value read was written, but overwritten before the read began), keeps that
+    // property as operations are removed, so the report keeps the operations that
+    // explain each result (the write of the stale value) and shows only the order as
+    // wrong; a part with a result no order explains (a value never written) shrinks to
+    // the operations that show that.
+    let timeless = |candidate: &[Op<'a, M::Input, M::Output>], budget: &mut Budget| {
+        let concurrent: Vec<_> = candidate
+            .iter()
+            .map(|op| Op {
+                call: 0,
+                ret: op.ret.map(|_| 1),
+                ..*op
+            })
+            .collect();
+        let mut attempt = Budget {
+            steps: 0,
+            limit: budget.limit.saturating_sub(budget.steps),
+        };
+        let verdict = search(model, &concurrent, &mut attempt);
+        budget.steps += attempt.steps;
+        verdict == Verdict::Linearizable
+    };
+    let mut timeless_budget = Budget {
+        steps: 0,
+        limit: limit / 4,
+    };
+    let keep_explained = timeless(&smallest, &mut timeless_budget);
+    let mut fails = |candidate: &[Op<'a, M::Input, M::Output>]| {
+        fails(candidate) && (!keep_explained || timeless(candidate, &mut timeless_budget))
+    };
+    // Remove chunks, halving their size down to single operations (delta debugging's
+    // complement step): a long failing prefix loses most of its operations in a few
+    // searches, and single removals then leave it 1-minimal.
+    let mut chunk = smallest.len().div_ceil(2).max(1);
+    loop {
+        let mut end = smallest.len();
+        while end > 0 {
+            let start = end.saturating_sub(chunk);
+            let without: Vec<_> = smallest[..start]
+                .iter()
+                .chain(&smallest[end..])
+                .copied()
+                .collect();
+            if !without.is_empty() && fails(&without) {
+                smallest = without;
+            }
+            end = start;
         }
+        if chunk == 1 {
+            break;
+        }
+        chunk = chunk.div_ceil(2);
     }
     smallest
 }

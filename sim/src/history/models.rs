@@ -31,6 +31,15 @@ pub trait Model {
     /// Applies `input` to `state`: the next state and the result the operation returns.
     fn apply(&self, state: &Self::State, input: &Self::Input) -> (Self::State, Self::Output);
 
+    /// Whether `input` never changes the state (a read). An indeterminate read-only
+    /// operation neither constrains nor changes anything, so a check leaves it out
+    /// (each indeterminate operation the search keeps doubles what it may explore).
+    /// The default, `false`, is always correct.
+    fn is_read_only(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
+
     /// Splits a history (given by its operations' inputs) into parts that are checked
     /// independently, each from [`Model::init`]'s state (P-compositionality): the
     /// history is linearizable exactly when every part is. The default is one part.
@@ -103,6 +112,10 @@ impl<V: Clone + Eq + Hash + Debug> Model for Register<V> {
             }
             RegisterOp::Cas(..) => (state.clone(), RegisterRet::Swapped(false)),
         }
+    }
+
+    fn is_read_only(&self, input: &RegisterOp<V>) -> bool {
+        matches!(input, RegisterOp::Read)
     }
 
     fn name(&self) -> String {
@@ -199,6 +212,10 @@ where
         keys.into_iter()
             .map(|(k, ops)| (format!("key {k:?}"), ops))
             .collect()
+    }
+
+    fn is_read_only(&self, input: &KvOp<K, V>) -> bool {
+        matches!(input, KvOp::Get(_))
     }
 
     fn name(&self) -> String {
@@ -334,6 +351,10 @@ impl<V: Clone + Ord + Hash + Debug> Model for Set<V> {
             SetOp::Contains(v) => (state.clone(), SetRet::Member(state.contains(v))),
             SetOp::Read => (state.clone(), SetRet::Members(state.clone())),
         }
+    }
+
+    fn is_read_only(&self, input: &SetOp<V>) -> bool {
+        matches!(input, SetOp::Contains(_) | SetOp::Read)
     }
 
     fn name(&self) -> String {

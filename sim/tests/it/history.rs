@@ -383,17 +383,17 @@ fn a_violation_names_the_smallest_failing_part_per_client() {
     };
     assert_eq!(violation.model(), "kv");
     assert_eq!(violation.part(), "key 3");
-    // The write of 2, and the read of the old value after it: nothing else.
+    // The write of 1, the write of 2, and the read of 1 after it: nothing else.
     let ops: Vec<String> = violation
         .operations()
         .iter()
         .map(|op| format!("{} {}", op.client, op.input))
         .collect();
-    assert_eq!(ops, ["1 Put(3, 2)", "2 Get(3)"], "{error}");
+    assert_eq!(ops, ["9 Put(3, 1)", "1 Put(3, 2)", "2 Get(3)"], "{error}");
     let text = error.to_string();
     assert!(text.starts_with("history not linearizable"), "{text}");
     assert!(
-        text.contains("these 2 operations (the smallest failing part found, of 5 operations on key 3, 10 in all)"),
+        text.contains("these 3 operations (the smallest failing part found, of 5 operations on key 3, 10 in all)"),
         "{text}"
     );
     assert!(

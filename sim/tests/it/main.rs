@@ -6,6 +6,7 @@
 //! deadlock positions ([`pictures`]), and the sealed run: the OS's clocks and
 //! randomness as functions of the seed ([`sealed`]).
 
+mod assertions;
 mod attribute;
 mod campaign;
 mod contract;
