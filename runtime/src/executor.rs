@@ -475,7 +475,7 @@ impl Core {
         }
     }
 
-    fn current_task(&self) -> Option<Id> {
+    pub(crate) fn current_task(&self) -> Option<Id> {
         self.current.map(|index| self.slots[index as usize].id)
     }
 

@@ -172,6 +172,10 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 /// Why a task gave no output: it panicked, or it was aborted.
+///
+/// `Send + Sync` as tokio's, so that `handle.await?` converts into `anyhow::Error` or
+/// `Box<dyn Error + Send + Sync>`: the payload (only `Send`) sits behind a mutex that is
+/// locked only to take it out, and the panic message is kept beside it.
 pub struct JoinError {
     id: Id,
     repr: Repr,
@@ -181,7 +185,11 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    Panic(Payload),
+    Panic {
+        payload: std::sync::Mutex<Payload>,
+        /// The payload's text, when it is a string.
+        message: Option<String>,
+    },
 }
 
 impl JoinError {
@@ -196,7 +204,10 @@ impl JoinError {
     pub(crate) fn panic(id: Id, payload: Payload, location: Option<String>) -> Self {
         JoinError {
             id,
-            repr: Repr::Panic(payload),
+            repr: Repr::Panic {
+                message: payload_str(payload.as_ref()).map(str::to_owned),
+                payload: std::sync::Mutex::new(payload),
+            },
             location,
         }
     }
@@ -214,7 +225,7 @@ impl JoinError {
 
     /// Whether the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Repr::Panic { .. })
     }
 
     /// The id of the task that failed.
@@ -234,7 +245,9 @@ impl JoinError {
     /// The panic payload if the task panicked, or the error back if it was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
         match self.repr {
-            Repr::Panic(payload) => Ok(payload),
+            Repr::Panic { payload, .. } => Ok(payload
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)),
             Repr::Cancelled => Err(self),
         }
     }
@@ -242,7 +255,7 @@ impl JoinError {
     /// The panic message, when the payload is a string (as `panic!` makes it).
     pub fn panic_message(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Panic(payload) => payload_str(payload.as_ref()),
+            Repr::Panic { message, .. } => message.as_deref(),
             Repr::Cancelled => None,
         }
     }
@@ -265,7 +278,7 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic(_) => {
+            Repr::Panic { .. } => {
                 write!(f, "task {} panicked", self.id)?;
                 if let Some(location) = &self.location {
                     write!(f, " at {location}")?;
@@ -283,7 +296,7 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
-            Repr::Panic(_) => {
+            Repr::Panic { .. } => {
                 write!(f, "JoinError::Panic({}, ", self.id)?;
                 match self.panic_message() {
                     Some(message) => write!(f, "{message:?}")?,
@@ -305,8 +318,15 @@ impl From<JoinError> for std::io::Error {
     fn from(error: JoinError) -> std::io::Error {
         let message = match &error.repr {
             Repr::Cancelled => "task was cancelled",
-            Repr::Panic(_) => "task panicked",
+            Repr::Panic { .. } => "task panicked",
         };
         std::io::Error::other(message)
     }
 }
+
+/// `JoinError` is `Send + Sync` (as tokio's), so `?` converts it into `anyhow::Error` or
+/// `Box<dyn Error + Send + Sync>`: this fails to compile if it stops being so.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<JoinError>();
+};

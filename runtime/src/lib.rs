@@ -40,6 +40,8 @@
 pub mod choice;
 mod context;
 mod entropy;
+pub mod coop;
+mod deadlock;
 mod executor;
 pub mod extension;
 mod join;
@@ -53,6 +55,7 @@ mod runtime;
 #[allow(unsafe_code)]
 pub mod seal;
 mod slab;
+pub mod sync;
 pub mod task;
 pub mod time;
 pub mod trace;

@@ -8,7 +8,9 @@ use std::panic::Location;
 use rand::TryRng;
 
 use crate::choice::DecisionKind;
+use crate::deadlock::deadlock_message;
 use crate::join::payload_str;
+use crate::sync::ResourceInfo;
 use crate::task::{Id, Payload};
 use crate::wait::Position;
 
@@ -98,6 +100,11 @@ pub enum RunError {
         /// Every unfinished task, root first, each with its
         /// [`position`](TaskInfo::position).
         blocked: Vec<TaskInfo>,
+        /// The locks and semaphores of [`crate::sync`] that a task of the run waited on,
+        /// by their index in the run (what a
+        /// [`WaitKind::Resource`](crate::wait::WaitKind::Resource) names), with their
+        /// holders when the run stalled.
+        resources: Vec<ResourceInfo>,
     },
     /// The run used up its poll budget while its tasks only yielded without progress:
     /// over at least the last half of the budget (or 10,000 polls), every poll ended
@@ -154,7 +161,7 @@ impl RunError {
             RunError::Panic { payload, .. } => payload_str(payload.as_ref())
                 .unwrap_or("Box<dyn Any> (a panic payload that is not a string)")
                 .to_owned(),
-            RunError::Deadlock { blocked } => deadlock_message(blocked),
+            RunError::Deadlock { blocked, resources } => deadlock_message(blocked, resources),
             RunError::Livelock { max_steps, ready } => format!(
                 "livelock: the run did not finish within {max_steps} polls (max_steps), and \
                  in its last polls tasks only yielded without progress; still ready: {}",
@@ -185,76 +192,6 @@ impl RunError {
             _ => None,
         }
     }
-}
-
-/// The deadlock message: one line a blocked task saying where it waits, then the
-/// wait-for cycles among join handles, if any.
-fn deadlock_message(blocked: &[TaskInfo]) -> String {
-    let mut message = "deadlock: no task is ready and no timer is armed; blocked:".to_owned();
-    let label = |id: Id| {
-        blocked
-            .iter()
-            .find(|t| t.id == id)
-            .map_or_else(|| id.to_string(), TaskInfo::label)
-    };
-    for task in blocked {
-        message.push_str(&format!("\n  {task}"));
-        match task.position.as_deref() {
-            Some(Position::At(site)) => {
-                if let Some(target) = task.position.as_deref().and_then(Position::joins) {
-                    let target = label(target);
-                    message.push_str(&format!(
-                        " waits on a JoinHandle of {target} ({})",
-                        site.location
-                    ));
-                } else {
-                    message.push_str(&format!(" waits {site}"));
-                }
-            }
-            Some(position) => message.push_str(&format!(" {position}")),
-            None => {}
-        }
-    }
-    for cycle in join_cycles(blocked) {
-        let names: Vec<String> = cycle.iter().map(|&id| label(id)).collect();
-        message.push_str(&format!(
-            "\nwait-for cycle: {} -> {}",
-            names.join(" -> "),
-            names[0]
-        ));
-    }
-    message
-}
-
-/// The cycles of the wait-for graph among join handles (task → the task whose handle it
-/// awaits), each starting at its lowest id, in order of that id.
-fn join_cycles(blocked: &[TaskInfo]) -> Vec<Vec<Id>> {
-    let next = |id: Id| {
-        blocked
-            .iter()
-            .find(|t| t.id == id)
-            .and_then(|t| t.position.as_deref()?.joins())
-    };
-    let mut cycles = Vec::new();
-    for start in blocked.iter().map(|t| t.id) {
-        let mut path = vec![start];
-        let mut current = start;
-        while let Some(target) = next(current) {
-            if target == start {
-                // Report each cycle once: from its lowest id.
-                if path.iter().all(|&id| id >= start) {
-                    cycles.push(path);
-                }
-                break;
-            }
-            if path.contains(&target) || path.len() > blocked.len() {
-                break;
-            }
-            path.push(target);
-            current = target;
-        }
-    }
-    cycles
 }
 
 /// The first [`LISTED_TASKS`] tasks, then how many more: a message stays short

@@ -40,6 +40,15 @@ pub enum WaitKind {
     Join(Id),
     /// A facade's future, by name (`"select!"`, `"TcpStream::read"`, …).
     Other(&'static str),
+    /// A lock or semaphore of [`crate::sync`]: `op` is the call (`"Mutex::lock"`,
+    /// `"RwLock::read"`, …), `resource` the lock's index in the run's registry, which a
+    /// deadlock report reads for its holders.
+    Resource {
+        /// The call that waits.
+        op: &'static str,
+        /// The lock's index in the run (see [`crate::sync`]).
+        resource: u32,
+    },
 }
 
 impl fmt::Display for WaitKind {
@@ -49,7 +58,7 @@ impl fmt::Display for WaitKind {
             WaitKind::Timeout => f.write_str("in timeout"),
             WaitKind::Yield => f.write_str("in yield_now"),
             WaitKind::Join(task) => write!(f, "on a JoinHandle of {task}"),
-            WaitKind::Other(name) => write!(f, "in {name}"),
+            WaitKind::Other(name) | WaitKind::Resource { op: name, .. } => write!(f, "in {name}"),
         }
     }
 }
@@ -94,6 +103,14 @@ impl Position {
         }
     }
 
+    /// The lock (its index in the run's registry) this task waits for, if it does.
+    pub fn resource(&self) -> Option<u32> {
+        match self.site()?.kind {
+            WaitKind::Resource { resource, .. } => Some(resource),
+            _ => None,
+        }
+    }
+
     /// The task this one waits for through a `JoinHandle`, if it does.
     pub fn joins(&self) -> Option<Id> {
         match self.site()?.kind {
@@ -129,7 +146,7 @@ impl WaitKind {
             WaitKind::Timeout => "timeout",
             WaitKind::Yield => "yield_now",
             WaitKind::Join(_) => "JoinHandle",
-            WaitKind::Other(name) => name,
+            WaitKind::Other(name) | WaitKind::Resource { op: name, .. } => name,
         }
     }
 }

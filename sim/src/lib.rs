@@ -139,7 +139,8 @@ pub use detsim_net::buggify;
 pub use detsim_net::cluster;
 pub use detsim_net::cluster::Faults;
 pub use detsim_runtime::{
-    AbortHandle, JoinError, JoinHandle, Trace, YieldNow, random, spawn, task, time, wait, yield_now,
+    AbortHandle, JoinError, JoinHandle, Trace, YieldNow, random, spawn, sync, task, time, wait,
+    yield_now,
 };
 pub use explore::{Coverage, Level};
 pub use report::{Failure, FailureKind, Report, ShrinkSummary};

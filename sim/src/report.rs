@@ -172,6 +172,22 @@ const DEADLOCK_HINT: &str = "hint: only the simulation's tasks and timers can wa
      than through detsim-tokio) is reported as deadlocked too; keep real threads and real I/O \
      out of the simulation.";
 
+/// Whether a blocked task of a deadlock waits in a future detsim does not know (a
+/// foreign channel, real I/O): only then may a real OS thread be what it waits for, and
+/// the report says so. Tasks that all wait on detsim's own futures (its locks, timers,
+/// join handles) are deadlocked among themselves.
+fn waits_in_foreign_futures(error: &RunError) -> bool {
+    match error {
+        RunError::Deadlock { blocked, .. } => blocked.iter().any(|task| {
+            matches!(
+                task.position.as_deref(),
+                Some(detsim_runtime::wait::Position::Foreign { .. })
+            )
+        }),
+        _ => false,
+    }
+}
+
 impl Failure {
     pub(crate) fn new(seed: u64, scheduler: Scheduler, message: String, kind: FailureKind) -> Self {
         Failure {
@@ -225,7 +241,7 @@ impl Failure {
             None => error.message(),
         };
         let mut failure = Failure::new(seed, scheduler, message, kind);
-        if kind == FailureKind::Deadlock {
+        if kind == FailureKind::Deadlock && waits_in_foreign_futures(&error) {
             failure.note = Some(DEADLOCK_HINT.to_owned());
         }
         failure.location = error.location().map(str::to_owned);

@@ -128,6 +128,7 @@ impl Core {
                 true => Next::Fire,
                 false => Next::Stop(Box::new(RunError::Deadlock {
                     blocked: self.unfinished_tasks(),
+                    resources: crate::sync::registry::snapshot(self),
                 })),
             };
         }

@@ -16,6 +16,7 @@ mod outside;
 mod results;
 mod seeded_choice;
 mod stalls;
+mod sync;
 mod trace;
 mod util;
 mod virtual_time;

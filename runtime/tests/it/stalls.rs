@@ -50,7 +50,7 @@ fn a_deadlock_names_every_blocked_task() {
             let _ = stuck.await;
         });
         let (stuck_line, holder_line) = lines.get();
-        let RunError::Deadlock { blocked } = &error else {
+        let RunError::Deadlock { blocked, .. } = &error else {
             panic!("under {sched:?}: expected a deadlock, got {error}");
         };
         let ids: Vec<u64> = blocked.iter().map(|t| t.id.as_u64()).collect();
@@ -93,7 +93,7 @@ fn a_deadlock_says_where_each_blocked_task_waits() {
         join_line.set(line!() + 1);
         waiter.await.unwrap();
     });
-    let RunError::Deadlock { blocked } = &error else {
+    let RunError::Deadlock { blocked, .. } = &error else {
         panic!("{error}");
     };
     let waits: Vec<String> = blocked
@@ -156,7 +156,7 @@ fn a_wait_for_cycle_among_join_handles_is_named() {
 #[test]
 fn a_root_waiting_on_nothing_is_a_deadlock() {
     let error = run_err(Sched::Fifo, pending::<()>());
-    let RunError::Deadlock { blocked } = &error else {
+    let RunError::Deadlock { blocked, .. } = &error else {
         panic!("{error}");
     };
     assert_eq!(blocked.len(), 1);
@@ -378,7 +378,7 @@ fn a_reused_slot_does_not_lend_its_last_task_s_wait() {
         });
         waiter.await.unwrap();
     });
-    let RunError::Deadlock { blocked } = &error else {
+    let RunError::Deadlock { blocked, .. } = &error else {
         panic!("{error}");
     };
     assert_eq!(blocked[1].id.as_u64(), 2);
@@ -406,7 +406,7 @@ fn a_reused_runtime_does_not_lend_an_earlier_run_s_wait() {
             .unwrap();
         })
         .unwrap_err();
-    let RunError::Deadlock { blocked } = &error else {
+    let RunError::Deadlock { blocked, .. } = &error else {
         panic!("{error}");
     };
     assert_eq!(

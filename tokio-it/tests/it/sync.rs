@@ -89,3 +89,187 @@ async fn send_timeout_times_out_on_the_clock() {
         other => panic!("expected closed, got {other:?}"),
     }
 }
+
+/// `JoinError` is `Send + Sync`, so `handle.await?` converts into `anyhow::Error`, as
+/// with real tokio.
+#[tokio::test]
+async fn a_join_error_converts_into_anyhow() -> anyhow::Result<()> {
+    let value = tokio::spawn(async { 7 }).await?;
+    assert_eq!(value, 7);
+    let failed: anyhow::Result<()> = async {
+        tokio::spawn(async { panic!("boom") }).await?;
+        Ok(())
+    }
+    .await;
+    let error = failed.unwrap_err();
+    assert!(
+        error.downcast_ref::<tokio::task::JoinError>().is_some(),
+        "{error}"
+    );
+    Ok(())
+}
+
+/// Lock-order deadlocks through the facade's `tokio::sync`: both tasks named, what each
+/// holds and where it acquired it, where each waits, and the cycle.
+#[cfg(detsim)]
+mod deadlocks {
+    use std::future::Future;
+    use std::sync::Arc;
+
+    use detsim::{Builder, Scheduler};
+    use tokio::sync::{Mutex, RwLock, Semaphore};
+
+    /// The deadlock message of the FIFO run of `body`.
+    fn deadlock<F, Fut>(body: F) -> String
+    where
+        F: Fn() -> Fut + Sync,
+        Fut: Future<Output = ()>,
+    {
+        let report = Builder::new()
+            .seed(0)
+            .jobs(1)
+            .scheduler(Scheduler::fifo())
+            .explore(body);
+        let failure = report.failure.expect("the lock-order deadlock is found");
+        assert!(
+            !failure.to_string().contains("foreign thread"),
+            "no foreign thread is involved:\n{failure}"
+        );
+        failure.message
+    }
+
+    /// `file:line:` of this file.
+    fn at(line: u32) -> String {
+        format!("{}:{line}:", file!())
+    }
+
+    /// The lines each of two tasks locked and then waited at.
+    async fn two_named_tasks<A, B>(alice: A, bob: B)
+    where
+        A: Future<Output = ()> + 'static,
+        B: Future<Output = ()> + 'static,
+    {
+        let alice = detsim::task::Builder::new().name("alice").spawn(alice);
+        let bob = detsim::task::Builder::new().name("bob").spawn(bob);
+        alice.await.unwrap();
+        bob.await.unwrap();
+    }
+
+    fn assert_cycle(
+        message: &str,
+        kind: &str,
+        [alice_holds, alice_waits, bob_holds, bob_waits]: [u32; 4],
+    ) {
+        let parts = [
+            "\nwait-for cycle: t1 alice -> t2 bob -> t1 alice (a cycle of 2)".to_owned(),
+            format!("\n  t1 alice holds {kind} acquired at {}", at(alice_holds)),
+            format!(" and waits at {}", at(alice_waits)),
+            format!(" held by t2 bob (acquired at {}", at(bob_holds)),
+            format!("\n  t2 bob holds {kind} acquired at {}", at(bob_holds)),
+            format!(" and waits at {}", at(bob_waits)),
+            format!(" held by t1 alice (acquired at {}", at(alice_holds)),
+        ];
+        let mut from = 0;
+        for part in &parts {
+            match message[from..].find(part.as_str()) {
+                Some(i) => from += i + part.len(),
+                None => panic!("missing {part:?} (in this order) in:\n{message}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_lock_order_deadlock_on_mutexes_is_reported_with_its_cycle() {
+        let message = deadlock(|| async {
+            let (a, b) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
+            let (a2, b2) = (a.clone(), b.clone());
+            two_named_tasks(
+                async move {
+                    let _a = a.lock().await;
+                    tokio::task::yield_now().await;
+                    let _b = b.lock().await;
+                },
+                async move {
+                    let _b = b2.lock().await;
+                    tokio::task::yield_now().await;
+                    let _a = a2.lock().await;
+                },
+            )
+            .await;
+        });
+        let first = line!() - 12;
+        assert_cycle(
+            &message,
+            "the Mutex",
+            [first, first + 2, first + 5, first + 7],
+        );
+    }
+
+    #[test]
+    fn a_lock_order_deadlock_on_rwlocks_write_then_read_is_reported_with_its_cycle() {
+        let message = deadlock(|| async {
+            let (a, b) = (Arc::new(RwLock::new(0)), Arc::new(RwLock::new(0)));
+            let (a2, b2) = (a.clone(), b.clone());
+            two_named_tasks(
+                async move {
+                    let _a = a.write().await;
+                    tokio::task::yield_now().await;
+                    let _b = b.read().await;
+                },
+                async move {
+                    let _b = b2.write().await;
+                    tokio::task::yield_now().await;
+                    let _a = a2.read().await;
+                },
+            )
+            .await;
+        });
+        let first = line!() - 12;
+        assert_cycle(
+            &message,
+            "the RwLock (write)",
+            [first, first + 2, first + 5, first + 7],
+        );
+    }
+
+    #[test]
+    fn a_lock_order_deadlock_on_semaphores_is_reported_with_its_cycle() {
+        let message = deadlock(|| async {
+            let (a, b) = (Arc::new(Semaphore::new(1)), Arc::new(Semaphore::new(1)));
+            let (a2, b2) = (a.clone(), b.clone());
+            two_named_tasks(
+                async move {
+                    let _a = a.acquire().await.unwrap();
+                    tokio::task::yield_now().await;
+                    let _b = b.acquire().await.unwrap();
+                },
+                async move {
+                    let _b = b2.acquire().await.unwrap();
+                    tokio::task::yield_now().await;
+                    let _a = a2.acquire().await.unwrap();
+                },
+            )
+            .await;
+        });
+        let first = line!() - 12;
+        assert_cycle(
+            &message,
+            "a permit of the Semaphore",
+            [first, first + 2, first + 5, first + 7],
+        );
+    }
+
+    /// `blocking_lock` inside a simulation panics, as tokio's does inside a runtime.
+    #[test]
+    fn blocking_lock_in_a_simulation_panics() {
+        let report = Builder::new().seed(0).jobs(1).explore(|| async {
+            let m = Mutex::new(0);
+            let _guard = m.blocking_lock();
+        });
+        let message = report.failure.expect("blocking_lock panics").message;
+        assert!(
+            message.contains("Cannot block the current thread from within a runtime"),
+            "{message}"
+        );
+    }
+}

@@ -268,3 +268,20 @@ async fn join_and_try_join() {
     tokio::pin!(future);
     assert_eq!((&mut future).await, 5);
 }
+
+/// tokio's coop budget: `consume_budget` yields once the task's budget for this poll is
+/// spent, so an always-ready loop lets the other tasks run.
+#[tokio::test]
+async fn consume_budget_lets_an_always_ready_loop_yield() {
+    use std::sync::atomic::AtomicBool;
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    tokio::spawn(async move { f.store(true, Ordering::SeqCst) });
+    let mut rounds = 0;
+    while !flag.load(Ordering::SeqCst) && rounds < 100_000 {
+        tokio::task::consume_budget().await;
+        rounds += 1;
+    }
+    assert!(flag.load(Ordering::SeqCst), "the loop never yielded");
+    assert!(rounds >= 1);
+}

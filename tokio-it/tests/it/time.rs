@@ -174,3 +174,15 @@ async fn pause_and_advance() {
     assert!(Instant::now() >= start + Duration::from_secs(6));
     time::resume();
 }
+
+/// Interval arithmetic saturates, as tokio's: a period of `Duration::MAX` means "never
+/// again", also after `reset()`, rather than an overflow panic.
+#[tokio::test(start_paused = true)]
+async fn an_interval_of_duration_max_saturates() {
+    let mut interval = tokio::time::interval(Duration::MAX);
+    interval.tick().await; // the first tick is immediate
+    interval.reset();
+    interval.reset_after(Duration::MAX);
+    let next = tokio::time::timeout(Duration::from_secs(3600), interval.tick()).await;
+    assert!(next.is_err(), "no second tick within an hour");
+}

@@ -1,10 +1,26 @@
-//! `tokio::sync`: real tokio's primitives, which need no runtime (`Mutex`, `RwLock`,
-//! `Semaphore`, `Notify`, `Barrier`, `OnceCell`, `oneshot`, `broadcast`, `watch`,
-//! `mpsc`). The one method that needs tokio's timer, `mpsc::Sender::send_timeout`, is
-//! shadowed: [`mpsc::Sender`] wraps tokio's sender (every other method is tokio's,
+//! `tokio::sync`: the locks, semaphores, `Notify` and `Barrier` are detsim's simulated
+//! ones ([`detsim::sync`]), with tokio's API and fairness, which record who holds them
+//! and where, so that a deadlock report shows the wait-for graph; `blocking_*` calls
+//! inside a simulation panic, as tokio's do inside a runtime. The channels (`oneshot`,
+//! `broadcast`, `watch`, `mpsc`) and `OnceCell`/`SetOnce` are real tokio's, which need
+//! no runtime. The one method that needs tokio's timer, `mpsc::Sender::send_timeout`,
+//! is shadowed: [`mpsc::Sender`] wraps tokio's sender (every other method is tokio's,
 //! through `Deref`) and times out on the virtual clock.
 
 pub use tokio::sync::*;
+
+// Named items shadow the glob above: these are the simulated ones.
+pub use detsim_runtime::sync::{
+    AcquireError, Barrier, BarrierWaitResult, MappedMutexGuard, Mutex, MutexGuard, Notify,
+    OwnedMutexGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLock,
+    RwLockMappedWriteGuard, RwLockReadGuard, RwLockWriteGuard, Semaphore, SemaphorePermit,
+    TryAcquireError, TryLockError,
+};
+
+/// The futures of `tokio::sync` that have names (`Notify::notified`'s).
+pub mod futures {
+    pub use detsim_runtime::sync::Notified;
+}
 
 /// tokio's `mpsc`, with a [`Sender`](mpsc::Sender) whose `send_timeout` uses the
 /// virtual clock.

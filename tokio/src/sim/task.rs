@@ -18,6 +18,15 @@ pub use join_set::JoinSet;
 pub use local::{LocalEnterGuard, LocalSet};
 pub use tokio::task::{LocalKey, futures, unconstrained};
 
+pub use detsim_runtime::coop::consume_budget;
+
+/// tokio's cooperative scheduling, on detsim: a task has a budget of 128 units per
+/// poll; [`consume_budget`](coop::consume_budget) uses one and, once the budget is
+/// spent, yields first, so an always-ready loop lets other tasks run.
+pub mod coop {
+    pub use detsim_runtime::coop::{consume_budget, has_budget_remaining};
+}
+
 /// Spawns `future` as a new task of the simulation, as `tokio::spawn` does: it is
 /// scheduled at once and runs when the scheduler picks it (never before the spawning
 /// task yields). Dropping the handle detaches the task. Panics outside a simulation.

@@ -29,11 +29,11 @@ impl MissedTickBehavior {
     /// The next deadline after a tick due at `timeout` was taken at `now`.
     fn next_timeout(self, timeout: Instant, now: Instant, period: Duration) -> Instant {
         match self {
-            MissedTickBehavior::Burst => timeout + period,
-            MissedTickBehavior::Delay => now + period,
+            MissedTickBehavior::Burst => saturating_add(timeout, period),
+            MissedTickBehavior::Delay => saturating_add(now, period),
             MissedTickBehavior::Skip => {
                 let late = (now - timeout).as_nanos() % period.as_nanos();
-                now + period - Duration::from_nanos(late as u64)
+                saturating_add(now, period - Duration::from_nanos(late as u64))
             }
         }
     }
@@ -82,13 +82,11 @@ impl Interval {
         ready!(self.delay.as_mut().poll(cx));
         let timeout = self.delay.deadline();
         let now = Instant::now();
-        let next = if now > timeout + MISSED_SLACK {
+        let next = if now > saturating_add(timeout, MISSED_SLACK) {
             self.missed_tick_behavior
                 .next_timeout(timeout, now, self.period)
         } else {
-            timeout
-                .checked_add(self.period)
-                .unwrap_or_else(Instant::far_future)
+            saturating_add(timeout, self.period)
         };
         self.delay.as_mut().reset(next);
         Poll::Ready(timeout)
@@ -96,7 +94,9 @@ impl Interval {
 
     /// The next tick is `period` from now.
     pub fn reset(&mut self) {
-        self.delay.as_mut().reset(Instant::now() + self.period);
+        self.delay
+            .as_mut()
+            .reset(saturating_add(Instant::now(), self.period));
     }
 
     /// The next tick is now.
@@ -106,7 +106,9 @@ impl Interval {
 
     /// The next tick is `after` from now.
     pub fn reset_after(&mut self, after: Duration) {
-        self.delay.as_mut().reset(Instant::now() + after);
+        self.delay
+            .as_mut()
+            .reset(saturating_add(Instant::now(), after));
     }
 
     /// The next tick is at `deadline`.
@@ -128,4 +130,10 @@ impl Interval {
     pub fn period(&self) -> Duration {
         self.period
     }
+}
+
+/// `instant + d`, or tokio's far future ("never") when that overflows, as tokio's
+/// interval arithmetic saturates (`interval(Duration::MAX)` then `reset()`).
+fn saturating_add(instant: Instant, d: Duration) -> Instant {
+    instant.checked_add(d).unwrap_or_else(Instant::far_future)
 }

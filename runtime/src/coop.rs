@@ -1,0 +1,83 @@
+//! tokio's cooperative budget, simulated: a task may make [`BUDGET`] units of progress
+//! per poll through [`consume_budget`]; past that, `consume_budget` yields once, so a
+//! loop that is always ready still lets the other tasks run (as in tokio, where a
+//! resource returns `Pending` once the task's budget is spent).
+//!
+//! Invariants:
+//! - the budget belongs to one poll of one task: it is full again at the next poll
+//!   (keyed by the run and its poll count, so nothing carries over between polls, tasks
+//!   or runs);
+//! - outside a simulation's task, the budget is unlimited.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::context;
+use crate::wait::{self, WaitKind};
+
+/// Units of progress a task makes per poll before [`consume_budget`] yields (tokio's).
+pub const BUDGET: u32 = 128;
+
+thread_local! {
+    /// `(run epoch, poll count, units left)` of the poll in progress on this thread.
+    static LEFT: Cell<(u64, u64, u32)> = const { Cell::new((0, 0, BUDGET)) };
+}
+
+/// The current poll, if a task of a simulation is being polled.
+fn current_poll() -> Option<(u64, u64)> {
+    context::try_with_core(|core| {
+        core.current_task()
+            .is_some()
+            .then(|| (core.epoch(), core.steps))
+    })
+    .flatten()
+}
+
+/// Units left in the current poll's budget (`None`: unlimited).
+fn left() -> Option<(u64, u64, u32)> {
+    let (epoch, step) = current_poll()?;
+    let (e, s, left) = LEFT.get();
+    Some(match (e, s) == (epoch, step) {
+        true => (epoch, step, left),
+        false => (epoch, step, BUDGET),
+    })
+}
+
+/// Whether the current task has budget left in this poll (always, outside a task).
+pub fn has_budget_remaining() -> bool {
+    left().is_none_or(|(_, _, left)| left > 0)
+}
+
+/// Uses one unit of the current task's budget; once it is spent, yields first (tokio's
+/// `task::consume_budget`). Ready at once outside a simulation's task.
+pub fn consume_budget() -> ConsumeBudget {
+    ConsumeBudget { yielded: false }
+}
+
+/// The future of [`consume_budget`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct ConsumeBudget {
+    yielded: bool,
+}
+
+impl Future for ConsumeBudget {
+    type Output = ();
+
+    #[track_caller]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some((epoch, step, left)) = left() else {
+            return Poll::Ready(());
+        };
+        if left == 0 && !self.yielded {
+            self.yielded = true;
+            wait::record(WaitKind::Yield);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        LEFT.set((epoch, step, left.saturating_sub(1)));
+        Poll::Ready(())
+    }
+}
