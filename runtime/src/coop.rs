@@ -56,6 +56,21 @@ pub fn consume_budget() -> ConsumeBudget {
     ConsumeBudget { yielded: false }
 }
 
+/// For a resource's poll: `false` (and a wake, so the task runs again after a
+/// yield) if the current task's budget is spent; otherwise one unit is used and
+/// `true`. Always `true` outside a simulation's task.
+pub(crate) fn poll_proceed(cx: &Context<'_>) -> bool {
+    let Some((epoch, step, left)) = left() else {
+        return true;
+    };
+    if left == 0 {
+        cx.waker().wake_by_ref();
+        return false;
+    }
+    LEFT.set((epoch, step, left - 1));
+    true
+}
+
 /// The future of [`consume_budget`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]

@@ -369,7 +369,16 @@ impl Future for Acquire {
                     if state.waiters.is_empty() && state.permits >= this.needed {
                         state.permits -= this.needed;
                         this.done = true;
-                        return Poll::Ready(Ok(state.hold(task, this.at, this.needed)));
+                        let key = state.hold(task, this.at, this.needed);
+                        drop(state);
+                        // tokio's coop budget: a task whose budget is spent keeps the
+                        // permits but yields before it sees them.
+                        if !crate::coop::poll_proceed(cx) {
+                            this.key = Some(key);
+                            this.done = false;
+                            return Poll::Pending;
+                        }
+                        return Poll::Ready(Ok(key));
                     }
                     let assigned = match state.waiters.is_empty() {
                         true => state.permits.min(this.needed),
@@ -400,6 +409,10 @@ impl Future for Acquire {
                     } else {
                         this.done = true;
                         match state.holders.iter().any(|h| h.key == key) {
+                            true if !crate::coop::poll_proceed(cx) => {
+                                this.done = false;
+                                return Poll::Pending;
+                            }
                             true => return Poll::Ready(Ok(key)),
                             false => return Poll::Ready(Err(())),
                         }

@@ -53,6 +53,13 @@ impl<T> Mutex<T> {
         }
     }
 
+    /// tokio's `const_new`; not `const` here (the lock allocates its state when
+    /// created), so it serves wherever a value is expected, but not in a `static`.
+    #[track_caller]
+    pub fn const_new(value: T) -> Self {
+        Mutex::new(value)
+    }
+
     /// The data, once the permit is taken: never contended.
     fn data(&self) -> parking_lot::MutexGuard<'_, T> {
         self.data

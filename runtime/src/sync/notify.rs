@@ -25,9 +25,10 @@ struct State {
     next_key: u64,
     /// Waiters not yet notified, in arrival order.
     waiters: VecDeque<(u64, Option<Waker>)>,
-    /// Waiters notified but not yet polled: key, and whether by `notify_one` (such a
-    /// notification passes on if the future is dropped unpolled).
-    notified: Vec<(u64, bool)>,
+    /// Waiters notified but not yet polled: key, and how — `Some(first)` by
+    /// `notify_one` (`true`) or `notify_last` (`false`), a notification that passes on,
+    /// the same way, if the future is dropped unpolled; `None` by `notify_waiters`.
+    notified: Vec<(u64, Option<bool>)>,
     /// How many `notify_waiters` calls there were: a `Notified` created before one
     /// completes at its first poll.
     calls: u64,
@@ -104,7 +105,7 @@ impl Notify {
             let waiters = std::mem::take(&mut state.waiters);
             let mut wakers = Vec::with_capacity(waiters.len());
             for (key, waker) in waiters {
-                state.notified.push((key, false));
+                state.notified.push((key, None));
                 wakers.extend(waker);
             }
             wakers
@@ -123,7 +124,7 @@ impl State {
         };
         match waiter {
             Some((key, waker)) => {
-                self.notified.push((key, true));
+                self.notified.push((key, Some(first)));
                 waker
             }
             None => {
@@ -222,9 +223,9 @@ impl Drop for Notified<'_> {
                 state.waiters.remove(i);
                 None
             } else if let Some(i) = state.notified.iter().position(|&(k, _)| k == key) {
-                let (_, by_one) = state.notified.swap_remove(i);
-                // A `notify_one` meant for this future passes on to the next waiter.
-                by_one.then(|| state.notify(true)).flatten()
+                let (_, how) = state.notified.swap_remove(i);
+                // A `notify_one`/`notify_last` meant for this future passes on.
+                how.and_then(|first| state.notify(first))
             } else {
                 None
             }

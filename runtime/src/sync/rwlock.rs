@@ -80,12 +80,28 @@ impl<T> RwLock<T> {
         RwLock::with_max_readers_at(value, max_reads, Location::caller())
     }
 
+    /// tokio's `const_new`; not `const` here (the lock allocates its state when
+    /// created), so it serves wherever a value is expected, but not in a `static`.
+    #[track_caller]
+    pub fn const_new(value: T) -> Self {
+        RwLock::with_max_readers_at(value, MAX_READS, Location::caller())
+    }
+
+    /// tokio's `const_with_max_readers`; not `const` here (see [`RwLock::const_new`]).
+    ///
+    /// # Panics
+    /// As [`RwLock::with_max_readers`].
+    #[track_caller]
+    pub fn const_with_max_readers(value: T, max_reads: u32) -> Self {
+        RwLock::with_max_readers_at(value, max_reads, Location::caller())
+    }
+
     fn with_max_readers_at(value: T, max_reads: u32, at: &'static Location<'static>) -> Self {
         assert!(
             max_reads <= MAX_READS,
             "a RwLock may not be created with more than {MAX_READS} readers"
         );
-        assert!(max_reads > 0, "a RwLock needs at least one reader");
+        assert!(max_reads > 0, "a RwLock may not be created with 0 readers");
         let max_readers = max_reads as usize;
         RwLock {
             batch: Batch::new(max_readers, Kind::RwLock { max_readers }, at),
@@ -347,6 +363,71 @@ impl<'a, T> RwLockWriteGuard<'a, T> {
         RwLockMappedWriteGuard {
             data: parking_lot::RwLockWriteGuard::map(data, f),
             _permit,
+        }
+    }
+
+    /// Turns exclusive access into shared access to a part of the value (`f` runs
+    /// before any other reader gets in).
+    pub fn downgrade_map<U, F: FnOnce(&T) -> &U>(this: Self, f: F) -> RwLockReadGuard<'a, U> {
+        let RwLockWriteGuard {
+            data,
+            lock,
+            _permit,
+        } = this;
+        let read = parking_lot::RwLockWriteGuard::downgrade(data);
+        let data = parking_lot::RwLockReadGuard::map(read, f);
+        let key = _permit.key;
+        std::mem::forget(_permit);
+        lock.batch.give_back(key, lock.max_readers as usize - 1);
+        RwLockReadGuard {
+            data,
+            _permit: Release {
+                batch: &lock.batch,
+                key,
+                permits: 1,
+            },
+        }
+    }
+
+    /// [`RwLockWriteGuard::downgrade_map`] if `f` gives `Some`; the write guard back
+    /// otherwise (no other task got in meanwhile).
+    pub fn try_downgrade_map<U, F: FnOnce(&T) -> Option<&U>>(
+        this: Self,
+        f: F,
+    ) -> Result<RwLockReadGuard<'a, U>, Self> {
+        let RwLockWriteGuard {
+            data,
+            lock,
+            _permit,
+        } = this;
+        let read = parking_lot::RwLockWriteGuard::downgrade(data);
+        match parking_lot::RwLockReadGuard::try_map(read, f) {
+            Ok(data) => {
+                let key = _permit.key;
+                std::mem::forget(_permit);
+                lock.batch.give_back(key, lock.max_readers as usize - 1);
+                Ok(RwLockReadGuard {
+                    data,
+                    _permit: Release {
+                        batch: &lock.batch,
+                        key,
+                        permits: 1,
+                    },
+                })
+            }
+            Err(read) => {
+                // Every permit is still ours: nobody else can take the value between
+                // the read and the write.
+                drop(read);
+                Err(RwLockWriteGuard {
+                    data: lock
+                        .data
+                        .try_write()
+                        .expect("the writer of an RwLock has its value to itself"),
+                    lock,
+                    _permit,
+                })
+            }
         }
     }
 

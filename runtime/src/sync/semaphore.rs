@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use super::batch::Batch;
-use super::{AcquireError, Kind, TryAcquireError};
+use super::{AcquireError, Kind, TryAcquireError, assert_not_simulated, block_on};
 
 /// A counting semaphore, as tokio's: permits are handed out first come, first served
 /// (an `acquire_many` at the head of the queue holds back smaller requests behind it),
@@ -21,7 +21,7 @@ pub struct Semaphore {
 pub struct SemaphorePermit<'a> {
     sem: &'a Semaphore,
     key: u64,
-    permits: u32,
+    permits: usize,
 }
 
 /// Permits owned from an `Arc<Semaphore>`; dropping them gives them back.
@@ -29,7 +29,7 @@ pub struct SemaphorePermit<'a> {
 pub struct OwnedSemaphorePermit {
     sem: Arc<Semaphore>,
     key: u64,
-    permits: u32,
+    permits: usize,
 }
 
 impl Semaphore {
@@ -105,7 +105,7 @@ impl Semaphore {
             Ok(SemaphorePermit {
                 sem: self,
                 key,
-                permits: n,
+                permits: n as usize,
             })
         }
     }
@@ -123,7 +123,7 @@ impl Semaphore {
         Ok(SemaphorePermit {
             sem: self,
             key,
-            permits: n,
+            permits: n as usize,
         })
     }
 
@@ -156,7 +156,7 @@ impl Semaphore {
             Ok(OwnedSemaphorePermit {
                 sem: self,
                 key,
-                permits: n,
+                permits: n as usize,
             })
         }
     }
@@ -177,8 +177,56 @@ impl Semaphore {
         Ok(OwnedSemaphorePermit {
             sem: self,
             key,
-            permits: n,
+            permits: n as usize,
         })
+    }
+
+    /// Waits for one permit from synchronous code outside any runtime.
+    ///
+    /// # Panics
+    /// Inside a simulation (it would block the simulation's thread).
+    #[track_caller]
+    pub fn blocking_acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
+        assert_not_simulated("Semaphore::blocking_acquire", "acquire().await");
+        block_on(self.acquire_many_at(1, "Semaphore::blocking_acquire", Location::caller()))
+    }
+
+    /// Waits for `n` permits from synchronous code outside any runtime.
+    ///
+    /// # Panics
+    /// Inside a simulation.
+    #[track_caller]
+    pub fn blocking_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
+        assert_not_simulated("Semaphore::blocking_acquire_many", "acquire_many(n).await");
+        block_on(self.acquire_many_at(n, "Semaphore::blocking_acquire_many", Location::caller()))
+    }
+
+    /// Waits for one owned permit from synchronous code outside any runtime.
+    ///
+    /// # Panics
+    /// Inside a simulation.
+    #[track_caller]
+    pub fn blocking_acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
+        assert_not_simulated("Semaphore::blocking_acquire_owned", "acquire_owned().await");
+        let at = Location::caller();
+        block_on(self.acquire_many_owned_at(1, "Semaphore::blocking_acquire_owned", at))
+    }
+
+    /// Waits for `n` owned permits from synchronous code outside any runtime.
+    ///
+    /// # Panics
+    /// Inside a simulation.
+    #[track_caller]
+    pub fn blocking_acquire_many_owned(
+        self: Arc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, AcquireError> {
+        assert_not_simulated(
+            "Semaphore::blocking_acquire_many_owned",
+            "acquire_many_owned(n).await",
+        );
+        let at = Location::caller();
+        block_on(self.acquire_many_owned_at(n, "Semaphore::blocking_acquire_many_owned", at))
     }
 
     /// Closes the semaphore: queued and later acquires fail; permits held stay valid.
@@ -201,19 +249,26 @@ impl fmt::Debug for Semaphore {
 impl SemaphorePermit<'_> {
     /// Keeps the permits out of the semaphore for good.
     pub fn forget(mut self) {
-        self.sem.batch.forget(self.key, self.permits as usize);
+        self.sem.batch.forget(self.key, self.permits);
         self.permits = 0;
     }
 
     /// How many permits this holds.
     pub fn num_permits(&self) -> usize {
-        self.permits as usize
+        self.permits
+    }
+
+    /// The semaphore the permits came from.
+    pub fn semaphore(&self) -> &Semaphore {
+        self.sem
     }
 
     /// Moves `n` of these permits into a new permit; `None` if this holds fewer.
     pub fn split(&mut self, n: usize) -> Option<Self> {
-        let n = u32::try_from(n).ok().filter(|&n| n <= self.permits)?;
-        let key = self.sem.batch.split(self.key, n as usize);
+        if n > self.permits {
+            return None;
+        }
+        let key = self.sem.batch.split(self.key, n);
         self.permits -= n;
         Some(SemaphorePermit {
             sem: self.sem,
@@ -231,9 +286,7 @@ impl SemaphorePermit<'_> {
             std::ptr::eq(self.sem, other.sem),
             "merging permits from different semaphores"
         );
-        self.sem
-            .batch
-            .merge(self.key, other.key, other.permits as usize);
+        self.sem.batch.merge(self.key, other.key, other.permits);
         self.permits += other.permits;
         other.permits = 0;
     }
@@ -242,7 +295,7 @@ impl SemaphorePermit<'_> {
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
         if self.permits > 0 {
-            self.sem.batch.release(self.key, self.permits as usize);
+            self.sem.batch.release(self.key, self.permits);
         }
     }
 }
@@ -258,13 +311,13 @@ impl fmt::Debug for SemaphorePermit<'_> {
 impl OwnedSemaphorePermit {
     /// Keeps the permits out of the semaphore for good.
     pub fn forget(mut self) {
-        self.sem.batch.forget(self.key, self.permits as usize);
+        self.sem.batch.forget(self.key, self.permits);
         self.permits = 0;
     }
 
     /// How many permits this holds.
     pub fn num_permits(&self) -> usize {
-        self.permits as usize
+        self.permits
     }
 
     /// The semaphore the permits came from.
@@ -274,8 +327,10 @@ impl OwnedSemaphorePermit {
 
     /// Moves `n` of these permits into a new permit; `None` if this holds fewer.
     pub fn split(&mut self, n: usize) -> Option<Self> {
-        let n = u32::try_from(n).ok().filter(|&n| n <= self.permits)?;
-        let key = self.sem.batch.split(self.key, n as usize);
+        if n > self.permits {
+            return None;
+        }
+        let key = self.sem.batch.split(self.key, n);
         self.permits -= n;
         Some(OwnedSemaphorePermit {
             sem: self.sem.clone(),
@@ -293,9 +348,7 @@ impl OwnedSemaphorePermit {
             Arc::ptr_eq(&self.sem, &other.sem),
             "merging permits from different semaphores"
         );
-        self.sem
-            .batch
-            .merge(self.key, other.key, other.permits as usize);
+        self.sem.batch.merge(self.key, other.key, other.permits);
         self.permits += other.permits;
         other.permits = 0;
     }
@@ -304,7 +357,7 @@ impl OwnedSemaphorePermit {
 impl Drop for OwnedSemaphorePermit {
     fn drop(&mut self) {
         if self.permits > 0 {
-            self.sem.batch.release(self.key, self.permits as usize);
+            self.sem.batch.release(self.key, self.permits);
         }
     }
 }
