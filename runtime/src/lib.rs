@@ -39,9 +39,9 @@
 
 pub mod choice;
 mod context;
-mod entropy;
 pub mod coop;
 mod deadlock;
+mod entropy;
 mod executor;
 pub mod extension;
 mod join;

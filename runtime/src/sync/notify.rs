@@ -4,9 +4,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::wait::{self, WaitKind};
@@ -37,7 +38,18 @@ struct State {
 /// The future of [`Notify::notified`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Notified<'a> {
-    notify: &'a Notify,
+    waiter: Waiter<&'a Notify>,
+}
+
+/// The future of [`Notify::notified_owned`]: [`Notified`] holding an `Arc<Notify>`.
+#[must_use = "futures do nothing unless awaited"]
+pub struct OwnedNotified {
+    waiter: Waiter<Arc<Notify>>,
+}
+
+/// A waiter of a `Notify` reached through `N` (a reference or an `Arc`).
+struct Waiter<N: Deref<Target = Notify>> {
+    notify: N,
     calls: u64,
     key: Option<u64>,
     done: bool,
@@ -72,11 +84,28 @@ impl Notify {
     #[track_caller]
     pub fn notified(&self) -> Notified<'_> {
         Notified {
-            notify: self,
-            calls: self.state().calls,
-            key: None,
-            done: false,
-            at: Location::caller(),
+            waiter: Waiter {
+                notify: self,
+                calls: self.state().calls,
+                key: None,
+                done: false,
+                at: Location::caller(),
+            },
+        }
+    }
+
+    /// [`Notify::notified`] for an `Arc<Notify>`: the future owns a reference.
+    #[track_caller]
+    pub fn notified_owned(self: Arc<Self>) -> OwnedNotified {
+        let calls = self.state().calls;
+        OwnedNotified {
+            waiter: Waiter {
+                notify: self,
+                calls,
+                key: None,
+                done: false,
+                at: Location::caller(),
+            },
         }
     }
 
@@ -155,10 +184,19 @@ impl Notified<'_> {
     /// Registers as a waiter without a waker (so that a `notify_one` from now on is
     /// meant for this future); whether it was already notified.
     pub fn enable(self: Pin<&mut Self>) -> bool {
-        let this = self.get_mut();
-        this.check(None)
+        self.get_mut().waiter.check(None)
     }
+}
 
+impl OwnedNotified {
+    /// Registers as a waiter without a waker; whether it was already notified (see
+    /// [`Notified::enable`]).
+    pub fn enable(self: Pin<&mut Self>) -> bool {
+        self.get_mut().waiter.check(None)
+    }
+}
+
+impl<N: Deref<Target = Notify>> Waiter<N> {
     /// Whether notified; registers (with `waker`) if it is not and was not yet.
     fn check(&mut self, waker: Option<&Waker>) -> bool {
         if self.done {
@@ -197,22 +235,35 @@ impl Notified<'_> {
     }
 }
 
-impl Future for Notified<'_> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if this.check(Some(cx.waker())) {
+impl<N: Deref<Target = Notify>> Waiter<N> {
+    fn poll_wait(&mut self, cx: &Context<'_>) -> Poll<()> {
+        if self.check(Some(cx.waker())) {
             return Poll::Ready(());
         }
         if !waker::is_quiet(cx.waker()) {
-            wait::record_at(WaitKind::Other("Notify::notified"), this.at);
+            wait::record_at(WaitKind::Other("Notify::notified"), self.at);
         }
         Poll::Pending
     }
 }
 
-impl Drop for Notified<'_> {
+impl Future for Notified<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().waiter.poll_wait(cx)
+    }
+}
+
+impl Future for OwnedNotified {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().waiter.poll_wait(cx)
+    }
+}
+
+impl<N: Deref<Target = Notify>> Drop for Waiter<N> {
     fn drop(&mut self) {
         let (Some(key), false) = (self.key, self.done) else {
             return;
@@ -239,7 +290,15 @@ impl Drop for Notified<'_> {
 impl fmt::Debug for Notified<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Notified")
-            .field("done", &self.done)
+            .field("done", &self.waiter.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for OwnedNotified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedNotified")
+            .field("done", &self.waiter.done)
             .finish_non_exhaustive()
     }
 }

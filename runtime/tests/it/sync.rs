@@ -411,3 +411,17 @@ fn a_task_whose_budget_is_spent_yields_at_a_free_lock() {
         other.await.unwrap();
     });
 }
+
+#[test]
+fn notified_owned_moves_into_a_task_and_a_dropped_notification_passes_on() {
+    run_ok(Sched::Fifo, async {
+        let notify = Arc::new(Notify::new());
+        let first = spawn(notify.clone().notified_owned());
+        let n = notify.clone();
+        let second = spawn(async move { n.notified_owned().await });
+        yield_now().await; // both wait, in this order
+        notify.notify_one();
+        first.abort(); // notified but never polled again: the notification passes on
+        second.await.unwrap();
+    });
+}

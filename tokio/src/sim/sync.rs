@@ -17,9 +17,10 @@ pub use detsim_runtime::sync::{
     TryAcquireError, TryLockError,
 };
 
-/// The futures of `tokio::sync` that have names (`Notify::notified`'s).
+/// The futures of `tokio::sync` that have names (`Notify::notified`'s and
+/// `Notify::notified_owned`'s).
 pub mod futures {
-    pub use detsim_runtime::sync::Notified;
+    pub use detsim_runtime::sync::{Notified, OwnedNotified};
 }
 
 /// tokio's `mpsc`, with a [`Sender`](mpsc::Sender) whose `send_timeout` uses the
