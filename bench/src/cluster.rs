@@ -88,9 +88,9 @@ async fn detsim_udp(per_client: u32) {
 
 /// One run on detsim with no faults.
 fn detsim_once<F: std::future::Future<Output = ()>>(seed: u64, body: F) {
-    let previous = detsim::cluster::set_thread_faults(Some(detsim::Faults::none()));
-    detsim_runtime::Runtime::new(seed).block_on(body);
-    detsim::cluster::set_thread_faults(previous);
+    let mut rt = detsim_runtime::Runtime::new(seed);
+    rt.set_run_input(Some(detsim::Faults::none()));
+    rt.block_on(body);
 }
 
 // ---- turmoil ------------------------------------------------------------------------

@@ -263,6 +263,10 @@ pub(crate) struct Core {
     pub(crate) failure: Option<RunError>,
     /// Run-scoped state of other crates (see `extension.rs`), in creation order.
     extensions: Vec<(TypeId, Rc<dyn Any>)>,
+    /// Inputs of every run, set by the runtime's owner (see `extension.rs`).
+    pub(crate) run_inputs: Vec<(TypeId, Rc<dyn Any>)>,
+    /// Outputs of the current or last run, for the runtime's owner (see `extension.rs`).
+    pub(crate) run_outputs: Vec<(TypeId, Box<dyn Any>)>,
     /// Each slot's last wait entry, indexed by slot; grown by `note_wait`.
     waits: Vec<WaitEntry>,
     /// The run's nodes (see `executor/nodes.rs`); index 0 is "no node".
@@ -320,6 +324,8 @@ impl Core {
             decisions: Vec::new(),
             failure: None,
             extensions: Vec::new(),
+            run_inputs: Vec::new(),
+            run_outputs: Vec::new(),
             waits: Vec::new(),
             nodes: vec![nodes::NodeState::none()],
             lookahead: None,

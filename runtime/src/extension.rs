@@ -8,7 +8,12 @@
 //!   state leaks from one run into the next;
 //! - the core is not borrowed while `init` runs or while the value is used: the value
 //!   is handed out as an `Rc`, and its own interior mutability is its owner's business;
-//! - lookups walk a short `Vec` in creation order, never a hash map.
+//! - lookups walk a short `Vec` in creation order, never a hash map;
+//! - a run's inputs ([`run_input`], set by the runtime's owner with
+//!   [`Runtime::set_run_input`](crate::Runtime::set_run_input)) hold for every run until
+//!   replaced, and its outputs ([`set_run_output`], taken with
+//!   [`Runtime::take_run_output`](crate::Runtime::take_run_output)) are cleared when the
+//!   next run starts: per-run data goes in and out this way, never through thread-locals.
 
 use std::any::{Any, TypeId};
 use std::rc::Rc;
@@ -44,4 +49,30 @@ pub fn try_run_state<T: Any>() -> Option<Rc<T>> {
             .downcast::<T>()
             .unwrap_or_else(|_| unreachable!("extensions are keyed by their type")),
     )
+}
+
+/// The run's input of type `T`, as the runtime's owner set it with
+/// [`Runtime::set_run_input`](crate::Runtime::set_run_input); `None` if it set none, and
+/// outside a simulation.
+pub fn run_input<T: Any + Clone>() -> Option<T> {
+    context::try_with_core(|core| {
+        core.run_inputs
+            .iter()
+            .find(|(id, _)| *id == TypeId::of::<T>())
+            .and_then(|(_, value)| value.downcast_ref::<T>().cloned())
+    })
+    .flatten()
+}
+
+/// Leaves `value` as the run's output of type `T` (replacing an earlier one), for the
+/// runtime's owner to take after the run with
+/// [`Runtime::take_run_output`](crate::Runtime::take_run_output).
+///
+/// # Panics
+/// Outside a simulation.
+pub fn set_run_output<T: Any>(value: T) {
+    context::with_core("detsim_runtime::extension::set_run_output", |core| {
+        core.run_outputs.retain(|(id, _)| *id != TypeId::of::<T>());
+        core.run_outputs.push((TypeId::of::<T>(), Box::new(value)));
+    });
 }

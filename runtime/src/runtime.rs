@@ -8,6 +8,7 @@
 //! order. The run ends when the root future completes or fails; tasks still pending
 //! are then dropped in id order.
 
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -82,6 +83,42 @@ impl Runtime {
         self.seed = seed;
         self.chooser = chooser.map_or(NextChooser::Random, NextChooser::Boxed);
         self.user_rng = None;
+    }
+
+    /// Sets the input of type `T` that every later run reads with
+    /// [`extension::run_input`](crate::extension::run_input) (`None`: removes it);
+    /// returns the previous one. Per-run settings of crates built on the runtime (the
+    /// fault mode of `detsim-net`'s cluster, for one) go in this way.
+    pub fn set_run_input<T: Any + Clone>(&mut self, value: Option<T>) -> Option<T> {
+        let mut core = self.core.borrow_mut();
+        let id = TypeId::of::<T>();
+        let previous = core
+            .run_inputs
+            .iter()
+            .position(|(key, _)| *key == id)
+            .map(|i| core.run_inputs.remove(i).1)
+            .and_then(|old| old.downcast_ref::<T>().cloned());
+        if let Some(value) = value {
+            core.run_inputs.push((id, Rc::new(value)));
+        }
+        previous
+    }
+
+    /// Takes the output of type `T` the last run left with
+    /// [`extension::set_run_output`](crate::extension::set_run_output) (the fault plan a
+    /// cluster run used, for one); `None` if it left none.
+    pub fn take_run_output<T: Any>(&mut self) -> Option<T> {
+        let mut core = self.core.borrow_mut();
+        let i = core
+            .run_outputs
+            .iter()
+            .position(|(key, _)| *key == TypeId::of::<T>())?;
+        core.run_outputs
+            .remove(i)
+            .1
+            .downcast::<T>()
+            .ok()
+            .map(|b| *b)
     }
 
     /// Prepares the next run under PCT: the same run as `reset(seed,
@@ -238,6 +275,7 @@ impl Runtime {
         // Run-scoped state left by a run that unwound before its teardown.
         let stale = self.core.borrow_mut().take_extensions();
         drop(stale);
+        self.core.borrow_mut().run_outputs.clear();
         self.core
             .borrow_mut()
             .reset(self.seed, chooser, self.user_rng.take());

@@ -273,6 +273,7 @@ where
         if let Some(polls) = max_steps {
             rt.set_max_steps(polls);
         }
+        rt.set_run_input(faults);
         Replayer {
             rt,
             body,
@@ -283,24 +284,16 @@ where
         }
     }
 
-    /// Runs the body once with the runs' faults set on this thread. The thread's
-    /// setting is usually this replayer's already (none set, the default), and then it
-    /// is left alone: setting and restoring copies a plan each way, about 1% of a
-    /// seed of a small test.
+    /// Runs the body once; its faults are the runtime's run input, set once in
+    /// [`Replayer::new`].
     fn run_body(&mut self) -> Result<(), RunError> {
-        let swap = cluster::thread_faults() != self.faults;
-        let previous = swap.then(|| cluster::set_thread_faults(self.faults));
         let body = self.body;
         let sink = self.assertions.clone();
         sink.borrow_mut().clear();
-        let outcome = self.rt.run(async move {
+        self.rt.run(async move {
             assertions::install(sink);
             body().await
-        });
-        if let Some(previous) = previous {
-            cluster::set_thread_faults(previous);
-        }
-        outcome
+        })
     }
 
     /// When this run must move to a fresh thread (this thread drew OS randomness, the
@@ -369,10 +362,9 @@ where
         self.rt.set_trace(trace);
         self.rt.set_wait_sites(true);
         self.rt.set_record_decisions(true);
-        cluster::forget_last_plan();
         let outcome = self.run_body();
         Replayed {
-            fault_plan: cluster::last_plan(),
+            fault_plan: self.rt.take_run_output::<cluster::Plan>(),
             assertions: self.assertions.borrow().clone(),
             outcome,
             trace: self.rt.take_trace().unwrap_or_default(),

@@ -10,11 +10,11 @@
 //! replays it exactly), shrinking towards 0 removes faults, and under the FIFO
 //! scheduler the plan is fault-free.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::time::Duration;
 
 use detsim_runtime::choice::{DecisionKind, decide};
+use detsim_runtime::extension;
 
 /// What faults a run injects: [`Faults::none`], [`Faults::swarm`] (a plan drawn per
 /// seed), or [`Faults::explicit`] (the same plan for every seed).
@@ -258,41 +258,12 @@ impl fmt::Display for Plan {
     }
 }
 
-thread_local! {
-    /// The faults the harness set for runs on this thread (`None`: the default).
-    static MODE: RefCell<Option<Faults>> = const { RefCell::new(None) };
-    /// The plan the last run on this thread used, for the failure report.
-    static LAST_PLAN: RefCell<Option<Plan>> = const { RefCell::new(None) };
-}
-
-/// Sets the faults of the runs on this thread (`None`: the default — swarm for runs
-/// that create a node); returns the previous setting. The harness calls this; a test
-/// sets faults with `Builder::faults`.
-pub fn set_thread_faults(faults: Option<Faults>) -> Option<Faults> {
-    MODE.with(|mode| std::mem::replace(&mut *mode.borrow_mut(), faults))
-}
-
-/// The faults set for the runs on this thread (`None`: the default), as
-/// [`set_thread_faults`] left them.
-pub fn thread_faults() -> Option<Faults> {
-    MODE.with(|mode| *mode.borrow())
-}
-
-/// The plan the last run on this thread used, if it used one; cleared by
-/// [`forget_last_plan`].
-pub fn last_plan() -> Option<Plan> {
-    LAST_PLAN.with(|plan| *plan.borrow())
-}
-
-/// Forgets the last run's plan (the harness calls this before a run it reports on).
-pub fn forget_last_plan() {
-    LAST_PLAN.with(|plan| plan.borrow_mut().take());
-}
-
-/// The plan for this run, given whether it is creating a node: the thread's setting,
-/// or by default swarm for a cluster and none otherwise.
+/// The plan for this run, given whether it is creating a node: the run's input (the
+/// harness sets it with `Runtime::set_run_input::<Faults>`), or by default swarm for a
+/// cluster and none otherwise. The plan is left as the run's output
+/// (`Runtime::take_run_output::<Plan>`), for the failure report.
 pub(crate) fn plan_for_run(creating_node: bool) -> Option<Plan> {
-    let mode = MODE.with(|mode| *mode.borrow());
+    let mode = extension::run_input::<Faults>();
     let plan = match mode.map(|f| f.0) {
         Some(FaultsKind::None) => None,
         Some(FaultsKind::Swarm) => Some(Plan::draw()),
@@ -301,17 +272,15 @@ pub(crate) fn plan_for_run(creating_node: bool) -> Option<Plan> {
         None => None,
     };
     if let Some(plan) = plan {
-        LAST_PLAN.with(|last| *last.borrow_mut() = Some(plan));
+        extension::set_run_output(plan);
     }
     plan
 }
 
-/// Whether this thread's setting asks for faults even in runs without nodes.
+/// Whether the run's faults ask for faults even in runs without nodes.
 pub(crate) fn explicit_mode() -> bool {
-    MODE.with(|mode| {
-        matches!(
-            mode.borrow().map(|f| f.0),
-            Some(FaultsKind::Swarm | FaultsKind::Explicit(_))
-        )
-    })
+    matches!(
+        extension::run_input::<Faults>().map(|f| f.0),
+        Some(FaultsKind::Swarm | FaultsKind::Explicit(_))
+    )
 }

@@ -53,7 +53,7 @@ use detsim_runtime::time;
 use crate::world::{HostId, World, with_world};
 pub use crate::world::{LinkFaults, TCP_TIMEOUT};
 pub use buggify::buggify_at;
-pub use faults::{Faults, Plan, forget_last_plan, last_plan, set_thread_faults, thread_faults};
+pub use faults::{Faults, Plan};
 
 type Init = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
 

@@ -17,10 +17,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Runs `body` once under `seed` and `faults`.
 pub(crate) fn run_with<F: Future>(faults: Faults, seed: u64, body: F) -> F::Output {
-    let previous = cluster::set_thread_faults(Some(faults));
-    let output = Runtime::new(seed).block_on(body);
-    cluster::set_thread_faults(previous);
-    output
+    let mut rt = Runtime::new(seed);
+    rt.set_run_input(Some(faults));
+    rt.block_on(body)
 }
 
 /// An echo server on port 7000 of the node it runs on.
@@ -359,13 +358,51 @@ fn buggify_sites_are_enabled_a_quarter_of_runs_and_fire_a_quarter_of_the_time() 
 
 /// The plan a seed draws under swarm.
 pub(crate) fn swarm_plan(seed: u64) -> (Plan, Vec<detsim_runtime::Decision>) {
-    let previous = cluster::set_thread_faults(Some(Faults::swarm()));
     let mut rt = Runtime::new(seed);
+    rt.set_run_input(Some(Faults::swarm()));
     rt.block_on(async {
         cluster::node("n", || async {}).kill();
     });
-    cluster::set_thread_faults(previous);
-    (cluster::last_plan().unwrap(), rt.decisions())
+    (rt.take_run_output::<Plan>().unwrap(), rt.decisions())
+}
+
+/// The faults go in and the plan comes out through the runtime's run-scoped state:
+/// the input holds for every run of that runtime (and no other), the plan is the last
+/// run's only.
+#[test]
+fn faults_go_in_and_the_plan_comes_out_through_the_runtime() {
+    let explicit = Plan {
+        loss: 0.5,
+        ..Plan::NONE
+    };
+    let mut rt = Runtime::new(3);
+    rt.set_run_input(Some(Faults::explicit(explicit)));
+    for _ in 0..2 {
+        rt.block_on(async {
+            cluster::node("n", || async {}).kill();
+        });
+        assert_eq!(rt.take_run_output::<Plan>(), Some(explicit));
+    }
+    rt.block_on(async {
+        cluster::node("n", || async {}).kill();
+    });
+    rt.block_on(async {});
+    assert_eq!(
+        rt.take_run_output::<Plan>(),
+        None,
+        "the last run drew no plan"
+    );
+    assert_eq!(
+        rt.set_run_input::<Faults>(None),
+        Some(Faults::explicit(explicit))
+    );
+    // Another runtime on this thread does not see the first one's faults.
+    let mut other = Runtime::new(3);
+    other.set_run_input(Some(Faults::none()));
+    other.block_on(async {
+        cluster::node("n", || async {}).kill();
+    });
+    assert_eq!(other.take_run_output::<Plan>(), None);
 }
 
 #[test]
@@ -375,21 +412,19 @@ fn swarm_draws_a_plan_per_seed_and_replay_reproduces_it() {
     assert!(distinct >= 15, "{plans:?}");
     let (plan, decisions) = swarm_plan(7);
     let chosen: Vec<u32> = decisions.iter().map(|d| d.chosen).collect();
-    let previous = cluster::set_thread_faults(Some(Faults::swarm()));
     let mut rt = Runtime::with_chooser(7, Box::new(detsim_runtime::Replay::new(chosen)));
+    rt.set_run_input(Some(Faults::swarm()));
     rt.block_on(async {
         cluster::node("n", || async {}).kill();
     });
-    cluster::set_thread_faults(previous);
-    assert_eq!(cluster::last_plan(), Some(plan));
+    assert_eq!(rt.take_run_output::<Plan>(), Some(plan));
     // Under FIFO order every fault decision takes option 0: no faults at all.
-    let previous = cluster::set_thread_faults(Some(Faults::swarm()));
     let mut rt = Runtime::with_chooser(7, Box::new(detsim_runtime::Fifo));
+    rt.set_run_input(Some(Faults::swarm()));
     rt.block_on(async {
         cluster::node("n", || async {}).kill();
     });
-    cluster::set_thread_faults(previous);
-    assert_eq!(cluster::last_plan(), Some(Plan::NONE));
+    assert_eq!(rt.take_run_output::<Plan>(), Some(Plan::NONE));
     // The plan prints as Rust that builds it.
     let text = plan.to_string();
     assert!(
@@ -463,7 +498,7 @@ fn a_liveness_failure_is_known_by_its_payload_type() {
 fn traces_name_each_task_s_node() {
     let mut rt = Runtime::new(1);
     rt.set_trace(true);
-    let previous = cluster::set_thread_faults(Some(Faults::none()));
+    rt.set_run_input(Some(Faults::none()));
     rt.block_on(async {
         let n = cluster::node("raft-2", || async {
             detsim::task::Builder::new()
@@ -475,7 +510,6 @@ fn traces_name_each_task_s_node() {
         time::sleep(Duration::from_millis(1)).await;
         n.kill();
     });
-    cluster::set_thread_faults(previous);
     let trace = rt.take_trace().unwrap().to_string();
     assert!(trace.contains("raft-2/init"), "{trace}");
     assert!(trace.contains("raft-2/ticker"), "{trace}");

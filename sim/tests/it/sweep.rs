@@ -369,36 +369,30 @@ fn a_body_that_is_not_sync_sweeps_on_one_thread() {
     assert!(bodies_built.get() >= report.seeds_run);
 }
 
-/// The runs of a sweep see the builder's faults, and the thread's own setting is as it
-/// was afterwards, whether the two differ (the sweep sets and restores it) or not (the
-/// sweep leaves it alone).
+/// The runs of a sweep see the builder's faults, and nothing of one sweep's faults
+/// reaches the next one on the same thread: the plan a failure reports is its own run's.
 #[test]
-fn a_sweep_runs_with_its_faults_and_leaves_the_thread_setting_as_it_was() {
-    use detsim::{Faults, cluster};
-    let sweep = |faults: Option<Faults>| {
-        let mut builder = Builder::new().ignore_env().seeds(20).jobs(1);
+fn each_sweep_runs_with_its_own_faults() {
+    use detsim::cluster::{self, Faults, Plan};
+    let plan_of = |faults: Option<Faults>| {
+        let mut builder = Builder::new().ignore_env().seeds(1).jobs(1);
         if let Some(faults) = faults {
             builder = builder.faults(faults);
         }
-        let report = builder.explore(move || async move {
-            assert_eq!(
-                cluster::thread_faults(),
-                faults,
-                "the run sees the sweep's faults"
-            );
+        let report = builder.explore(|| async {
+            cluster::node("n", || async {}).kill();
+            panic!("look at the plan");
         });
-        assert!(report.failure.is_none(), "{:?}", report.failure);
+        report.failure.expect("the body panics").fault_plan
     };
-    for thread in [None, Some(Faults::none()), Some(Faults::swarm())] {
-        for builder in [None, Some(Faults::none()), Some(Faults::swarm())] {
-            let previous = cluster::set_thread_faults(thread);
-            sweep(builder);
-            assert_eq!(
-                cluster::set_thread_faults(previous),
-                thread,
-                "a sweep with {builder:?} on a thread set to {thread:?}"
-            );
-        }
+    let explicit = Plan {
+        reorder: 0.5,
+        ..Plan::NONE
+    };
+    for _ in 0..2 {
+        assert_eq!(plan_of(Some(Faults::explicit(explicit))), Some(explicit));
+        assert_eq!(plan_of(Some(Faults::none())), None);
+        assert!(plan_of(None).is_some(), "swarm by default for a cluster");
     }
 }
 
