@@ -1,7 +1,7 @@
 //! detsim's benchmark: figures measured side by side in one process, with their ratios.
 //!
 //! ```text
-//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|seal|history|all] [--quick] [--cap N] [--starts N]
+//! cargo run --release -p detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|disk|facade|seal|history|all] [--quick] [--cap N] [--starts N]
 //! ```
 //!
 //! Sections (all of them by default):
@@ -33,6 +33,8 @@
 //!   --manifest-path bench/madsim/Cargo.toml`), started once per alternating round.
 //! - `seal`: sealed runs against unsealed ones (the tiny sweep, the tiny sweep with a
 //!   `HashMap` per run, which moves every run to a fresh thread, a 3-node cluster test)
+//! - `disk`: 1,000 appends of 512 bytes, each synced: detsim's simulated disk against
+//!   real `std::fs` with `fdatasync` in a temporary directory.
 //! - `facade`: spawn-join and sleepers through the tokio facade (`detsim-tokio`)
 //!   against detsim's own API; needs a `--cfg detsim` build
 //!   (`CARGO_TARGET_DIR=target/detsim RUSTFLAGS="--cfg detsim" cargo run --release -p
@@ -49,6 +51,7 @@
 //! few lines to stderr for each failure it finds; run with `2>/dev/null` to hide them.
 
 mod cluster;
+mod disk;
 mod exhaustive;
 mod facade;
 mod history;
@@ -109,7 +112,7 @@ struct Options {
     starts: u64,
 }
 
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "scale",
     "spawn",
     "timers",
@@ -119,11 +122,12 @@ const SECTIONS: [&str; 12] = [
     "net",
     "cluster",
     "madsim",
+    "disk",
     "facade",
     "seal",
     "history",
 ];
-const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|facade|seal|history|all]... \
+const USAGE: &str = "usage: detsim-bench [scale|spawn|timers|sweep|zoo|exhaustive|net|cluster|madsim|disk|facade|seal|history|all]... \
                      [--quick] [--cap SEEDS] [--starts N]";
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -178,6 +182,7 @@ fn run(options: &Options) {
             "net" => net::run(options.quick),
             "cluster" => cluster::run(options.quick),
             "madsim" => madsim::run(options.quick, &mut summary),
+            "disk" => disk::run(options.quick),
             "facade" => facade::run(options.quick, &mut summary),
             "seal" => seal::run(options.quick),
             "history" => history::run(options.quick, &mut summary),

@@ -29,6 +29,11 @@
 //!   survives kills and restarts; so does the backup's [`Role`].
 //!
 //! The protocol is one line per request and per answer over TCP.
+//!
+//! [`store`] is a single-node store on a disk written against `tokio::fs` (a
+//! write-ahead log plus snapshots), with two planted durability bugs.
+
+pub mod store;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -74,6 +74,7 @@
 
 mod addr;
 pub mod cluster;
+pub mod fs;
 mod stream;
 pub mod tcp;
 mod udp;

@@ -99,6 +99,11 @@ pub enum DecisionKind {
     Delivery,
     /// A fault decision (whether and how a fault happens); option 0 is "no fault".
     Fault,
+    /// What a crash (a killed node) leaves of a simulated disk's unsynced changes: its
+    /// unsynced directory changes, then each file's unsynced writes. Option 0 keeps
+    /// everything (what a process crash without power loss leaves); drawn only when a
+    /// node is killed with unsynced changes on its disk.
+    Crash,
 }
 
 impl DecisionKind {
@@ -109,6 +114,7 @@ impl DecisionKind {
             DecisionKind::Select => "select",
             DecisionKind::Delivery => "delivery",
             DecisionKind::Fault => "fault",
+            DecisionKind::Crash => "crash",
         }
     }
 }

@@ -132,6 +132,10 @@ fn decision(who: &str, kind: DecisionKind, n: usize, c: usize) -> String {
         DecisionKind::Fault => {
             format!("a fault decision in {who} took option {c} of {n} (option 1 is no fault)")
         }
+        DecisionKind::Crash => format!(
+            "a crash decision in {who} took option {c} of {n} (option 1 keeps every unsynced \
+             change)"
+        ),
         other => {
             format!("a {other} decision in {who} took option {c} of {n} (the default is option 1)")
         }

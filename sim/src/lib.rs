@@ -138,6 +138,9 @@ pub use detsim_net::buggify;
 /// liveness (`detsim-net`'s `cluster`).
 pub use detsim_net::cluster;
 pub use detsim_net::cluster::Faults;
+/// Each host's simulated disk, with tokio's `fs` signatures, which a killed node's
+/// crash can tear (`detsim-net`'s `fs`; `tokio::fs` under `--cfg detsim`).
+pub use detsim_net::fs;
 pub use detsim_runtime::{
     AbortHandle, JoinError, JoinHandle, Trace, YieldNow, random, spawn, sync, task, time, wait,
     yield_now,

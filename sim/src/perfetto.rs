@@ -483,6 +483,16 @@ fn instant(trace: &Trace, kind: &EventKind, ts: f64) -> TraceEvent {
         EventKind::Dropped { task } => {
             TraceEvent::instant("dropped unfinished at end of run".into(), "task", ts, *task)
         }
+        // Disk events (syncs, injected errors, what a crash kept) under `disk`; the
+        // cluster's other events (kills, partitions, faults) under `cluster`.
+        EventKind::Note { task, text } => {
+            let cat = if text.starts_with("disk") || text.starts_with("crash ") {
+                "disk"
+            } else {
+                "cluster"
+            };
+            TraceEvent::instant(text.clone(), cat, ts, *task)
+        }
         other => TraceEvent::instant(format!("{other:?}"), "other", ts, Id::ROOT),
     }
 }
@@ -501,7 +511,8 @@ impl Failure {
     /// Writes the trace of the failing run (the shrunk one, once shrunk) to `path` as a
     /// Chrome trace-event JSON file, which ui.perfetto.dev and `chrome://tracing` open:
     /// one track per task, a slice per poll, instants for spawns, wakes, timers, clock
-    /// jumps, decisions, aborts and panics, and arrows from each wake to the poll it
+    /// jumps, decisions, aborts, panics, cluster events and disk events (category
+    /// `disk`: syncs, injected errors, what each crash kept), and arrows from each wake to the poll it
     /// caused. The report already names a file written this way under the target
     /// directory ([`Failure::trace_file`]). A file over `DETSIM_TRACE_MAX_MB` megabytes
     /// (20 by default) leaves out the run's first events and says so in its

@@ -478,8 +478,22 @@ impl fmt::Display for ReportText<'_> {
 }
 
 impl ReportText<'_> {
-    /// The run's fault plan and the cluster's events, when the run had faults.
+    /// The run's fault plan and the cluster's events, when the run had faults; what
+    /// each crash left of the disks' unsynced changes, whatever the plan. Disk syncs
+    /// (`disk: …` notes) stay in the trace.
     fn write_faults(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let notes = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+            self.trace
+                .events()
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Note { text, .. } if keep(text) => {
+                        Some(format!("{:>10.6}s  {text}", e.time.as_secs_f64()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
         if let Some(plan) = &self.faults {
             writeln!(f)?;
             writeln!(
@@ -487,20 +501,24 @@ impl ReportText<'_> {
                 "fault plan of this run (pass to `Builder::faults` to keep it):"
             )?;
             writeln!(f, "    {plan}")?;
-            let notes: Vec<String> = self
-                .trace
-                .events()
-                .iter()
-                .filter_map(|e| match &e.kind {
-                    EventKind::Note { text, .. } if !text.starts_with("fault plan:") => {
-                        Some(format!("{:>10.6}s  {text}", e.time.as_secs_f64()))
-                    }
-                    _ => None,
-                })
-                .collect();
+            let notes =
+                notes(&|text| !text.starts_with("fault plan:") && !text.starts_with("disk: "));
             if !notes.is_empty() {
                 writeln!(f, "cluster events and faults ({}):", notes.len())?;
                 write_last(f, &notes, REPORT_TRACE_TAIL, |skip| {
+                    format!("    ({skip} earlier not shown)")
+                })?;
+            }
+        } else {
+            let crashes = notes(&|text| text.starts_with("crash ") || text.starts_with("kill "));
+            if crashes.iter().any(|line| line.contains("  crash ")) {
+                writeln!(f)?;
+                writeln!(
+                    f,
+                    "kills and what each crash left on disk ({}):",
+                    crashes.len()
+                )?;
+                write_last(f, &crashes, REPORT_TRACE_TAIL, |skip| {
                     format!("    ({skip} earlier not shown)")
                 })?;
             }

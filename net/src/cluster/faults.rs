@@ -76,6 +76,76 @@ impl fmt::Display for Faults {
     }
 }
 
+/// Faults of the simulated disks ([`crate::fs`]) under a [`Plan`]; option 0 of each
+/// swarm decision is the quiet value ([`DiskFaults::NONE`]). Injected only during the
+/// fault phase, on every host's disk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiskFaults {
+    /// Probability that a read, a write (or `set_len`) or a sync fails with an I/O
+    /// error. A failed write changes nothing; a failed sync of a file loses the writes
+    /// it covered (reads see the last synced contents again, as after a failed
+    /// `fsync` on Linux since 4.13) and the next sync may succeed; a failed sync of a
+    /// directory leaves its changes unsynced.
+    pub error: f64,
+    /// A disk's capacity in bytes (all its files' lengths together): a write or
+    /// `set_len` past it fails with `StorageFull` (ENOSPC). `None`: unlimited.
+    pub capacity: Option<u64>,
+    /// How long each `async fn` of `detsim::fs` (an open, a sync, a whole-file read
+    /// or write, an entry change) takes in simulated time. Reads and writes through
+    /// `AsyncRead`/`AsyncWrite` complete at once.
+    pub latency: Duration,
+}
+
+impl DiskFaults {
+    /// No disk fault, no latency.
+    pub const NONE: DiskFaults = DiskFaults {
+        error: 0.0,
+        capacity: None,
+        latency: Duration::ZERO,
+    };
+
+    /// Draws disk faults: one fault decision per parameter, option 0 the quietest.
+    /// A swarm plan draws them when the run first uses a disk, so that runs without
+    /// disks keep the schedules they had.
+    pub(crate) fn draw() -> DiskFaults {
+        fn pick<T: Copy>(options: &[T]) -> T {
+            options[decide(DecisionKind::Fault, options.len())]
+        }
+        DiskFaults {
+            error: pick(&[0.0, 0.01, 0.05]),
+            capacity: pick(&[None, Some(1 << 20), Some(64 << 10)]),
+            latency: pick(&[
+                Duration::ZERO,
+                Duration::from_micros(100),
+                Duration::from_millis(5),
+            ]),
+        }
+    }
+
+    /// Whether any fault or latency is on.
+    pub(crate) fn is_quiet(&self) -> bool {
+        *self == DiskFaults::NONE
+    }
+}
+
+impl Default for DiskFaults {
+    fn default() -> DiskFaults {
+        DiskFaults::NONE
+    }
+}
+
+impl fmt::Display for DiskFaults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "DiskFaults {{ error: {:?}, capacity: {:?}, latency: {} }}",
+            self.error,
+            self.capacity,
+            duration(self.latency)
+        )
+    }
+}
+
 /// A fault plan: latency and fault rates of links between hosts, and how often the
 /// nemesis (the run's fault injector) partitions, clogs, kills and pauses. Rates are
 /// probabilities in steps of 1%. Its `Display` is Rust that builds it again.
@@ -107,6 +177,9 @@ pub struct Plan {
     /// When the fault phase ends at the latest (simulated time from the start of the
     /// run): links heal, nodes come back, no more faults.
     pub horizon: Duration,
+    /// Faults of the simulated disks (a swarm plan draws them when the run first uses
+    /// a disk).
+    pub disk: DiskFaults,
 }
 
 impl Plan {
@@ -124,6 +197,7 @@ impl Plan {
         buggify: false,
         step: Duration::from_secs(1),
         horizon: Duration::from_secs(60),
+        disk: DiskFaults::NONE,
     };
 
     /// Checks that every field is in its allowed range: the rates (`loss`,
@@ -184,6 +258,7 @@ impl Plan {
             buggify: pick(&[false, true]),
             step: pick(&[ms(1000), ms(250)]),
             horizon: Duration::from_secs(60),
+            disk: DiskFaults::NONE,
         }
     }
 }
@@ -240,7 +315,7 @@ impl fmt::Display for Plan {
             f,
             "Faults::explicit(Plan {{ latency: ({}, {}), loss: {:?}, duplicate: {:?}, \
              reorder: {:?}, partition: {:?}, clog: {:?}, clog_for: {}, kill: {:?}, \
-             pause: {:?}, buggify: {}, step: {}, horizon: {} }})",
+             pause: {:?}, buggify: {}, step: {}, horizon: {}, disk: {} }})",
             duration(self.latency.0),
             duration(self.latency.1),
             self.loss,
@@ -254,6 +329,7 @@ impl fmt::Display for Plan {
             self.buggify,
             duration(self.step),
             duration(self.horizon),
+            self.disk,
         )
     }
 }
@@ -262,19 +338,26 @@ impl fmt::Display for Plan {
 /// harness sets it with `Runtime::set_run_input::<Faults>`), or by default swarm for a
 /// cluster and none otherwise. The plan is left as the run's output
 /// (`Runtime::take_run_output::<Plan>`), for the failure report.
-pub(crate) fn plan_for_run(creating_node: bool) -> Option<Plan> {
+/// Also says whether the plan is a swarm draw (whose disk faults are drawn later).
+pub(crate) fn plan_for_run(creating_node: bool) -> (Option<Plan>, bool) {
     let mode = extension::run_input::<Faults>();
-    let plan = match mode.map(|f| f.0) {
-        Some(FaultsKind::None) => None,
-        Some(FaultsKind::Swarm) => Some(Plan::draw()),
-        Some(FaultsKind::Explicit(plan)) => Some(plan),
-        None if creating_node => Some(Plan::draw()),
-        None => None,
+    let (plan, swarm) = match mode.map(|f| f.0) {
+        Some(FaultsKind::None) => (None, false),
+        Some(FaultsKind::Swarm) => (Some(Plan::draw()), true),
+        Some(FaultsKind::Explicit(plan)) => (Some(plan), false),
+        None if creating_node => (Some(Plan::draw()), true),
+        None => (None, false),
     };
     if let Some(plan) = plan {
         extension::set_run_output(plan);
     }
-    plan
+    (plan, swarm)
+}
+
+/// Records the plan again once a swarm plan drew its disk faults late, as the run's
+/// output for the failure report.
+pub(crate) fn note_disk_faults(plan: Plan) {
+    extension::set_run_output(plan);
 }
 
 /// Whether the run's faults ask for faults even in runs without nodes.

@@ -12,9 +12,9 @@
 //! - [`Node::kill`]: packets in flight to the node are lost, and every task of it is
 //!   dropped (in id order, with the node current, so destructors may close sockets:
 //!   its streams send EOF — or a reset, with unread data — as a crashed process's
-//!   do). Nothing of the node survives except what the test keeps outside it: to give
-//!   a node a disk, create the disk in the test (an `Rc<RefCell<…>>`) and move a clone
-//!   into `init`, which gets it again on every restart.
+//!   do). What survives is the node's simulated disk ([`crate::fs`]), with what the
+//!   crash left of its unsynced changes, and what the test keeps outside the node
+//!   (an `Rc<RefCell<…>>` moved into `init`, which gets it again on every restart).
 //! - [`Node::restart`]: runs `init()` again as a new incarnation, same name and address.
 //! - [`Node::pause`]: its tasks are not polled for a while; its timers fire on time but
 //!   their tasks run only when it resumes. Peers see silence.
@@ -53,7 +53,7 @@ use detsim_runtime::time;
 use crate::world::{HostId, World, with_world};
 pub use crate::world::{LinkFaults, TCP_TIMEOUT};
 pub use buggify::buggify_at;
-pub use faults::{Faults, Plan};
+pub use faults::{DiskFaults, Faults, Plan};
 
 type Init = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
 
@@ -75,6 +75,8 @@ pub(crate) struct ClusterState {
     /// Whether the run's plan has been settled (drawn, set or none).
     plan_settled: bool,
     pub(crate) plan: Option<Plan>,
+    /// Whether the plan is a swarm draw: its disk faults are drawn on first disk use.
+    pub(crate) plan_swarm: bool,
     nemesis_started: bool,
     /// `buggify!` sites reached in this run, and whether each is enabled.
     pub(crate) buggify_sites: BTreeMap<&'static str, bool>,
@@ -99,8 +101,9 @@ impl World {
             return;
         }
         self.cluster.plan_settled = true;
-        let plan = faults::plan_for_run(creating_node);
+        let (plan, swarm) = faults::plan_for_run(creating_node);
         self.cluster.plan = plan;
+        self.cluster.plan_swarm = swarm;
         if let Some(plan) = plan {
             self.plan_faults = Some(LinkFaults {
                 latency: plan.latency,
@@ -268,6 +271,7 @@ pub(crate) fn kill_index(index: usize) {
             rt_node::resume(rt);
         }
         rt_node::kill(rt);
+        crate::fs::crash(rt, &name);
     }
 }
 
@@ -448,6 +452,45 @@ pub async fn liveness<F: Future>(what: &str, within: Duration, condition: F) -> 
             ),
         }),
     }
+}
+
+/// The disk faults of this run's plan, drawn now if the plan is a swarm draw that has
+/// not drawn them yet (the first use of a disk in the run); [`DiskFaults::NONE`]
+/// without a plan. Called once per run by `detsim::fs`.
+pub(crate) fn disk_faults() -> DiskFaults {
+    // A run without a network has no plan: do not create one.
+    if detsim_runtime::extension::try_run_state::<crate::world::Net>().is_none() {
+        return DiskFaults::NONE;
+    }
+    let swarm = with_world("detsim::fs", |w| {
+        w.cluster.plan.map(|plan| (plan.disk, w.cluster.plan_swarm))
+    });
+    match swarm {
+        None => DiskFaults::NONE,
+        Some((disk, false)) => disk,
+        Some((_, true)) => {
+            let disk = DiskFaults::draw();
+            let plan = with_world("detsim::fs", |w| {
+                w.cluster.plan_swarm = false;
+                if let Some(plan) = w.cluster.plan.as_mut() {
+                    plan.disk = disk;
+                }
+                w.cluster.plan
+            });
+            if let Some(plan) = plan {
+                faults::note_disk_faults(plan);
+            }
+            if !disk.is_quiet() {
+                rt_node::note(|| format!("disk faults: {disk}"));
+            }
+            disk
+        }
+    }
+}
+
+/// Whether faults are injected now (the fault phase has not ended).
+pub(crate) fn faults_on() -> bool {
+    with_world("detsim::fs", |w| w.faults_on)
 }
 
 /// Shared state a test keeps outside its nodes (a node's "disk"): what survives a

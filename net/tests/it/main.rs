@@ -7,6 +7,7 @@ mod addr;
 mod cluster;
 mod determinism;
 mod faults;
+mod fs;
 mod tcp;
 mod udp;
 

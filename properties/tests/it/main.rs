@@ -10,6 +10,7 @@ mod abort;
 mod deadlock;
 mod determinism;
 mod differential;
+mod disk;
 mod doctored;
 mod generator;
 mod lazy_start;

@@ -39,6 +39,7 @@ fn plans() -> impl Strategy<Value = Plan> {
                     buggify,
                     step: Duration::from_millis(500),
                     horizon: Duration::from_secs(60),
+                    disk: cluster::DiskFaults::NONE,
                 }
             },
         )
