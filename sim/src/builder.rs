@@ -9,10 +9,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use detsim_runtime::Chooser;
 
-use crate::config::{Env, ExhaustiveSetting, Unreached, VerifySetting};
+use crate::config::{Env, ExhaustiveSetting, Unreached, VerifyChild, VerifySetting};
 use crate::explore::{self, ExhaustiveBudget};
 use crate::replay::{replay_token, write_requested_trace};
 use crate::replayer::{Maker, in_place, on_fresh_threads};
@@ -404,28 +405,9 @@ impl Builder {
     }
 
     pub(crate) fn settings(&self, env: &Env) -> Settings {
-        let verify_child = match self.ignore_env {
-            true => {
-                Env::from_lookup(|name| match crate::verify::is_internal(name) {
-                    true => std::env::var(name).ok(),
-                    false => None,
-                })
-                .verify_child
-            }
-            false => env.verify_child.clone(),
-        };
+        let (verify, verify_child) = self.verify(env);
         let single = env.seed.or(self.seed);
-        let range = match single {
-            Some(seed) => SeedRange::new(seed, 1, None, &RangeOrigin::default()),
-            None => SeedRange::new(
-                env.seed_start
-                    .or(self.seed_start)
-                    .unwrap_or(DEFAULT_SEED_START),
-                env.seeds.or(self.seeds).unwrap_or(DEFAULT_SEEDS),
-                env.shard,
-                &env.range_origin(self.seed_start, self.seeds),
-            ),
-        };
+        let range = self.range(env, single);
         let chooser = self.chooser.clone().filter(|_| env.scheduler.is_none());
         let default = match chooser {
             Some(_) => Scheduler::custom(),
@@ -457,19 +439,51 @@ impl Builder {
             results: env.results.clone(),
             keep_going: env.results.is_some() && env.stop_at_first != Some(true),
             commit: env.commit.clone(),
-            // The child of a fresh-process check is one whatever `ignore_env` says: only
-            // detsim sets its variables, and a child that checked its own failures in a
-            // child of its own would never end.
-            verify: match (&verify_child, env.verify) {
-                (Some(_), _) => Err("this is the child process of such a check"),
-                (None, Some(VerifySetting::Off)) => Err("DETSIM_VERIFY=off"),
-                (None, Some(VerifySetting::Within(limit))) => Ok(limit),
-                (None, None) => Ok(crate::verify::DEFAULT_LIMIT),
-            },
+            verify,
             verify_child,
             unreached: env.sometimes.or(self.unreached).unwrap_or_default(),
             expected: self.expected.clone(),
         }
+    }
+
+    /// The seeds to run: `single` alone, or the range the environment and the code
+    /// set (a shard of it under `DETSIM_SHARD`).
+    fn range(&self, env: &Env, single: Option<u64>) -> SeedRange {
+        match single {
+            Some(seed) => SeedRange::new(seed, 1, None, &RangeOrigin::default()),
+            None => SeedRange::new(
+                env.seed_start
+                    .or(self.seed_start)
+                    .unwrap_or(DEFAULT_SEED_START),
+                env.seeds.or(self.seeds).unwrap_or(DEFAULT_SEEDS),
+                env.shard,
+                &env.range_origin(self.seed_start, self.seeds),
+            ),
+        }
+    }
+
+    /// Whether a reported failure is checked in a fresh process (within what time, or
+    /// why not), and what this process is asked to do if it is such a check's child.
+    /// The child is one whatever `ignore_env` says: only detsim sets its variables, and
+    /// a child that checked its own failures in a child of its own would never end.
+    fn verify(&self, env: &Env) -> (Result<Duration, &'static str>, Option<VerifyChild>) {
+        let child = match self.ignore_env {
+            true => {
+                Env::from_lookup(|name| match crate::verify::is_internal(name) {
+                    true => std::env::var(name).ok(),
+                    false => None,
+                })
+                .verify_child
+            }
+            false => env.verify_child.clone(),
+        };
+        let verify = match (&child, env.verify) {
+            (Some(_), _) => Err("this is the child process of such a check"),
+            (None, Some(VerifySetting::Off)) => Err("DETSIM_VERIFY=off"),
+            (None, Some(VerifySetting::Within(limit))) => Ok(limit),
+            (None, None) => Ok(crate::verify::DEFAULT_LIMIT),
+        };
+        (verify, child)
     }
 }
 

@@ -340,6 +340,34 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// The report's line on how shrinking went.
+    fn shrink_line(&self, shrink: &ShrinkSummary) -> String {
+        let unchanged =
+            shrink.original_steps == self.steps && shrink.original_deviations == shrink.deviations;
+        let mut line = match unchanged {
+            true => format!(
+                "shrinking found nothing smaller than {} polls and {} ({} replays)",
+                self.steps,
+                deviations(shrink.deviations),
+                shrink.replays
+            ),
+            false => format!(
+                "shrunk from {} polls and {} to {} polls and {} ({} replays)",
+                shrink.original_steps,
+                deviations(shrink.original_deviations),
+                self.steps,
+                deviations(shrink.deviations),
+                shrink.replays
+            ),
+        };
+        if let Some(reason) = &shrink.stopped_early {
+            line.push_str(&format!("; stopped early: {reason}"));
+        }
+        line
+    }
+}
+
 fn deviations(n: usize) -> String {
     match n {
         1 => "1 deviation from FIFO order".to_owned(),
@@ -381,30 +409,7 @@ impl fmt::Display for Failure {
                 _ => verdict.to_string(),
             }),
             commands,
-            shrink: shrink.map(|shrink| {
-                let unchanged = shrink.original_steps == self.steps
-                    && shrink.original_deviations == shrink.deviations;
-                let mut line = match unchanged {
-                    true => format!(
-                        "shrinking found nothing smaller than {} polls and {} ({} replays)",
-                        self.steps,
-                        deviations(shrink.deviations),
-                        shrink.replays
-                    ),
-                    false => format!(
-                        "shrunk from {} polls and {} to {} polls and {} ({} replays)",
-                        shrink.original_steps,
-                        deviations(shrink.original_deviations),
-                        self.steps,
-                        deviations(shrink.deviations),
-                        shrink.replays
-                    ),
-                };
-                if let Some(reason) = &shrink.stopped_early {
-                    line.push_str(&format!("; stopped early: {reason}"));
-                }
-                line
-            }),
+            shrink: shrink.map(|shrink| self.shrink_line(shrink)),
             trace_file: self.trace_file.as_ref(),
             trace: &self.trace,
             faults: self.fault_plan.map(|plan| plan.to_string()),

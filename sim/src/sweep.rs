@@ -277,32 +277,15 @@ impl SweepState {
             failure
         });
         if let Some(dir) = &exec.plan.results {
-            let others: Vec<Failure> = failing
-                .iter()
-                .skip(1)
-                .map(|&k| failure_of_seed(exec, self.range.seed(k)))
-                .collect();
-            let failures: Vec<&Failure> = failure.iter().chain(&others).collect();
-            let written = results::write(dir, exec.plan, covered, &failures, self.started);
-            let file = written.unwrap_or_else(|error| {
-                panic!(
-                    "detsim: DETSIM_RESULTS={}: cannot write this sweep's result record: {error}",
-                    dir.display()
-                )
-            });
-            let (failed, distinct) = (failures.len(), results::distinct(&failures));
-            if let Some(failure) = &mut failure {
-                let line = format!(
-                    "{failed} of {covered} seeds failed ({distinct} distinct failure{}); every one is \
-                     in the result record in {}",
-                    if distinct == 1 { "" } else { "s" },
-                    file.display()
-                );
-                failure.note = Some(match failure.note.take() {
-                    Some(note) => format!("{note}\n{line}"),
-                    None => line,
-                });
-            }
+            record_results(
+                exec,
+                dir,
+                &failing,
+                covered,
+                self.started,
+                &mut failure,
+                |k| self.range.seed(k),
+            );
         }
         // The assertions' counts: every chunk when the sweep kept going, else the
         // chunks up to the lowest failing index (the same whatever the threads).
@@ -310,12 +293,14 @@ impl SweepState {
             (false, Some(k)) => k,
             _ => u64::MAX,
         };
-        let mut total = Tally::default();
-        for (first, tally) in self.tallies.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            if first <= counted_to {
+        let tallies = self.tallies.into_inner().unwrap_or_else(|e| e.into_inner());
+        let total = tallies
+            .into_iter()
+            .filter(|(first, _)| *first <= counted_to)
+            .fold(Tally::default(), |mut total, (_, tally)| {
                 total.merge(&tally);
-            }
-        }
+                total
+            });
         let mut report = Report {
             seeds_run: covered,
             failure,
@@ -327,6 +312,48 @@ impl SweepState {
             report.unreached_fails = exec.plan.unreached == Unreached::Fail;
         }
         report
+    }
+}
+
+/// Writes the sweep's result record to `dir` (every failing index in `failing`, the
+/// lowest one's `failure` first), and tells the report where it went.
+fn record_results<F, Fut>(
+    exec: &Exec<'_, F>,
+    dir: &std::path::Path,
+    failing: &[u64],
+    covered: u64,
+    started: (Instant, SystemTime),
+    failure: &mut Option<Failure>,
+    seed_of: impl Fn(u64) -> u64,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let others: Vec<Failure> = failing
+        .iter()
+        .skip(1)
+        .map(|&k| failure_of_seed(exec, seed_of(k)))
+        .collect();
+    let failures: Vec<&Failure> = failure.iter().chain(&others).collect();
+    let written = results::write(dir, exec.plan, covered, &failures, started);
+    let file = written.unwrap_or_else(|error| {
+        panic!(
+            "detsim: DETSIM_RESULTS={}: cannot write this sweep's result record: {error}",
+            dir.display()
+        )
+    });
+    let (failed, distinct) = (failures.len(), results::distinct(&failures));
+    if let Some(failure) = failure {
+        let line = format!(
+            "{failed} of {covered} seeds failed ({distinct} distinct failure{}); every one is \
+             in the result record in {}",
+            if distinct == 1 { "" } else { "s" },
+            file.display()
+        );
+        failure.note = Some(match failure.note.take() {
+            Some(note) => format!("{note}\n{line}"),
+            None => line,
+        });
     }
 }
 
