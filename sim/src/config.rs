@@ -117,14 +117,7 @@ impl Env {
                 parse_count,
                 "a positive whole number of seeds, such as 1000",
             ),
-            seed_start: vars.parsed(
-                "DETSIM_SEED_START",
-                |s| match s {
-                    "random" => Some(random_start()),
-                    _ => parse_seed(s),
-                },
-                "a decimal or 0x-prefixed hexadecimal u64 such as 42 or 0x2a, or `random`",
-            ),
+            seed_start: vars.parsed("DETSIM_SEED_START", parse_seed_start, SEED_START_FORM),
             seed_start_random: vars
                 .get("DETSIM_SEED_START")
                 .is_some_and(|v| v.trim() == "random"),
@@ -148,14 +141,7 @@ impl Env {
             trace: vars
                 .get("DETSIM_TRACE")
                 .map(|v| std::path::PathBuf::from(v.trim())),
-            exhaustive: vars.parsed(
-                "DETSIM_EXHAUSTIVE",
-                |s| match s {
-                    "off" => Some(ExhaustiveSetting::Off),
-                    _ => s.parse().ok().map(ExhaustiveSetting::Bound),
-                },
-                "a number of deviations such as 2, or `off`",
-            ),
+            exhaustive: vars.parsed("DETSIM_EXHAUSTIVE", parse_exhaustive, EXHAUSTIVE_FORM),
             faults: vars.parsed(
                 "DETSIM_FAULTS",
                 detsim_net::cluster::Faults::parse,
@@ -170,38 +156,10 @@ impl Env {
                 parse_switch,
                 "`1` (on) or `0` (off)",
             ),
-            commit: ["DETSIM_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA"]
-                .into_iter()
-                .find_map(|name| vars.get(name))
-                .map(|v| v.trim().to_owned()),
+            commit: vars.commit(),
             verify: vars.parsed("DETSIM_VERIFY", parse_verify, VERIFY_FORM),
-            verify_child: vars.get(crate::verify::CHILD_VAR).map(|value| {
-                let token = vars.get(crate::verify::TOKEN_VAR).unwrap_or_default();
-                parse(
-                    crate::verify::CHILD_VAR,
-                    &value,
-                    |v| {
-                        let (call, out) = v.split_once(':')?;
-                        let call = call.parse().ok()?;
-                        let token = read_replay(token.trim());
-                        Some(VerifyChild {
-                            call,
-                            out: out.into(),
-                            token,
-                        })
-                    },
-                    "<call>:<path> (set by detsim for the child process of a fresh-process check)",
-                )
-            }),
-            sometimes: vars.parsed(
-                "DETSIM_SOMETIMES",
-                |s| match s {
-                    "fail" => Some(Unreached::Fail),
-                    "warn" => Some(Unreached::Warn),
-                    _ => None,
-                },
-                "`fail` or `warn`",
-            ),
+            verify_child: vars.verify_child(),
+            sometimes: vars.parsed("DETSIM_SOMETIMES", parse_sometimes, "`fail` or `warn`"),
         }
     }
 
@@ -236,6 +194,35 @@ impl<L: Fn(&str) -> Option<String>> Vars<L> {
     /// Variable `name`; `None` where it is unset or empty.
     fn get(&self, name: &str) -> Option<String> {
         (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The commit under test: `DETSIM_COMMIT`, else CI's own variable.
+    fn commit(&self) -> Option<String> {
+        ["DETSIM_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA"]
+            .into_iter()
+            .find_map(|name| self.get(name))
+            .map(|v| v.trim().to_owned())
+    }
+
+    /// `DETSIM_VERIFY_CHILD` and `DETSIM_VERIFY_TOKEN`, in the child of a fresh-process
+    /// check.
+    fn verify_child(&self) -> Option<VerifyChild> {
+        let value = self.get(crate::verify::CHILD_VAR)?;
+        let token = self.get(crate::verify::TOKEN_VAR).unwrap_or_default();
+        let read = |v: &str| {
+            let (call, out) = v.split_once(':')?;
+            Some(VerifyChild {
+                call: call.parse().ok()?,
+                out: out.into(),
+                token: read_replay(token.trim()),
+            })
+        };
+        Some(parse(
+            crate::verify::CHILD_VAR,
+            &value,
+            read,
+            "<call>:<path> (set by detsim for the child process of a fresh-process check)",
+        ))
     }
 
     /// Variable `name` read by `read`; a value `read` rejects is a panic that names
@@ -312,6 +299,36 @@ fn read_replay(value: &str) -> String {
         path.trim()
     );
     token.to_owned()
+}
+
+const SEED_START_FORM: &str =
+    "a decimal or 0x-prefixed hexadecimal u64 such as 42 or 0x2a, or `random`";
+
+/// `DETSIM_SEED_START`: a seed, or `random`.
+fn parse_seed_start(s: &str) -> Option<u64> {
+    match s {
+        "random" => Some(random_start()),
+        _ => parse_seed(s),
+    }
+}
+
+const EXHAUSTIVE_FORM: &str = "a number of deviations such as 2, or `off`";
+
+/// `DETSIM_EXHAUSTIVE`: a bound on deviations, or `off`.
+fn parse_exhaustive(s: &str) -> Option<ExhaustiveSetting> {
+    match s {
+        "off" => Some(ExhaustiveSetting::Off),
+        _ => s.parse().ok().map(ExhaustiveSetting::Bound),
+    }
+}
+
+/// `DETSIM_SOMETIMES`: `fail` or `warn`.
+fn parse_sometimes(s: &str) -> Option<Unreached> {
+    match s {
+        "fail" => Some(Unreached::Fail),
+        "warn" => Some(Unreached::Warn),
+        _ => None,
+    }
 }
 
 const VERIFY_FORM: &str = "`off`, `on`, or the time limit of the check in seconds, such as 120";
