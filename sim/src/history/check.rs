@@ -293,38 +293,7 @@ pub(crate) fn minimize<'a, M: Model>(
         budget.steps += attempt.steps;
         verdict == Verdict::NotLinearizable
     };
-    let mut events: Vec<u64> = ops
-        .iter()
-        .flat_map(|op| std::iter::once(op.call).chain(op.ret))
-        .collect();
-    events.sort_unstable();
-    let prefix = |end: u64| -> Vec<Op<'a, M::Input, M::Output>> {
-        ops.iter()
-            .filter(|op| op.call <= end)
-            .map(|op| match op.ret {
-                Some(ret) if ret <= end => *op,
-                _ => Op {
-                    output: None,
-                    ret: None,
-                    ..*op
-                },
-            })
-            .collect()
-    };
-    // The failing prefix ends at events[hi]; events[lo - 1]'s prefix passes (or lo = 0).
-    let (mut lo, mut hi) = (0, events.len().saturating_sub(1));
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if fails(&prefix(events[mid])) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    let mut smallest = match events.get(hi) {
-        Some(&end) => prefix(end),
-        None => ops.to_vec(),
-    };
+    let mut smallest = shortest_failing_prefix(ops, &mut fails);
     // A part whose results some order explains, were real time ignored (a stale read:
     // the value read was written, but overwritten before the read began), keeps that
     // property as operations are removed, so the report keeps the operations that
@@ -356,9 +325,59 @@ pub(crate) fn minimize<'a, M: Model>(
     let mut fails = |candidate: &[Op<'a, M::Input, M::Output>]| {
         fails(candidate) && (!keep_explained || timeless(candidate, &mut timeless_budget))
     };
-    // Remove chunks, halving their size down to single operations (delta debugging's
-    // complement step): a long failing prefix loses most of its operations in a few
-    // searches, and single removals then leave it 1-minimal.
+    remove_chunks(&mut smallest, &mut fails);
+    smallest
+}
+
+/// The shortest prefix of `ops`' events that `fails` (operations still pending at its
+/// end become indeterminate), found by bisection: a prefix of a linearizable history is
+/// linearizable. `ops` itself fails.
+fn shortest_failing_prefix<'a, I, O>(
+    ops: &[Op<'a, I, O>],
+    fails: &mut impl FnMut(&[Op<'a, I, O>]) -> bool,
+) -> Vec<Op<'a, I, O>> {
+    let mut events: Vec<u64> = ops
+        .iter()
+        .flat_map(|op| std::iter::once(op.call).chain(op.ret))
+        .collect();
+    events.sort_unstable();
+    let prefix = |end: u64| -> Vec<Op<'a, I, O>> {
+        ops.iter()
+            .filter(|op| op.call <= end)
+            .map(|op| match op.ret {
+                Some(ret) if ret <= end => *op,
+                _ => Op {
+                    output: None,
+                    ret: None,
+                    ..*op
+                },
+            })
+            .collect()
+    };
+    // The failing prefix ends at events[hi]; events[lo - 1]'s prefix passes (or lo = 0).
+    let (mut lo, mut hi) = (0, events.len().saturating_sub(1));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fails(&prefix(events[mid])) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    match events.get(hi) {
+        Some(&end) => prefix(end),
+        None => ops.to_vec(),
+    }
+}
+
+/// Removes chunks of `smallest` whose removal keeps it failing, halving their size
+/// down to single operations (delta debugging's complement step): a long failing
+/// prefix loses most of its operations in a few searches, and single removals then
+/// leave it 1-minimal.
+fn remove_chunks<'a, I, O>(
+    smallest: &mut Vec<Op<'a, I, O>>,
+    fails: &mut impl FnMut(&[Op<'a, I, O>]) -> bool,
+) {
     let mut chunk = smallest.len().div_ceil(2).max(1);
     loop {
         let mut end = smallest.len();
@@ -370,7 +389,7 @@ pub(crate) fn minimize<'a, M: Model>(
                 .copied()
                 .collect();
             if !without.is_empty() && fails(&without) {
-                smallest = without;
+                *smallest = without;
             }
             end = start;
         }
@@ -379,5 +398,4 @@ pub(crate) fn minimize<'a, M: Model>(
         }
         chunk = chunk.div_ceil(2);
     }
-    smallest
 }
