@@ -115,25 +115,36 @@ impl Core {
         }
     }
 
-    /// Picks the next task to poll, firing timers or stopping the run as needed.
-    pub(crate) fn next_step(&mut self, foreign_wakers: &mut Vec<Waker>) -> Next {
+    /// What the next step is when it polls no task: the run stops (a failure found
+    /// outside the poll loop, a deadlock, the budget spent), or timers fire because no
+    /// task is ready. `None`: a task of the `n` ready ones is polled.
+    #[inline]
+    fn next_without_poll(&mut self, n: usize, foreign_wakers: &mut Vec<Waker>) -> Option<Next> {
         if self.failure.is_some()
             && let Some(error) = self.failure.take()
         {
-            return Next::Stop(Box::new(error));
+            return Some(Next::Stop(Box::new(error)));
         }
-        let n = self.ready.len();
         if n == 0 {
-            return match self.fire_timers(foreign_wakers) {
+            return Some(match self.fire_timers(foreign_wakers) {
                 true => Next::Fire,
                 false => Next::Stop(Box::new(RunError::Deadlock {
                     blocked: self.unfinished_tasks(),
                     resources: crate::sync::registry::snapshot(self),
                 })),
-            };
+            });
         }
         if self.steps >= self.limit {
-            return Next::Stop(Box::new(self.out_of_budget()));
+            return Some(Next::Stop(Box::new(self.out_of_budget())));
+        }
+        None
+    }
+
+    /// Picks the next task to poll, firing timers or stopping the run as needed.
+    pub(crate) fn next_step(&mut self, foreign_wakers: &mut Vec<Waker>) -> Next {
+        let n = self.ready.len();
+        if let Some(next) = self.next_without_poll(n, foreign_wakers) {
+            return next;
         }
         let first_in_line = match self.record_trace {
             true => self.first_in_line(),
