@@ -62,6 +62,19 @@ pub(crate) fn try_now() -> Option<crate::time::Instant> {
         .flatten()
 }
 
+/// The task being polled on this thread, or `None` (outside a simulation or a poll, or
+/// while the core is borrowed). Never panics.
+pub(crate) fn try_current_task() -> Option<crate::TaskInfo> {
+    CURRENT
+        .try_with(|current| {
+            let current = current.try_borrow().ok()?;
+            let core = current.as_ref()?.try_borrow().ok()?;
+            core.current_info()
+        })
+        .ok()
+        .flatten()
+}
+
 /// Whether this thread is inside a simulation.
 pub fn in_simulation() -> bool {
     CURRENT

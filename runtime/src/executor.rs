@@ -269,6 +269,12 @@ pub(crate) struct Core {
     pub(crate) run_outputs: Vec<(TypeId, Box<dyn Any>)>,
     /// Each slot's last wait entry, indexed by slot; grown by `note_wait`.
     waits: Vec<WaitEntry>,
+    /// This thread's beat for the watchdog (see `seal/watchdog.rs`): each poll marks
+    /// its start (and `Runtime::run` its end) there.
+    pub(crate) beat: std::sync::Arc<crate::seal::Beat>,
+    /// Sleeps already due that completed at once in the current poll: (the poll's
+    /// step, how many). See `time::READY_SLEEPS_PER_POLL`.
+    ready_sleeps: (u64, u32),
     /// The run's nodes (see `executor/nodes.rs`); index 0 is "no node".
     nodes: Vec<nodes::NodeState>,
     /// The guess of the next pick made during the current step (see `look_ahead`).
@@ -327,6 +333,8 @@ impl Core {
             run_inputs: Vec::new(),
             run_outputs: Vec::new(),
             waits: Vec::new(),
+            beat: crate::seal::beat(),
+            ready_sleeps: (0, 0),
             nodes: vec![nodes::NodeState::none()],
             lookahead: None,
             peeked_slot: None,
@@ -337,6 +345,7 @@ impl Core {
     /// Readies the core for a run of `seed` with `chooser`.
     pub(crate) fn reset(&mut self, seed: u64, chooser: NextChooser, user_rng: Option<UserRng>) {
         self.epoch = next_epoch();
+        self.ready_sleeps = (0, 0);
         self.thread = waker::enter();
         self.seed = seed;
         self.chooser.set(seed, chooser);
@@ -488,6 +497,22 @@ impl Core {
     /// Makes task `index` the current one (`None`: no task); returns the previous one.
     pub(crate) fn swap_current(&mut self, index: Option<u32>) -> Option<u32> {
         std::mem::replace(&mut self.current, index)
+    }
+
+    /// Counts a sleep already due that the current poll completes; true when the poll
+    /// has used up its budget (`time::READY_SLEEPS_PER_POLL`), and the sleep yields.
+    pub(crate) fn ready_sleep_over_budget(&mut self) -> bool {
+        let (step, count) = self.ready_sleeps;
+        let count = if step == self.steps { count + 1 } else { 1 };
+        let over = count > crate::time::READY_SLEEPS_PER_POLL;
+        // After a yield the poll ends; the count starts again with the next one.
+        self.ready_sleeps = (self.steps, if over { 0 } else { count });
+        over
+    }
+
+    /// The task being polled, with its name and spawn site.
+    pub(crate) fn current_info(&self) -> Option<TaskInfo> {
+        self.current.map(|index| self.info(index))
     }
 
     pub(crate) fn current_id(&self) -> Id {

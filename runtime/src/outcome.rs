@@ -126,6 +126,18 @@ pub enum RunError {
         /// The tasks that were still ready.
         ready: Vec<TaskInfo>,
     },
+    /// A task started an OS thread, which a run refuses unless told otherwise
+    /// ([`Runtime::set_allow_threads`](crate::Runtime::set_allow_threads)): the
+    /// thread's timing would not be the seed's. The start failed (`pthread_create`
+    /// returned `EPERM`, so `std::thread::spawn` panicked), and the run fails with this
+    /// error whatever the program made of that. Linux with glibc only (see
+    /// [`crate::seal`]).
+    Thread {
+        /// The task that started the thread, if it was known.
+        task: Option<TaskInfo>,
+        /// Where (`file:line:column`), when the backtrace could say.
+        site: Option<String>,
+    },
 }
 
 /// The panic payload of a liveness failure (`detsim::cluster::liveness`): a harness
@@ -167,6 +179,17 @@ impl RunError {
                  in its last polls tasks only yielded without progress; still ready: {}",
                 join_tasks(ready)
             ),
+            RunError::Thread { task, site } => format!(
+                "an OS thread was started inside the simulation{}{}: detsim refused it (its \
+                 timing would not be decided by the seed), so starting it failed (std's \
+                 thread::spawn panics \"failed to spawn thread\"). Run the work as a task \
+                 (detsim::spawn, or spawn_blocking under the tokio facade), or allow OS \
+                 threads with Builder::allow_threads() or DETSIM_ALLOW_THREADS=1",
+                task.as_ref()
+                    .map_or_else(String::new, |task| format!(" by task {task}")),
+                site.as_ref()
+                    .map_or_else(String::new, |site| format!(" at {site}")),
+            ),
             RunError::PollBudget { max_steps, ready } => format!(
                 "poll budget exhausted: the run did not finish within {max_steps} polls \
                  (max_steps) though it was still making progress; raise the budget with \
@@ -177,10 +200,12 @@ impl RunError {
         }
     }
 
-    /// Where the panic happened, for a panic.
+    /// Where the panic happened, for a panic; where the thread was started, for a
+    /// refused thread.
     pub fn location(&self) -> Option<&str> {
         match self {
             RunError::Panic { location, .. } => location.as_deref(),
+            RunError::Thread { site, .. } => site.as_deref(),
             _ => None,
         }
     }

@@ -48,6 +48,8 @@ pub struct Runtime {
     /// The next run's chooser.
     chooser: NextChooser,
     user_rng: Option<UserRng>,
+    /// Whether runs may start OS threads (see [`Runtime::set_allow_threads`]).
+    allow_threads: bool,
 }
 
 impl fmt::Debug for Runtime {
@@ -67,6 +69,7 @@ impl Runtime {
             seed,
             chooser: NextChooser::Random,
             user_rng: None,
+            allow_threads: false,
         }
     }
 
@@ -151,6 +154,15 @@ impl Runtime {
         self.core.borrow_mut().max_steps = Some(polls);
     }
 
+    /// Lets runs start OS threads (`std::thread::spawn`). By default a run refuses them
+    /// on Linux with glibc: the start fails, and so does the run, with
+    /// [`RunError::Thread`] naming the task and the call site. An allowed thread runs
+    /// for real, outside the seed's control: its wakes are delivered, but when they
+    /// arrive is up to the OS, so a run that depends on them may differ between runs.
+    pub fn set_allow_threads(&mut self, on: bool) {
+        self.allow_threads = on;
+    }
+
     /// Records a [`Trace`] of each run (off by default: a sweep pays only for what it
     /// needs, and a failing seed is replayed with the trace on).
     pub fn set_trace(&mut self, on: bool) {
@@ -219,7 +231,10 @@ impl Runtime {
     /// Runs `future` to completion as the root task `t0`; a failure is returned as data.
     pub fn run<F: Future>(&mut self, future: F) -> Result<F::Output, RunError> {
         self.begin_run();
+        let beat = self.core.borrow().beat.clone();
+        beat.run_starts(self.seed);
         let _enter = Enter::new(self.core.clone());
+        crate::seal::set_allow_threads(self.allow_threads);
         let mut root = pin!(Some(future));
         let mut output = None;
         let mut foreign_wakers = Vec::new();
@@ -247,6 +262,7 @@ impl Runtime {
                     None => unreachable!("the root future is polled after it finished"),
                 },
             }));
+            beat.poll_ends();
             // The common end of a poll, a task parked, settles without building a
             // `Settled`; a failure it leaves is found by the next step.
             if let Ok(Poll::Pending) = result
@@ -262,6 +278,14 @@ impl Runtime {
         // Teardown: the root first (it holds most handles), then every pending task.
         let root_failure = self.drop_outside_poll(ROOT_INDEX, || root.set(None));
         let late_failure = self.teardown();
+        // A refused OS thread decides the verdict, whatever the program made of the
+        // refusal (a panic, an error it handled, a deadlock after it).
+        if let Some(refused) = crate::seal::take_refused_thread() {
+            return Err(RunError::Thread {
+                task: refused.task,
+                site: refused.site,
+            });
+        }
         match (output, root_failure.or(late_failure)) {
             (Ok(_), Some(error)) => Err(error),
             (output, _) => output,

@@ -2,7 +2,8 @@
 //! randomness — answer from the run's seed while a simulation runs on the thread.
 //!
 //! On Linux with glibc (x86_64, aarch64), this crate defines the C functions
-//! `getrandom`, `getentropy`, `clock_gettime`, `gettimeofday` and `time`, so that every
+//! `getrandom`, `getentropy`, `clock_gettime`, `gettimeofday` and `time` (and
+//! `pthread_create`, `nanosleep`, `clock_nanosleep`, below), so that every
 //! caller in the process reaches them instead of libc's: `std`'s `Instant::now` and
 //! `SystemTime::now` (which call `clock_gettime`), `std`'s `HashMap` keys (`RandomState`
 //! looks `getrandom` up with `dlsym`), the `getrandom` crate (likewise, and so `rand`'s
@@ -10,13 +11,14 @@
 //! linked in. Each one checks a thread-local flag (a load and a branch), and:
 //! - on a thread running a simulation ([`crate::Runtime::run`], from the first poll to the
 //!   end of the teardown), answers from the run:
-//!   - randomness is the byte stream [`OS_STREAM`] of the
-//!     run's seed (ChaCha8, [`crate::choice::seeded_rng`]), a stream of its own: drawing
-//!     it moves neither a scheduling decision nor a [`crate::random`] value;
+//!   - randomness is the byte stream [`OS_STREAM`] of the run's seed (ChaCha8,
+//!     [`crate::choice::seeded_rng`]), a stream of its own: drawing it moves neither a
+//!     scheduling decision nor a [`crate::random`] value;
 //!   - `CLOCK_REALTIME` (and its `_COARSE`, `_ALARM` and `CLOCK_TAI` variants),
-//!     `gettimeofday` and `time` read [`EPOCH_UNIX_SECS`] ([`epoch`]) plus the run's virtual time
-//!     ([`crate::time::now`]): `SystemTime::now()` is 2024-01-01T00:00:00Z at the start of
-//!     every run and advances with its virtual clock;
+//!     `gettimeofday` and `time` read [`EPOCH_UNIX_SECS`] ([`epoch`]) plus the run's
+//!     virtual time ([`crate::time::now`]): `SystemTime::now()` is
+//!     2024-01-01T00:00:00Z at the start of every run and advances with its virtual
+//!     clock;
 //!   - `CLOCK_MONOTONIC` (and `_RAW`, `_COARSE`, `CLOCK_BOOTTIME`, `_ALARM`) read
 //!     [`MONOTONIC_START`] plus the virtual time: `std::time::Instant` is virtual too;
 //!   - `CLOCK_PROCESS_CPUTIME_ID` and `CLOCK_THREAD_CPUTIME_ID` read the virtual time
@@ -26,10 +28,30 @@
 //!   one — calls libc's function, found with `dlsym(RTLD_NEXT, …)` once and cached
 //!   (a raw system call if `dlsym` finds none).
 //!
+//! Threads and blocking calls, on the thread running a simulation:
+//! - `pthread_create` (`std::thread::spawn`, `thread::scope`, any thread pool started
+//!   there) is refused with `EPERM` unless the run allows OS threads
+//!   ([`Runtime::set_allow_threads`](crate::Runtime::set_allow_threads), which
+//!   `detsim`'s `Builder::allow_threads` and `DETSIM_ALLOW_THREADS=1` set): the refusal
+//!   is noted with the task and the call site (the first frame outside `std` of a
+//!   backtrace), and the run fails with [`RunError::Thread`](crate::RunError::Thread)
+//!   whatever the program made of the error, so every run of the seed gets the same
+//!   verdict. An allowed thread runs for real and outside the seed's control: its wakes
+//!   are delivered when they arrive, so a run that depends on their timing may differ
+//!   from run to run (the determinism check says so).
+//! - inside [`virtual_sleeps`] (the tokio facade's `spawn_blocking` runs its closure
+//!   there), `nanosleep` and `clock_nanosleep` (`std::thread::sleep`) return at once and
+//!   move the clocks the closure reads by the time asked; the caller then spends that
+//!   time on the virtual clock. Elsewhere sleeps are real.
+//! - a poll that blocks the thread for longer than the watchdog's wall-clock limit
+//!   ([`set_watchdog`], default [`DEFAULT_WATCHDOG`]) ends the process with a report
+//!   naming the task (see `seal/watchdog.rs`).
+//!
 //! Invariants:
-//! - an interposed function never panics, never allocates and never borrows the
-//!   executor mutably: it may be called from anywhere, at any time, on any thread
-//!   (from libc, from the allocator, before `main`);
+//! - an interposed clock or randomness function never panics, never allocates and
+//!   never borrows the executor mutably: it may be called from anywhere, at any time,
+//!   on any thread (from libc, from the allocator, before `main`); a refused
+//!   `pthread_create` allocates to note its call site, inside `catch_unwind`;
 //! - what a run reads from them is a function of its seed and of its virtual clock
 //!   alone, so two runs of one seed read the same values in any process;
 //! - the flag is set when a run enters the thread and cleared when it leaves
@@ -46,8 +68,9 @@
 //! backend, inline `syscall` instructions, a statically linked musl program), reads
 //! `/dev/urandom`, or reads the vDSO directly is not reached. On other platforms
 //! (macOS, Windows, musl, the BSDs) nothing is interposed: clocks and OS randomness
-//! are the real ones there, and the fresh-process check of every reported failure
-//! still says when a failure depends on them.
+//! are the real ones there, OS threads start, blocking sleeps are real, and the
+//! fresh-process check of every reported failure still says when a failure depends
+//! on them; the watchdog (safe code, no interposition) runs everywhere.
 
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, SystemTime};
@@ -57,6 +80,11 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::choice::{OS_STREAM, seeded_rng};
 use crate::context;
+
+mod watchdog;
+
+pub(crate) use watchdog::{Beat, beat};
+pub use watchdog::{DEFAULT_WATCHDOG, set_watchdog, watchdog};
 
 /// Where `SystemTime::now()` stands at the start of every run: 2024-01-01T00:00:00Z, as
 /// seconds since the Unix epoch.
@@ -88,6 +116,24 @@ thread_local! {
     /// The virtual time last read, in nanoseconds since the start of the run: what a
     /// clock reads if the executor is busy (never seen in practice; see `virtual_nanos`).
     static LAST_NANOS: Cell<u64> = const { Cell::new(0) };
+    /// Whether the run on this thread may start OS threads
+    /// ([`Runtime::set_allow_threads`](crate::Runtime::set_allow_threads)).
+    static ALLOW_THREADS: Cell<bool> = const { Cell::new(false) };
+    /// The first OS thread the run tried to start and was refused.
+    static REFUSED: RefCell<Option<RefusedThread>> = const { RefCell::new(None) };
+    /// Inside [`virtual_sleeps`]: the real sleeps taken so far, in nanoseconds, which
+    /// took no real time (`None`: sleeps are real).
+    static BLOCKING_SLEPT: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// An OS thread that a run tried to start, refused (see [`crate::RunError::Thread`]).
+#[derive(Debug)]
+pub(crate) struct RefusedThread {
+    /// The task that started it.
+    pub(crate) task: Option<crate::TaskInfo>,
+    /// Where, as `file:line:column`: the first frame of the call outside `std`, found in
+    /// a backtrace (`None` without debug info).
+    pub(crate) site: Option<String>,
 }
 
 /// Seals the thread for a run of `seed`: clocks and randomness answer from the run.
@@ -103,7 +149,112 @@ pub(crate) fn enter(seed: u64) {
 /// Unseals the thread at the end of a run.
 pub(crate) fn leave() {
     SEALED.set(false);
+    ALLOW_THREADS.set(false);
     let _ = OS_RNG.try_with(|rng| rng.borrow_mut().take());
+    let _ = REFUSED.try_with(|refused| refused.borrow_mut().take());
+}
+
+/// Lets the run on this thread start OS threads (or not, the default).
+pub(crate) fn set_allow_threads(on: bool) {
+    ALLOW_THREADS.set(on);
+}
+
+/// The OS thread this run was refused, if it tried to start one.
+pub(crate) fn take_refused_thread() -> Option<RefusedThread> {
+    REFUSED
+        .try_with(|refused| refused.borrow_mut().take())
+        .ok()
+        .flatten()
+}
+
+/// Whether an OS thread may start on this thread now: not inside a run that forbids
+/// them. A refusal is noted for the run's failure (the first one only).
+fn may_start_thread() -> bool {
+    if !is_sealed() || ALLOW_THREADS.get() {
+        return true;
+    }
+    let first = REFUSED
+        .try_with(|refused| refused.try_borrow().is_ok_and(|r| r.is_none()))
+        .unwrap_or(false);
+    if first {
+        // Capturing and reading a backtrace allocates and may panic in theory; a panic
+        // must not unwind into C.
+        let refused = std::panic::catch_unwind(|| RefusedThread {
+            task: context::try_current_task(),
+            site: call_site(&std::backtrace::Backtrace::force_capture().to_string()),
+        });
+        if let Ok(refused) = refused {
+            let _ = REFUSED.try_with(|slot| {
+                if let Ok(mut slot) = slot.try_borrow_mut() {
+                    *slot = Some(refused);
+                }
+            });
+        }
+    }
+    false
+}
+
+/// The call site in a backtrace's text: the first frame's `at file:line:column`
+/// that is neither in `std` (paths under `/rustc/`) nor in this module.
+fn call_site(backtrace: &str) -> Option<String> {
+    let mut in_seal = false;
+    for line in backtrace.lines().map(str::trim_start) {
+        match line.strip_prefix("at ") {
+            Some(path) if !in_seal && !path.starts_with("/rustc/") => {
+                return Some(path.to_owned());
+            }
+            Some(_) => {}
+            None => {
+                let function = line.split_once(": ").map_or(line, |(_, f)| f);
+                in_seal = function.contains("detsim_runtime::seal::may_start_thread")
+                    || function.contains("detsim_runtime::seal::interpose::")
+                    || ["pthread_create", "std::", "core::", "alloc::", "<std::"]
+                        .iter()
+                        .any(|prefix| function.starts_with(prefix));
+            }
+        }
+    }
+    None
+}
+
+/// Runs `f` (a blocking closure, on the thread running a simulation) with real sleeps
+/// taking no time: `std::thread::sleep` and every other `nanosleep`/`clock_nanosleep`
+/// return at once, and the clocks `f` reads move on by what it slept. Returns `f`'s
+/// output and the time it slept, which the caller then spends on the virtual clock
+/// (the tokio facade's `spawn_blocking` sleeps it). Outside a run, or where nothing
+/// is interposed ([`INTERPOSES`]), `f` sleeps for real and the time is zero.
+pub fn virtual_sleeps<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    if !INTERPOSES || !is_sealed() {
+        return (f(), Duration::ZERO);
+    }
+    /// Restores the outer setting, even if `f` panics.
+    struct Restore(Option<u64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BLOCKING_SLEPT.set(self.0);
+        }
+    }
+    let outer = BLOCKING_SLEPT.replace(Some(0));
+    let restore = Restore(outer);
+    let output = f();
+    let slept = BLOCKING_SLEPT.get().unwrap_or(0);
+    drop(restore);
+    if let Some(outer) = outer {
+        BLOCKING_SLEPT.set(Some(outer.saturating_add(slept)));
+    }
+    (output, Duration::from_nanos(slept))
+}
+
+/// Inside [`virtual_sleeps`]: takes a sleep of `nanos` on the virtual clock and
+/// returns true; elsewhere false (the sleep is real).
+fn sleep_virtually(nanos: u64) -> bool {
+    match BLOCKING_SLEPT.try_with(Cell::get) {
+        Ok(Some(slept)) if is_sealed() => {
+            BLOCKING_SLEPT.set(Some(slept.saturating_add(nanos)));
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Whether the calling thread is sealed (a simulation runs on it).
@@ -129,7 +280,7 @@ fn fill_os_bytes(out: &mut [u8]) -> bool {
 
 /// The run's virtual time, in nanoseconds since its start.
 fn virtual_nanos() -> u64 {
-    match context::try_now() {
+    let now = match context::try_now() {
         Some(now) => {
             let nanos = now.as_nanos();
             LAST_NANOS.set(nanos);
@@ -137,7 +288,10 @@ fn virtual_nanos() -> u64 {
         }
         // The executor is borrowed: only its own bookkeeping, which reads no clock.
         None => LAST_NANOS.get(),
-    }
+    };
+    // Inside a blocking closure, the sleeps it took.
+    let slept = BLOCKING_SLEPT.try_with(Cell::get).ok().flatten();
+    now.saturating_add(slept.unwrap_or(0))
 }
 
 /// What a clock reads in a sealed run, as (seconds, nanoseconds), or `None` for a clock
@@ -183,7 +337,7 @@ mod interpose {
         c_int, c_long, c_uint, c_void, clockid_t, size_t, ssize_t, time_t, timespec, timeval,
     };
 
-    use super::{fill_os_bytes, is_sealed, virtual_clock};
+    use super::{fill_os_bytes, is_sealed, may_start_thread, sleep_virtually, virtual_clock};
 
     /// References every interposed function (from `enter`), so that the object
     /// defining them is linked into any executable that runs a simulation.
@@ -195,6 +349,9 @@ mod interpose {
             clock_gettime as *const (),
             gettimeofday as *const (),
             time as *const (),
+            pthread_create as *const (),
+            nanosleep as *const (),
+            clock_nanosleep as *const (),
         ]);
     }
 
@@ -239,6 +396,9 @@ mod interpose {
     static REAL_CLOCK_GETTIME: Real = Real::new(c"clock_gettime");
     static REAL_GETTIMEOFDAY: Real = Real::new(c"gettimeofday");
     static REAL_TIME: Real = Real::new(c"time");
+    static REAL_PTHREAD_CREATE: Real = Real::new(c"pthread_create");
+    static REAL_NANOSLEEP: Real = Real::new(c"nanosleep");
+    static REAL_CLOCK_NANOSLEEP: Real = Real::new(c"clock_nanosleep");
 
     /// Fills `len` bytes at `buf` from the run's OS stream. Returns false if the stream
     /// was busy (then nothing was written).
@@ -437,6 +597,111 @@ mod interpose {
             unsafe { t.write(seconds) };
         }
         seconds
+    }
+
+    /// `pthread_create(3)`: refused with `EPERM` on a thread running a simulation that
+    /// does not allow OS threads (the refusal is noted, and fails the run with
+    /// [`crate::RunError::Thread`]); libc's everywhere else.
+    ///
+    /// # Safety
+    /// As libc's.
+    #[unsafe(no_mangle)]
+    pub(crate) unsafe extern "C" fn pthread_create(
+        thread: *mut libc::pthread_t,
+        attr: *const libc::pthread_attr_t,
+        start: extern "C" fn(*mut c_void) -> *mut c_void,
+        arg: *mut c_void,
+    ) -> c_int {
+        if !may_start_thread() {
+            return libc::EPERM;
+        }
+        type PthreadCreate = unsafe extern "C" fn(
+            *mut libc::pthread_t,
+            *const libc::pthread_attr_t,
+            extern "C" fn(*mut c_void) -> *mut c_void,
+            *mut c_void,
+        ) -> c_int;
+        match REAL_PTHREAD_CREATE.address() {
+            // SAFETY: the address is libc's `pthread_create`, of this signature; the
+            // caller's contract is passed on unchanged.
+            Some(real) => unsafe {
+                std::mem::transmute::<usize, PthreadCreate>(real)(thread, attr, start, arg)
+            },
+            None => libc::EAGAIN,
+        }
+    }
+
+    /// The nanoseconds a `timespec` asks for (0 if negative).
+    ///
+    /// # Safety
+    /// `ts` is null or points to a `timespec`.
+    unsafe fn nanos_of(ts: *const timespec) -> Option<u64> {
+        // SAFETY: the caller's contract.
+        let ts = unsafe { ts.as_ref() }?;
+        let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+        let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+        Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+    }
+
+    /// `nanosleep(2)`: inside [`super::virtual_sleeps`], a sleep on the virtual clock
+    /// that returns at once; libc's everywhere else.
+    ///
+    /// # Safety
+    /// As libc's.
+    #[unsafe(no_mangle)]
+    pub(crate) unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+        // SAFETY: the caller promises a `timespec` at `req`.
+        if let Some(nanos) = unsafe { nanos_of(req) }
+            && sleep_virtually(nanos)
+        {
+            return 0;
+        }
+        type NanoSleep = unsafe extern "C" fn(*const timespec, *mut timespec) -> c_int;
+        match REAL_NANOSLEEP.address() {
+            // SAFETY: the address is libc's `nanosleep`, of this signature.
+            Some(real) => unsafe { std::mem::transmute::<usize, NanoSleep>(real)(req, rem) },
+            // SAFETY: the system call of the same contract.
+            None => unsafe { libc::syscall(libc::SYS_nanosleep, req, rem) as c_int },
+        }
+    }
+
+    /// `clock_nanosleep(2)`: inside [`super::virtual_sleeps`], a sleep on the virtual
+    /// clock (an absolute deadline is measured against the virtual clock) that returns
+    /// at once; libc's everywhere else.
+    ///
+    /// # Safety
+    /// As libc's.
+    #[unsafe(no_mangle)]
+    pub(crate) unsafe extern "C" fn clock_nanosleep(
+        clock: clockid_t,
+        flags: c_int,
+        req: *const timespec,
+        rem: *mut timespec,
+    ) -> c_int {
+        // SAFETY: the caller promises a `timespec` at `req`.
+        if let Some(asked) = unsafe { nanos_of(req) } {
+            let nanos = match flags & libc::TIMER_ABSTIME {
+                0 => Some(asked),
+                _ => virtual_clock(clock).map(|(secs, nanos)| {
+                    let now = secs.saturating_mul(1_000_000_000) + u64::from(nanos);
+                    asked.saturating_sub(now)
+                }),
+            };
+            if let Some(nanos) = nanos
+                && sleep_virtually(nanos)
+            {
+                return 0;
+            }
+        }
+        type ClockNanoSleep =
+            unsafe extern "C" fn(clockid_t, c_int, *const timespec, *mut timespec) -> c_int;
+        match REAL_CLOCK_NANOSLEEP.address() {
+            // SAFETY: the address is libc's `clock_nanosleep`, of this signature.
+            Some(real) => unsafe {
+                std::mem::transmute::<usize, ClockNanoSleep>(real)(clock, flags, req, rem)
+            },
+            None => libc::ENOSYS,
+        }
     }
 }
 
@@ -716,5 +981,76 @@ mod tests {
             assert_eq!(clock(libc::CLOCK_PROCESS_CPUTIME_ID), Duration::ZERO);
             assert_eq!(clock(libc::CLOCK_BOOTTIME), MONOTONIC_START);
         });
+    }
+
+    #[test]
+    fn an_os_thread_started_in_a_run_fails_it_naming_the_call_site() {
+        let error = Runtime::new(1)
+            .run(async {
+                std::thread::spawn(|| ()).join().unwrap();
+            })
+            .unwrap_err();
+        let crate::RunError::Thread { task, site } = &error else {
+            panic!("{error}")
+        };
+        assert_eq!(task.as_ref().map(|t| t.id), Some(crate::task::Id::ROOT));
+        let site = site.as_deref().unwrap_or_default();
+        assert!(site.contains("seal.rs:"), "{site}");
+        let message = error.message();
+        assert!(
+            message.contains("an OS thread was started inside the simulation"),
+            "{message}"
+        );
+        assert!(message.contains("DETSIM_ALLOW_THREADS=1"), "{message}");
+        // The same verdict when the program handles the refusal itself.
+        let error = Runtime::new(1)
+            .run(async {
+                let started = std::thread::Builder::new().spawn(|| ());
+                assert!(started.is_err());
+            })
+            .unwrap_err();
+        assert!(matches!(error, crate::RunError::Thread { .. }), "{error}");
+        // Allowed, the thread runs; and outside a run threads start as ever.
+        let mut rt = Runtime::new(1);
+        rt.set_allow_threads(true);
+        let answer = rt.block_on(async { std::thread::spawn(|| 42).join().unwrap() });
+        assert_eq!(answer, 42);
+        assert_eq!(std::thread::spawn(|| 7).join().unwrap(), 7);
+    }
+
+    #[test]
+    fn a_real_sleep_in_virtual_sleeps_moves_the_clock_not_the_thread() {
+        let (elapsed, slept) = Runtime::new(1).block_on(async {
+            let before = Instant::now();
+            let (inner, slept) = super::virtual_sleeps(|| {
+                let start = Instant::now();
+                std::thread::sleep(Duration::from_secs(20));
+                start.elapsed()
+            });
+            assert_eq!(inner, Duration::from_secs(20));
+            // The closure's sleeps are spent; the run's clock has not moved yet.
+            (before.elapsed(), slept)
+        });
+        assert_eq!(slept, Duration::from_secs(20));
+        assert_eq!(elapsed, Duration::ZERO);
+        // Outside a run, sleeps are real and not counted.
+        let ((), slept) = super::virtual_sleeps(|| std::thread::sleep(Duration::from_millis(1)));
+        assert_eq!(slept, Duration::ZERO);
+    }
+
+    #[test]
+    fn call_site_skips_std_and_this_module() {
+        let backtrace = "   0: pthread_create\n             at ./runtime/src/seal.rs:500:14\n   \
+                         1: std::thread::lifecycle::spawn_unchecked\n             at \
+                         /rustc/abc/library/std/src/thread/lifecycle.rs:137:26\n   2: my::code\n \
+                         at ./src/lib.rs:9:49\n";
+        assert_eq!(
+            super::call_site(backtrace).as_deref(),
+            Some("./src/lib.rs:9:49")
+        );
+        assert_eq!(
+            super::call_site("   0: std::x\n at /rustc/a.rs:1:1\n"),
+            None
+        );
     }
 }

@@ -130,13 +130,22 @@ pub fn sleep(d: Duration) -> Sleep {
     sleep_until(now().checked_add(d).unwrap_or(Instant::FAR_FUTURE))
 }
 
-/// Waits until the virtual clock reaches `deadline` (at once if it already has).
+/// Waits until the virtual clock reaches `deadline` (at once if it already has, as
+/// tokio's sleep does). A task's poll may complete [`READY_SLEEPS_PER_POLL`] such
+/// sleeps; the next one yields once (tokio's coop budget), so a loop of
+/// `sleep(Duration::ZERO)` waiting for another task lets it run, and one that spins
+/// forever is a livelock the poll budget reports rather than a hang.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         timer: None,
+        yielded: false,
     }
 }
+
+/// The sleeps already due that one poll of a task completes at once; the next one
+/// yields (tokio's coop budget is 128 operations a poll).
+pub const READY_SLEEPS_PER_POLL: u32 = 128;
 
 /// The future of [`sleep`] and [`sleep_until`].
 #[derive(Debug)]
@@ -145,6 +154,8 @@ pub struct Sleep {
     deadline: Instant,
     /// The armed timer's key, once polled.
     timer: Option<TimerKey>,
+    /// It was due at its first poll, over the poll's budget, and yielded.
+    yielded: bool,
 }
 
 /// An armed timer: deadline in nanoseconds, arming sequence number, run epoch.
@@ -194,9 +205,27 @@ impl Future for Sleep {
     type Output = ();
 
     /// Notes its caller (the `.await`) as where the task waits while the timer is armed.
+    /// A sleep due when first polled completes at once, unless the poll has used up
+    /// its budget of such sleeps: then it yields once (see [`sleep_until`]).
     #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_waiting(cx, WaitKind::Sleep, Location::caller())
+        let armed = self.timer.is_some();
+        let location = Location::caller();
+        match self.poll_waiting(cx, WaitKind::Sleep, location) {
+            Poll::Ready(())
+                if !armed
+                    && !self.yielded
+                    && context::with_core("polling detsim::time::Sleep", |core| {
+                        core.ready_sleep_over_budget()
+                    }) =>
+            {
+                self.yielded = true;
+                crate::wait::record_at(WaitKind::Sleep, location);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            poll => poll,
+        }
     }
 }
 

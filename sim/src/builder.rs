@@ -53,6 +53,7 @@ pub struct Builder {
     faults: Option<Faults>,
     unreached: Option<Unreached>,
     expected: Vec<&'static str>,
+    allow_threads: bool,
 }
 
 impl Builder {
@@ -124,6 +125,17 @@ impl Builder {
     /// traces differ (`DETSIM_CHECK_DETERMINISM=1` turns it on).
     pub fn check_determinism(mut self, on: bool) -> Self {
         self.check_determinism = Some(on);
+        self
+    }
+
+    /// Lets the body start OS threads (`DETSIM_ALLOW_THREADS=1` does the same). By
+    /// default, on Linux with glibc, a run that starts one fails with a message naming
+    /// the task and the call site: a thread's timing is not decided by the seed. An
+    /// allowed thread runs for real, outside the seed's control: a run that depends on
+    /// when it wakes a task may differ from run to run (the determinism check and the
+    /// fresh-process check of every failure then say so).
+    pub fn allow_threads(mut self) -> Self {
+        self.allow_threads = true;
         self
     }
 
@@ -396,12 +408,18 @@ impl Builder {
         replay_token(&settings, &token, &body, on_fresh_threads::<F, Fut>)
     }
 
-    /// The environment this builder listens to: none under `ignore_env`.
+    /// The environment this builder listens to: none under `ignore_env`. A
+    /// `DETSIM_WATCHDOG` there sets the process's watchdog
+    /// ([`detsim_runtime::seal::set_watchdog`]; one watchdog per process).
     fn env(&self) -> Env {
-        match self.ignore_env {
+        let env = match self.ignore_env {
             true => Env::default(),
             false => Env::read(),
+        };
+        if let Some(limit) = env.watchdog {
+            detsim_runtime::seal::set_watchdog(limit);
         }
+        env
     }
 
     pub(crate) fn settings(&self, env: &Env) -> Settings {
@@ -420,6 +438,7 @@ impl Builder {
             chooser,
             scheduler_from_env: env.scheduler.is_some(),
             max_steps: env.max_steps.or(self.max_steps),
+            allow_threads: env.allow_threads.unwrap_or(self.allow_threads),
             jobs: env.jobs.or(self.jobs).unwrap_or_else(parallelism),
             check_determinism: env
                 .check_determinism

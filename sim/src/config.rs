@@ -40,6 +40,11 @@ pub(crate) struct Env {
     pub(crate) verify_child: Option<VerifyChild>,
     /// `DETSIM_SOMETIMES`: whether a `sometimes!` that never held fails the sweep.
     pub(crate) sometimes: Option<Unreached>,
+    /// `DETSIM_ALLOW_THREADS=1`: runs may start OS threads.
+    pub(crate) allow_threads: Option<bool>,
+    /// `DETSIM_WATCHDOG=<seconds>|off`: the wall-clock limit of one poll (`Some(None)`:
+    /// off).
+    pub(crate) watchdog: Option<Option<std::time::Duration>>,
 }
 
 /// What a sweep does when a `sometimes!` or `reachable!` never held.
@@ -160,6 +165,12 @@ impl Env {
             verify: vars.parsed("DETSIM_VERIFY", parse_verify, VERIFY_FORM),
             verify_child: vars.verify_child(),
             sometimes: vars.parsed("DETSIM_SOMETIMES", parse_sometimes, "`fail` or `warn`"),
+            allow_threads: vars.parsed(
+                "DETSIM_ALLOW_THREADS",
+                parse_switch,
+                "`1` (on) or `0` (off)",
+            ),
+            watchdog: vars.parsed("DETSIM_WATCHDOG", parse_watchdog, WATCHDOG_FORM),
         }
     }
 
@@ -328,6 +339,20 @@ fn parse_sometimes(s: &str) -> Option<Unreached> {
         "fail" => Some(Unreached::Fail),
         "warn" => Some(Unreached::Warn),
         _ => None,
+    }
+}
+
+const WATCHDOG_FORM: &str = "a positive number of seconds such as 10, or `off`";
+
+/// `DETSIM_WATCHDOG`: a number of seconds, or `off` (`Some(None)`).
+fn parse_watchdog(s: &str) -> Option<Option<std::time::Duration>> {
+    match s {
+        "off" => Some(None),
+        _ => s
+            .parse::<f64>()
+            .ok()
+            .filter(|secs| secs.is_finite() && *secs > 0.0)
+            .map(|secs| Some(std::time::Duration::from_secs_f64(secs))),
     }
 }
 
@@ -556,6 +581,23 @@ mod tests {
 
     /// `DETSIM_REPLAY=@path` reads the token from the file (what a report prints for a
     /// long token); an empty file is an error that says so.
+    #[test]
+    fn threads_and_the_watchdog() {
+        use std::time::Duration;
+        let e = env(&[("DETSIM_ALLOW_THREADS", "1"), ("DETSIM_WATCHDOG", "2.5")]);
+        assert_eq!(e.allow_threads, Some(true));
+        assert_eq!(e.watchdog, Some(Some(Duration::from_millis(2500))));
+        assert_eq!(env(&[("DETSIM_WATCHDOG", "off")]).watchdog, Some(None));
+        assert_eq!(env(&[]).watchdog, None);
+        let m = panic_message(&[("DETSIM_WATCHDOG", "0")]);
+        assert!(
+            m.contains("DETSIM_WATCHDOG=`0`") && m.contains("or `off`"),
+            "{m}"
+        );
+        let m = panic_message(&[("DETSIM_ALLOW_THREADS", "yes")]);
+        assert!(m.contains("DETSIM_ALLOW_THREADS=`yes`"), "{m}");
+    }
+
     #[test]
     fn replay_reads_a_token_file() {
         let dir = std::env::temp_dir().join(format!("detsim-config-{}", std::process::id()));

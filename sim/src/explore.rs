@@ -320,6 +320,7 @@ where
 {
     fn replayer(&self) -> Replayer<'_, F> {
         Replayer::fresh(self.body, self.plan.max_steps, self.plan.faults)
+            .allow_threads(self.plan.allow_threads)
     }
 
     /// The schedule with `prefix`: FIFO past it, the program's random values from the

@@ -29,7 +29,9 @@ where
     Fut: Future<Output = ()>,
 {
     let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
-    let run = make(body, plan.max_steps, plan.faults).run(Source::Schedule(&schedule), true);
+    let run = make(body, plan.max_steps, plan.faults)
+        .allow_threads(plan.allow_threads)
+        .run(Source::Schedule(&schedule), true);
     let mismatches = run.mismatches;
     let Some(mut failure) = Failure::from_run(schedule.seed, schedule.scheduler, run) else {
         eprintln!("{}", passed_replay_message(mismatches));
@@ -78,7 +80,8 @@ pub(crate) fn write_requested_trace<F, Fut>(
     let written = match &report.failure {
         Some(failure) => failure.write_trace(path),
         None => {
-            let mut replayer = make(body, plan.max_steps, plan.faults);
+            let mut replayer =
+                make(body, plan.max_steps, plan.faults).allow_threads(plan.allow_threads);
             let (seed, scheduler, run) = match &plan.replay {
                 Some(token) => {
                     let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));

@@ -284,6 +284,12 @@ where
         }
     }
 
+    /// Lets the runs start OS threads (see [`crate::Builder::allow_threads`]).
+    pub(crate) fn allow_threads(mut self, on: bool) -> Self {
+        self.rt.set_allow_threads(on);
+        self
+    }
+
     /// Runs the body once; its faults are the runtime's run input, set once in
     /// [`Replayer::new`].
     fn run_body(&mut self) -> Result<(), RunError> {

@@ -65,4 +65,6 @@ pub(crate) struct Settings {
     pub(crate) unreached: crate::config::Unreached,
     /// Names a sweep must see hold even when no seed evaluates them.
     pub(crate) expected: Vec<&'static str>,
+    /// Whether runs may start OS threads ([`Builder::allow_threads`]).
+    pub(crate) allow_threads: bool,
 }

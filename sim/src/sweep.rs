@@ -67,6 +67,7 @@ where
 
     fn replayer(&self) -> Replayer<'_, F> {
         (self.make)(self.body, self.plan.max_steps, self.plan.faults)
+            .allow_threads(self.plan.allow_threads)
     }
 
     /// What runs `seed`: its strategy (and PCT's length estimate), or the builder's own
@@ -119,7 +120,9 @@ where
         seed: CALIBRATION_SEED,
         expected_steps: 1,
     };
-    let run = make(body, plan.max_steps, plan.faults).run(fifo, false);
+    let run = make(body, plan.max_steps, plan.faults)
+        .allow_threads(plan.allow_threads)
+        .run(fifo, false);
     run.steps.max(2)
 }
 

@@ -171,6 +171,16 @@ impl Core {
         slot.state = State::Running;
         slot.last_poll = self.steps;
         let task = slot.id;
+        // The watchdog's view: the task, and where it last waited if the run notes it.
+        let site = match quiet {
+            true => None,
+            false => self
+                .waits
+                .get(index as usize)
+                .filter(|e| e.epoch == self.epoch && e.task == task)
+                .map(|e| e.site.location),
+        };
+        self.beat.poll_begins(task.as_u64(), site);
         let step = Step {
             index,
             address: Address::new(self.thread, index, slot.generation, quiet),

@@ -219,10 +219,12 @@ fn a_waker_woken_many_times_polls_the_task_once() {
 
 /// A task parks until its waker, sent to another OS thread, is woken there: the wake
 /// reaches the simulation (the thread is joined inside the poll, so the test does not
-/// depend on thread timing).
+/// depend on thread timing). The run allows OS threads: by default it refuses them.
 #[test]
 fn a_wake_from_another_thread_is_delivered() {
-    let polls = run_ok(Sched::Fifo, async {
+    let mut rt = Sched::Fifo.runtime();
+    rt.set_allow_threads(true);
+    let polls = rt.block_on(async {
         let polls = Rc::new(Cell::new(0));
         let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
         let _task = spawn(park_forever(polls.clone(), waker.clone()));

@@ -52,6 +52,35 @@ fn sleep_until_wakes_at_the_deadline_and_a_past_deadline_is_immediate() {
     });
 }
 
+/// A loop of `sleep(ZERO)` waiting for another task lets it run (the 129th sleep of a
+/// poll yields, tokio's coop budget); one that spins forever is a livelock the poll
+/// budget stops.
+#[test]
+fn a_zero_sleep_loop_lets_others_run_and_a_spinning_one_is_a_livelock() {
+    run_all(|| async {
+        let done = Rc::new(Cell::new(false));
+        let d = done.clone();
+        let worker = spawn(async move { d.set(true) });
+        while !done.get() {
+            time::sleep(Duration::ZERO).await;
+        }
+        worker.await.unwrap();
+    });
+    let mut rt = detsim_runtime::Runtime::new(1);
+    rt.set_max_steps(1_000);
+    let error = rt
+        .run(async {
+            loop {
+                time::sleep(Duration::ZERO).await;
+            }
+        })
+        .unwrap_err();
+    assert!(
+        matches!(error, detsim_runtime::RunError::Livelock { .. }),
+        "{error}"
+    );
+}
+
 #[test]
 fn instant_arithmetic() {
     run_ok(Sched::Fifo, async {

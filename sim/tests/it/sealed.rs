@@ -95,3 +95,77 @@ fn seed_3_reads_the_same_values_in_five_fresh_processes() {
     assert_eq!(first[2], "SystemTime=Ok(1704067200s)");
     assert!(first[3].ends_with("then 1.5s"), "{}", first[3]);
 }
+
+/// A body that starts an OS thread which wakes a task.
+async fn thread_that_wakes_a_task() {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    std::thread::spawn(move || tx.send(42).unwrap());
+    assert_eq!(rx.await.unwrap(), 42);
+}
+
+#[test]
+fn an_os_thread_fails_every_run_with_the_same_message_naming_it() {
+    let messages: Vec<String> = (0..5)
+        .map(|_| {
+            let report = Builder::new()
+                .seeds(20)
+                .ignore_env()
+                .explore(thread_that_wakes_a_task);
+            report.failure.expect("a thread must fail the run").message
+        })
+        .collect();
+    assert!(messages.iter().all(|m| *m == messages[0]), "{messages:#?}");
+    let message = &messages[0];
+    assert!(
+        message.contains("an OS thread was started inside the simulation"),
+        "{message}"
+    );
+    assert!(message.contains("sealed.rs:"), "{message}");
+    assert!(message.contains("Builder::allow_threads()"), "{message}");
+}
+
+#[test]
+fn allow_threads_lets_the_thread_run() {
+    let report = Builder::new()
+        .seeds(1)
+        .ignore_env()
+        .allow_threads()
+        .explore(|| async {
+            assert_eq!(std::thread::spawn(|| 7).join().unwrap(), 7);
+        });
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+}
+
+/// Blocks its poll forever in a std channel.
+#[test]
+#[ignore = "a probe run by `a_poll_blocked_outside_detsim_is_reported_not_a_hang`"]
+fn blocked_probe() {
+    Builder::new().seed(1).check(|| async {
+        let (_keep, blocked) = std::sync::mpsc::channel::<()>();
+        let _ = blocked.recv();
+    });
+}
+
+#[test]
+fn a_poll_blocked_outside_detsim_is_reported_not_a_hang() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "sealed::blocked_probe",
+        ])
+        .env("DETSIM_WATCHDOG", "1")
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("DETSIM_SEED")
+        .env_remove("DETSIM_REPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("detsim watchdog: a poll of task t0 (seed "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("blocked outside detsim"), "{stderr}");
+}

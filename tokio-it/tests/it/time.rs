@@ -186,3 +186,23 @@ async fn an_interval_of_duration_max_saturates() {
     let next = tokio::time::timeout(Duration::from_secs(3600), interval.tick()).await;
     assert!(next.is_err(), "no second tick within an hour");
 }
+
+/// A real sleep in a blocking closure takes its time: on tokio's blocking pool for
+/// real, simulated on the virtual clock (and at once in real time).
+#[tokio::test]
+async fn a_blocking_sleep_longer_than_its_timeout_elapses() {
+    let slow = tokio::task::spawn_blocking(|| {
+        std::thread::sleep(MS * 20);
+        42
+    });
+    assert!(timeout(MS * 5, slow).await.is_err());
+    let start = Instant::now();
+    let value = tokio::task::spawn_blocking(|| {
+        std::thread::sleep(MS * 20);
+        42
+    })
+    .await
+    .unwrap();
+    assert_eq!(value, 42);
+    assert!(start.elapsed() >= MS * 20);
+}

@@ -54,14 +54,24 @@ where
 
 /// Runs the blocking closure `f` as a simulated task (no thread pool): it starts when
 /// the scheduler picks it and runs to completion in one poll, so while it runs no
-/// other task does and virtual time stands still.
+/// other task does. On Linux with glibc, a real sleep in `f` (`std::thread::sleep`)
+/// takes no real time: it moves the clocks `f` reads, and the task then sleeps that
+/// long on the virtual clock before its handle is ready, so
+/// `timeout(5 ms, spawn_blocking(|| sleep(20 ms)))` elapses, as on tokio (see
+/// `detsim_runtime::seal::virtual_sleeps`).
 #[track_caller]
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    detsim_runtime::spawn(async move { f() })
+    detsim_runtime::spawn(async move {
+        let (output, slept) = detsim_runtime::seal::virtual_sleeps(f);
+        if !slept.is_zero() {
+            detsim_runtime::time::sleep(slept).await;
+        }
+        output
+    })
 }
 
 /// Runs `f` at once on the current task, as tokio does on a worker thread: in

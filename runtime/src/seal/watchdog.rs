@@ -1,0 +1,198 @@
+//! The watchdog: a poll that does not return within a wall-clock limit ends the
+//! process with a report, rather than hanging the test forever.
+//!
+//! A poll that blocks the thread (a `std::sync::mpsc` receive, a `Mutex` held
+//! elsewhere, a real sleep, real I/O, a thread join) cannot be ended by anything the
+//! simulation does: its clock and its tasks stand still until the poll returns. One
+//! watchdog thread per process (started by the first run while the limit is on) reads
+//! each simulation thread's [`Beat`] every second, and when one poll has lasted the
+//! limit, prints which task, of which seed, and its last detsim call, then exits with
+//! status 101 (a blocked thread cannot be unwound).
+//!
+//! Invariants:
+//! - a poll costs two relaxed stores to its thread's beat (a counter made odd at the
+//!   start of the poll and even at its end) plus one of the task's number: no system
+//!   call, no lock, no contention (only the watchdog reads the line, once a second);
+//! - the watchdog reads only atomics; nothing it does reaches back into a run, so a
+//!   run's outcome never depends on it (it only ever ends the process).
+
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+/// The limit unless told otherwise: ten seconds of real time for one poll.
+pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(10);
+
+/// The limit in milliseconds; 0: off.
+static LIMIT_MS: AtomicU64 = AtomicU64::new(DEFAULT_WATCHDOG.as_millis() as u64);
+
+/// Whether the watchdog thread runs.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Every simulation thread's beat (dead ones are dropped as the watchdog finds them).
+static BEATS: Mutex<Vec<Weak<Beat>>> = Mutex::new(Vec::new());
+
+/// Sets the wall-clock limit of one poll for the whole process (`None`: no watchdog).
+/// `detsim` sets it from `DETSIM_WATCHDOG`; by default it is [`DEFAULT_WATCHDOG`].
+pub fn set_watchdog(limit: Option<Duration>) {
+    let ms = limit.map_or(0, |limit| (limit.as_millis() as u64).max(1));
+    LIMIT_MS.store(ms, Ordering::Relaxed);
+}
+
+/// The current limit (`None`: off).
+pub fn watchdog() -> Option<Duration> {
+    match LIMIT_MS.load(Ordering::Relaxed) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    }
+}
+
+/// What one simulation thread tells the watchdog.
+#[derive(Debug)]
+pub(crate) struct Beat {
+    /// Polls begun and ended on this thread: odd while a poll runs.
+    polls: AtomicU64,
+    /// The number of the task being polled (`t3`: 3).
+    task: AtomicU64,
+    /// The seed of the run.
+    seed: AtomicU64,
+    /// The polled task's last detsim wait site, when the run notes them (null: none).
+    site: AtomicPtr<Location<'static>>,
+    /// The thread's name, for the report.
+    thread: String,
+}
+
+thread_local! {
+    static BEAT: Arc<Beat> = register();
+}
+
+fn register() -> Arc<Beat> {
+    let beat = Arc::new(Beat {
+        polls: AtomicU64::new(0),
+        task: AtomicU64::new(0),
+        seed: AtomicU64::new(0),
+        site: AtomicPtr::new(std::ptr::null_mut()),
+        thread: std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned(),
+    });
+    BEATS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Arc::downgrade(&beat));
+    beat
+}
+
+/// This thread's beat.
+pub(crate) fn beat() -> Arc<Beat> {
+    BEAT.with(Arc::clone)
+}
+
+impl Beat {
+    /// A run of `seed` starts on this thread: starts the watchdog if it is on and not
+    /// running yet. Called before the thread is sealed (the watchdog is an OS thread).
+    pub(crate) fn run_starts(&self, seed: u64) {
+        self.seed.store(seed, Ordering::Relaxed);
+        if !STARTED.load(Ordering::Relaxed) && watchdog().is_some() {
+            start();
+        }
+    }
+
+    /// A poll of task number `task` begins; `site` is its last noted wait site.
+    #[inline(always)]
+    pub(crate) fn poll_begins(&self, task: u64, site: Option<&'static Location<'static>>) {
+        self.task.store(task, Ordering::Relaxed);
+        let site = site.map_or(std::ptr::null_mut(), |s| std::ptr::from_ref(s).cast_mut());
+        self.site.store(site, Ordering::Relaxed);
+        let polls = self.polls.load(Ordering::Relaxed);
+        self.polls.store(polls + 1, Ordering::Relaxed);
+    }
+
+    /// The poll ends.
+    #[inline(always)]
+    pub(crate) fn poll_ends(&self) {
+        let polls = self.polls.load(Ordering::Relaxed);
+        self.polls.store(polls + 1, Ordering::Relaxed);
+    }
+}
+
+/// Starts the watchdog thread, once per process.
+fn start() {
+    if STARTED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let started = std::thread::Builder::new()
+        .name("detsim-watchdog".to_owned())
+        .spawn(watch);
+    if started.is_err() {
+        // Not now (a thread that may not start threads): the next run tries again.
+        STARTED.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The watchdog's loop: once a second, every beat whose poll counter is odd and
+/// unchanged since the last look has been in one poll since that look.
+fn watch() {
+    // For each beat: the poll counter last seen, and since when.
+    let mut seen: Vec<(Weak<Beat>, u64, Instant)> = Vec::new();
+    loop {
+        let limit = watchdog();
+        let tick = limit.map_or(Duration::from_secs(1), |limit| {
+            (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+        });
+        std::thread::sleep(tick);
+        let Some(limit) = limit else { continue };
+        let beats: Vec<Weak<Beat>> = {
+            let mut beats = BEATS.lock().unwrap_or_else(PoisonError::into_inner);
+            beats.retain(|beat| beat.strong_count() > 0);
+            beats.clone()
+        };
+        let now = Instant::now();
+        seen.retain(|(beat, _, _)| beat.strong_count() > 0);
+        for weak in beats {
+            let Some(beat) = weak.upgrade() else { continue };
+            let polls = beat.polls.load(Ordering::Relaxed);
+            let entry = seen.iter_mut().find(|(b, _, _)| Weak::ptr_eq(b, &weak));
+            match entry {
+                Some((_, last, since)) if *last == polls => {
+                    if polls % 2 == 1 && now.duration_since(*since) >= limit {
+                        report(&beat, limit);
+                    }
+                }
+                Some((_, last, since)) => {
+                    *last = polls;
+                    *since = now;
+                }
+                None => seen.push((weak, polls, now)),
+            }
+        }
+    }
+}
+
+/// Prints what is blocked, and ends the process.
+fn report(beat: &Beat, limit: Duration) -> ! {
+    let task = beat.task.load(Ordering::Relaxed);
+    let seed = beat.seed.load(Ordering::Relaxed);
+    let site = beat.site.load(Ordering::Relaxed);
+    // SAFETY: `site` is null or was stored from a `&'static Location<'static>` by
+    // `poll_begins`: valid for the whole process.
+    let site = unsafe { site.as_ref() };
+    let last = match site {
+        Some(site) => format!("its last detsim call before this poll: {site}"),
+        None => "its last detsim call is not known (this run notes no wait sites: run the \
+                 seed alone, with DETSIM_SEED, to see it)"
+            .to_owned(),
+    };
+    eprintln!(
+        "detsim watchdog: a poll of task t{task} (seed {seed:#x}, thread `{thread}`) has not \
+         returned after {limit:?} of real time: the task is blocked outside detsim, in a call \
+         that nothing in the simulation can end (a std channel or lock, real I/O, a real \
+         sleep, a thread join); {last}. Await an async counterpart instead (detsim's, or \
+         tokio's through the facade), or, if the poll is only slow, raise the limit with \
+         DETSIM_WATCHDOG=<seconds> (DETSIM_WATCHDOG=off turns it off). Exiting.",
+        thread = beat.thread,
+    );
+    std::process::exit(101)
+}
