@@ -16,6 +16,7 @@
 //! - the watchdog reads only atomics; nothing it does reaches back into a run, so a
 //!   run's outcome never depends on it (it only ever ends the process).
 
+use std::io::Write as _;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -61,6 +62,9 @@ pub(crate) struct Beat {
     site: AtomicPtr<Location<'static>>,
     /// The thread's name, for the report.
     thread: String,
+    /// The thread's CPU-time clock: a poll whose thread keeps using the CPU is busy,
+    /// not blocked (`None`: not known, every long poll counts as blocked).
+    cpu_clock: Option<libc::clockid_t>,
 }
 
 thread_local! {
@@ -77,12 +81,36 @@ fn register() -> Arc<Beat> {
             .name()
             .unwrap_or("unnamed")
             .to_owned(),
+        cpu_clock: this_thread_cpu_clock(),
     });
     BEATS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(Arc::downgrade(&beat));
     beat
+}
+
+/// The calling thread's CPU-time clock.
+fn this_thread_cpu_clock() -> Option<libc::clockid_t> {
+    let mut id: libc::clockid_t = 0;
+    // SAFETY: `pthread_self` names the calling thread, which is alive; `id` is a valid
+    // place for the answer.
+    let found = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) };
+    (found == 0).then_some(id)
+}
+
+/// The CPU time a thread's clock reads, in nanoseconds (`None` if it cannot be read,
+/// for one when its thread has ended).
+fn cpu_nanos(clock: libc::clockid_t) -> Option<u64> {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `time` is a valid place for the answer; a clock of a thread that has
+    // ended gives an error, not undefined behaviour. The watchdog's thread runs no
+    // simulation, so the interposed `clock_gettime` passes this call to libc's.
+    let read = unsafe { libc::clock_gettime(clock, &mut time) };
+    (read == 0).then(|| time.tv_sec as u64 * 1_000_000_000 + time.tv_nsec as u64)
 }
 
 /// This thread's beat.
@@ -132,11 +160,17 @@ fn start() {
     }
 }
 
+/// What the watchdog sees of a beat: its poll counter and its thread's CPU time.
+type Look = (u64, Option<u64>);
+
 /// The watchdog's loop: once a second, every beat whose poll counter is odd and
-/// unchanged since the last look has been in one poll since that look.
+/// unchanged since the last look has been in one poll since that look; it is blocked
+/// if its thread used no CPU time since either (a long computation is busy, not
+/// blocked).
 fn watch() {
-    // For each beat: the poll counter last seen, and since when.
-    let mut seen: Vec<(Weak<Beat>, u64, Instant)> = Vec::new();
+    // For each beat: the poll counter and CPU time last seen, and since when the poll
+    // has neither returned nor used the CPU.
+    let mut seen: Vec<(Weak<Beat>, Look, Instant)> = Vec::new();
     loop {
         let limit = watchdog();
         let tick = limit.map_or(Duration::from_secs(1), |limit| {
@@ -153,11 +187,14 @@ fn watch() {
         seen.retain(|(beat, _, _)| beat.strong_count() > 0);
         for weak in beats {
             let Some(beat) = weak.upgrade() else { continue };
-            let polls = beat.polls.load(Ordering::Relaxed);
+            let polls = (
+                beat.polls.load(Ordering::Relaxed),
+                beat.cpu_clock.and_then(cpu_nanos),
+            );
             let entry = seen.iter_mut().find(|(b, _, _)| Weak::ptr_eq(b, &weak));
             match entry {
                 Some((_, last, since)) if *last == polls => {
-                    if polls % 2 == 1 && now.duration_since(*since) >= limit {
+                    if polls.0 % 2 == 1 && now.duration_since(*since) >= limit {
                         report(&beat, limit);
                     }
                 }
@@ -185,7 +222,10 @@ fn report(beat: &Beat, limit: Duration) -> ! {
                  seed alone, with DETSIM_SEED, to see it)"
             .to_owned(),
     };
-    eprintln!(
+    // Written to the process's stderr itself: the watchdog thread may have inherited
+    // libtest's capture of `eprintln!`, which nobody would print after the exit.
+    let _ = writeln!(
+        std::io::stderr(),
         "detsim watchdog: a poll of task t{task} (seed {seed:#x}, thread `{thread}`) has not \
          returned after {limit:?} of real time: the task is blocked outside detsim, in a call \
          that nothing in the simulation can end (a std channel or lock, real I/O, a real \
