@@ -3,29 +3,11 @@
 //! test binary runs again as a child process with the variables set, filtered to one
 //! `#[ignore]`d probe, and the parent reads what it printed and the records it wrote.
 
-use std::process::Command;
-
 use detsim::{Builder, Scheduler, random};
 
-/// Runs probe `name` in a child process with `vars` as its only `DETSIM_*` variables;
-/// whether it passed, and what it printed.
+/// [`crate::run_probe`] for probe `name` of this module.
 fn run_probe(name: &str, vars: &[(&str, &str)]) -> (bool, String) {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command.args(["--ignored", "--exact", "--nocapture", "--test-threads=1"]);
-    command.arg(format!("campaign::{name}"));
-    for (var, _) in std::env::vars().filter(|(var, _)| var.starts_with("DETSIM_")) {
-        command.env_remove(var);
-    }
-    command
-        .envs(vars.iter().copied())
-        .env("RUST_BACKTRACE", "0");
-    let output = command.output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
-    assert!(
-        text.contains("running 1 test"),
-        "the probe did not run:\n{text}"
-    );
-    (output.status.success(), text.into_owned())
+    crate::run_probe(&format!("campaign::{name}"), vars)
 }
 
 /// The planted bug: a seed whose first random value is divisible by 3 fails one way,

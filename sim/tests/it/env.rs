@@ -4,31 +4,14 @@
 //! sleeps, no wall clock: the child's output is a function of its environment.
 
 use std::cell::RefCell;
-use std::process::Command;
 use std::rc::Rc;
 use std::sync::Mutex;
 
 use detsim::{Builder, Scheduler, random, spawn};
 
-/// Runs the probe `name` (a test of this module) in a child process with `vars` as
-/// its only `DETSIM_*` variables; returns whether it passed and what it printed.
+/// [`crate::run_probe`] for probe `name` of this module.
 fn run_probe(name: &str, vars: &[(&str, &str)]) -> (bool, String) {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command.args(["--ignored", "--exact", "--nocapture", "--test-threads=1"]);
-    command.arg(format!("env::{name}"));
-    for (var, _) in std::env::vars().filter(|(var, _)| var.starts_with("DETSIM_")) {
-        command.env_remove(var);
-    }
-    command
-        .envs(vars.iter().copied())
-        .env("RUST_BACKTRACE", "0");
-    let output = command.output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
-    assert!(
-        text.contains("running 1 test"),
-        "the probe did not run:\n{text}"
-    );
-    (output.status.success(), text.into_owned())
+    crate::run_probe(&format!("env::{name}"), vars)
 }
 
 /// The value printed after `key=` on a line of `text` (libtest may print the test's

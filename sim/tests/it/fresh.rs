@@ -4,30 +4,13 @@
 //! which `check`s a body; the probe's own check then runs the binary once more, as
 //! `Builder::check` does for every failure it reports.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use detsim::{Builder, FreshProcess, Scheduler, spawn, yield_now};
 
-/// Runs the probe `name` of this module in a child process with `vars` as its only
-/// `DETSIM_*` variables; returns what it printed.
+/// [`crate::run_probe`] for probe `name` of this module: what it printed.
 fn run_probe(name: &str, vars: &[(&str, &str)]) -> String {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command.args(["--ignored", "--exact", "--nocapture", "--test-threads=1"]);
-    command.arg(format!("fresh::{name}"));
-    for (var, _) in std::env::vars().filter(|(var, _)| var.starts_with("DETSIM_")) {
-        command.env_remove(var);
-    }
-    command
-        .envs(vars.iter().copied())
-        .env("RUST_BACKTRACE", "0");
-    let output = command.output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
-    assert!(
-        text.contains("running 1 test"),
-        "the probe did not run:\n{text}"
-    );
-    text.into_owned()
+    crate::run_probe(&format!("fresh::{name}"), vars).1
 }
 
 /// A lost update: `t1` reads, yields, writes; `t2` yields twice, then increments at
