@@ -7,7 +7,7 @@
 //! - `#[cfg(not(detsim))]`: `pub use tokio::*`, with tokio's feature names forwarded
 //!   (`full`, `rt`, `rt-multi-thread`, `macros`, `time`, `sync`, `net`, `io-util`,
 //!   `io-std`, `signal`, `fs`, `process`, `test-util`, `parking_lot`).
-//! - `#[cfg(detsim)]`: the modules under `src/sim/`, with tokio's paths and signatures.
+//! - `#[cfg(detsim)]`: the modules under `src/simulated/`, with tokio's paths and signatures.
 //!   Real tokio types are re-exported wherever they do not need tokio's runtime
 //!   (`sync`, `io`, `join!`, `try_join!`, `pin!`, `task_local!`); simulated ones stand
 //!   in where tasks, time, randomness or I/O are involved (`spawn` and `task`, `time`,
@@ -32,7 +32,7 @@
 //!
 //! # Under `--cfg detsim`
 //! - `#[tokio::test]` runs the test body as a detsim sweep of
-//!   `sim::DEFAULT_TEST_SEEDS` seeds; every `DETSIM_*` variable applies
+//!   `simulation::DEFAULT_TEST_SEEDS` seeds; every `DETSIM_*` variable applies
 //!   (`DETSIM_SEEDS`, `DETSIM_SEED`, `DETSIM_REPLAY`, `DETSIM_SCHEDULER`,
 //!   `DETSIM_CHECK_DETERMINISM`, …), and a failing seed fails the test with detsim's
 //!   report and replay command. tokio's arguments are accepted: `flavor` (both
@@ -45,7 +45,7 @@
 //! - `time` is detsim's virtual clock; `pause`/`resume` change nothing (time is always
 //!   virtual and auto-advances when every task waits) and `advance(d)` sleeps `d`.
 //! - `signal::ctrl_c()` completes only when the simulation calls
-//!   `sim::send_ctrl_c`.
+//!   `simulation::send_ctrl_c`.
 //! - `fs` runs `std::fs` inline (deterministic for a test that uses its own
 //!   directory); `process` is real tokio's and panics "no reactor running".
 //! - A crate that depends on `tokio` directly (not through this facade) still calls
@@ -69,7 +69,6 @@
 pub use tokio::*;
 
 #[cfg(detsim)]
-#[path = "sim/mod.rs"]
 mod simulated;
 #[cfg(detsim)]
 pub use simulated::*;

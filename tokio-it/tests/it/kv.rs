@@ -148,7 +148,7 @@ async fn ctrl_c_shuts_the_server_down() {
         client.set(&format!("k{i}"), "v").await.unwrap();
         clients.push(client);
     }
-    tokio::sim::send_ctrl_c();
+    tokio::simulation::send_ctrl_c();
     server.await.unwrap();
     for mut client in clients {
         assert!(client.get("k0").await.is_err());

@@ -12,7 +12,7 @@ async fn ctrl_c_completes_when_the_simulation_sends_it() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(!listener.is_finished());
     let sent_at = tokio::time::Instant::now();
-    tokio::sim::send_ctrl_c();
+    tokio::simulation::send_ctrl_c();
     assert_eq!(listener.await.unwrap(), sent_at);
 }
 

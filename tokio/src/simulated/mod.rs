@@ -10,8 +10,14 @@ pub mod net;
 pub mod process;
 pub mod runtime;
 pub mod signal;
-pub mod sim;
+pub mod simulation;
 pub mod sync;
+
+/// The former name of [`simulation`](crate::simulation).
+#[deprecated(since = "0.1.0", note = "renamed `tokio::simulation`")]
+pub mod sim {
+    pub use super::simulation::{DEFAULT_TEST_SEEDS, send_ctrl_c};
+}
 pub mod task;
 pub mod time;
 

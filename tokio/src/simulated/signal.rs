@@ -1,5 +1,5 @@
 //! `tokio::signal` on detsim: [`ctrl_c`] completes when the simulation sends ctrl-c
-//! ([`crate::sim::send_ctrl_c`]), never on its own. Unix and Windows signal streams
+//! ([`crate::simulation::send_ctrl_c`]), never on its own. Unix and Windows signal streams
 //! (`signal::unix`, `signal::windows`) are not simulated.
 
 use std::future::Future;
@@ -7,7 +7,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::sim::control;
+use crate::simulation::control;
 
 /// Completes when the simulation sends ctrl-c after this future was first polled
 /// (as with tokio, a ctrl-c sent before anyone listens is not seen by later

@@ -16,7 +16,7 @@ pub struct TestConfig {
 }
 
 /// The body of a `#[tokio::test]`: a detsim sweep of
-/// [`DEFAULT_TEST_SEEDS`](crate::sim::DEFAULT_TEST_SEEDS) seeds (the `DETSIM_*`
+/// [`DEFAULT_TEST_SEEDS`](crate::simulation::DEFAULT_TEST_SEEDS) seeds (the `DETSIM_*`
 /// variables override), failing with detsim's report.
 #[track_caller]
 pub fn run_test<F, Fut>(_config: TestConfig, body: F)
@@ -25,7 +25,7 @@ where
     Fut: Future<Output = ()>,
 {
     detsim::Builder::new()
-        .seeds(crate::sim::DEFAULT_TEST_SEEDS)
+        .seeds(crate::simulation::DEFAULT_TEST_SEEDS)
         .check(body);
 }
 
