@@ -579,8 +579,22 @@ mod tests {
         );
     }
 
-    /// `DETSIM_REPLAY=@path` reads the token from the file (what a report prints for a
-    /// long token); an empty file is an error that says so.
+    #[test]
+    fn sometimes_is_fail_or_warn_and_anything_else_names_the_variable() {
+        assert_eq!(env(&[]).sometimes, None);
+        let warn = env(&[("DETSIM_SOMETIMES", "warn")]);
+        assert_eq!(warn.sometimes, Some(Unreached::Warn));
+        let fail = env(&[("DETSIM_SOMETIMES", "fail")]);
+        assert_eq!(fail.sometimes, Some(Unreached::Fail));
+        for bad in ["warning", "off", "1", "WARN"] {
+            let m = panic_message(&[("DETSIM_SOMETIMES", bad)]);
+            assert!(
+                m.contains(&format!("DETSIM_SOMETIMES=`{bad}`")) && m.contains("`fail` or `warn`"),
+                "{m}"
+            );
+        }
+    }
+
     #[test]
     fn threads_and_the_watchdog() {
         use std::time::Duration;
@@ -598,6 +612,8 @@ mod tests {
         assert!(m.contains("DETSIM_ALLOW_THREADS=`maybe`"), "{m}");
     }
 
+    /// `DETSIM_REPLAY=@path` reads the token from the file (what a report prints for a
+    /// long token); an empty file is an error that says so.
     #[test]
     fn replay_reads_a_token_file() {
         let dir = std::env::temp_dir().join(format!("detsim-config-{}", std::process::id()));

@@ -24,7 +24,10 @@
 //!   independent parts checked one by one (P-compositionality, Horn & Kroening 2015):
 //!   the key-value model [`Kv`] checks each key alone. An indeterminate operation may
 //!   be linearized at any point after its invocation, with whatever result the model
-//!   gives, or never.
+//!   gives, or never. The check leaves out the indeterminate operations that cannot
+//!   matter: reads ([`Model::is_read_only`]) and writes whose effect no completed
+//!   result could show ([`Model::is_unobserved`]), each of which would double the
+//!   search.
 //! - The search is exponential in the worst case, so a check has a budget of model
 //!   steps ([`DEFAULT_BUDGET`], [`History::check_with_budget`]); a check that would
 //!   exceed it fails with [`CheckError::BudgetExceeded`]: it never passes silently.

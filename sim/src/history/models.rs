@@ -40,6 +40,29 @@ pub trait Model {
         false
     }
 
+    /// Whether an indeterminate operation `input` may be left out of the check of its
+    /// part because no result in that part could show that it took effect: `part`
+    /// lists every operation of the part (`input` among them) with its result, `None`
+    /// for the indeterminate ones. Each indeterminate operation the search keeps doubles
+    /// what it may explore, and a client that times out again and again leaves many
+    /// (Jepsen's `:info` writes), so a model that can tell saves the search from them.
+    ///
+    /// Saying `true` must be sound: whenever the part is linearizable with `input`
+    /// taking effect somewhere, it must be linearizable without it (leaving out
+    /// several, one after the other, is then sound too, as the rule reads only the
+    /// completed operations' results). The built-in models leave out a write of a
+    /// value that no completed operation read (and, for [`Register`] and [`Kv`], that no
+    /// compare-and-set compared against, in a part where no completed compare-and-set
+    /// failed); see each model. The default, `false`, is always correct.
+    fn is_unobserved(
+        &self,
+        input: &Self::Input,
+        part: &[(&Self::Input, Option<&Self::Output>)],
+    ) -> bool {
+        let _ = (input, part);
+        false
+    }
+
     /// Splits a history (given by its operations' inputs) into parts that are checked
     /// independently, each from [`Model::init`]'s state (P-compositionality): the
     /// history is linearizable exactly when every part is. The default is one part.
@@ -116,6 +139,32 @@ impl<V: Clone + Eq + Hash + Debug> Model for Register<V> {
 
     fn is_read_only(&self, input: &RegisterOp<V>) -> bool {
         matches!(input, RegisterOp::Read)
+    }
+
+    /// A write (or compare-and-set) of `v` that no completed read returned, that no
+    /// compare-and-set expects, in a part where no completed compare-and-set failed.
+    ///
+    /// Why that is sound: take a linearization in which it wrote `v`, and remove it.
+    /// Only the stretch between it and the next write changes (the register holds the
+    /// value before it instead of `v`). No completed read is in that stretch (it would
+    /// have returned `v`); no compare-and-set in it swapped (none expects `v`), so it
+    /// ends with a plain write; a completed compare-and-set in it would have failed,
+    /// and there is none; an indeterminate one that now swaps is left out too.
+    fn is_unobserved(
+        &self,
+        input: &RegisterOp<V>,
+        part: &[(&RegisterOp<V>, Option<&RegisterRet<V>>)],
+    ) -> bool {
+        let written = match input {
+            RegisterOp::Write(v) | RegisterOp::Cas(_, v) => v,
+            RegisterOp::Read => return false,
+        };
+        part.iter().all(|(op, ret)| match (op, ret) {
+            (RegisterOp::Cas(expected, _), _) if expected == written => false,
+            (RegisterOp::Cas(..), Some(RegisterRet::Swapped(false))) => false,
+            (_, Some(RegisterRet::Value(seen))) => seen != written,
+            _ => true,
+        })
     }
 
     fn name(&self) -> String {
@@ -218,6 +267,25 @@ where
         matches!(input, KvOp::Get(_))
     }
 
+    /// A put (or compare-and-set) of `v` at a key that no completed get of that key
+    /// returned, that no compare-and-set of that key expects, where no completed
+    /// compare-and-set of that key failed: sound for the reason [`Register`] gives,
+    /// key by key.
+    fn is_unobserved(&self, input: &KvOp<K, V>, part: &[(&KvOp<K, V>, Option<&KvRet<V>>)]) -> bool {
+        let (key, written) = match input {
+            KvOp::Put(k, v) | KvOp::Cas(k, _, v) => (k, v),
+            KvOp::Get(_) => return false,
+        };
+        part.iter()
+            .filter(|(op, _)| op.key() == key)
+            .all(|(op, ret)| match (op, ret) {
+                (KvOp::Cas(_, expected, _), _) if expected.as_ref() == Some(written) => false,
+                (KvOp::Cas(..), Some(KvRet::Swapped(false))) => false,
+                (_, Some(KvRet::Value(seen))) => seen.as_ref() != Some(written),
+                _ => true,
+            })
+    }
+
     fn name(&self) -> String {
         "kv".to_owned()
     }
@@ -279,6 +347,24 @@ impl<V: Clone + Eq + Hash + Debug> Model for Queue<V> {
                 (next, QueueRet::Value(value))
             }
         }
+    }
+
+    /// An enqueue of a value that no completed dequeue returned.
+    ///
+    /// Why that is sound: take a linearization in which it enqueued `v`, and remove it
+    /// (with the indeterminate dequeue that took `v`, if one did). Every completed
+    /// dequeue after it took a value ahead of `v` (none took `v`, and none found the
+    /// queue empty while `v` was in it), so each returns the same without it.
+    fn is_unobserved(
+        &self,
+        input: &QueueOp<V>,
+        part: &[(&QueueOp<V>, Option<&QueueRet<V>>)],
+    ) -> bool {
+        let QueueOp::Enqueue(enqueued) = input else {
+            return false;
+        };
+        part.iter()
+            .all(|(_, ret)| !matches!(ret, Some(QueueRet::Value(Some(v))) if v == enqueued))
     }
 
     fn name(&self) -> String {
@@ -355,6 +441,26 @@ impl<V: Clone + Ord + Hash + Debug> Model for Set<V> {
 
     fn is_read_only(&self, input: &SetOp<V>) -> bool {
         matches!(input, SetOp::Contains(_) | SetOp::Read)
+    }
+
+    /// An insert of a value that no completed operation saw present, or a remove of a
+    /// value that none saw absent.
+    ///
+    /// Why that is sound: take a linearization in which the insert took effect, and
+    /// remove it. Only the value's membership changes, only until the next insert or
+    /// remove of it, and no completed operation looked at it in that stretch (it would
+    /// have seen it present). The same holds for a remove, with absent for present.
+    fn is_unobserved(&self, input: &SetOp<V>, part: &[(&SetOp<V>, Option<&SetRet<V>>)]) -> bool {
+        let (value, present) = match input {
+            SetOp::Insert(v) => (v, true),
+            SetOp::Remove(v) => (v, false),
+            SetOp::Contains(_) | SetOp::Read => return false,
+        };
+        part.iter().all(|(op, ret)| match (op, ret) {
+            (SetOp::Contains(v), Some(SetRet::Member(seen))) if v == value => *seen != present,
+            (SetOp::Read, Some(SetRet::Members(seen))) => seen.contains(value) != present,
+            _ => true,
+        })
     }
 
     fn name(&self) -> String {
