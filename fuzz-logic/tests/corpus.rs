@@ -172,7 +172,7 @@ fn a_fuzzer_crash_is_a_replay_token() {
 }
 
 /// The crash's token, as the fuzzer printed it.
-const CRASH_TOKEN: &str = "ds2.AAABAQEDq56umpvvoIPKAdHg0Ob3qaOn0QG6wLbnnNjvtEKN81SQ";
+const CRASH_TOKEN: &str = "ds3.AAABAQEDq56umpvvoIPKAdHg0Ob3qaOn0QG6wLbnnNjvtEKN81SQ";
 
 /// What a user does with a token from a fuzzer crash: replay it under `cargo test`.
 /// `DETSIM_REPLAY=<token> cargo test -p detsim-fuzz-logic --test corpus bank_crash`
@@ -192,7 +192,7 @@ fn bank_crash_replays_under_cargo_test() {
 
 /// The token `cargo fuzz run lease` prints (the same on every run seed we tried: 33
 /// consecutive picks of the standby).
-const LEASE_TOKEN: &str = "ds2.AAAhAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAVU3Qk";
+const LEASE_TOKEN: &str = "ds3.AAAhAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAEAAQABAAVU3Qk";
 
 /// `DETSIM_REPLAY=<token> cargo test -p detsim-fuzz-logic --test corpus lease_crash`.
 #[test]

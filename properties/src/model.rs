@@ -10,8 +10,8 @@
 //!
 //! Task semantics replayed here, per the asyncio digest in `shared/`:
 //! - `spawn` enqueues the child; it first runs after the creator's poll.
-//! - A sleep whose deadline has been reached (`sleep(0)`) completes at once,
-//!   without suspending (detsim's choice; asyncio's `sleep(0)` yields).
+//! - A sleep whose deadline has been reached (`sleep(0)`) yields once, as
+//!   asyncio's `sleep(0)` does: the task goes to the back of the queue.
 //!   A dropped sleep cancels its timer.
 //! - Wakers stay registered until used: a join handle polled by a `timeout`
 //!   that ran out still wakes the parent when the child ends, wherever the
@@ -324,15 +324,13 @@ impl Loop<'_> {
                     self.t[n].held.push(c);
                     self.spawned(c);
                 }
-                Op::Yield => {
+                // A deadline already reached yields once, as asyncio's
+                // `sleep(0)` does.
+                Op::Yield | Op::Sleep(0) => {
                     self.t[n].pc += 1;
                     self.wake(n);
                     return false;
                 }
-                // A deadline already reached completes at once (detsim's
-                // `sleep_until`), without suspending: unlike asyncio's
-                // `sleep(0)`, which yields.
-                Op::Sleep(0) => {}
                 Op::Sleep(ms) => match self.t[n].timer {
                     None => {
                         self.arm(n, ms);

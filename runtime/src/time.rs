@@ -130,21 +130,36 @@ pub fn sleep(d: Duration) -> Sleep {
     sleep_until(now().checked_add(d).unwrap_or(Instant::FAR_FUTURE))
 }
 
-/// Waits until the virtual clock reaches `deadline` (at once if it already has, as
-/// tokio's sleep does). A task's poll may complete [`READY_SLEEPS_PER_POLL`] such
-/// sleeps; the next one yields once (tokio's coop budget), so a loop of
-/// `sleep(Duration::ZERO)` waiting for another task lets it run, and one that spins
-/// forever is a livelock the poll budget reports rather than a hang.
+/// Waits until the virtual clock reaches `deadline`. A deadline already reached when
+/// the sleep is first polled (`sleep(Duration::ZERO)`, a past instant) yields once, as
+/// asyncio's `sleep(0)` does: the task goes to the back of the ready tasks and
+/// completes at its next poll, so a loop of `sleep(Duration::ZERO)` waiting for another
+/// task lets it run, and one that spins forever is a livelock the poll budget reports
+/// rather than a hang. (The tokio facade's `sleep` keeps tokio's rule instead: see
+/// [`sleep_until_coop`].)
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         timer: None,
         yielded: false,
+        coop: false,
     }
 }
 
-/// The sleeps already due that one poll of a task completes at once; the next one
-/// yields (tokio's coop budget is 128 operations a poll).
+/// [`sleep_until`] with tokio's rule for a deadline already reached: the sleep
+/// completes at once, unless the task's poll has already completed
+/// [`READY_SLEEPS_PER_POLL`] such sleeps (tokio's coop budget); then it yields once.
+/// The tokio facade's `sleep` is this one.
+pub fn sleep_until_coop(deadline: Instant) -> Sleep {
+    Sleep {
+        coop: true,
+        ..sleep_until(deadline)
+    }
+}
+
+/// The sleeps already due that one poll of a task completes at once under
+/// [`sleep_until_coop`]; the next one yields (tokio's coop budget is 128 operations a
+/// poll).
 pub const READY_SLEEPS_PER_POLL: u32 = 128;
 
 /// The future of [`sleep`] and [`sleep_until`].
@@ -154,8 +169,11 @@ pub struct Sleep {
     deadline: Instant,
     /// The armed timer's key, once polled.
     timer: Option<TimerKey>,
-    /// It was due at its first poll, over the poll's budget, and yielded.
+    /// It was due at its first poll and yielded.
     yielded: bool,
+    /// tokio's rule ([`sleep_until_coop`]): due at its first poll, it yields only over
+    /// the poll's budget.
+    coop: bool,
 }
 
 /// An armed timer: deadline in nanoseconds, arming sequence number, run epoch.
@@ -205,8 +223,8 @@ impl Future for Sleep {
     type Output = ();
 
     /// Notes its caller (the `.await`) as where the task waits while the timer is armed.
-    /// A sleep due when first polled completes at once, unless the poll has used up
-    /// its budget of such sleeps: then it yields once (see [`sleep_until`]).
+    /// A sleep due when first polled yields once (see [`sleep_until`]; under tokio's
+    /// rule, only once the poll has used up its budget: [`sleep_until_coop`]).
     #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let armed = self.timer.is_some();
@@ -215,9 +233,10 @@ impl Future for Sleep {
             Poll::Ready(())
                 if !armed
                     && !self.yielded
-                    && context::with_core("polling detsim::time::Sleep", |core| {
-                        core.ready_sleep_over_budget()
-                    }) =>
+                    && (!self.coop
+                        || context::with_core("polling detsim::time::Sleep", |core| {
+                            core.ready_sleep_over_budget()
+                        })) =>
             {
                 self.yielded = true;
                 crate::wait::record_at(WaitKind::Sleep, location);

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::schedule::Schedule;
+use crate::report::Failure;
 use crate::settings::Settings;
 
 pub(crate) fn seed_vars(plan: &Settings, seed: u64) -> String {
@@ -29,11 +29,13 @@ pub(crate) fn seed_vars(plan: &Settings, seed: u64) -> String {
 /// readable whatever the size of the run.
 pub(crate) const INLINE_TOKEN_MAX: usize = 1_000;
 
-/// A command that replays `schedule` exactly: `DETSIM_REPLAY=<token>`, or for a token
-/// longer than [`INLINE_TOKEN_MAX`], `DETSIM_REPLAY=@<file>` after writing the token to
-/// [`token_file`] (inline after all, with a note, if the file cannot be written).
-pub(crate) fn token_command(schedule: &Schedule) -> String {
-    let token = schedule.to_token();
+/// A command that replays `failure`'s schedule exactly: `DETSIM_REPLAY=<token>`, or for
+/// a token longer than [`INLINE_TOKEN_MAX`], `DETSIM_REPLAY=@<file>` after writing the
+/// token to [`token_file`] (inline after all, with a note, if the file cannot be
+/// written).
+pub(crate) fn token_command(failure: &Failure) -> String {
+    let schedule = &failure.schedule;
+    let token = failure.replay_token();
     if token.len() <= INLINE_TOKEN_MAX {
         return replay_command(&format!("DETSIM_REPLAY={token}"));
     }

@@ -619,11 +619,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("detsim-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("t.token");
-        std::fs::write(&file, "ds2.abc\n").unwrap();
+        std::fs::write(&file, "ds3.abc\n").unwrap();
         let value = format!("@{}", file.display());
         assert_eq!(
             env(&[("DETSIM_REPLAY", &value)]).replay.as_deref(),
-            Some("ds2.abc")
+            Some("ds3.abc")
         );
         std::fs::write(&file, " \n").unwrap();
         let m = panic_message(&[("DETSIM_REPLAY", &value)]);

@@ -555,12 +555,12 @@ where
         if self.plan.check_determinism {
             let second = replayer.run(Source::Schedule(&schedule), true);
             if let Some(message) = divergence(&first, &second, "schedule") {
-                let command = token_command(&schedule);
                 let mut failure =
-                    Failure::nondeterminism(seed, scheduler, message, first.trace, command);
+                    Failure::nondeterminism(seed, scheduler, message, first.trace, String::new());
                 failure.note = Some(found);
                 failure.origin = Some(ORIGIN.to_owned());
                 failure.schedule = schedule;
+                failure.replay_command = token_command(&failure);
                 return failure;
             }
         }
@@ -574,7 +574,7 @@ where
                      replayed: exhaustive exploration needs a deterministic body"
                         .to_owned(),
                     first.trace,
-                    token_command(&schedule),
+                    String::new(),
                 );
                 failure.note = Some(format!(
                     "{found}\nhint: look for real time, real threads, a thread RNG or HashMap \
@@ -582,6 +582,7 @@ where
                 ));
                 failure.origin = Some(ORIGIN.to_owned());
                 failure.schedule = schedule;
+                failure.replay_command = token_command(&failure);
                 return failure;
             }
         };
@@ -591,8 +592,8 @@ where
             _ => shrink_seed(&mut replayer, first, original, self.plan.shrink, &signature),
         };
         let mut failure = Failure::from_run(seed, scheduler, shown).expect("the shown run fails");
-        failure.replay_command = token_command(&schedule);
         failure.schedule = schedule;
+        failure.replay_command = token_command(&failure);
         failure.shrink = shrink;
         failure.note = Some(found);
         failure.origin = Some(ORIGIN.to_owned());

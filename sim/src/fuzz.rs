@@ -532,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "DETSIM_REPLAY=ds2.")]
+    #[should_panic(expected = "DETSIM_REPLAY=ds3.")]
     fn check_panics_with_the_token() {
         check(&[0xc0], ordered);
     }

@@ -35,7 +35,7 @@
 //! # Example
 //! A lost update: an `.await` between the read and the write lets another task run.
 //! detsim finds a schedule that shows it within a few seeds and panics with a report
-//! (the seed, the message, a `DETSIM_REPLAY=ds2.…` command, the shrunk schedule's trace):
+//! (the seed, the message, a `DETSIM_REPLAY=ds3.…` command, the shrunk schedule's trace):
 //!
 //! ```should_panic
 //! use std::cell::Cell;
@@ -69,7 +69,7 @@
 //!     assertion `left == right` failed: lost an update
 //!
 //! replay this failure with:
-//!     DETSIM_REPLAY=ds2.AQABAQEAACjwBb8 cargo test -p mycrate -- tests::counter --exact
+//!     DETSIM_REPLAY=ds3.AQABAQEAACjwBb8 cargo test -p mycrate -- tests::counter --exact
 //! or rerun the whole unshrunk seed with:
 //!     DETSIM_SEED=0x0 cargo test -p mycrate -- tests::counter --exact
 //!

@@ -7,8 +7,8 @@ use std::future::Future;
 
 use crate::artifacts::{test_name, token_command};
 use crate::replayer::{Maker, Source};
-use crate::report::{Failure, Report};
-use crate::schedule::Schedule;
+use crate::report::{Failure, FailureKind, Report, kind_of_code};
+use crate::schedule::{Outcome, Schedule};
 use crate::scheduler::Scheduler;
 use crate::settings::Settings;
 use crate::sweep::calibrate;
@@ -28,33 +28,76 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let schedule = Schedule::parse(token).unwrap_or_else(|error| panic!("{error}"));
+    let (schedule, expected) =
+        Schedule::parse_with_outcome(token).unwrap_or_else(|error| panic!("{error}"));
     let run = make(body, plan.max_steps, plan.faults)
         .allow_threads(plan.allow_threads)
         .run(Source::Schedule(&schedule), true);
     let mismatches = run.mismatches;
     let Some(mut failure) = Failure::from_run(schedule.seed, schedule.scheduler, run) else {
-        eprintln!("{}", passed_replay_message(mismatches));
+        eprintln!("{}", passed_replay_message(mismatches, expected));
         return Ok(());
     };
-    failure.replay_command = token_command(&schedule);
+    failure.schedule = schedule;
+    failure.replay_command = token_command(&failure);
+    let mut notes = Vec::new();
+    if let Some(expected) = expected
+        && failure.outcome() != Some(expected)
+    {
+        notes.push(failed_differently(expected, &failure));
+    }
     if mismatches > 0 {
-        failure.note = Some(format!(
+        notes.push(format!(
             "note: {mismatches} decision(s) of the replay token chose a task that was not \
              there; the token was made by another test, or this test changed since (run it \
              with the `-- <test name> --exact` filter of the command that printed it)"
         ));
     }
-    failure.schedule = schedule;
+    failure.note = (!notes.is_empty()).then(|| notes.join("\n"));
     failure.write_trace_file();
     Err(failure)
 }
 
+/// What a replay says when it failed otherwise than the run that made its token.
+fn failed_differently(expected: Outcome, failure: &Failure) -> String {
+    let now = kind_phrase(failure.kind);
+    let how = match kind_of_code(expected.kind) {
+        Some(kind) if kind == failure.kind => {
+            format!("{now} as that run did, but with another message")
+        }
+        Some(kind) => format!("{now}, where that run ended in {}", kind_phrase(kind)),
+        None => format!("{now}, where that run ended otherwise"),
+    };
+    format!(
+        "note: this replay failed differently from the run that made its token: {how}; {}",
+        crate::verify::likely_causes(None)
+    )
+}
+
+/// A failure kind as a report's sentence names it.
+fn kind_phrase(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Panic => "a panic",
+        FailureKind::Deadlock => "a deadlock",
+        FailureKind::Livelock => "a livelock",
+        FailureKind::PollBudget => "its poll budget running out",
+        FailureKind::Nondeterminism => "nondeterminism",
+        FailureKind::Liveness => "a liveness failure",
+        FailureKind::Linearizability => "a linearizability failure",
+    }
+}
+
 /// What a replay that passed says on stderr: a token that reproduces nothing is never
 /// silent.
-fn passed_replay_message(mismatches: u64) -> String {
+fn passed_replay_message(mismatches: u64, expected: Option<Outcome>) -> String {
     let mut message =
         "detsim: the replayed schedule passed: the failure did not reproduce".to_owned();
+    if let Some(kind) = expected.and_then(|outcome| kind_of_code(outcome.kind)) {
+        message.push_str(&format!(
+            " (the run that made the token ended in {})",
+            kind_phrase(kind)
+        ));
+    }
     if mismatches > 0 {
         message.push_str(&format!(
             " ({mismatches} decision(s) of the token chose a task that was not there: the \

@@ -12,7 +12,7 @@ use crate::explore::Coverage;
 use crate::history::CheckError;
 use crate::replayer::Replayed;
 
-use crate::schedule::Schedule;
+use crate::schedule::{Outcome, Schedule};
 use crate::scheduler::Scheduler;
 use crate::verify::FreshProcess;
 
@@ -97,6 +97,35 @@ pub enum FailureKind {
     /// ([`History::assert_linearizable`](crate::history::History::assert_linearizable)),
     /// and the message is its text.
     Linearizability,
+}
+
+/// The number a replay token gives each [`FailureKind`] (see
+/// [`Outcome`](crate::schedule::Outcome)); fixed within a token version.
+pub(crate) fn kind_code(kind: FailureKind) -> u8 {
+    match kind {
+        FailureKind::Panic => 0,
+        FailureKind::Deadlock => 1,
+        FailureKind::Livelock => 2,
+        FailureKind::PollBudget => 3,
+        FailureKind::Nondeterminism => 4,
+        FailureKind::Liveness => 5,
+        FailureKind::Linearizability => 6,
+    }
+}
+
+/// The [`FailureKind`] of a replay token's code, if it names one.
+pub(crate) fn kind_of_code(code: u8) -> Option<FailureKind> {
+    [
+        FailureKind::Panic,
+        FailureKind::Deadlock,
+        FailureKind::Livelock,
+        FailureKind::PollBudget,
+        FailureKind::Nondeterminism,
+        FailureKind::Liveness,
+        FailureKind::Linearizability,
+    ]
+    .into_iter()
+    .find(|&kind| kind_code(kind) == code)
 }
 
 /// How shrinking went.
@@ -288,7 +317,14 @@ impl Failure {
     /// The failing schedule (shrunk, once shrunk) as a short ASCII token:
     /// [`Builder::replay`](crate::Builder::replay) and `DETSIM_REPLAY` run it again.
     pub fn replay_token(&self) -> String {
-        self.schedule.to_token()
+        self.schedule.to_token_with(self.outcome())
+    }
+
+    /// What a token of this failure carries so that a replay that fails otherwise can
+    /// say how: nothing for nondeterminism, which no replay reproduces as such.
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
+        (self.kind != FailureKind::Nondeterminism)
+            .then(|| Outcome::new(kind_code(self.kind), &self.message))
     }
 
     /// The failing schedule as data.

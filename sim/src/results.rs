@@ -362,7 +362,7 @@ mod tests {
                     location: Some("src/lib.rs:3:5".to_owned()),
                 },
                 replay: "DETSIM_SEED=0xd cargo test".to_owned(),
-                token: Some("ds2.x".to_owned()),
+                token: Some("ds3.x".to_owned()),
                 token_file: None,
             }],
         }

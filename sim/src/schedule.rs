@@ -1,12 +1,13 @@
 //! Schedules as data: the seed, the strategy, the decisions of a run (and, for fuzzed
 //! runs, the program's random words), and their encoding as a replay token.
 //!
-//! A token is `ds2.` followed by base64url without padding (RFC 4648 §5, the `base64`
+//! A token is `ds3.` followed by base64url without padding (RFC 4648 §5, the `base64`
 //! crate's `URL_SAFE_NO_PAD` engine) of:
 //! `varint strategy`, `[varint depth]` for pct, `varint seed`, `varint n`, then `n`
 //! pairs `varint zeros, varint index` (each non-zero decision, after that many FIFO
 //! decisions; trailing FIFO decisions are implied), `varint words`, then that many
-//! `varint` user random words, and the CRC-32 (ISO-HDLC, the zlib/PNG CRC, from the
+//! `varint` user random words, optionally the outcome of the run that made the token
+//! (`varint kind`, `varint checksum`: see [`Outcome`]), and the CRC-32 (ISO-HDLC, the zlib/PNG CRC, from the
 //! `crc` crate) of everything before it, little-endian. Varints are LEB128. A shrunk
 //! schedule is mostly FIFO, so its token is short.
 //!
@@ -47,10 +48,11 @@ use rand::TryRng;
 use crate::scheduler::Scheduler;
 
 /// The version tag every token starts with.
-pub(crate) const TOKEN_PREFIX: &str = "ds2.";
+pub(crate) const TOKEN_PREFIX: &str = "ds3.";
 
-/// Version tags of tokens that older releases of detsim made.
-const OLDER_PREFIXES: [&str; 1] = ["ds1."];
+/// Version tags of tokens that older releases of detsim made (`ds2`: before elapsed
+/// sleeps yielded and tokens carried their run's outcome).
+const OLDER_PREFIXES: [&str; 2] = ["ds1.", "ds2."];
 
 /// The token check: CRC-32/ISO-HDLC (see the module docs for what it guarantees).
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -67,6 +69,27 @@ pub struct Schedule {
     /// Values `detsim::random` returned, when they did not come from the seed (fuzzing);
     /// the seed's stream takes over after the last.
     pub user_words: Vec<u64>,
+}
+
+/// How the run that made a token ended: its failure's kind (a code of
+/// [`FailureKind`](crate::FailureKind)) and the CRC-32 of its message. A replay that
+/// fails otherwise says how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The failure's kind, as `report::kind_code` numbers them.
+    pub(crate) kind: u8,
+    /// The CRC-32 of the failure's message.
+    pub(crate) message: u32,
+}
+
+impl Outcome {
+    /// The outcome of a failure of kind `kind` (see `report::kind_code`) with `message`.
+    pub(crate) fn new(kind: u8, message: &str) -> Outcome {
+        Outcome {
+            kind,
+            message: CRC32.checksum(message.as_bytes()),
+        }
+    }
 }
 
 /// Why a replay token could not be read.
@@ -110,6 +133,11 @@ impl Schedule {
 
     /// The replay token: a short ASCII string (see the module docs).
     pub fn to_token(&self) -> String {
+        self.to_token_with(None)
+    }
+
+    /// The replay token, carrying the outcome of the run that made it when there is one.
+    pub(crate) fn to_token_with(&self, outcome: Option<Outcome>) -> String {
         let mut bytes = Vec::new();
         let (kind, depth) = self.scheduler.encode();
         put(&mut bytes, kind);
@@ -135,6 +163,10 @@ impl Schedule {
         for &word in &self.user_words {
             put(&mut bytes, word);
         }
+        if let Some(outcome) = outcome {
+            put(&mut bytes, u64::from(outcome.kind));
+            put(&mut bytes, u64::from(outcome.message));
+        }
         let sum = CRC32.checksum(&bytes);
         bytes.extend_from_slice(&sum.to_le_bytes());
         format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(&bytes))
@@ -142,6 +174,13 @@ impl Schedule {
 
     /// Reads a replay token.
     pub fn parse(token: &str) -> Result<Schedule, TokenError> {
+        Schedule::parse_with_outcome(token).map(|(schedule, _)| schedule)
+    }
+
+    /// Reads a replay token and the outcome of the run that made it, when it has one.
+    pub(crate) fn parse_with_outcome(
+        token: &str,
+    ) -> Result<(Schedule, Option<Outcome>), TokenError> {
         let error = |reason: &str| TokenError {
             token: token.to_owned(),
             reason: reason.to_owned(),
@@ -179,7 +218,7 @@ impl Schedule {
 
     /// Reads a token's checked payload (see the module docs for its layout); the error
     /// is the reason a [`TokenError`] gives.
-    fn decode(payload: &[u8]) -> Result<Schedule, &'static str> {
+    fn decode(payload: &[u8]) -> Result<(Schedule, Option<Outcome>), &'static str> {
         let mut reader = Reader { bytes: payload };
         let truncated = "it ends early (truncated?)";
         let kind = reader.get().ok_or(truncated)?;
@@ -210,15 +249,27 @@ impl Schedule {
         for _ in 0..words {
             user_words.push(reader.get().ok_or(truncated)?);
         }
+        let outcome = match reader.bytes.is_empty() {
+            true => None,
+            false => {
+                let kind = reader.get().ok_or(truncated)?;
+                let message = reader.get().ok_or(truncated)?;
+                Some(Outcome {
+                    kind: u8::try_from(kind).map_err(|_| "it names an unknown outcome")?,
+                    message: u32::try_from(message).map_err(|_| "it names an unknown outcome")?,
+                })
+            }
+        };
         if !reader.bytes.is_empty() {
             return Err("it has bytes left over after the schedule");
         }
-        Ok(Schedule {
+        let schedule = Schedule {
             scheduler,
             seed,
             decisions,
             user_words,
-        })
+        };
+        Ok((schedule, outcome))
     }
 }
 
@@ -478,7 +529,27 @@ mod tests {
             ),
             "{error}"
         );
+        // A `ds2` token (a real one, from the README of that version) is older too.
+        let error = Schedule::parse("ds2.AgEBAQABAGZiaF0")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("(token version ds2)"), "{error}");
         let error = Schedule::parse("ds7.AAAA").unwrap_err().to_string();
         assert!(error.contains("a different version of detsim"), "{error}");
+    }
+
+    #[test]
+    fn a_token_carries_its_outcome_and_one_without_reads_as_none() {
+        let s = schedule(vec![0, 2, 1], vec![5]);
+        let outcome = Outcome::new(6, "the message");
+        assert_eq!(outcome, Outcome::new(6, "the message"));
+        assert_ne!(outcome, Outcome::new(6, "another message"));
+        let token = s.to_token_with(Some(outcome));
+        assert_eq!(
+            Schedule::parse_with_outcome(&token),
+            Ok((s.clone(), Some(outcome)))
+        );
+        assert_eq!(Schedule::parse(&token), Ok(s.clone()));
+        assert_eq!(Schedule::parse_with_outcome(&s.to_token()), Ok((s, None)));
     }
 }

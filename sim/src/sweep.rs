@@ -433,7 +433,7 @@ where
     let mut failure = Failure::from_run(seed, scheduler, shown).expect("the shown run fails");
     failure.schedule = schedule;
     failure.shrink = shrink;
-    failure.replay_command = token_command(&failure.schedule);
+    failure.replay_command = token_command(&failure);
     failure.seed_command = Some(seed_command);
     failure
 }

@@ -35,26 +35,54 @@ fn sleep_advances_the_clock_by_exactly_the_duration() {
 }
 
 #[test]
-fn sleep_until_wakes_at_the_deadline_and_a_past_deadline_is_immediate() {
-    run_all(|| async {
+fn sleep_until_wakes_at_the_deadline_and_a_past_deadline_yields_once() {
+    run_ok(Sched::Fifo, async {
         let deadline = time::now() + secs(10);
         time::sleep_until(deadline).await;
         assert_eq!(time::now(), deadline);
-        // A deadline already reached: no suspension, so no other task runs.
-        let ran = Rc::new(Cell::new(false));
-        let r = ran.clone();
-        let bystander = spawn(async move { r.set(true) });
-        time::sleep_until(deadline - secs(5)).await;
-        time::sleep_until(deadline).await;
-        time::sleep(Duration::ZERO).await;
-        assert!(!ran.get(), "an elapsed sleep suspended the task");
-        bystander.await.unwrap();
+        // A deadline already reached yields once, as asyncio's `sleep(0)`: the task
+        // goes to the back of the ready tasks (under FIFO the bystander runs first),
+        // and the clock does not move.
+        for elapsed in [
+            time::sleep_until(deadline - secs(5)),
+            time::sleep_until(deadline),
+            time::sleep(Duration::ZERO),
+        ] {
+            let ran = Rc::new(Cell::new(false));
+            let r = ran.clone();
+            let bystander = spawn(async move { r.set(true) });
+            elapsed.await;
+            assert!(ran.get(), "an elapsed sleep did not yield");
+            assert_eq!(time::now(), deadline);
+            bystander.await.unwrap();
+        }
     });
 }
 
-/// A loop of `sleep(ZERO)` waiting for another task lets it run (the 129th sleep of a
-/// poll yields, tokio's coop budget); one that spins forever is a livelock the poll
-/// budget stops.
+/// Two tasks ping-ponging on `sleep(Duration::ZERO)` interleave strictly under FIFO,
+/// as two asyncio tasks on `sleep(0)` do.
+#[test]
+fn zero_sleeps_interleave_two_tasks_strictly_under_fifo() {
+    run_ok(Sched::Fifo, async {
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let task = |name: char| {
+            let log = log.clone();
+            spawn(async move {
+                for _ in 0..3 {
+                    log.borrow_mut().push(name);
+                    time::sleep(Duration::ZERO).await;
+                }
+            })
+        };
+        let (a, b) = (task('a'), task('b'));
+        a.await.unwrap();
+        b.await.unwrap();
+        assert_eq!(*log.borrow(), ['a', 'b', 'a', 'b', 'a', 'b']);
+    });
+}
+
+/// A loop of `sleep(ZERO)` waiting for another task lets it run; one that spins
+/// forever is a livelock the poll budget stops.
 #[test]
 fn a_zero_sleep_loop_lets_others_run_and_a_spinning_one_is_a_livelock() {
     run_all(|| async {
@@ -79,6 +107,24 @@ fn a_zero_sleep_loop_lets_others_run_and_a_spinning_one_is_a_livelock() {
         matches!(error, detsim_runtime::RunError::Livelock { .. }),
         "{error}"
     );
+}
+
+/// Under tokio's rule (the facade's `sleep`), a poll completes up to
+/// `READY_SLEEPS_PER_POLL` elapsed sleeps at once, and the next one yields.
+#[test]
+fn coop_sleeps_complete_at_once_within_the_budget_then_yield() {
+    run_ok(Sched::Fifo, async {
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let bystander = spawn(async move { r.set(true) });
+        for _ in 0..time::READY_SLEEPS_PER_POLL {
+            time::sleep_until_coop(time::now()).await;
+        }
+        assert!(!ran.get(), "a sleep within the budget yielded");
+        time::sleep_until_coop(time::now()).await;
+        assert!(ran.get(), "the sleep over the budget did not yield");
+        bystander.await.unwrap();
+    });
 }
 
 #[test]

@@ -120,7 +120,7 @@ fn detsim_scheduler_overrides_the_code_and_the_replay_command_keeps_it() {
     let (_, text) = run_probe("scheduler_probe", &[("DETSIM_SCHEDULER", "random")]);
     // The token holds the whole schedule; the unshrunk seed needs the scheduler too.
     let replay = printed(&text, "replay");
-    assert!(replay.starts_with("DETSIM_REPLAY=ds2."), "{replay}");
+    assert!(replay.starts_with("DETSIM_REPLAY=ds3."), "{replay}");
     let seed = printed(&text, "seed");
     assert!(seed.starts_with("DETSIM_SEED=0x"), "{seed}");
     assert!(seed.contains("DETSIM_SCHEDULER=random"), "{seed}");

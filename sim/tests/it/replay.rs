@@ -20,7 +20,7 @@ fn token_replays_the_reported_failure_exactly() {
             .failure
             .unwrap_or_else(|| panic!("{scheduler} finds the rare order in 500 seeds"));
         let token = failure.replay_token();
-        assert!(token.starts_with("ds2."));
+        assert!(token.starts_with("ds3."));
         let again = Builder::new()
             .ignore_env()
             .replay(&token, rare_order)
@@ -108,7 +108,7 @@ fn a_damaged_token_is_a_clear_token_error() {
         .failure
         .unwrap()
         .replay_token();
-    for bad in [&token[..token.len() - 2], "ds2.@@@", "seed=42"] {
+    for bad in [&token[..token.len() - 2], "ds3.@@@", "seed=42"] {
         let payload = std::panic::catch_unwind(|| {
             let _ = Builder::new()
                 .ignore_env()
@@ -199,10 +199,10 @@ fn detsim_replay_and_detsim_seed_from_the_report_reproduce_the_failure() {
     assert!(reseeded.contains(&format!("on seed {seed}")), "{reseeded}");
     let (_, bad) = rerun_self(
         "replay::child_lost_update_check",
-        &[("DETSIM_REPLAY", "ds2.nonsense")],
+        &[("DETSIM_REPLAY", "ds3.nonsense")],
     );
     assert!(
-        bad.contains("bad detsim replay token `ds2.nonsense`"),
+        bad.contains("bad detsim replay token `ds3.nonsense`"),
         "{bad}"
     );
 }
@@ -288,4 +288,44 @@ fn decisions_of_other_kinds_are_found_replayed_and_shrunk() {
         .map(|d| d.chosen)
         .collect();
     assert_eq!(selects, vec![0, 2, 0, 1]);
+}
+
+/// A replay whose run fails otherwise than the run that made its token says how: the
+/// token carries that run's kind of failure and a checksum of its message.
+#[test]
+fn a_replay_that_fails_differently_says_how() {
+    let failure = Builder::new()
+        .ignore_env()
+        .seeds(1)
+        .explore(|| async { panic!("the first way") })
+        .failure
+        .expect("every seed fails");
+    let token = failure.replay_token();
+    let same = Builder::new()
+        .ignore_env()
+        .replay(&token, || async { panic!("the first way") })
+        .expect_err("it fails again");
+    assert!(!same.to_string().contains("failed differently"), "{same}");
+    let other_message = Builder::new()
+        .ignore_env()
+        .replay(&token, || async { panic!("another way") })
+        .expect_err("it fails again");
+    assert!(
+        other_message.to_string().contains(
+            "note: this replay failed differently from the run that made its token: a panic \
+             as that run did, but with another message; likely causes:"
+        ),
+        "{other_message}"
+    );
+    let other_kind = Builder::new()
+        .ignore_env()
+        .replay(&token, || std::future::pending::<()>())
+        .expect_err("it deadlocks");
+    assert!(
+        other_kind.to_string().contains(
+            "note: this replay failed differently from the run that made its token: a \
+             deadlock, where that run ended in a panic;"
+        ),
+        "{other_kind}"
+    );
 }

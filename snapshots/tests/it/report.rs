@@ -50,12 +50,13 @@ fn failure_report_of_the_bank_under_the_default_portfolio() {
     );
 }
 
-/// The deviations of the bank's shrunk failure, explained: the second teller ran before
-/// the first had started.
+/// The deviations of the bank's shrunk failure, explained. Seed 0xa's failure needs one
+/// deviation (on most failing seeds the bank fails in asyncio's own order: a customer
+/// who arrives 0 ms later yields to the first teller, as asyncio's `sleep(0)` does).
 #[test]
 fn the_bank_failure_explains_its_deviation() {
     let failure = Builder::new()
-        .seeds(100)
+        .seed(0xa)
         .jobs(1)
         .explore(programs::bank)
         .failure

@@ -234,7 +234,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
-        inner: detsim_runtime::time::sleep_until(deadline.to_detsim()),
+        inner: detsim_runtime::time::sleep_until_coop(deadline.to_detsim()),
         _pin: PhantomPinned,
     }
 }
@@ -268,7 +268,7 @@ impl Sleep {
         let this = self.project();
         *this.deadline = deadline;
         // Dropping the old detsim sleep cancels its timer.
-        *this.inner = detsim_runtime::time::sleep_until(deadline.to_detsim());
+        *this.inner = detsim_runtime::time::sleep_until_coop(deadline.to_detsim());
     }
 }
 
