@@ -319,7 +319,7 @@ fn a_replay_that_fails_differently_says_how() {
     );
     let other_kind = Builder::new()
         .ignore_env()
-        .replay(&token, || std::future::pending::<()>())
+        .replay(&token, std::future::pending::<()>)
         .expect_err("it deadlocks");
     assert!(
         other_kind.to_string().contains(

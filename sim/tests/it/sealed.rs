@@ -185,7 +185,7 @@ async fn varied_failure() {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap();
     assert!(
-        !(first < 2 && draw % 4 == 0),
+        !(first < 2 && draw.is_multiple_of(4)),
         "unlucky: first key {first}, draw {draw}, uuid {uuid}, time {time:?}"
     );
 }
