@@ -4,7 +4,7 @@
 //! Invariants:
 //! - one `World` per run, reached through the runtime's run-scoped state
 //!   ([`detsim_runtime::extension`]); it is created on first use and dropped with the run;
-//!   a socket from another run is refused by its epoch;
+//!   a socket from another run is refused by its epoch (the run's `run_id`);
 //! - a packet sent at `t` over a link of latency `L` is delivered at `t + L` (`L >= 1 µs`,
 //!   so nothing is delivered inside the poll that sent it); the packets of one channel
 //!   (one direction of a TCP connection, one UDP flow) are delivered in the order they
@@ -26,7 +26,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
@@ -43,9 +42,6 @@ pub(crate) use link::chance;
 pub use link::{LinkFaults, TCP_TIMEOUT};
 pub(crate) use tcp::{Endpoint, Listener};
 pub(crate) use udp::Udp;
-
-/// Process-wide counter of networks: a socket's epoch names the run it belongs to.
-static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
 
 /// The smallest and largest one-way loopback latency a run may draw.
 pub(crate) const LOOPBACK_LATENCY_MIN_MICROS: u64 = 10;
@@ -374,7 +370,8 @@ impl World {
         let span = (LOOPBACK_LATENCY_MAX_MICROS - LOOPBACK_LATENCY_MIN_MICROS + 1) as usize;
         let micros = LOOPBACK_LATENCY_MIN_MICROS + uniform_index(&mut rng, span) as u64;
         World {
-            epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
+            // The run's identity, the runtime's: a socket's epoch names its run.
+            epoch: detsim_runtime::run_id(),
             hosts: vec![Host {
                 name: DEFAULT_HOST_NAME.to_owned(),
                 ips: vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))],

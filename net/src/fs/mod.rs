@@ -50,7 +50,6 @@ use std::ffi::OsString;
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use detsim_runtime::choice::{DecisionKind, decide};
 use detsim_runtime::extension;
@@ -72,9 +71,6 @@ pub(crate) struct FsState {
     faults: Cell<Option<DiskFaults>>,
 }
 
-/// Process-wide counter: a handle's epoch names the run it belongs to.
-static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
-
 fn state(what: &str) -> Rc<FsState> {
     assert!(
         detsim_runtime::in_simulation(),
@@ -83,7 +79,8 @@ fn state(what: &str) -> Rc<FsState> {
          `--cfg detsim`, or `Runtime::block_on`)"
     );
     extension::run_state(|| FsState {
-        epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
+        // The run's identity, the runtime's: a handle's epoch names its run.
+        epoch: detsim_runtime::run_id(),
         disks: RefCell::new(BTreeMap::new()),
         crashes: RefCell::new(Vec::new()),
         faults: Cell::new(None),

@@ -20,7 +20,7 @@ fn run<F: std::future::Future>(seed: u64, body: F) -> (F::Output, Vec<(DecisionK
     let mut rt = Runtime::new(seed);
     rt.set_run_input(Some(Faults::none()));
     let output = rt.block_on(body);
-    let kinds = rt.decisions().iter().map(|d| (d.kind, d.ready)).collect();
+    let kinds = rt.decisions().iter().map(|d| (d.kind, d.options)).collect();
     (output, kinds)
 }
 
@@ -364,4 +364,29 @@ fn faults_none_injects_no_disk_fault() {
         kinds.iter().all(|&(k, _)| k != DecisionKind::Fault),
         "{kinds:?}"
     );
+}
+
+/// A file handle kept past its run names that run (the runtime's `run_id`, not a
+/// counter of the network's own): two runs on one thread, the second refuses the first
+/// run's handle, and dropping it outside a run is quiet.
+#[test]
+fn a_file_kept_past_its_run_belongs_to_no_later_run() {
+    let (mut kept, _) = run(1, async {
+        fs::write("/kept", b"one").await.unwrap();
+        File::open("/kept").await.unwrap()
+    });
+    let reused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(1, async {
+            fs::write("/kept", b"two").await.unwrap();
+            let mut text = String::new();
+            let _ = kept.read_to_string(&mut text).await;
+        })
+    }));
+    let payload = reused.expect_err("the kept file is refused");
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(message.contains("belongs to another run"), "{message}");
+    drop(kept);
 }

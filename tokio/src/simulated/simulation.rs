@@ -15,34 +15,25 @@ pub fn send_ctrl_c() {
     control::send_ctrl_c();
 }
 
-/// Per-run state of the simulated signals, kept in a thread-local keyed by the run.
+/// Per-run state of the simulated signals: run-scoped state of the runtime
+/// (`detsim_runtime::extension::run_state`), created at the run's first use and dropped
+/// with the run, so nothing of one run's ctrl-c reaches the next.
 pub(crate) mod control {
     use std::cell::RefCell;
     use std::task::Waker;
 
+    use detsim_runtime::extension;
+
     #[derive(Default)]
     struct CtrlC {
-        run: u64,
         sent: u64,
         waiters: Vec<Waker>,
     }
 
-    thread_local! {
-        static CTRL_C: RefCell<CtrlC> = RefCell::default();
-    }
-
     fn with<R>(f: impl FnOnce(&mut CtrlC) -> R) -> R {
-        let run = detsim_runtime::run_id();
-        CTRL_C.with(|state| {
-            let mut state = state.borrow_mut();
-            if state.run != run {
-                *state = CtrlC {
-                    run,
-                    ..CtrlC::default()
-                };
-            }
-            f(&mut state)
-        })
+        let state = extension::run_state(RefCell::<CtrlC>::default);
+        let mut state = state.borrow_mut();
+        f(&mut state)
     }
 
     /// How many ctrl-c this run has sent; registers `waker` for the next one.
@@ -61,5 +52,28 @@ pub(crate) mod control {
             std::mem::take(&mut state.waiters)
         });
         waiters.into_iter().for_each(Waker::wake);
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Two runs on one thread: the second starts with no ctrl-c sent and no
+        /// waiter, whatever the first left (a thread-local not reset per run would
+        /// carry both over).
+        #[test]
+        fn a_run_starts_with_no_ctrl_c_of_the_last() {
+            let mut rt = detsim_runtime::Runtime::new(0);
+            let waker = std::task::Waker::noop();
+            rt.block_on(async {
+                send_ctrl_c();
+                send_ctrl_c();
+                assert_eq!(ctrl_c_count(waker), 2);
+            });
+            rt.block_on(async {
+                assert_eq!(with(|state| state.waiters.len()), 0, "no waiter left over");
+                assert_eq!(ctrl_c_count(waker), 0, "no ctrl-c left over");
+            });
+        }
     }
 }
