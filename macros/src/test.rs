@@ -136,20 +136,15 @@ pub(crate) fn detsim_test(args: TokenStream, item: TokenStream) -> syn::Result<T
     ))
 }
 
-/// Rejects a scheduler string at compile time when it cannot parse at run time.
+/// Rejects a scheduler string at compile time exactly when it cannot parse at run time:
+/// both use `detsim-grammar`'s one parser.
 fn check_scheduler(s: &LitStr) -> syn::Result<()> {
-    let value = s.value();
-    let ok = match value.strip_prefix("pct:") {
-        Some(depth) => depth.parse::<u32>().is_ok_and(|d| d >= 1),
-        None => matches!(value.as_str(), "random" | "fifo" | "portfolio"),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(syn::Error::new_spanned(
+    match detsim_grammar::parse_scheduler(&s.value()) {
+        Some(_) => Ok(()),
+        None => Err(syn::Error::new_spanned(
             s,
-            "expected \"random\", \"fifo\", \"portfolio\" or \"pct:<depth>\" (depth ≥ 1)",
-        ))
+            format!("expected {}", detsim_grammar::SCHEDULER_FORM),
+        )),
     }
 }
 
@@ -274,4 +269,43 @@ pub(crate) fn tokio_main(args: TokenStream, item: TokenStream) -> syn::Result<To
                 .block_on(__detsim_body)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The macro accepts a scheduler argument exactly when `detsim-grammar` parses it,
+    /// the parser `detsim::Scheduler`'s `FromStr` and `DETSIM_SCHEDULER` use (see
+    /// `detsim`'s `scheduler::tests`).
+    #[test]
+    fn the_scheduler_argument_is_checked_by_the_runtimes_parser() {
+        let cases = [
+            "portfolio",
+            "random",
+            "fifo",
+            "pct:1",
+            "pct:3",
+            " pct:3 ",
+            "",
+            "Random",
+            "pct",
+            "pct:",
+            "pct:0",
+            "pct:-1",
+            "pct:x",
+            "lifo",
+            "pct:99999999999",
+        ];
+        for case in cases {
+            let lit = LitStr::new(case, proc_macro2::Span::call_site());
+            assert_eq!(
+                check_scheduler(&lit).is_ok(),
+                detsim_grammar::parse_scheduler(case).is_some(),
+                "{case:?}"
+            );
+        }
+        let error = check_scheduler(&LitStr::new("lifo", proc_macro2::Span::call_site()));
+        assert!(error.unwrap_err().to_string().contains("`pct:<depth>`"));
+    }
 }

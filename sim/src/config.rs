@@ -4,7 +4,9 @@
 //! that names the variable, the value and the expected form, because a sweep that
 //! silently ignored `DETSIM_SEED=0xzz` would test something else than the user asked.
 
-use crate::scheduler::{SCHEDULER_FORM, Scheduler};
+use detsim_grammar::{SCHEDULER_FORM, SEED_FORM, parse_seed};
+
+use crate::scheduler::Scheduler;
 use crate::seed_range::{SHARD_FORM, Shard};
 
 /// Settings read from the environment; `None` where the variable is unset or empty.
@@ -104,6 +106,13 @@ pub(crate) enum ExhaustiveSetting {
     Off,
     /// `k`: explore every schedule with at most `k` deviations.
     Bound(u32),
+}
+
+/// `DETSIM_SEED` alone, as the facade's `#[tokio::main]` (one simulation) reads it:
+/// `None` when unset or empty; a malformed value panics as every `DETSIM_*` does.
+pub(crate) fn seed() -> Option<u64> {
+    let value = std::env::var("DETSIM_SEED").ok()?;
+    (!value.trim().is_empty()).then(|| parse("DETSIM_SEED", &value, parse_seed, SEED_FORM))
 }
 
 impl Env {
@@ -372,21 +381,10 @@ fn parse_verify(s: &str) -> Option<VerifySetting> {
     }
 }
 
-const SEED_FORM: &str = "a decimal or 0x-prefixed hexadecimal u64, such as 42 or 0x2a";
-
 fn parse<T>(name: &str, value: &str, parse: impl Fn(&str) -> Option<T>, form: &str) -> T {
     parse(value.trim()).unwrap_or_else(|| {
         panic!("detsim: environment variable {name}=`{value}` is malformed: expected {form}")
     })
-}
-
-/// Parses a seed: decimal, or hexadecimal with a `0x` prefix; `_` separators allowed.
-pub(crate) fn parse_seed(s: &str) -> Option<u64> {
-    let s = s.replace('_', "");
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
 }
 
 fn parse_count(s: &str) -> Option<u64> {

@@ -130,21 +130,10 @@ fn block_on<F: Future>(future: F) -> F::Output {
     detsim_runtime::Runtime::new(seed_from_env()).block_on(future)
 }
 
-/// `DETSIM_SEED` (decimal or `0x` hex), else 0.
+/// `DETSIM_SEED`, else 0: read by detsim's one reader of the environment (decimal or
+/// `0x` hex; a malformed value panics naming the variable, the value and the form).
 fn seed_from_env() -> u64 {
-    let Ok(value) = std::env::var("DETSIM_SEED") else {
-        return 0;
-    };
-    let parsed = match value
-        .strip_prefix("0x")
-        .or_else(|| value.strip_prefix("0X"))
-    {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => value.parse(),
-    };
-    parsed.unwrap_or_else(|_| {
-        panic!("DETSIM_SEED={value:?} is not a seed: expected a decimal number or 0x hex")
-    })
+    detsim::__env_seed().unwrap_or(0)
 }
 
 /// Builds a [`Runtime`] (tokio's `runtime::Builder`); every setting is accepted and
