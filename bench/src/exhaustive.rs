@@ -80,7 +80,10 @@ where
         if runs == cap {
             return None;
         }
-        rt.reset(0, Some(Box::new(Replay::new(prefix.clone()))));
+        rt.reset(
+            0,
+            detsim_runtime::ChooserSpec::Custom(Box::new(Replay::new(prefix.clone()))),
+        );
         rt.run(async { body().await }).ok()?;
         runs += 1;
         let decisions = rt.decisions();
@@ -89,7 +92,7 @@ where
             continue;
         };
         let deviations = prefix.iter().filter(|&&d| d != 0).count() as u32;
-        for choice in (0..next.ready).rev() {
+        for choice in (0..next.options).rev() {
             if deviations + u32::from(choice != 0) <= bound {
                 let mut child = prefix.clone();
                 child.push(choice);

@@ -35,7 +35,7 @@ fn polls(n: u64) -> u64 {
     let mut rt =
         detsim_runtime::Runtime::with_chooser(SEED, detsim::Scheduler::fifo().chooser(SEED, 1));
     rt.block_on(detsim_program(n));
-    rt.steps()
+    rt.polls()
 }
 
 /// One run of the program as a sweep runs a seed: no trace, no wait sites.

@@ -3,9 +3,12 @@
 //! A [`Chooser`] is asked only when two or more tasks are ready; with one ready task
 //! there is nothing to decide, no randomness is drawn and no decision is recorded. The
 //! answer is an index into the ready set in FIFO order, so index 0 is always what
-//! asyncio would run, and a decision that is not 0 is a *deviation*. (A chooser that
-//! tracks the ready set may name its pick by task instead,
-//! [`Chooser::choose_ready`]; the decision recorded is still that task's index.)
+//! asyncio would run, and a decision that is not 0 is a *deviation*. (A built-in
+//! chooser that tracks the ready set, PCT, may name its pick by task instead through
+//! its private hooks, `BuiltIn`; the decision recorded is still that task's index.)
+//!
+//! The public [`Chooser`] is what a policy needs (choose among the options, follow
+//! spawns and poll ends); a run's chooser is named by a [`ChooserSpec`].
 //!
 //! Invariants:
 //! - a chooser's answers depend only on its own state and the calls it received, never
@@ -146,35 +149,46 @@ pub fn decide(kind: DecisionKind, options: usize) -> usize {
     crate::context::with_core("detsim::choice::decide", |core| core.decide(kind, options))
 }
 
-/// What the executor knows when it asks for a decision.
+/// The options of a decision, as the chooser is asked about them: what is decided
+/// ([`kind`](Options::kind)), how many options there are ([`len`](Options::len)), for
+/// a task decision the ready tasks when the chooser asks for them
+/// ([`tasks`](Options::tasks)), and the poll being decided ([`poll`](Options::poll)).
 #[derive(Debug, Clone, Copy)]
-pub struct ReadyView<'a> {
+pub struct Options<'a> {
     pub(crate) kind: DecisionKind,
     pub(crate) len: usize,
     /// Empty unless the chooser's `needs_tasks` is true.
     pub(crate) ready: &'a [Id],
-    pub(crate) step: u64,
+    pub(crate) poll: u64,
 }
 
-impl<'a> ReadyView<'a> {
-    /// A view over `ready` (oldest first) at poll number `step`; for choosers' own tests.
-    pub fn new(ready: &'a [Id], step: u64) -> Self {
-        ReadyView {
+/// The former name of [`Options`].
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed `Options`: it names the options of any decision"
+)]
+pub type ReadyView<'a> = Options<'a>;
+
+impl<'a> Options<'a> {
+    /// The options of a task decision among `ready` (oldest first) at poll number
+    /// `poll`; for choosers' own tests.
+    pub fn new(ready: &'a [Id], poll: u64) -> Self {
+        Options {
             kind: DecisionKind::Task,
             len: ready.len(),
             ready,
-            step,
+            poll,
         }
     }
 
-    /// A view of a decision of another kind among `options` alternatives at poll number
-    /// `step`; for choosers' own tests.
-    pub fn other(kind: DecisionKind, options: usize, step: u64) -> Self {
-        ReadyView {
+    /// The options of a decision of another kind among `options` alternatives at poll
+    /// number `poll`; for choosers' own tests.
+    pub fn other(kind: DecisionKind, options: usize, poll: u64) -> Self {
+        Options {
             kind,
             len: options,
             ready: &[],
-            step,
+            poll,
         }
     }
 
@@ -189,21 +203,27 @@ impl<'a> ReadyView<'a> {
         self.len
     }
 
-    /// Always false: a chooser is never asked about an empty ready set.
+    /// Always false: a chooser is never asked about fewer than two options.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// The ready tasks, oldest first: index `k` of a decision refers to `tasks()[k]`.
-    /// Listed only for task decisions of choosers whose [`Chooser::needs_tasks`] is
-    /// true; empty otherwise.
+    /// The ready tasks, oldest first: index `k` of a task decision refers to
+    /// `tasks()[k]`. Listed only for task decisions of choosers whose
+    /// [`Chooser::needs_tasks`] is true; empty otherwise.
     pub fn tasks(&self) -> &'a [Id] {
         self.ready
     }
 
     /// Polls made so far in this run (the index of the poll being decided).
+    pub fn poll(&self) -> u64 {
+        self.poll
+    }
+
+    /// The former name of [`poll`](Options::poll).
+    #[deprecated(since = "0.2.0", note = "renamed `poll`: detsim counts polls")]
     pub fn step(&self) -> u64 {
-        self.step
+        self.poll
     }
 }
 
@@ -218,58 +238,100 @@ pub enum PollEnd {
     Finished,
 }
 
-/// A scheduling policy. The executor calls `choose` when at least two tasks are ready,
-/// and [`decide`] calls it for decisions of other kinds ([`ReadyView::kind`]).
+/// A scheduling policy: what a policy needs, and nothing of the executor's. The
+/// executor calls [`choose`](Chooser::choose) when at least two tasks are ready, and
+/// [`decide`] calls it for decisions of other kinds ([`Options::kind`]); a policy may
+/// follow spawns and the end of each poll.
+///
+/// ```
+/// use detsim_runtime::choice::{Chooser, Options};
+///
+/// /// Always the newest ready task (LIFO).
+/// struct Newest;
+///
+/// impl Chooser for Newest {
+///     fn choose(&mut self, options: Options<'_>) -> usize {
+///         options.len() - 1
+///     }
+/// }
+///
+/// let mut rt = detsim_runtime::Runtime::with_chooser(0, Box::new(Newest));
+/// assert_eq!(rt.block_on(async { 7 }), 7);
+/// ```
 pub trait Chooser {
-    /// Picks the index (`0..ready.len()`): for a task decision, of the task to poll next
-    /// in FIFO order; for other kinds, of the option (0 is the default order).
-    fn choose(&mut self, ready: ReadyView<'_>) -> usize;
+    /// Picks the index (`0..options.len()`): for a task decision, of the task to poll
+    /// next in FIFO order; for other kinds, of the option (0 is the default order).
+    fn choose(&mut self, options: Options<'_>) -> usize;
 
-    /// Whether `choose` needs [`ReadyView::tasks`]. Policies that only look at the
-    /// count (fifo, random, replay) return false and spare the executor the listing.
+    /// Whether `choose` needs [`Options::tasks`] for task decisions. Policies that only
+    /// look at the count return false (the default) and spare the executor the listing.
     fn needs_tasks(&self) -> bool {
-        false
-    }
-
-    /// Whether the chooser follows the ready set through [`on_ready`](Chooser::on_ready)
-    /// and [`on_unready`](Chooser::on_unready) (PCT does, to find its pick and the
-    /// pick's FIFO index in O(log n) without a listing). Asked once per run.
-    fn tracks_ready(&self) -> bool {
         false
     }
 
     /// A task was spawned (the root task `t0` included).
     fn on_spawn(&mut self, _task: Id) {}
 
+    /// A poll of `task` ended.
+    fn on_poll_end(&mut self, _task: Id, _end: PollEnd) {}
+
+    /// The built-in choosers' hooks; a chooser outside this crate cannot name
+    /// `sealed::Seal`, so it keeps this default: no hooks.
+    #[doc(hidden)]
+    #[allow(
+        private_interfaces,
+        reason = "sealed: only the built-in choosers override it"
+    )]
+    fn __builtin(&mut self, _: sealed::Seal) -> Option<&mut dyn BuiltIn> {
+        None
+    }
+}
+
+pub(crate) mod sealed {
+    /// The token that keeps [`Chooser::__builtin`](super::Chooser::__builtin) to this
+    /// crate.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Seal;
+}
+
+/// What the built-in choosers do beyond [`Chooser`], for speed: the executor asks
+/// through [`Chooser::__builtin`] (a boxed built-in) or calls them directly (a
+/// built-in kept inline, see `executor/chooser.rs`). Every answer must leave the run
+/// exactly what the public methods alone would make it.
+pub(crate) trait BuiltIn {
+    /// Whether the chooser follows the ready set through [`on_ready`](BuiltIn::on_ready)
+    /// and [`on_unready`](BuiltIn::on_unready) (PCT does, to find its pick and the
+    /// pick's FIFO index in O(log n) without a listing). Asked once per run.
+    fn tracks_ready(&self) -> bool {
+        false
+    }
+
     /// `task` entered the ready set, at the back (FIFO order). Called only when
-    /// [`tracks_ready`](Chooser::tracks_ready) is true.
+    /// [`tracks_ready`](BuiltIn::tracks_ready) is true.
     fn on_ready(&mut self, _task: Id) {}
 
     /// `task` left the ready set: it was picked for a poll (after `choose`, or as the
     /// only ready task) or aborted. Called only when
-    /// [`tracks_ready`](Chooser::tracks_ready) is true.
+    /// [`tracks_ready`](BuiltIn::tracks_ready) is true.
     fn on_unready(&mut self, _task: Id) {}
-
-    /// A poll of `task` ended.
-    fn on_poll_end(&mut self, _task: Id, _end: PollEnd) {}
 
     /// For a chooser that tracks the ready set: the task to poll next, named by id,
     /// instead of its index (`None`, the default: the executor asks
-    /// [`choose`](Chooser::choose)). Asked only for task decisions among two or more
-    /// ready tasks; the task named must be one of them.
+    /// [`Chooser::choose`]). Asked only for task decisions among two or more ready
+    /// tasks; the task named must be one of them.
     ///
     /// The executor finds the task without searching the ready set, and records its
     /// FIFO index as the decision, exactly as if `choose` had returned that index: a
     /// chooser that knows its pick by task (PCT, by priority) needs no copy of the
     /// ready set's order. `choose` must still answer by index for a task decision whose
-    /// view lists the tasks ([`ReadyView::tasks`]), as a chooser's own tests ask.
-    fn choose_ready(&mut self, _ready: ReadyView<'_>) -> Option<Id> {
+    /// options list the tasks ([`Options::tasks`]), as a chooser's own tests ask.
+    fn choose_ready(&mut self, _options: Options<'_>) -> Option<Id> {
         None
     }
 
-    /// The task [`choose_ready`](Chooser::choose_ready) would name if asked now, or
+    /// The task [`choose_ready`](BuiltIn::choose_ready) would name if asked now, or
     /// `None` if the chooser cannot tell cheaply (the default). Like
-    /// [`peek`](Chooser::peek), it must not change any later answer; the executor
+    /// [`peek`](BuiltIn::peek), it must not change any later answer; the executor
     /// prefetches that task's memory while the current one is polled.
     fn peek_ready(&mut self) -> Option<Id> {
         None
@@ -293,12 +355,81 @@ impl std::fmt::Debug for dyn Chooser {
     }
 }
 
+/// Which chooser a run uses ([`Runtime::reset`](crate::Runtime::reset)): a built-in one
+/// by name, which a runtime keeps inline and resets in place from run to run (no
+/// allocation per run; PCT keeps its buffers), or a chooser of your own. The one value
+/// a harness hands the runtime: a new built-in scheduler is a new variant here.
+#[non_exhaustive]
+pub enum ChooserSpec {
+    /// [`Random::new(seed)`](Random::new): the default.
+    Random,
+    /// [`Fifo`]: asyncio's order.
+    Fifo,
+    /// [`Pct::new(seed, depth, expected_polls)`](crate::Pct::new).
+    Pct {
+        /// The bug depth PCT targets (at least 1).
+        depth: u32,
+        /// How many polls the run is expected to make (PCT's `k`).
+        expected_polls: u64,
+    },
+    /// A chooser of your own (or a built-in one already made).
+    Custom(Box<dyn Chooser>),
+}
+
+impl ChooserSpec {
+    /// The chooser this names for a run of `seed`, boxed: the chooser a runtime given
+    /// this spec uses, answer for answer.
+    pub fn build(self, seed: u64) -> Box<dyn Chooser> {
+        match self {
+            ChooserSpec::Random => Box::new(Random::new(seed)),
+            ChooserSpec::Fifo => Box::new(Fifo),
+            ChooserSpec::Pct {
+                depth,
+                expected_polls,
+            } => Box::new(crate::Pct::new(seed, depth, expected_polls)),
+            ChooserSpec::Custom(chooser) => chooser,
+        }
+    }
+}
+
+impl std::fmt::Debug for ChooserSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChooserSpec::Random => f.write_str("Random"),
+            ChooserSpec::Fifo => f.write_str("Fifo"),
+            ChooserSpec::Pct {
+                depth,
+                expected_polls,
+            } => f
+                .debug_struct("Pct")
+                .field("depth", depth)
+                .field("expected_polls", expected_polls)
+                .finish(),
+            ChooserSpec::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+impl From<Box<dyn Chooser>> for ChooserSpec {
+    fn from(chooser: Box<dyn Chooser>) -> Self {
+        ChooserSpec::Custom(chooser)
+    }
+}
+
+/// `None` is [`ChooserSpec::Random`], the seed's random chooser (what
+/// `Runtime::reset(seed, None)` always meant).
+impl From<Option<Box<dyn Chooser>>> for ChooserSpec {
+    fn from(chooser: Option<Box<dyn Chooser>>) -> Self {
+        chooser.map_or(ChooserSpec::Random, ChooserSpec::Custom)
+    }
+}
+
 /// asyncio's order: always the oldest ready task.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Fifo;
 
 impl Chooser for Fifo {
-    fn choose(&mut self, _ready: ReadyView<'_>) -> usize {
+    fn choose(&mut self, _options: Options<'_>) -> usize {
         0
     }
 }
@@ -328,13 +459,20 @@ impl Chooser for Random {
     // and every draw pays for saving registers around that call: 3% more instructions
     // per seed of the tiny test).
     #[inline]
-    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+    fn choose(&mut self, options: Options<'_>) -> usize {
         if self.peeked.is_some() {
-            return self.choose_peeked(ready.len());
+            return self.choose_peeked(options.len());
         }
-        uniform_index(&mut self.rng, ready.len())
+        uniform_index(&mut self.rng, options.len())
     }
 
+    #[allow(private_interfaces, reason = "sealed: the hooks stay inside the crate")]
+    fn __builtin(&mut self, _: sealed::Seal) -> Option<&mut dyn BuiltIn> {
+        Some(self)
+    }
+}
+
+impl BuiltIn for Random {
     /// Draws the stream's next word now rather than at the next `choose`: every
     /// decision still takes the same word, in the same order.
     fn peek(&mut self, options: usize) -> Option<usize> {
@@ -384,13 +522,20 @@ impl Replay {
     }
 }
 
-impl Chooser for Replay {
+impl BuiltIn for Replay {
     fn peek(&mut self, options: usize) -> Option<usize> {
         let chosen = self.decisions.get(self.next).map_or(0, |&c| c as usize);
         Some(chosen.min(options - 1))
     }
+}
 
-    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+impl Chooser for Replay {
+    #[allow(private_interfaces, reason = "sealed: the hooks stay inside the crate")]
+    fn __builtin(&mut self, _: sealed::Seal) -> Option<&mut dyn BuiltIn> {
+        Some(self)
+    }
+
+    fn choose(&mut self, ready: Options<'_>) -> usize {
         let Some(&chosen) = self.decisions.get(self.next) else {
             return 0;
         };

@@ -21,11 +21,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::choice::{Chooser, DecisionKind, PollEnd, Random, ReadyView, USER_STREAM, seeded_rng};
+use crate::choice::sealed::Seal;
+use crate::choice::{
+    BuiltIn, Chooser, ChooserSpec, DecisionKind, Options, PollEnd, Random, USER_STREAM, seeded_rng,
+};
 use crate::context;
 use crate::join::{JoinError, TaskKey, payload_str};
 use crate::outcome::{
-    DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, ROOT_NAME, RunError, TaskInfo, UserRng,
+    DEFAULT_MAX_POLLS, DEFAULT_POLLS_PER_TASK, Decision, ROOT_NAME, RunError, TaskInfo, UserRng,
 };
 use crate::pct::Pct;
 use crate::prefetch::prefetch;
@@ -39,13 +42,14 @@ use crate::waker::{self, Address, VACANT};
 
 mod chooser;
 mod handles;
+#[cfg(test)]
+mod hook_tests;
 mod nodes;
 mod pick;
 mod settle;
 mod teardown;
 mod timers;
 
-pub(crate) use chooser::NextChooser;
 use chooser::RunChooser;
 #[cfg(test)]
 pub(crate) use pick::LOOK_AHEAD_FROM;
@@ -237,7 +241,7 @@ pub(crate) struct Core {
     /// several instructions to test.
     notify: bool,
     /// Each task's slot, by id number, kept when the chooser tracks the ready set:
-    /// it may name its pick by id (`Chooser::choose_ready`).
+    /// it may name its pick by id (its hook `choose_ready`).
     slot_of_id: Vec<u32>,
     user_rng: Option<UserRng>,
     next_id: u64,
@@ -320,7 +324,7 @@ impl Core {
             next_id: 0,
             steps: 0,
             max_steps: None,
-            limit: DEFAULT_MAX_STEPS,
+            limit: DEFAULT_MAX_POLLS,
             progress_step: 0,
             current: None,
             record_trace: false,
@@ -343,7 +347,7 @@ impl Core {
     }
 
     /// Readies the core for a run of `seed` with `chooser`.
-    pub(crate) fn reset(&mut self, seed: u64, chooser: NextChooser, user_rng: Option<UserRng>) {
+    pub(crate) fn reset(&mut self, seed: u64, chooser: ChooserSpec, user_rng: Option<UserRng>) {
         self.epoch = next_epoch();
         self.ready_sleeps = (0, 0);
         self.thread = waker::enter();
@@ -368,7 +372,7 @@ impl Core {
         self.now = 0;
         self.next_id = 0;
         self.steps = 0;
-        self.limit = self.max_steps.unwrap_or(DEFAULT_MAX_STEPS);
+        self.limit = self.max_steps.unwrap_or(DEFAULT_MAX_POLLS);
         self.progress_step = 0;
         self.current = None;
         self.trace.clear();

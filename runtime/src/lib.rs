@@ -3,7 +3,7 @@
 //!
 //! # Design
 //! - [`Runtime`] owns a `Core`: the task slab (one boxed cell per task holding its
-//!   future and then its output), the [`ready`](crate::choice::ReadyView) set in FIFO
+//!   future and then its output), the [`ready`](crate::choice::Options) set in FIFO
 //!   order, the timers, the [`Chooser`] and the [`Trace`]. `block_on`/`run` poll the root
 //!   future as task `t0` and every spawned task on the same thread.
 //! - Free functions ([`spawn`], [`yield_now`], [`time::now`], [`random`], [`task::id`])
@@ -68,14 +68,20 @@ use std::task::{Context, Poll};
 
 use rand::distr::{Distribution, StandardUniform};
 
-pub use choice::{Chooser, DecisionKind, Fifo, PollEnd, Random, ReadyView, Replay, decide};
+#[allow(deprecated, reason = "the former name, kept as a deprecated alias")]
+pub use choice::ReadyView;
+pub use choice::{
+    Chooser, ChooserSpec, DecisionKind, Fifo, Options, PollEnd, Random, Replay, decide,
+};
 pub use context::in_simulation;
 pub use entropy::thread_drew_os_randomness;
 #[doc(hidden)]
 pub use entropy::{__note_os_randomness_for_tests, __set_sealing};
 pub use join::{AbortHandle, JoinError, JoinHandle};
+#[allow(deprecated, reason = "the former name, kept as a deprecated alias")]
+pub use outcome::DEFAULT_MAX_STEPS;
 pub use outcome::{
-    DEFAULT_MAX_STEPS, DEFAULT_POLLS_PER_TASK, Decision, LivenessFailure, RunError, TaskInfo,
+    DEFAULT_MAX_POLLS, DEFAULT_POLLS_PER_TASK, Decision, LivenessFailure, RunError, TaskInfo,
     UserRng,
 };
 pub use pct::Pct;

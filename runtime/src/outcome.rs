@@ -18,9 +18,16 @@ use crate::wait::Position;
 pub type UserRng = Box<dyn TryRng<Error = Infallible>>;
 
 /// The default poll budget of a run, before it grows with the run's tasks (see
-/// [`DEFAULT_POLLS_PER_TASK`]); [`Runtime::set_max_steps`](crate::Runtime::set_max_steps)
+/// [`DEFAULT_POLLS_PER_TASK`]); [`Runtime::set_max_polls`](crate::Runtime::set_max_polls)
 /// sets a fixed budget instead.
-pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+pub const DEFAULT_MAX_POLLS: u64 = 1_000_000;
+
+/// The former name of [`DEFAULT_MAX_POLLS`].
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed `DEFAULT_MAX_POLLS`: detsim counts polls"
+)]
+pub const DEFAULT_MAX_STEPS: u64 = DEFAULT_MAX_POLLS;
 
 /// How much the default poll budget grows with each spawned task, so that a big correct
 /// program (a million tasks) fits in it while a small one that spins still fails fast.
@@ -29,14 +36,15 @@ pub const DEFAULT_POLLS_PER_TASK: u64 = 100;
 /// How many tasks a deadlock or poll-budget message names before "and N more".
 const LISTED_TASKS: usize = 10;
 
-/// One decision of a run: `chosen` among `ready` options of a decision of `kind` (for a
-/// task decision, the ready tasks in FIFO order). Recorded only when `ready >= 2`.
+/// One decision of a run: `chosen` among `options` of a decision of `kind` (for a task
+/// decision, the ready tasks in FIFO order). Recorded only when `options >= 2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decision {
     /// What was decided.
     pub kind: DecisionKind,
-    /// How many options there were (ready tasks, for a task decision).
-    pub ready: u32,
+    /// How many options there were (ready tasks, for a task decision). Named `ready`
+    /// before 0.2.0.
+    pub options: u32,
     /// The index chosen, in FIFO order: 0 is asyncio's choice.
     pub chosen: u32,
 }

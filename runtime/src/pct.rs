@@ -31,8 +31,8 @@
 //!
 //! # Cost
 //! The pick is O(log n) in the number of ready tasks: the chooser follows the ready
-//! set ([`Chooser::tracks_ready`]) with a max-heap of (priority, FIFO sequence) entries,
-//! and names its pick by task ([`Chooser::choose_ready`]): the executor finds it
+//! set (its hook `tracks_ready`) with a max-heap of (priority, FIFO sequence) entries,
+//! and names its pick by task (`choose_ready`): the executor finds it
 //! without a search and records its FIFO index. A change of priority pushes a new heap
 //! entry; entries whose task left the ready set or changed priority since are skipped
 //! when they reach the top, and the heap is rebuilt from its live entries when it holds
@@ -52,7 +52,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::choice::{
-    Chooser, DecisionKind, PollEnd, ReadyView, SCHEDULER_STREAM, seeded_rng, uniform_index,
+    BuiltIn, Chooser, DecisionKind, Options, PollEnd, SCHEDULER_STREAM, sealed, seeded_rng,
+    uniform_index,
 };
 use crate::prefetch::prefetch;
 use crate::quad_heap::QuadHeap;
@@ -245,13 +246,59 @@ fn number(task: Id) -> u32 {
 }
 
 impl Chooser for Pct {
-    fn tracks_ready(&self) -> bool {
-        true
-    }
-
     fn on_spawn(&mut self, task: Id) {
         let priority = INITIAL + (self.rng.next_u64() >> 2);
         self.state(task).priority = priority;
+    }
+
+    /// For a task decision, PCT's pick is a task, which the executor asks for through
+    /// its hook `choose_ready`; asked by index, it finds that task in the options'
+    /// listing (so options without one, of a task decision, are a bug of the caller).
+    fn choose(&mut self, ready: Options<'_>) -> usize {
+        if ready.kind() != DecisionKind::Task {
+            // Priorities order tasks, not branches or deliveries: those are uniform.
+            return uniform_index(&mut self.rng, ready.len());
+        }
+        let task = self
+            .choose_ready(ready)
+            .expect("PCT names a task for every task decision");
+        ready
+            .tasks()
+            .iter()
+            .position(|&t| t == task)
+            .expect("PCT is asked for a task decision by index only with the ready tasks listed")
+    }
+
+    fn on_poll_end(&mut self, task: Id, end: PollEnd) {
+        let contended = std::mem::take(&mut self.contended);
+        if end != PollEnd::Yielded || !contended {
+            self.streak = (None, 0);
+            return;
+        }
+        let count = if self.streak.0 == Some(task) {
+            self.streak.1 + 1
+        } else {
+            1
+        };
+        if count < self.patience {
+            self.streak = (Some(task), count);
+            return;
+        }
+        self.streak = (None, 0);
+        let demoted = self.next_demoted;
+        self.set_priority(task, demoted);
+        self.next_demoted = self.next_demoted.saturating_sub(1);
+    }
+
+    #[allow(private_interfaces, reason = "sealed: the hooks stay inside the crate")]
+    fn __builtin(&mut self, _: sealed::Seal) -> Option<&mut dyn BuiltIn> {
+        Some(self)
+    }
+}
+
+impl BuiltIn for Pct {
+    fn tracks_ready(&self) -> bool {
+        true
     }
 
     fn on_ready(&mut self, task: Id) {
@@ -279,26 +326,7 @@ impl Chooser for Pct {
         self.ready -= 1;
     }
 
-    /// For a task decision, PCT's pick is a task, which the executor asks for through
-    /// [`choose_ready`](Chooser::choose_ready); asked by index, it finds that task in
-    /// the view's listing (so a view without one, of a task decision, is a bug of the
-    /// caller).
-    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
-        if ready.kind() != DecisionKind::Task {
-            // Priorities order tasks, not branches or deliveries: those are uniform.
-            return uniform_index(&mut self.rng, ready.len());
-        }
-        let task = self
-            .choose_ready(ready)
-            .expect("PCT names a task for every task decision");
-        ready
-            .tasks()
-            .iter()
-            .position(|&t| t == task)
-            .expect("PCT is asked for a task decision by index only with the ready tasks listed")
-    }
-
-    fn choose_ready(&mut self, ready: ReadyView<'_>) -> Option<Id> {
+    fn choose_ready(&mut self, ready: Options<'_>) -> Option<Id> {
         debug_assert_eq!(ready.kind(), DecisionKind::Task);
         // The pick's entry stays on top, stale once the task leaves the ready set: a
         // task that yields comes back with the same priority, mostly the highest still,
@@ -311,7 +339,7 @@ impl Chooser for Pct {
             .task();
         debug_assert_eq!(self.ready, ready.len(), "PCT lost track of the ready set");
         while let Some(&(step, priority)) = self.change_points.get(self.next_change) {
-            if step > ready.step() {
+            if step > ready.poll() {
                 break;
             }
             self.next_change += 1;
@@ -337,27 +365,6 @@ impl Chooser for Pct {
         let task = next.task();
         prefetch((&raw const self.tasks[task as usize]).addr());
         Some(Id(u64::from(task)))
-    }
-
-    fn on_poll_end(&mut self, task: Id, end: PollEnd) {
-        let contended = std::mem::take(&mut self.contended);
-        if end != PollEnd::Yielded || !contended {
-            self.streak = (None, 0);
-            return;
-        }
-        let count = if self.streak.0 == Some(task) {
-            self.streak.1 + 1
-        } else {
-            1
-        };
-        if count < self.patience {
-            self.streak = (Some(task), count);
-            return;
-        }
-        self.streak = (None, 0);
-        let demoted = self.next_demoted;
-        self.set_priority(task, demoted);
-        self.next_demoted = self.next_demoted.saturating_sub(1);
     }
 }
 
@@ -404,7 +411,7 @@ mod tests {
                         (priority, Reverse(i))
                     })
                     .unwrap();
-                let k = self.pct.choose(ReadyView::new(&self.fifo, self.step));
+                let k = self.pct.choose(Options::new(&self.fifo, self.step));
                 assert_eq!(
                     k, expected,
                     "the pick is the highest priority, oldest first"

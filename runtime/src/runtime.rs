@@ -17,9 +17,9 @@ use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use crate::choice::Chooser;
+use crate::choice::{Chooser, ChooserSpec};
 use crate::context::{self, AsTask, Enter};
-use crate::executor::{Core, Next, NextChooser, Step};
+use crate::executor::{Core, Next, Step};
 use crate::outcome::{Decision, RunError, UserRng};
 use crate::task::ErasedTask;
 use crate::trace::Trace;
@@ -46,7 +46,7 @@ pub struct Runtime {
     core: Rc<RefCell<Core>>,
     seed: u64,
     /// The next run's chooser.
-    chooser: NextChooser,
+    chooser: ChooserSpec,
     user_rng: Option<UserRng>,
     /// Whether runs may start OS threads (see [`Runtime::set_allow_threads`]).
     allow_threads: bool,
@@ -67,7 +67,7 @@ impl Runtime {
         Runtime {
             core: Rc::new(RefCell::new(Core::new())),
             seed,
-            chooser: NextChooser::Random,
+            chooser: ChooserSpec::Random,
             user_rng: None,
             allow_threads: false,
         }
@@ -76,15 +76,31 @@ impl Runtime {
     /// A runtime whose next run uses `chooser` (and `seed` for [`crate::random`]).
     pub fn with_chooser(seed: u64, chooser: Box<dyn Chooser>) -> Runtime {
         let mut rt = Runtime::new(seed);
-        rt.chooser = NextChooser::Boxed(chooser);
+        rt.chooser = ChooserSpec::Custom(chooser);
         rt
     }
 
-    /// Prepares the next run: its seed, and the chooser it uses (`None`: random from
-    /// the seed). Allocations are kept from run to run.
-    pub fn reset(&mut self, seed: u64, chooser: Option<Box<dyn Chooser>>) {
+    /// Prepares the next run: its seed, and the chooser it uses, named by a
+    /// [`ChooserSpec`] (`ChooserSpec::Random` or `None`: random from the seed; a
+    /// `Box<dyn Chooser>` or `Some` of one: that chooser). Allocations are kept from run
+    /// to run, and a built-in chooser of the same kind as the last run's is reset in
+    /// place (a sweep's PCT seeds allocate nothing for it).
+    ///
+    /// ```
+    /// use detsim_runtime::{ChooserSpec, Runtime, spawn};
+    ///
+    /// let mut rt = Runtime::new(0);
+    /// for seed in 0..4 {
+    ///     rt.reset(seed, ChooserSpec::Pct { depth: 2, expected_polls: 10 });
+    ///     assert_eq!(rt.block_on(async { spawn(async { 1 }).await.unwrap() }), 1);
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    /// When the run starts, if a PCT spec's `depth` is 0 (as [`Pct::new`](crate::Pct::new)).
+    pub fn reset(&mut self, seed: u64, spec: impl Into<ChooserSpec>) {
         self.seed = seed;
-        self.chooser = chooser.map_or(NextChooser::Random, NextChooser::Boxed);
+        self.chooser = spec.into();
         self.user_rng = None;
     }
 
@@ -124,20 +140,23 @@ impl Runtime {
             .map(|b| *b)
     }
 
-    /// Prepares the next run under PCT: the same run as `reset(seed,
-    /// Some(Box::new(Pct::new(seed, depth, expected_steps))))`, with the chooser kept
-    /// inline and reused from run to run, its buffers included (a sweep's PCT seeds
-    /// allocate nothing for it).
+    /// Prepares the next run under PCT: `reset(seed, ChooserSpec::Pct { depth,
+    /// expected_polls })`.
     ///
     /// # Panics
     /// When the run starts, if `depth` is 0 (as [`Pct::new`](crate::Pct::new)).
-    pub fn reset_pct(&mut self, seed: u64, depth: u32, expected_steps: u64) {
-        self.seed = seed;
-        self.chooser = NextChooser::Pct {
-            depth,
-            expected_steps,
-        };
-        self.user_rng = None;
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `reset(seed, ChooserSpec::Pct { depth, expected_polls })`"
+    )]
+    pub fn reset_pct(&mut self, seed: u64, depth: u32, expected_polls: u64) {
+        self.reset(
+            seed,
+            ChooserSpec::Pct {
+                depth,
+                expected_polls,
+            },
+        );
     }
 
     /// Makes the next run draw [`crate::random`] values from `rng` instead of the seed's
@@ -148,10 +167,16 @@ impl Runtime {
 
     /// Fails a run that makes more than `polls` polls: [`RunError::Livelock`] if its
     /// last polls made no progress, [`RunError::PollBudget`] otherwise. By default the
-    /// budget is [`DEFAULT_MAX_STEPS`](crate::DEFAULT_MAX_STEPS) plus
+    /// budget is [`DEFAULT_MAX_POLLS`](crate::DEFAULT_MAX_POLLS) plus
     /// [`DEFAULT_POLLS_PER_TASK`](crate::DEFAULT_POLLS_PER_TASK) for each spawned task.
-    pub fn set_max_steps(&mut self, polls: u64) {
+    pub fn set_max_polls(&mut self, polls: u64) {
         self.core.borrow_mut().max_steps = Some(polls);
+    }
+
+    /// The former name of [`set_max_polls`](Runtime::set_max_polls).
+    #[deprecated(since = "0.2.0", note = "renamed `set_max_polls`: detsim counts polls")]
+    pub fn set_max_steps(&mut self, polls: u64) {
+        self.set_max_polls(polls);
     }
 
     /// Lets runs start OS threads (`std::thread::spawn`). By default a run refuses them
@@ -190,8 +215,14 @@ impl Runtime {
     }
 
     /// Polls made by the last run.
-    pub fn steps(&self) -> u64 {
+    pub fn polls(&self) -> u64 {
         self.core.borrow().steps
+    }
+
+    /// The former name of [`polls`](Runtime::polls).
+    #[deprecated(since = "0.2.0", note = "renamed `polls`: detsim counts polls")]
+    pub fn steps(&self) -> u64 {
+        self.polls()
     }
 
     /// The decisions of the last run, in order (none if it ran with
@@ -295,7 +326,7 @@ impl Runtime {
     /// Readies the core for a new run: this run's chooser (by default, a random one from
     /// the seed), its seed and its user RNG.
     fn begin_run(&mut self) {
-        let chooser = std::mem::replace(&mut self.chooser, NextChooser::Random);
+        let chooser = std::mem::replace(&mut self.chooser, ChooserSpec::Random);
         // Run-scoped state left by a run that unwound before its teardown.
         let stale = self.core.borrow_mut().take_extensions();
         drop(stale);
@@ -421,7 +452,7 @@ mod tests {
         // whose pick the guess found.
         let share = |rt: &Runtime| {
             let decisions = rt.decisions();
-            let guessing = decisions.iter().filter(|d| d.ready as usize > threshold);
+            let guessing = decisions.iter().filter(|d| d.options as usize > threshold);
             let guessed = rt.core.borrow().guesses_taken;
             guessed as f64 / guessing.count() as f64
         };

@@ -59,7 +59,7 @@ pub struct Builder {
 impl Builder {
     /// A builder with the defaults: [`DEFAULT_SEEDS`] seeds from [`DEFAULT_SEED_START`],
     /// the [portfolio](Scheduler::portfolio) scheduler,
-    /// [`detsim_runtime::DEFAULT_MAX_STEPS`] polls, one thread per core.
+    /// [`detsim_runtime::DEFAULT_MAX_POLLS`] polls, one thread per core.
     pub fn new() -> Self {
         Builder::default()
     }
@@ -102,15 +102,24 @@ impl Builder {
 
     /// Fails a run that makes more than `polls` polls (`DETSIM_MAX_STEPS` overrides):
     /// a livelock if its last polls made no progress, else a run longer than its
-    /// budget. By default the budget is [`detsim_runtime::DEFAULT_MAX_STEPS`] plus
+    /// budget. By default the budget is [`detsim_runtime::DEFAULT_MAX_POLLS`] plus
     /// [`detsim_runtime::DEFAULT_POLLS_PER_TASK`] for each task the run spawns.
-    pub fn max_steps(mut self, polls: u64) -> Self {
+    ///
+    /// # Panics
+    /// If `polls` is 0.
+    pub fn max_polls(mut self, polls: u64) -> Self {
         assert!(
             polls > 0,
-            "Builder::max_steps: the budget must be at least one poll"
+            "Builder::max_polls: the budget must be at least one poll"
         );
         self.max_steps = Some(polls);
         self
+    }
+
+    /// [`max_polls`](Builder::max_polls) under its first name, which the public
+    /// contract keeps: a step is one poll of one task.
+    pub fn max_steps(self, polls: u64) -> Self {
+        self.max_polls(polls)
     }
 
     /// Runs the seeds of a sweep on this many threads (`DETSIM_JOBS` overrides;

@@ -217,7 +217,7 @@ impl LevelJob<'_> {
     fn list_children(&self, index: usize, decisions: &[Decision], out: &mut ChunkOut) {
         let start = self.tree.first_free_position(self.level, index);
         for (position, decision) in decisions.iter().enumerate().skip(start) {
-            let options = decision.ready;
+            let options = decision.options;
             out.children_total += u64::from(options.saturating_sub(1));
             for choice in 1..options {
                 if out.children.len() >= self.child_cap {

@@ -78,7 +78,7 @@ use crate::shrink::{self, ShrinkBudget, Signature};
 pub const FALLBACK_SEED: u64 = 0;
 
 /// Runs `body` once with decisions and random words read from `data` (see the module
-/// docs) and [`detsim_runtime::DEFAULT_MAX_STEPS`] as the poll budget.
+/// docs) and [`detsim_runtime::DEFAULT_MAX_POLLS`] as the poll budget.
 ///
 /// Returns the failure as data: the message, the schedule and its replay token.
 pub fn run<F, Fut>(data: &[u8], body: F) -> Result<(), FuzzFailure>
@@ -113,7 +113,7 @@ pub struct Fuzzer {
 impl Default for Fuzzer {
     fn default() -> Self {
         Fuzzer {
-            max_steps: detsim_runtime::DEFAULT_MAX_STEPS,
+            max_steps: detsim_runtime::DEFAULT_MAX_POLLS,
             check_determinism: false,
             shrink: ShrinkBudget::default(),
             target: None,
@@ -123,7 +123,7 @@ impl Default for Fuzzer {
 }
 
 impl Fuzzer {
-    /// The defaults: a poll budget of [`detsim_runtime::DEFAULT_MAX_STEPS`].
+    /// The defaults: a poll budget of [`detsim_runtime::DEFAULT_MAX_POLLS`].
     pub fn new() -> Self {
         Fuzzer::default()
     }

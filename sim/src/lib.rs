@@ -113,6 +113,13 @@ mod sweep;
 mod verify;
 
 pub use builder::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
+
+/// `DETSIM_SEED`, read and checked as every `DETSIM_*` variable is (`None` when unset):
+/// for the tokio facade's `#[tokio::main]`, which runs one simulation.
+#[doc(hidden)]
+pub fn __env_seed() -> Option<u64> {
+    config::seed()
+}
 /// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
 /// `#[detsim::test(seeds = 500, scheduler = "pct:3")]`. The function becomes a `#[test]`
 /// whose body is swept over seeds like [`check`] (the `DETSIM_*` variables override
@@ -164,5 +171,10 @@ pub mod choice {
     //! [`DecisionKind`]); [`decide`] makes a decision of another kind from inside a
     //! simulation; a [`Failure`](crate::Failure) lists its run's [`Decision`]s.
     pub use detsim_runtime::Decision;
-    pub use detsim_runtime::choice::{Chooser, DecisionKind, PollEnd, ReadyView, decide};
+    #[allow(
+        deprecated,
+        reason = "the former name of `Options`, kept as a deprecated alias"
+    )]
+    pub use detsim_runtime::choice::ReadyView;
+    pub use detsim_runtime::choice::{Chooser, DecisionKind, Options, PollEnd, decide};
 }

@@ -24,11 +24,11 @@ use std::rc::Rc;
 
 use detsim_net::cluster::{self, Faults};
 use detsim_runtime::choice::{USER_STREAM, seeded_rng};
-use detsim_runtime::{Chooser, Decision, Replay, RunError, Runtime, Trace, UserRng};
+use detsim_runtime::{Chooser, ChooserSpec, Decision, Replay, RunError, Runtime, Trace, UserRng};
 
 use crate::assertions::{self, RunRecord, Sink};
 use crate::schedule::{Recording, Schedule, WordRng};
-use crate::scheduler::{RunChooser, Scheduler};
+use crate::scheduler::Scheduler;
 use crate::shrink::{Candidate, Signature};
 
 /// What one run of the body is driven by.
@@ -271,7 +271,7 @@ where
     pub(crate) fn new(body: &'b F, max_steps: Option<u64>, faults: Option<Faults>) -> Self {
         let mut rt = Runtime::new(0);
         if let Some(polls) = max_steps {
-            rt.set_max_steps(polls);
+            rt.set_max_polls(polls);
         }
         rt.set_run_input(faults);
         Replayer {
@@ -330,7 +330,7 @@ where
             }
         }
         let (seed, chooser, rng, _) = parts(source);
-        chooser.reset(&mut self.rt, seed);
+        self.rt.reset(seed, chooser);
         if let Some(rng) = rng {
             self.rt.set_user_rng(rng);
         }
@@ -360,7 +360,7 @@ where
         }
         let (seed, chooser, rng, mismatches) = parts(source);
         let words = Rc::new(RefCell::new(Vec::new()));
-        chooser.reset(&mut self.rt, seed);
+        self.rt.reset(seed, chooser);
         self.rt.set_user_rng(Box::new(Recording {
             inner: rng.unwrap_or_else(|| Box::new(seeded_rng(seed, USER_STREAM))),
             words: words.clone(),
@@ -374,7 +374,7 @@ where
             assertions: self.assertions.borrow().clone(),
             outcome,
             trace: self.rt.take_trace().unwrap_or_default(),
-            steps: self.rt.steps(),
+            steps: self.rt.polls(),
             decisions: self.rt.decisions(),
             user_words: words.take(),
             mismatches: mismatches.map_or(0, |m| m.get()),
@@ -399,7 +399,7 @@ where
 
 /// A source's seed, chooser, random source (`None`: the seed's user stream) and, for a
 /// schedule, the counter of its decisions that did not fit.
-type Parts = (u64, RunChooser, Option<UserRng>, Option<Rc<Cell<u64>>>);
+type Parts = (u64, ChooserSpec, Option<UserRng>, Option<Rc<Cell<u64>>>);
 
 /// Splits a source into what a run needs.
 fn parts(source: Source<'_>) -> Parts {
@@ -408,12 +408,7 @@ fn parts(source: Source<'_>) -> Parts {
             scheduler,
             seed,
             expected_steps,
-        } => (
-            seed,
-            scheduler.run_chooser(seed, expected_steps),
-            None,
-            None,
-        ),
+        } => (seed, scheduler.spec(seed, expected_steps), None, None),
         Source::Schedule(schedule) => {
             let replay = Replay::new(schedule.decisions.clone());
             let mismatches = replay.mismatches();
@@ -422,12 +417,12 @@ fn parts(source: Source<'_>) -> Parts {
             });
             (
                 schedule.seed,
-                RunChooser::Boxed(Box::new(replay)),
+                ChooserSpec::Custom(Box::new(replay)),
                 rng,
                 Some(mismatches),
             )
         }
-        Source::Custom { seed, chooser, rng } => (seed, RunChooser::Boxed(chooser), rng, None),
+        Source::Custom { seed, chooser, rng } => (seed, ChooserSpec::Custom(chooser), rng, None),
     }
 }
 

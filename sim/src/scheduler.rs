@@ -9,12 +9,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use detsim_runtime::{Chooser, Fifo, Pct, Random};
-
-/// The strategies `DETSIM_SCHEDULER` and `Scheduler`'s `FromStr` accept, as the error of
-/// a malformed value states them.
-pub(crate) const SCHEDULER_FORM: &str =
-    "`portfolio`, `random`, `fifo` or `pct:<depth>` with a depth of at least 1, such as pct:3";
+use detsim_grammar::{SCHEDULER_FORM, SchedulerName, parse_scheduler};
+use detsim_runtime::{Chooser, ChooserSpec};
 
 /// The strategies of the default portfolio; seed `s` uses `PORTFOLIO[s % len]`.
 pub const PORTFOLIO: [Scheduler; 4] = [
@@ -119,51 +115,19 @@ impl Scheduler {
     /// [`Builder::chooser`](crate::Builder::chooser)'s strategy (`custom`) has no chooser
     /// of its own here: it answers FIFO.
     pub fn chooser(self, seed: u64, expected_steps: u64) -> Box<dyn Chooser> {
-        match self.for_seed(seed).0 {
-            Kind::Custom => Box::new(Fifo),
-            Kind::Random | Kind::Portfolio => Box::new(Random::new(seed)),
-            Kind::Fifo => Box::new(Fifo),
-            Kind::Pct(depth) => Box::new(Pct::new(seed, depth, expected_steps)),
-        }
+        self.spec(seed, expected_steps).build(seed)
     }
 
-    /// What a run of `seed` hands the runtime: the built-in choosers that a reused
-    /// runtime keeps inline from run to run (the seed's random one, PCT) by name, any
-    /// other as [`Scheduler::chooser`] builds it.
-    pub(crate) fn run_chooser(self, seed: u64, expected_steps: u64) -> RunChooser {
+    /// The chooser this strategy uses for `seed`, as the runtime is handed it: a
+    /// built-in one by name, which a reused runtime keeps inline and resets in place.
+    pub(crate) fn spec(self, seed: u64, expected_steps: u64) -> ChooserSpec {
         match self.for_seed(seed).0 {
-            Kind::Random | Kind::Portfolio => RunChooser::Random,
-            Kind::Pct(depth) => RunChooser::Pct {
+            Kind::Custom | Kind::Fifo => ChooserSpec::Fifo,
+            Kind::Random | Kind::Portfolio => ChooserSpec::Random,
+            Kind::Pct(depth) => ChooserSpec::Pct {
                 depth,
-                expected_steps,
+                expected_polls: expected_steps,
             },
-            _ => RunChooser::Boxed(self.chooser(seed, expected_steps)),
-        }
-    }
-}
-
-/// How a run gets its chooser (see [`Scheduler::run_chooser`]).
-pub(crate) enum RunChooser {
-    /// The runtime's default: the seed's random chooser.
-    Random,
-    /// `Runtime::reset_pct`: PCT, reused in place.
-    Pct {
-        depth: u32,
-        expected_steps: u64,
-    },
-    Boxed(Box<dyn Chooser>),
-}
-
-impl RunChooser {
-    /// Prepares `rt`'s next run of `seed` with this chooser.
-    pub(crate) fn reset(self, rt: &mut detsim_runtime::Runtime, seed: u64) {
-        match self {
-            RunChooser::Random => rt.reset(seed, None),
-            RunChooser::Pct {
-                depth,
-                expected_steps,
-            } => rt.reset_pct(seed, depth, expected_steps),
-            RunChooser::Boxed(chooser) => rt.reset(seed, Some(chooser)),
         }
     }
 }
@@ -211,19 +175,15 @@ impl std::error::Error for ParseSchedulerError {}
 impl FromStr for Scheduler {
     type Err = ParseSchedulerError;
 
+    /// Parses `DETSIM_SCHEDULER`'s grammar, with the one parser `#[detsim::test]`'s
+    /// `scheduler` argument is checked by (`detsim-grammar`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let error = || ParseSchedulerError(s.to_owned());
-        match s.trim() {
-            "portfolio" => Ok(Scheduler::portfolio()),
-            "random" => Ok(Scheduler::random()),
-            "fifo" => Ok(Scheduler::fifo()),
-            other => {
-                let depth = other.strip_prefix("pct:").ok_or_else(error)?;
-                match depth.parse::<u32>() {
-                    Ok(depth) if depth >= 1 => Ok(Scheduler::pct(depth)),
-                    _ => Err(error()),
-                }
-            }
+        match parse_scheduler(s) {
+            Some(SchedulerName::Portfolio) => Ok(Scheduler::portfolio()),
+            Some(SchedulerName::Random) => Ok(Scheduler::random()),
+            Some(SchedulerName::Fifo) => Ok(Scheduler::fifo()),
+            Some(SchedulerName::Pct(depth)) => Ok(Scheduler::pct(depth)),
+            None => Err(ParseSchedulerError(s.to_owned())),
         }
     }
 }
@@ -242,6 +202,40 @@ mod tests {
         }
         let strategies: Vec<String> = (0..4).map(|s| p.for_seed(s).to_string()).collect();
         assert_eq!(strategies, ["random", "pct:1", "pct:2", "pct:3"]);
+    }
+
+    /// `Scheduler`'s `FromStr` and `DETSIM_SCHEDULER` accept exactly what
+    /// `detsim-grammar` parses, the parser `#[detsim::test]` checks its `scheduler`
+    /// argument with (see `detsim-macros`' tests): the macro rejects exactly what the
+    /// runtime rejects.
+    #[test]
+    fn the_runtime_and_the_macro_share_one_scheduler_grammar() {
+        let cases = [
+            "portfolio",
+            "random",
+            "fifo",
+            "pct:1",
+            "pct:3",
+            " pct:3 ",
+            "",
+            "Random",
+            "pct",
+            "pct:",
+            "pct:0",
+            "pct:-1",
+            "pct:x",
+            "lifo",
+            "pct:99999999999",
+        ];
+        for case in cases {
+            let grammar = detsim_grammar::parse_scheduler(case).is_some();
+            assert_eq!(case.parse::<Scheduler>().is_ok(), grammar, "{case:?}");
+            let lookup = |name: &str| (name == "DETSIM_SCHEDULER").then(|| case.to_owned());
+            let env = std::panic::catch_unwind(|| crate::config::Env::from_lookup(lookup));
+            let accepted = env.is_ok_and(|env| env.scheduler.is_some());
+            // An empty value is unset, as for every variable.
+            assert_eq!(accepted, grammar, "DETSIM_SCHEDULER={case:?}");
+        }
     }
 
     #[test]

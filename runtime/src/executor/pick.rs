@@ -7,7 +7,7 @@
 //!   records decisions), whatever the chooser;
 //! - a guess made a step ahead is used only while the ready set is unchanged since.
 
-use super::chooser::task_view;
+use super::chooser::task_options;
 use super::*;
 
 /// From this many ready tasks on, each step guesses the next pick and prefetches it
@@ -38,7 +38,7 @@ impl Core {
     #[inline(always)]
     pub(super) fn choose_task(&mut self, n: usize) -> usize {
         self.list_ready_tasks();
-        let view = task_view(&self.ready_ids, self.list_ready, n, self.steps);
+        let view = task_options(&self.ready_ids, self.list_ready, n, self.steps);
         let k = self.chooser.choose(view);
         assert!(k < n, "the scheduler chose index {k} among {n} ready tasks");
         self.record_task_decision(n, k);
@@ -52,7 +52,7 @@ impl Core {
     #[inline(never)]
     pub(super) fn take_named_pick(&mut self, n: usize) -> u32 {
         self.list_ready_tasks();
-        let view = task_view(&self.ready_ids, self.list_ready, n, self.steps);
+        let view = task_options(&self.ready_ids, self.list_ready, n, self.steps);
         let Some(task) = self.chooser.choose_ready(view) else {
             // It answers by index after all (the tasks are listed already).
             let k = self.chooser.choose(view);
@@ -84,7 +84,7 @@ impl Core {
         if self.record_decisions {
             self.decisions.push(Decision {
                 kind: DecisionKind::Task,
-                ready: n as u32,
+                options: n as u32,
                 chosen: k as u32,
             });
         }
@@ -306,7 +306,7 @@ impl Core {
         if options < 2 {
             return 0;
         }
-        let view = ReadyView::other(kind, options, self.steps);
+        let view = Options::other(kind, options, self.steps);
         let chosen = self.chooser.choose(view);
         assert!(
             chosen < options,
@@ -315,7 +315,7 @@ impl Core {
         if self.record_decisions {
             self.decisions.push(Decision {
                 kind,
-                ready: options as u32,
+                options: options as u32,
                 chosen: chosen as u32,
             });
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use detsim_runtime::choice::decide;
 use detsim_runtime::{
-    Decision, DecisionKind, Fifo, Pct, Random, Replay, Runtime, spawn, yield_now,
+    ChooserSpec, Decision, DecisionKind, Fifo, Pct, Random, Replay, Runtime, spawn, yield_now,
 };
 
 use crate::util::{SEEDS, Sched, schedules};
@@ -33,7 +33,7 @@ fn fifo_takes_the_default_option_and_records_every_decision() {
     let mut rt = Runtime::with_chooser(0, Box::new(Fifo));
     let (chosen, decisions) = run(&mut rt);
     assert_eq!(chosen, vec![0, 0, 0]);
-    let kinds: Vec<_> = decisions.iter().map(|d| (d.kind, d.ready)).collect();
+    let kinds: Vec<_> = decisions.iter().map(|d| (d.kind, d.options)).collect();
     assert!(kinds.contains(&(DecisionKind::Select, 4)), "{kinds:?}");
     assert!(kinds.contains(&(DecisionKind::Select, 3)), "{kinds:?}");
     assert!(kinds.contains(&(DecisionKind::Delivery, 2)), "{kinds:?}");
@@ -99,9 +99,9 @@ fn random_and_pct_answer_non_task_kinds_without_a_task_list() {
     // PCT lists tasks only for task decisions; a select decision must not index them.
     let mut pct = Pct::new(1, 3, 10);
     let mut random = Random::new(1);
-    use detsim_runtime::{Chooser, ReadyView};
+    use detsim_runtime::{Chooser, Options};
     for step in 0..100 {
-        let view = ReadyView::other(DecisionKind::Select, 5, step);
+        let view = Options::other(DecisionKind::Select, 5, step);
         assert!(pct.choose(view) < 5);
         assert!(random.choose(view) < 5);
     }
@@ -164,7 +164,7 @@ fn a_run_without_recording_is_the_same_run_and_keeps_no_decisions() {
 }
 
 /// A runtime reused for many runs keeps PCT inline and resets it in place
-/// (`reset_pct`), buffers and all: each run is the one a fresh boxed `Pct` makes, run
+/// (`reset` with `ChooserSpec::Pct`), buffers and all: each run is the one a fresh boxed `Pct` makes, run
 /// for run, whatever ran before it on that runtime (PCT of another depth, random, a
 /// boxed chooser), with decisions recorded or not.
 #[test]
@@ -210,12 +210,21 @@ fn a_reused_pct_makes_the_runs_of_a_fresh_one() {
                 reused.run(program()).unwrap();
             }
             2 => {
-                reused.reset(seed, Some(Box::new(Pct::new(seed + 1, 2, 10))));
+                reused.reset(
+                    seed,
+                    ChooserSpec::Custom(Box::new(Pct::new(seed + 1, 2, 10))),
+                );
                 reused.run(program()).unwrap();
             }
             3 => {
                 // PCT that fails mid-run, with tasks ready and a streak going.
-                reused.reset_pct(seed + 7, 1 + (seed % 2) as u32, 40);
+                reused.reset(
+                    seed + 7,
+                    ChooserSpec::Pct {
+                        depth: 1 + (seed % 2) as u32,
+                        expected_polls: 40,
+                    },
+                );
                 let failed = reused.run(async {
                     for _ in 0..5 {
                         spawn(async {
@@ -233,7 +242,13 @@ fn a_reused_pct_makes_the_runs_of_a_fresh_one() {
             }
             _ => {}
         }
-        reused.reset_pct(seed, depth, steps);
+        reused.reset(
+            seed,
+            ChooserSpec::Pct {
+                depth,
+                expected_polls: steps,
+            },
+        );
         reused.set_record_decisions(seed % 5 != 0);
         assert_eq!(
             reused.run(program()).unwrap(),
@@ -246,34 +261,4 @@ fn a_reused_pct_makes_the_runs_of_a_fresh_one() {
         reused.set_record_decisions(true);
     }
     assert!(deviations > 100, "the runs deviate from FIFO: {deviations}");
-}
-
-/// A chooser that names a task that is not ready (here the root, which waits for the
-/// first task it spawned) stops the run with a message that says so, instead of
-/// polling some other task.
-#[test]
-#[should_panic(expected = "the scheduler chose t0, which is not ready")]
-fn a_chooser_that_names_a_task_not_ready_is_told() {
-    use detsim_runtime::choice::{Chooser, ReadyView};
-    use detsim_runtime::task::Id;
-
-    struct AlwaysRoot;
-    impl Chooser for AlwaysRoot {
-        fn choose(&mut self, _ready: ReadyView<'_>) -> usize {
-            0
-        }
-        fn tracks_ready(&self) -> bool {
-            true
-        }
-        fn choose_ready(&mut self, _ready: ReadyView<'_>) -> Option<Id> {
-            Some(Id::ROOT)
-        }
-    }
-    let mut rt = Runtime::with_chooser(1, Box::new(AlwaysRoot));
-    rt.block_on(async {
-        let a = spawn(async { yield_now().await });
-        let b = spawn(async { yield_now().await });
-        a.await.unwrap();
-        b.await.unwrap();
-    });
 }

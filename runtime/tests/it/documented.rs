@@ -35,7 +35,7 @@ fn replay_clamps_an_out_of_range_decision_to_the_newest_ready_task_and_counts_it
     // Ready at the first decision, oldest first: t1, t2, t3, t0. Index 7 clamps to 3
     // (the root), so the root runs first and awaits t1: then FIFO order.
     let first = rt.decisions()[0];
-    assert_eq!((first.ready, first.chosen), (4, 3));
+    assert_eq!((first.options, first.chosen), (4, 3));
     assert_eq!(order, vec![1, 2, 3]);
     assert_eq!(mismatches.get(), 1);
     // An index that fits is taken as it is and not counted.

@@ -10,7 +10,6 @@ mod extension;
 mod fifo_order;
 mod foreign_wakers;
 mod lazy_start;
-mod look_ahead;
 mod nodes;
 mod outside;
 mod results;

@@ -139,11 +139,11 @@ fn runtime_new_is_the_random_scheduler_of_the_seed() {
 fn fifo_makes_only_zero_decisions_and_random_covers_every_index() {
     let (_, _, decisions) = traced(&mut Runtime::new(0), Sched::Fifo);
     assert!(!decisions.is_empty());
-    assert!(decisions.iter().all(|d| d.chosen == 0 && d.ready >= 2));
+    assert!(decisions.iter().all(|d| d.chosen == 0 && d.options >= 2));
     let mut chosen_among_three = [0u32; 3];
     for seed in 0..SEEDS {
         let (_, _, decisions) = traced(&mut Runtime::new(0), Sched::Random(seed));
-        for d in decisions.iter().filter(|d| d.ready == 3) {
+        for d in decisions.iter().filter(|d| d.options == 3) {
             chosen_among_three[d.chosen as usize] += 1;
         }
     }

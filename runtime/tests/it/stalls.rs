@@ -189,7 +189,7 @@ fn tasks_parked_forever_do_not_stall_a_root_that_finishes() {
 fn a_run_longer_than_max_steps_is_a_livelock_naming_the_ready_tasks() {
     for sched in schedules() {
         let mut rt = sched.runtime();
-        rt.set_max_steps(1000);
+        rt.set_max_polls(1000);
         let spin_line = Cell::new(0);
         let error = rt.run(async {
             spin_line.set(line!() + 1);
@@ -197,7 +197,7 @@ fn a_run_longer_than_max_steps_is_a_livelock_naming_the_ready_tasks() {
             spinner.await.unwrap();
         });
         let error = error.expect_err("an endless task is a livelock");
-        assert_eq!(rt.steps(), 1000, "under {sched:?}");
+        assert_eq!(rt.polls(), 1000, "under {sched:?}");
         let RunError::Livelock { max_steps, ready } = &error else {
             panic!("under {sched:?}: expected a livelock, got {error}");
         };
@@ -217,7 +217,7 @@ fn a_run_longer_than_max_steps_is_a_livelock_naming_the_ready_tasks() {
 #[test]
 fn a_timer_driven_endless_loop_exhausts_the_poll_budget() {
     let mut rt = Runtime::new(1);
-    rt.set_max_steps(500);
+    rt.set_max_polls(500);
     let error = rt
         .run(async {
             loop {
@@ -251,12 +251,12 @@ fn max_steps_is_an_inclusive_budget() {
     for sched in schedules() {
         let mut rt = sched.runtime();
         rt.run(program()).unwrap();
-        let needed = rt.steps();
+        let needed = rt.polls();
         let mut exact = sched.runtime();
-        exact.set_max_steps(needed);
+        exact.set_max_polls(needed);
         assert!(exact.run(program()).is_ok(), "under {sched:?}");
         let mut short = sched.runtime();
-        short.set_max_steps(needed - 1);
+        short.set_max_polls(needed - 1);
         let error = short.run(program()).unwrap_err();
         assert!(
             matches!(error, RunError::PollBudget { .. }),
@@ -267,11 +267,11 @@ fn max_steps_is_an_inclusive_budget() {
 }
 
 /// The default budget grows with the tasks a run spawns: a correct run of more polls
-/// than `DEFAULT_MAX_STEPS` passes when it has the tasks to show for them.
+/// than `DEFAULT_MAX_POLLS` passes when it has the tasks to show for them.
 #[test]
 fn the_default_budget_grows_with_the_tasks() {
     const TASKS: u64 = 2_000;
-    let yields = detsim_runtime::DEFAULT_MAX_STEPS / TASKS + 1;
+    let yields = detsim_runtime::DEFAULT_MAX_POLLS / TASKS + 1;
     let program = || async move {
         let tasks: Vec<_> = (0..TASKS)
             .map(|_| {
@@ -289,21 +289,21 @@ fn the_default_budget_grows_with_the_tasks() {
     let mut rt = Runtime::new(3);
     rt.run(program())
         .expect("the default budget covers a long run of many tasks");
-    assert!(rt.steps() > detsim_runtime::DEFAULT_MAX_STEPS);
+    assert!(rt.polls() > detsim_runtime::DEFAULT_MAX_POLLS);
     // A fixed budget is exactly that budget.
     let mut fixed = Runtime::new(3);
-    fixed.set_max_steps(detsim_runtime::DEFAULT_MAX_STEPS);
+    fixed.set_max_polls(detsim_runtime::DEFAULT_MAX_POLLS);
     let error = fixed.run(program()).unwrap_err();
     assert!(matches!(error, RunError::PollBudget { .. }), "{error}");
-    assert_eq!(fixed.steps(), detsim_runtime::DEFAULT_MAX_STEPS);
+    assert_eq!(fixed.polls(), detsim_runtime::DEFAULT_MAX_POLLS);
 }
 
-/// The default budget is exactly `DEFAULT_MAX_STEPS` (a million polls) plus the
+/// The default budget is exactly `DEFAULT_MAX_POLLS` (a million polls) plus the
 /// documented 100 polls (`DEFAULT_POLLS_PER_TASK`) per spawned task: a spinner next to
 /// ten finished tasks is stopped after exactly 1,001,000 polls.
 #[test]
 fn the_default_budget_is_a_million_polls_plus_100_per_spawned_task() {
-    assert_eq!(detsim_runtime::DEFAULT_MAX_STEPS, 1_000_000);
+    assert_eq!(detsim_runtime::DEFAULT_MAX_POLLS, 1_000_000);
     assert_eq!(detsim_runtime::DEFAULT_POLLS_PER_TASK, 100);
     let mut rt = Runtime::new(1);
     let error = rt
@@ -318,14 +318,14 @@ fn the_default_budget_is_a_million_polls_plus_100_per_spawned_task() {
         panic!("a spinner is a livelock: {error}");
     };
     assert_eq!(*max_steps, 1_000_000 + 10 * 100);
-    assert_eq!(rt.steps(), 1_000_000 + 10 * 100);
+    assert_eq!(rt.polls(), 1_000_000 + 10 * 100);
 }
 
 /// A failure names at most ten tasks, however many are involved.
 #[test]
 fn a_stall_message_names_ten_tasks_and_counts_the_rest() {
     let mut rt = Runtime::new(1);
-    rt.set_max_steps(5_000);
+    rt.set_max_polls(5_000);
     let error = rt
         .run(async {
             let _spinners: Vec<_> = (0..1_000).map(|_| spawn(spin())).collect();
@@ -342,7 +342,7 @@ fn a_stall_message_names_ten_tasks_and_counts_the_rest() {
 }
 
 /// A correct program of a million tasks passes with the default budget (its ~3 million
-/// polls are over `DEFAULT_MAX_STEPS`). A few seconds in a debug build; the bench's
+/// polls are over `DEFAULT_MAX_POLLS`). A few seconds in a debug build; the bench's
 /// `scale` section runs it under every scheduler in release.
 #[test]
 fn a_million_tasks_fit_in_the_default_budget() {
@@ -364,7 +364,7 @@ fn a_million_tasks_fit_in_the_default_budget() {
         sum
     });
     assert_eq!(sum, n * (n - 1) / 2);
-    assert!(rt.steps() > detsim_runtime::DEFAULT_MAX_STEPS);
+    assert!(rt.polls() > detsim_runtime::DEFAULT_MAX_POLLS);
 }
 
 #[test]

@@ -95,7 +95,7 @@ fn a_zero_sleep_loop_lets_others_run_and_a_spinning_one_is_a_livelock() {
         worker.await.unwrap();
     });
     let mut rt = detsim_runtime::Runtime::new(1);
-    rt.set_max_steps(1_000);
+    rt.set_max_polls(1_000);
     let error = rt
         .run(async {
             loop {

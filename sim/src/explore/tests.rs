@@ -106,7 +106,10 @@ where
     let mut leaves = BTreeSet::new();
     let mut stack = vec![Vec::<u32>::new()];
     while let Some(prefix) = stack.pop() {
-        rt.reset(0, Some(Box::new(Replay::new(prefix.clone()))));
+        rt.reset(
+            0,
+            detsim_runtime::ChooserSpec::Custom(Box::new(Replay::new(prefix.clone()))),
+        );
         let _ = rt.run(async { body().await });
         runs += 1;
         let decisions = rt.decisions();
@@ -116,7 +119,7 @@ where
             continue;
         };
         let deviations = prefix.iter().filter(|&&d| d != 0).count();
-        for choice in (0..next.ready).rev() {
+        for choice in (0..next.options).rev() {
             if deviations + usize::from(choice != 0) <= bound {
                 let mut child = prefix.clone();
                 child.push(choice);

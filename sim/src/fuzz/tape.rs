@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use std::rc::Rc;
 
 use detsim_runtime::choice::{USER_STREAM, seeded_rng};
-use detsim_runtime::{Chooser, ReadyView, UserRng};
+use detsim_runtime::{Chooser, Options, UserRng};
 use rand::TryRng;
 
 #[cfg(doc)]
@@ -66,7 +66,7 @@ pub fn decision_for_byte(byte: u8, ready: usize) -> usize {
 pub(super) struct TapeChooser(pub(super) Rc<RefCell<Tape>>);
 
 impl Chooser for TapeChooser {
-    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+    fn choose(&mut self, ready: Options<'_>) -> usize {
         self.0
             .borrow_mut()
             .byte()

@@ -196,7 +196,7 @@ fn check_and_builder_check_pass_a_passing_body() {
 fn every_public_name_has_its_signature() {
     use std::time::Duration;
 
-    use detsim::choice::{Chooser, Decision, DecisionKind, PollEnd, ReadyView, decide};
+    use detsim::choice::{Chooser, Decision, DecisionKind, Options, PollEnd, decide};
     use detsim::fuzz::{FALLBACK_SEED, FuzzFailure, Fuzzer, decision_for_byte};
     use detsim::trace::{Event, EventKind, TraceTail};
     use detsim::{
@@ -327,11 +327,11 @@ fn every_public_name_has_its_signature() {
     let decisions: &Vec<Decision> = &failure.decisions;
     let Decision {
         kind,
-        ready,
+        options,
         chosen,
     } = decisions[0];
     assert_eq!(
-        (kind, ready, chosen < ready),
+        (kind, options, chosen < options),
         (DecisionKind::Select, 2, true)
     );
     let trace: &Trace = failure.trace();
@@ -346,11 +346,17 @@ fn every_public_name_has_its_signature() {
     let mut line = String::new();
     trace.write_event(&mut line, &events[0]).unwrap();
 
-    let view: ReadyView<'_> = ReadyView::new(&[task::Id::ROOT], 0);
+    let view: Options<'_> = Options::new(&[task::Id::ROOT], 0);
     let _: (DecisionKind, usize, bool, u64) =
-        (view.kind(), view.len(), view.is_empty(), view.step());
+        (view.kind(), view.len(), view.is_empty(), view.poll());
     let _: &[task::Id] = view.tasks();
-    let _ = ReadyView::other(DecisionKind::Fault, 2, 0);
+    let _ = Options::other(DecisionKind::Fault, 2, 0);
+    // The former names, deprecated aliases.
+    #[allow(deprecated)]
+    {
+        let old: detsim::choice::ReadyView<'_> = view;
+        let _: u64 = old.step();
+    }
     let _: [PollEnd; 3] = [PollEnd::Yielded, PollEnd::Parked, PollEnd::Finished];
 
     // The rest of the runtime's user API that detsim re-exports.
@@ -395,7 +401,7 @@ fn every_public_name_has_its_signature() {
 struct Oldest;
 
 impl detsim::choice::Chooser for Oldest {
-    fn choose(&mut self, _ready: detsim::choice::ReadyView<'_>) -> usize {
+    fn choose(&mut self, _ready: detsim::choice::Options<'_>) -> usize {
         0
     }
 }

@@ -285,7 +285,7 @@ fn the_scheduler_setting_is_the_one_used() {
 struct Newest;
 
 impl detsim::choice::Chooser for Newest {
-    fn choose(&mut self, ready: detsim::choice::ReadyView<'_>) -> usize {
+    fn choose(&mut self, ready: detsim::choice::Options<'_>) -> usize {
         ready.len() - 1
     }
 }

@@ -31,7 +31,7 @@ fn traced<T: std::fmt::Debug>(
     let trace = rt.take_trace().expect("tracing was on");
     format!(
         "scheduler {scheduler}, seed {seed}, {} polls\n{trace}\n{outcome}\n",
-        rt.steps()
+        rt.polls()
     )
 }
 

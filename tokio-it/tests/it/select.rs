@@ -254,7 +254,7 @@ mod simulated {
                 .decisions()
                 .iter()
                 .filter(|d| d.kind == detsim::choice::DecisionKind::Select)
-                .map(|d| d.ready)
+                .map(|d| d.options)
                 .collect();
             assert_eq!(
                 selects,

@@ -1,3 +1,6 @@
+//! Tests of the built-in choosers' hooks (private to the crate, hence unit tests):
+//! the look-ahead and picks named by task.
+//!
 //! With many ready tasks, each step guesses the next pick from the chooser's `peek` and
 //! prefetches it (see `prefetch.rs`). The guess must never change a run: a chooser that
 //! peeks and the same chooser hidden behind one that does not make the same run, poll
@@ -8,9 +11,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use detsim_runtime::choice::{Chooser, DecisionKind, PollEnd, ReadyView, decide};
-use detsim_runtime::task::Id;
-use detsim_runtime::{AbortHandle, Decision, Pct, Random, Replay, Runtime, spawn, yield_now};
+use crate::choice::sealed::Seal;
+use crate::choice::{BuiltIn, Chooser, DecisionKind, Options, PollEnd, decide};
+use crate::task::Id;
+use crate::{AbortHandle, Decision, Pct, Random, Replay, Runtime, spawn, yield_now};
 
 /// More ready tasks than the executor's look-ahead threshold (16,384).
 const TASKS: u32 = 20_000;
@@ -21,49 +25,72 @@ const TASKS: u32 = 20_000;
 struct Hidden<C> {
     inner: C,
     by_index: bool,
+    /// Whether `inner` follows the ready set (asked once, when hidden).
+    tracks_ready: bool,
 }
 
-fn hidden<C>(inner: C) -> Hidden<C> {
-    Hidden {
-        inner,
-        by_index: false,
-    }
+fn hidden<C: Chooser>(inner: C) -> Hidden<C> {
+    hide(inner, false)
 }
 
-fn by_index<C>(inner: C) -> Hidden<C> {
+fn by_index<C: Chooser>(inner: C) -> Hidden<C> {
+    hide(inner, true)
+}
+
+fn hide<C: Chooser>(mut inner: C, by_index: bool) -> Hidden<C> {
+    let tracks_ready = inner
+        .__builtin(Seal)
+        .is_some_and(|hooks| hooks.tracks_ready());
     Hidden {
         inner,
-        by_index: true,
+        by_index,
+        tracks_ready,
     }
 }
 
 impl<C: Chooser> Chooser for Hidden<C> {
-    fn choose(&mut self, ready: ReadyView<'_>) -> usize {
+    fn choose(&mut self, ready: Options<'_>) -> usize {
         self.inner.choose(ready)
-    }
-    fn choose_ready(&mut self, ready: ReadyView<'_>) -> Option<Id> {
-        match self.by_index {
-            true => None,
-            false => self.inner.choose_ready(ready),
-        }
     }
     fn needs_tasks(&self) -> bool {
         self.by_index || self.inner.needs_tasks()
     }
-    fn tracks_ready(&self) -> bool {
-        self.inner.tracks_ready()
-    }
     fn on_spawn(&mut self, task: Id) {
         self.inner.on_spawn(task);
     }
-    fn on_ready(&mut self, task: Id) {
-        self.inner.on_ready(task);
-    }
-    fn on_unready(&mut self, task: Id) {
-        self.inner.on_unready(task);
-    }
     fn on_poll_end(&mut self, task: Id, end: PollEnd) {
         self.inner.on_poll_end(task, end);
+    }
+    fn __builtin(&mut self, _: Seal) -> Option<&mut dyn BuiltIn> {
+        Some(self)
+    }
+}
+
+impl<C: Chooser> Hidden<C> {
+    fn hooks(&mut self) -> Option<&mut dyn BuiltIn> {
+        self.inner.__builtin(Seal)
+    }
+}
+
+impl<C: Chooser> BuiltIn for Hidden<C> {
+    fn tracks_ready(&self) -> bool {
+        self.tracks_ready
+    }
+    fn on_ready(&mut self, task: Id) {
+        if let Some(hooks) = self.hooks() {
+            hooks.on_ready(task);
+        }
+    }
+    fn on_unready(&mut self, task: Id) {
+        if let Some(hooks) = self.hooks() {
+            hooks.on_unready(task);
+        }
+    }
+    fn choose_ready(&mut self, ready: Options<'_>) -> Option<Id> {
+        match self.by_index {
+            true => None,
+            false => self.hooks()?.choose_ready(ready),
+        }
     }
 }
 
@@ -122,7 +149,7 @@ fn same_run_hidden<C: Chooser + 'static>(name: &str, chooser: impl Fn(u64) -> C)
     for seed in [1, 2] {
         let (log, decisions) = run(Box::new(chooser(seed)));
         let (hidden_log, hidden_decisions) = run(Box::new(hidden(chooser(seed))));
-        let guessed = decisions.iter().filter(|d| d.ready > 16_384).count();
+        let guessed = decisions.iter().filter(|d| d.options > 16_384).count();
         assert!(
             guessed > 5_000,
             "{name}: the run has many steps with enough ready tasks to guess"
@@ -185,4 +212,36 @@ fn a_replay_that_peeks_replays_the_run() {
         replayed.iter().map(|d| d.chosen).collect::<Vec<_>>(),
         chosen
     );
+}
+
+/// A chooser that names a task that is not ready (here the root, which waits for the
+/// first task it spawned) stops the run with a message that says so, instead of
+/// polling some other task.
+#[test]
+#[should_panic(expected = "the scheduler chose t0, which is not ready")]
+fn a_chooser_that_names_a_task_not_ready_is_told() {
+    struct AlwaysRoot;
+    impl Chooser for AlwaysRoot {
+        fn choose(&mut self, _ready: Options<'_>) -> usize {
+            0
+        }
+        fn __builtin(&mut self, _: Seal) -> Option<&mut dyn BuiltIn> {
+            Some(self)
+        }
+    }
+    impl BuiltIn for AlwaysRoot {
+        fn tracks_ready(&self) -> bool {
+            true
+        }
+        fn choose_ready(&mut self, _ready: Options<'_>) -> Option<Id> {
+            Some(Id::ROOT)
+        }
+    }
+    let mut rt = Runtime::with_chooser(1, Box::new(AlwaysRoot));
+    rt.block_on(async {
+        let a = spawn(async { yield_now().await });
+        let b = spawn(async { yield_now().await });
+        a.await.unwrap();
+        b.await.unwrap();
+    });
 }
