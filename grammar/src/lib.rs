@@ -70,6 +70,27 @@ pub fn parse_seed(s: &str) -> Option<u64> {
     }
 }
 
+/// Scheduler names, accepted and refused, that the tests of `detsim` and of
+/// `detsim-macros` both run: each side accepts exactly those [`parse_scheduler`] does.
+#[doc(hidden)]
+pub const SCHEDULER_SAMPLES: &[&str] = &[
+    "portfolio",
+    "random",
+    "fifo",
+    "pct:1",
+    "pct:3",
+    " pct:3 ",
+    "",
+    "Random",
+    "pct",
+    "pct:",
+    "pct:0",
+    "pct:-1",
+    "pct:x",
+    "lifo",
+    "pct:99999999999",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

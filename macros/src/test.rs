@@ -280,24 +280,8 @@ mod tests {
     /// `detsim`'s `scheduler::tests`).
     #[test]
     fn the_scheduler_argument_is_checked_by_the_runtimes_parser() {
-        let cases = [
-            "portfolio",
-            "random",
-            "fifo",
-            "pct:1",
-            "pct:3",
-            " pct:3 ",
-            "",
-            "Random",
-            "pct",
-            "pct:",
-            "pct:0",
-            "pct:-1",
-            "pct:x",
-            "lifo",
-            "pct:99999999999",
-        ];
-        for case in cases {
+        let cases = detsim_grammar::SCHEDULER_SAMPLES;
+        for &case in cases {
             let lit = LitStr::new(case, proc_macro2::Span::call_site());
             assert_eq!(
                 check_scheduler(&lit).is_ok(),

@@ -214,6 +214,41 @@ impl<H: Copy + Default> ReadyQueue<H> {
         position.is_some()
     }
 
+    /// The last one or two levels of `descend` (`step` is 2, 1 or 0 after its rounds of
+    /// three), the same compare and conditional moves; returns the word and the rank left
+    /// in it. Inlined: `descend` stays one function for the compiler.
+    #[inline(always)]
+    fn descend_last_levels(
+        tree: &[u32],
+        mask: usize,
+        step: usize,
+        mut w: usize,
+        mut rest: u32,
+    ) -> (usize, u32) {
+        use std::hint::select_unpredictable as pick;
+        match step {
+            2 => {
+                let this = tree[(w + 1) & mask];
+                let (left, right) = (tree[w & mask], tree[(w + 2) & mask]);
+                let go = this <= rest;
+                w += pick(go, 2, 0);
+                rest -= pick(go, this, 0);
+                let next = pick(go, right, left);
+                let go = next <= rest;
+                w += pick(go, 1, 0);
+                rest -= pick(go, next, 0);
+            }
+            1 => {
+                let this = tree[w & mask];
+                let go = this <= rest;
+                w += pick(go, 1, 0);
+                rest -= pick(go, this, 0);
+            }
+            _ => {}
+        }
+        (w, rest)
+    }
+
     /// The FIFO index of `value` (how many entries are older), if it is in the queue.
     #[cfg(test)]
     pub(crate) fn rank(&self, value: u32) -> Option<usize> {
@@ -350,26 +385,7 @@ impl<H: Copy + Default> ReadyQueue<H> {
             step /= 8;
         }
         // The last one or two levels.
-        match step {
-            2 => {
-                let this = tree[(w + 1) & mask];
-                let (left, right) = (tree[w & mask], tree[(w + 2) & mask]);
-                let go = this <= rest;
-                w += pick(go, 2, 0);
-                rest -= pick(go, this, 0);
-                let next = pick(go, right, left);
-                let go = next <= rest;
-                w += pick(go, 1, 0);
-                rest -= pick(go, next, 0);
-            }
-            1 => {
-                let this = tree[w & mask];
-                let go = this <= rest;
-                w += pick(go, 1, 0);
-                rest -= pick(go, this, 0);
-            }
-            _ => {}
-        }
+        let (w, rest) = Self::descend_last_levels(tree, mask, step, w, rest);
         w * WORD + select_in_word(self.words[w], rest)
     }
 

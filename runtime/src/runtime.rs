@@ -306,7 +306,17 @@ impl Runtime {
             }
         };
         let output = outcome.map(|()| output.take().expect("the root future completed"));
-        // Teardown: the root first (it holds most handles), then every pending task.
+        self.end_run(output, root)
+    }
+
+    /// The end of a run: teardown, the root first (it holds most handles), then every
+    /// pending task; then the verdict, which a failure in teardown or a refused OS
+    /// thread overrides.
+    fn end_run<F: Future>(
+        &mut self,
+        output: Result<F::Output, RunError>,
+        mut root: Pin<&mut Option<F>>,
+    ) -> Result<F::Output, RunError> {
         let root_failure = self.drop_outside_poll(ROOT_INDEX, || root.set(None));
         let late_failure = self.teardown();
         // A refused OS thread decides the verdict, whatever the program made of the

@@ -4,10 +4,13 @@
 //!   in `detsim-replays/`, trace files in `detsim-traces/`, each named
 //!   `<test>-<seed>.<kind>` with the test's name made safe for a file name
 //!   ([`file_stem`]).
-//! - `detsim-traces/` is bounded: writing a trace file there removes the oldest trace
-//!   files beyond the newest `DETSIM_TRACE_KEEP` (100 by default; [`prune`]), and each
-//!   file is at most `DETSIM_TRACE_MAX_MB` megabytes (20 by default; a longer trace
-//!   leaves out its first events and says so in the file).
+//! - `detsim-traces/` and `detsim-replays/` are bounded by one rule: writing a file
+//!   there removes the oldest files of its kind beyond the newest `DETSIM_TRACE_KEEP`
+//!   (100 by default; [`prune_traces`], [`prune_tokens`]); each trace file is at most
+//!   `DETSIM_TRACE_MAX_MB` megabytes (20 by default; a longer trace leaves out its
+//!   first events and says so in the file).
+//! - The environment (`CARGO_TARGET_DIR`, `CARGO_PKG_NAME`) is read by `config.rs`,
+//!   the one reader of it.
 //! - A rerun command names the test (`-- <name> --exact`), the package, and
 //!   `RUSTFLAGS="--cfg detsim"` for the tokio facade's simulated build.
 
@@ -45,7 +48,10 @@ pub(crate) fn token_command(failure: &Failure) -> String {
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::write(&path, format!("{token}\n")));
     match written {
-        Ok(()) => replay_command(&format!("DETSIM_REPLAY=@{}", path.display())),
+        Ok(()) => {
+            prune_tokens(&path, crate::config::TraceLimits::read().keep);
+            replay_command(&format!("DETSIM_REPLAY=@{}", path.display()))
+        }
         Err(error) => format!(
             "{}\n    (the {}-character token could not be written to {}: {error})",
             replay_command(&format!("DETSIM_REPLAY={token}")),
@@ -58,7 +64,7 @@ pub(crate) fn token_command(failure: &Failure) -> String {
 /// Where a long replay token goes: `detsim-replays/<test>-<seed>.token` under
 /// [`target_dir`].
 pub(crate) fn token_file(test: Option<&str>, seed: u64) -> PathBuf {
-    artifact_path("detsim-replays", test, seed, "token")
+    artifact_path("detsim-replays", test, seed, TOKEN_EXTENSION)
 }
 
 /// Where the trace file of a reported failure goes:
@@ -69,12 +75,27 @@ pub(crate) fn trace_file(test: Option<&str>, seed: u64) -> PathBuf {
 
 /// The extension of trace files in `detsim-traces/`.
 const TRACE_EXTENSION: &str = "trace.json";
+/// The extension of token files in `detsim-replays/`.
+const TOKEN_EXTENSION: &str = "token";
 
 /// Keeps at most `keep` trace files in the directory of `written` (a trace file just
-/// written there): removes the oldest others, by modification time (then name), and
-/// never `written` itself. Returns how many it removed. Errors are ignored (another
-/// test process may be pruning the same directory): pruning is housekeeping.
+/// written there); see [`prune`].
 pub(crate) fn prune_traces(written: &Path, keep: usize) -> usize {
+    prune(written, TRACE_EXTENSION, keep)
+}
+
+/// Keeps at most `keep` token files in the directory of `written` (a token file just
+/// written there), by the traces' rule; see [`prune`].
+pub(crate) fn prune_tokens(written: &Path, keep: usize) -> usize {
+    prune(written, TOKEN_EXTENSION, keep)
+}
+
+/// Keeps at most `keep` files ending in `.<extension>` in the directory of `written`
+/// (such a file just written there): removes the oldest others, by modification time
+/// (then name), and never `written` itself; other files are left alone. Returns how
+/// many it removed. Errors are ignored (another test process may be pruning the same
+/// directory): pruning is housekeeping.
+fn prune(written: &Path, extension: &str, keep: usize) -> usize {
     let Some(dir) = written.parent() else {
         return 0;
     };
@@ -89,7 +110,7 @@ pub(crate) fn prune_traces(written: &Path, keep: usize) -> usize {
                 && path
                     .file_name()
                     .and_then(|name| name.to_str())
-                    .is_some_and(|name| name.ends_with(&format!(".{TRACE_EXTENSION}")))
+                    .is_some_and(|name| name.ends_with(&format!(".{extension}")))
         })
         .filter_map(|path| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))
         .collect();
@@ -121,7 +142,7 @@ fn artifact_path(dir: &str, test: Option<&str>, seed: u64, extension: &str) -> P
 /// (`<target>/<profile>/deps/<test>` or `<target>/<profile>/examples/<example>`), else
 /// the system's temporary directory.
 pub(crate) fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from)
+    if let Some(dir) = crate::config::cargo_target_dir()
         && dir.is_absolute()
     {
         return dir;
@@ -153,7 +174,7 @@ pub(crate) fn file_stem(name: &str) -> String {
 /// A command that reruns this test with `vars` set.
 pub(crate) fn replay_command(vars: &str) -> String {
     let vars = &with_build_flags(vars);
-    let package = std::env::var("CARGO_PKG_NAME")
+    let package = crate::config::cargo_package()
         .map(|p| format!(" -p {p}"))
         .unwrap_or_default();
     if let Some(name) = test_name() {
@@ -201,18 +222,36 @@ mod tests {
         assert_eq!(file_stem("tests::a b/c-d.e_f"), "tests__a_b_c-d.e_f");
     }
 
-    #[test]
-    fn pruning_keeps_the_newest_trace_files_and_the_one_just_written() {
-        let dir = std::env::temp_dir().join(format!("detsim-prune-{}", std::process::id()));
+    /// A fresh directory `name`, and a maker of empty files in it that are `age_secs`
+    /// old by their modification time.
+    fn aged_files(name: &str) -> (PathBuf, impl Fn(&str, u64) -> PathBuf) {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let base = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30);
-        let file = |name: &str, age_secs: u64| {
-            let path = dir.join(name);
+        let at = dir.clone();
+        let file = move |name: &str, age_secs: u64| {
+            let path = at.join(name);
             let f = std::fs::File::create(&path).unwrap();
             f.set_modified(base - std::time::Duration::from_secs(age_secs))
                 .unwrap();
             path
         };
+        (dir, file)
+    }
+
+    /// The names of the files in `dir`, sorted.
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_trace_files_and_the_one_just_written() {
+        let (dir, file) = aged_files("detsim-prune");
         for i in 0..5u64 {
             file(&format!("t{i}-0x0.trace.json"), 100 - i); // t0 oldest … t4 newest
         }
@@ -220,13 +259,8 @@ mod tests {
         // The file just written is kept even if its clock says it is the oldest.
         let written = file("new-0x0.trace.json", 10_000);
         assert_eq!(prune_traces(&written, 3), 3);
-        let mut left: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
         assert_eq!(
-            left,
+            names_in(&dir),
             [
                 "new-0x0.trace.json",
                 "notes.txt",
@@ -236,6 +270,23 @@ mod tests {
         );
         assert!(other.exists());
         assert_eq!(prune_traces(&written, 3), 0, "nothing more to prune");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Token files are pruned by the traces' rule, and only token files.
+    #[test]
+    fn pruning_keeps_the_newest_token_files_and_leaves_traces_alone() {
+        let (dir, file) = aged_files("detsim-prune-tokens");
+        for i in 0..4u64 {
+            file(&format!("t{i}-0x0.token"), 100 - i); // t0 oldest … t3 newest
+        }
+        file("old-0x0.trace.json", 1000);
+        let written = file("new-0x0.token", 10_000);
+        assert_eq!(prune_tokens(&written, 2), 3);
+        assert_eq!(
+            names_in(&dir),
+            ["new-0x0.token", "old-0x0.trace.json", "t3-0x0.token"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

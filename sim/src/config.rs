@@ -108,6 +108,17 @@ pub(crate) enum ExhaustiveSetting {
     Bound(u32),
 }
 
+/// `CARGO_TARGET_DIR`, where the build's files go (see `artifacts::target_dir`).
+pub(crate) fn cargo_target_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from)
+}
+
+/// `CARGO_PKG_NAME`, the package of the running test (cargo sets it for `cargo test`),
+/// for rerun commands.
+pub(crate) fn cargo_package() -> Option<String> {
+    std::env::var("CARGO_PKG_NAME").ok()
+}
+
 /// `DETSIM_SEED` alone, as the facade's `#[tokio::main]` (one simulation) reads it:
 /// `None` when unset or empty; a malformed value panics as every `DETSIM_*` does.
 pub(crate) fn seed() -> Option<u64> {

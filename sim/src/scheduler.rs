@@ -210,24 +210,8 @@ mod tests {
     /// runtime rejects.
     #[test]
     fn the_runtime_and_the_macro_share_one_scheduler_grammar() {
-        let cases = [
-            "portfolio",
-            "random",
-            "fifo",
-            "pct:1",
-            "pct:3",
-            " pct:3 ",
-            "",
-            "Random",
-            "pct",
-            "pct:",
-            "pct:0",
-            "pct:-1",
-            "pct:x",
-            "lifo",
-            "pct:99999999999",
-        ];
-        for case in cases {
+        let cases = detsim_grammar::SCHEDULER_SAMPLES;
+        for &case in cases {
             let grammar = detsim_grammar::parse_scheduler(case).is_some();
             assert_eq!(case.parse::<Scheduler>().is_ok(), grammar, "{case:?}");
             let lookup = |name: &str| (name == "DETSIM_SCHEDULER").then(|| case.to_owned());

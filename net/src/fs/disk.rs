@@ -409,7 +409,30 @@ impl Disk {
     /// 2 torn, then once more for where the tear falls). Returns a line per decision
     /// for the trace and the report. Open handles become stale.
     pub(crate) fn crash(&mut self, choose: &mut dyn FnMut(usize) -> usize) -> Vec<String> {
-        let mut lines = Vec::new();
+        let (ns, directory) = self.crash_directory(choose);
+        let mut lines: Vec<String> = directory.into_iter().collect();
+        self.crash_files(&ns, choose, &mut lines);
+        for file in self.files.values_mut() {
+            if !file.pending.is_empty() {
+                file.drop_pending();
+            }
+            file.open = 0;
+        }
+        self.live = ns.clone();
+        self.base = ns;
+        self.log.clear();
+        self.collect();
+        self.generation += 1;
+        lines
+    }
+
+    /// `crash`'s first decision, if any directory change is unsynced: how many of the
+    /// uncommitted changes survive. Returns the namespace after the crash and the line
+    /// that says what was lost.
+    fn crash_directory(
+        &mut self,
+        choose: &mut dyn FnMut(usize) -> usize,
+    ) -> (Namespace, Option<String>) {
         let uncommitted: Vec<usize> = (0..self.log.len())
             .filter(|&i| !self.log[i].committed)
             .collect();
@@ -426,20 +449,31 @@ impl Disk {
                 ns.apply(&logged.op);
             }
         }
-        if !uncommitted.is_empty() {
-            let mut line = format!(
-                "directory entries: kept {keep} of {} unsynced changes",
-                uncommitted.len()
-            );
-            if !lost.is_empty() {
-                let what: Vec<String> = lost
-                    .iter()
-                    .map(|&i| self.log[i].op.describe(&old_paths))
-                    .collect();
-                line.push_str(&format!("; lost: {}", what.join(", ")));
-            }
-            lines.push(line);
+        if uncommitted.is_empty() {
+            return (ns, None);
         }
+        let mut line = format!(
+            "directory entries: kept {keep} of {} unsynced changes",
+            uncommitted.len()
+        );
+        if !lost.is_empty() {
+            let what: Vec<String> = lost
+                .iter()
+                .map(|&i| self.log[i].op.describe(&old_paths))
+                .collect();
+            line.push_str(&format!("; lost: {}", what.join(", ")));
+        }
+        (ns, Some(line))
+    }
+
+    /// `crash`'s decisions per file still reachable in `ns` with unsynced writes, in
+    /// inode order: kept, lost or torn; a line each in `lines`.
+    fn crash_files(
+        &mut self,
+        ns: &Namespace,
+        choose: &mut dyn FnMut(usize) -> usize,
+        lines: &mut Vec<String>,
+    ) {
         let reachable = ns.reachable();
         let paths = ns.paths();
         for (ino, file) in &mut self.files {
@@ -465,18 +499,6 @@ impl Disk {
             file.data = data;
             file.pending.clear();
         }
-        for file in self.files.values_mut() {
-            if !file.pending.is_empty() {
-                file.drop_pending();
-            }
-            file.open = 0;
-        }
-        self.live = ns.clone();
-        self.base = ns;
-        self.log.clear();
-        self.collect();
-        self.generation += 1;
-        lines
     }
 }
 

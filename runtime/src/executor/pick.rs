@@ -172,14 +172,7 @@ impl Core {
         slot.last_poll = self.steps;
         let task = slot.id;
         // The watchdog's view: the task, and where it last waited if the run notes it.
-        let site = match quiet {
-            true => None,
-            false => self
-                .waits
-                .get(index as usize)
-                .filter(|e| e.epoch == self.epoch && e.task == task)
-                .map(|e| e.site.location),
-        };
+        let site = last_wait_site(&self.waits, self.epoch, index, task, quiet);
         self.beat.poll_begins(task.as_u64(), site);
         let step = Step {
             index,
@@ -327,5 +320,24 @@ impl Core {
             chosen,
         });
         chosen
+    }
+}
+
+/// Where `task` (in slot `index`) last waited in the run of `epoch`, if the run notes
+/// wait sites (`quiet`: it does not).
+#[inline(always)]
+fn last_wait_site(
+    waits: &[WaitEntry],
+    epoch: u64,
+    index: u32,
+    task: Id,
+    quiet: bool,
+) -> Option<&'static std::panic::Location<'static>> {
+    match quiet {
+        true => None,
+        false => waits
+            .get(index as usize)
+            .filter(|e| e.epoch == epoch && e.task == task)
+            .map(|e| e.site.location),
     }
 }

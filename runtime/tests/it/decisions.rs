@@ -163,37 +163,63 @@ fn a_run_without_recording_is_the_same_run_and_keeps_no_decisions() {
     assert_eq!(rt.decisions(), decisions);
 }
 
+/// Six tasks that log their polls and, now and then, a select decision.
+async fn pct_program() -> Vec<u32> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let handles: Vec<_> = (0..6u32)
+        .map(|task| {
+            let log = Rc::clone(&log);
+            spawn(async move {
+                for round in 0..4 {
+                    log.borrow_mut().push(task * 10 + round);
+                    if (task + round) % 3 == 0 {
+                        let branch = decide(DecisionKind::Select, 2) as u32;
+                        log.borrow_mut().push(100 + branch);
+                    }
+                    yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    Rc::try_unwrap(log).unwrap().into_inner()
+}
+
+/// A run that fails with tasks ready (and, under PCT, a streak of yields going).
+async fn fails_with_tasks_ready() {
+    for _ in 0..5 {
+        spawn(async {
+            for _ in 0..50 {
+                yield_now().await;
+            }
+        });
+    }
+    for _ in 0..20 {
+        yield_now().await;
+    }
+    panic!("the run fails with tasks ready");
+}
+
+/// PCT of `depth` over `expected_polls`, by name.
+fn pct(depth: u32, expected_polls: u64) -> ChooserSpec {
+    ChooserSpec::Pct {
+        depth,
+        expected_polls,
+    }
+}
+
 /// A runtime reused for many runs keeps PCT inline and resets it in place
 /// (`reset` with `ChooserSpec::Pct`), buffers and all: each run is the one a fresh boxed `Pct` makes, run
 /// for run, whatever ran before it on that runtime (PCT of another depth, random, a
 /// boxed chooser), with decisions recorded or not.
 #[test]
 fn a_reused_pct_makes_the_runs_of_a_fresh_one() {
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    let program = || async {
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let handles: Vec<_> = (0..6u32)
-            .map(|task| {
-                let log = Rc::clone(&log);
-                spawn(async move {
-                    for round in 0..4 {
-                        log.borrow_mut().push(task * 10 + round);
-                        if (task + round) % 3 == 0 {
-                            let branch = decide(DecisionKind::Select, 2) as u32;
-                            log.borrow_mut().push(100 + branch);
-                        }
-                        yield_now().await;
-                    }
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.await.unwrap();
-        }
-        Rc::try_unwrap(log).unwrap().into_inner()
-    };
+    let program = pct_program;
     let mut reused = Runtime::new(0);
     let mut deviations = 0;
     for seed in 0..40u64 {
@@ -218,37 +244,12 @@ fn a_reused_pct_makes_the_runs_of_a_fresh_one() {
             }
             3 => {
                 // PCT that fails mid-run, with tasks ready and a streak going.
-                reused.reset(
-                    seed + 7,
-                    ChooserSpec::Pct {
-                        depth: 1 + (seed % 2) as u32,
-                        expected_polls: 40,
-                    },
-                );
-                let failed = reused.run(async {
-                    for _ in 0..5 {
-                        spawn(async {
-                            for _ in 0..50 {
-                                yield_now().await;
-                            }
-                        });
-                    }
-                    for _ in 0..20 {
-                        yield_now().await;
-                    }
-                    panic!("the run fails with tasks ready");
-                });
-                assert!(failed.is_err());
+                reused.reset(seed + 7, pct(1 + (seed % 2) as u32, 40));
+                assert!(reused.run(fails_with_tasks_ready()).is_err());
             }
             _ => {}
         }
-        reused.reset(
-            seed,
-            ChooserSpec::Pct {
-                depth,
-                expected_polls: steps,
-            },
-        );
+        reused.reset(seed, pct(depth, steps));
         reused.set_record_decisions(seed % 5 != 0);
         assert_eq!(
             reused.run(program()).unwrap(),
