@@ -196,13 +196,8 @@ fn check_and_builder_check_pass_a_passing_body() {
 fn every_public_name_has_its_signature() {
     use std::time::Duration;
 
-    use detsim::choice::{Chooser, Decision, DecisionKind, Options, PollEnd, decide};
-    use detsim::fuzz::{FALLBACK_SEED, FuzzFailure, Fuzzer, decision_for_byte};
-    use detsim::trace::{Event, EventKind, TraceTail};
-    use detsim::{
-        Coverage, DEFAULT_SEED_START, DEFAULT_SEEDS, FailureKind, Level, PORTFOLIO,
-        ParseSchedulerError, Schedule, ShrinkSummary, TokenError,
-    };
+    use detsim::choice::Chooser;
+    use detsim::{Coverage, Level};
 
     let _: fn(Builder, u64) -> Builder = Builder::seed_start;
     let _: fn(Builder, bool) -> Builder = Builder::check_determinism;
@@ -240,6 +235,18 @@ fn every_public_name_has_its_signature() {
         )
     };
     let _: fn(&Level) -> (u32, u64, u64) = |l| (l.deviations, l.schedules, l.run);
+}
+
+/// The failure's replay commands, the scheduler, the failure kinds and the shrink summary.
+#[test]
+#[allow(clippy::type_complexity, reason = "the signatures are what is tested")]
+fn the_failure_and_the_scheduler_have_their_signatures() {
+    use detsim::choice::Chooser;
+    use detsim::{
+        DEFAULT_SEED_START, DEFAULT_SEEDS, FailureKind, PORTFOLIO, ParseSchedulerError, Schedule,
+        ShrinkSummary,
+    };
+
     let _: fn(&Failure) -> String = Failure::replay_token;
     let _: fn(&Failure) -> &Schedule = Failure::schedule;
     let _: fn(&Failure) -> &str = Failure::replay_command;
@@ -276,6 +283,16 @@ fn every_public_name_has_its_signature() {
             stopped_early,
         )
     };
+}
+
+/// Schedules as tokens, and `detsim::fuzz`.
+#[test]
+#[allow(clippy::type_complexity, reason = "the signatures are what is tested")]
+fn tokens_and_fuzzing_have_their_signatures() {
+    use std::time::Duration;
+
+    use detsim::fuzz::{FALLBACK_SEED, FuzzFailure, Fuzzer, decision_for_byte};
+    use detsim::{Schedule, TokenError};
 
     let schedule = Schedule {
         scheduler: Scheduler::random(),
@@ -305,6 +322,17 @@ fn every_public_name_has_its_signature() {
         failure.trace(),
         failure.replays(),
     );
+}
+
+/// A failure's data: its decisions, its trace, the chooser's options.
+#[test]
+#[allow(clippy::type_complexity, reason = "the signatures are what is tested")]
+fn a_failures_decisions_and_trace_have_their_signatures() {
+    use std::time::Duration;
+
+    use detsim::choice::{Decision, DecisionKind, Options, PollEnd, decide};
+    use detsim::trace::{Event, EventKind, TraceTail};
+    use detsim::{FailureKind, ShrinkSummary};
 
     let report = Builder::new()
         .ignore_env()
@@ -358,8 +386,16 @@ fn every_public_name_has_its_signature() {
         let _: u64 = old.step();
     }
     let _: [PollEnd; 3] = [PollEnd::Yielded, PollEnd::Parked, PollEnd::Finished];
+}
 
-    // The rest of the runtime's user API that detsim re-exports.
+/// The rest of the runtime's user API that detsim re-exports, and the error types.
+#[test]
+#[allow(clippy::type_complexity, reason = "the signatures are what is tested")]
+fn the_runtimes_user_api_has_its_signatures() {
+    use std::time::Duration;
+
+    use detsim::{ParseSchedulerError, TokenError};
+
     let _: fn() -> Option<String> = task::name;
     let _: fn(std::future::Ready<u8>) -> JoinHandle<u8> = task::spawn;
     let _: (task::Id, fn(task::Id) -> u64) = (task::Id::ROOT, task::Id::as_u64);
