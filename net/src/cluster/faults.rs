@@ -90,9 +90,10 @@ pub struct DiskFaults {
     /// A disk's capacity in bytes (all its files' lengths together): a write or
     /// `set_len` past it fails with `StorageFull` (ENOSPC). `None`: unlimited.
     pub capacity: Option<u64>,
-    /// How long each `async fn` of `detsim::fs` (an open, a sync, a whole-file read
-    /// or write, an entry change) takes in simulated time. Reads and writes through
-    /// `AsyncRead`/`AsyncWrite` complete at once.
+    /// How long each operation of `detsim::fs` takes in simulated time: each `async
+    /// fn` (an open, a sync, a whole-file read or write, an entry change), and each
+    /// `poll_read`, `poll_write` and seek of a [`File`](crate::fs::File), which arms
+    /// a timer and returns `Pending` first.
     pub latency: Duration,
 }
 

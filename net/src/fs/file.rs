@@ -2,13 +2,19 @@
 //!
 //! A handle belongs to the disk it was opened on (its host's, whichever task uses it
 //! later) and to that disk's incarnation: after the host crashes, every operation on
-//! an older handle fails. Reads, writes and seeks complete in the poll that makes them.
+//! an older handle fails. Reads, writes and seeks complete in the poll that makes them,
+//! unless the fault plan gives the disk a latency: then each `poll_read`, `poll_write`
+//! and `poll_complete` (of a seek) first arms a timer of that latency and returns
+//! `Pending`, and makes its operation in the poll after the timer fires. With no
+//! latency, no timer is armed and nothing is drawn: schedules stay as they were.
 
+use std::future::Future;
 use std::io::{self, ErrorKind, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
+use detsim_runtime::time::Sleep;
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
 
 use super::disk::{Disk, Ino};
@@ -90,6 +96,9 @@ pub struct File {
     pos: u64,
     /// Where the last `start_seek` went, for `poll_complete`.
     seek: Option<io::Result<u64>>,
+    /// The latency timer of the poll operation under way (`poll_read`, `poll_write`,
+    /// `poll_complete`), once armed.
+    delay: Option<Sleep>,
 }
 
 impl File {
@@ -109,6 +118,7 @@ impl File {
             path: display(&components(path)?),
             pos: 0,
             seek: None,
+            delay: None,
         })
     }
 
@@ -172,6 +182,24 @@ impl File {
             )));
         }
         f(disk)
+    }
+
+    /// Waits out the plan's disk latency before a poll operation (`what`) is made:
+    /// arms a timer on the operation's first poll and is `Pending` until it fires;
+    /// `Ready` at once when the plan has no latency (no timer, no decision).
+    fn poll_latency(&mut self, what: &str, cx: &mut Context<'_>) -> Poll<()> {
+        let delay = match &mut self.delay {
+            Some(delay) => delay,
+            None => match active_faults(&state(what)) {
+                Some(faults) if !faults.latency.is_zero() => self
+                    .delay
+                    .insert(detsim_runtime::time::sleep(faults.latency)),
+                _ => return Poll::Ready(()),
+            },
+        };
+        ready!(Pin::new(delay).poll(cx));
+        self.delay = None;
+        Poll::Ready(())
     }
 
     fn writable(&self) -> io::Result<()> {
@@ -267,9 +295,16 @@ impl File {
             Ok(())
         })?;
         Ok(File {
+            epoch: self.epoch,
+            node: self.node,
+            generation: self.generation,
+            ino: self.ino,
+            dir: self.dir,
+            flags: self.flags,
             path: self.path.clone(),
+            pos: self.pos,
             seek: None,
-            ..*self
+            delay: None,
         })
     }
 
@@ -307,7 +342,7 @@ impl Drop for File {
 impl AsyncRead for File {
     fn poll_read(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         if self.dir {
@@ -324,6 +359,7 @@ impl AsyncRead for File {
                 Path::new(&self.path),
             )));
         }
+        ready!(self.poll_latency("detsim::fs::File::poll_read", cx));
         if let Err(e) = injected_error(&state("detsim::fs::File::poll_read"), "read", &self.path) {
             return Poll::Ready(Err(e));
         }
@@ -342,12 +378,13 @@ impl AsyncRead for File {
 impl AsyncWrite for File {
     fn poll_write(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         if let Err(e) = self.writable() {
             return Poll::Ready(Err(e));
         }
+        ready!(self.poll_latency("detsim::fs::File::poll_write", cx));
         let state = state("detsim::fs::File::poll_write");
         if let Err(e) = injected_error(&state, "write", &self.path) {
             return Poll::Ready(Err(e));
@@ -394,7 +431,10 @@ impl AsyncSeek for File {
         Ok(())
     }
 
-    fn poll_complete(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+    fn poll_complete(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        if self.seek.is_some() {
+            ready!(self.poll_latency("detsim::fs::File::poll_complete", cx));
+        }
         match self.seek.take() {
             Some(Ok(pos)) => {
                 self.pos = pos;

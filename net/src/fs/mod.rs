@@ -10,7 +10,10 @@
 //! run's state and vanish with the run. A [`Fixture`] reads real files before the run
 //! and copies them onto a disk inside it.
 //!
-//! Every operation completes in the poll that makes it; virtual time does not move.
+//! Every operation completes in the poll that makes it; virtual time does not move,
+//! unless the fault plan gives the disks a latency ([`DiskFaults`]): then each `async
+//! fn` sleeps that long first, and each `poll_read`, `poll_write` and seek of a
+//! [`File`] arms a timer of that latency and returns `Pending` before it is made.
 //!
 //! # What a crash leaves
 //! Writes and directory changes are visible at once and durable only once synced:

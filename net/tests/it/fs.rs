@@ -351,6 +351,51 @@ fn a_full_disk_refuses_growth_and_latency_takes_simulated_time() {
 }
 
 #[test]
+fn reads_writes_and_seeks_on_a_file_take_the_disk_latency_too() {
+    use std::io::SeekFrom;
+    use std::time::Duration;
+    use tokio::io::AsyncSeekExt;
+    let latency = Duration::from_millis(5);
+    let faults = cluster::DiskFaults {
+        latency,
+        ..cluster::DiskFaults::NONE
+    };
+    run_with_disk_faults(faults, async move {
+        let db = cluster::node("db", || async {});
+        db.spawn(async move {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .open("/f")
+                .await
+                .unwrap();
+            // Each poll operation waits out the latency once, then completes.
+            let start = time::now();
+            file.write_all(b"hello").await.unwrap();
+            assert_eq!(time::now() - start, latency, "one poll_write");
+            file.write_all(b" world").await.unwrap();
+            assert_eq!(time::now() - start, 2 * latency, "two poll_writes");
+            assert_eq!(file.seek(SeekFrom::Start(6)).await.unwrap(), 6);
+            assert_eq!(time::now() - start, 3 * latency, "a seek");
+            let mut word = [0; 5];
+            file.read_exact(&mut word).await.unwrap();
+            assert_eq!(&word, b"world");
+            assert_eq!(time::now() - start, 4 * latency, "one poll_read");
+            let other = time::now();
+            file.rewind().await.unwrap();
+            let mut all = String::new();
+            file.read_to_string(&mut all).await.unwrap();
+            assert_eq!(all, "hello world");
+            // The rewind, a read of the data, and the read that finds the end.
+            assert_eq!(time::now() - other, 3 * latency);
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
 fn faults_none_injects_no_disk_fault() {
     // Faults::none(): a crash decision, never a fault decision.
     let ((), kinds) = run(3, async {
