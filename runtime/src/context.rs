@@ -49,6 +49,19 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
         .flatten()
 }
 
+/// Runs `f` on the current simulation's core, if there is one and it is not borrowed
+/// (a destructor may run while the executor is busy). Never panics.
+pub(crate) fn try_with_free_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| {
+            let current = current.try_borrow().ok()?;
+            let mut core = current.as_ref()?.try_borrow_mut().ok()?;
+            Some(f(&mut core))
+        })
+        .ok()
+        .flatten()
+}
+
 /// The current simulation's virtual time, or `None` outside one or while its core is
 /// borrowed. Never panics: the interposed clocks (`seal.rs`) call it from anywhere.
 pub(crate) fn try_now() -> Option<crate::time::Instant> {

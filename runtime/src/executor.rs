@@ -486,8 +486,28 @@ impl Core {
         );
     }
 
+    /// Begins a span of `task` (when the run is traced): see [`crate::trace::begin_span`].
+    pub(crate) fn begin_span(
+        &mut self,
+        task: Id,
+        track: crate::trace::SpanTrack,
+        name: impl FnOnce() -> String,
+    ) -> Option<crate::trace::SpanId> {
+        if !self.record_trace {
+            return None;
+        }
+        let span = self.trace.next_span();
+        self.record(EventKind::SpanBegin {
+            span,
+            task,
+            track,
+            name: name(),
+        });
+        Some(span)
+    }
+
     #[inline(always)]
-    fn record(&mut self, kind: EventKind) {
+    pub(crate) fn record(&mut self, kind: EventKind) {
         if self.record_trace {
             self.trace
                 .push(self.steps, Duration::from_nanos(self.now), kind);

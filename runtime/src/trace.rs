@@ -123,12 +123,107 @@ pub enum EventKind {
         /// What happened.
         text: String,
     },
+    /// A span begins: a stretch of the run that the trace file draws as a slice,
+    /// until its [`EventKind::SpanEnd`] (a lock held or waited for, an operation of a
+    /// recorded history; see [`begin_span`]). Not shown by the timeline `Display`.
+    SpanBegin {
+        /// The span.
+        span: SpanId,
+        /// The task it belongs to (that holds the lock, that invoked the operation).
+        task: Id,
+        /// Where the trace file draws it.
+        track: SpanTrack,
+        /// What it is (`holds the Mutex created at src/bank.rs:12:13 …`).
+        name: String,
+    },
+    /// Span `span` ends. Not shown by the timeline `Display`.
+    SpanEnd {
+        /// The span.
+        span: SpanId,
+        /// What the slice's name gains at its end (an operation's result), if anything.
+        outcome: Option<String>,
+    },
+    /// Span `span` is marked: the trace file highlights it and shows `text` (the
+    /// operations of a linearizability violation). Not shown by the timeline `Display`.
+    SpanMark {
+        /// The span.
+        span: SpanId,
+        /// Why it is marked.
+        text: String,
+    },
+}
+
+/// A span of a traced run ([`EventKind::SpanBegin`]): numbered from 0 in each run, in
+/// the order spans begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SpanId(pub u64);
+
+/// Where the trace file draws a span.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SpanTrack {
+    /// Beside its task's track, in a track of the task's own for such spans (locks
+    /// held and waited for).
+    Task,
+    /// In a track named `track`, in a group of tracks named `group` (the clients of a
+    /// recorded history: group `history 1`, track `client 3`).
+    Named {
+        /// The group (a process, in the trace file).
+        group: String,
+        /// The track (a thread of that process).
+        track: String,
+    },
+}
+
+/// Whether the current simulation records a trace (and so [`begin_span`] records
+/// spans); `false` outside a simulation and while its executor is busy.
+pub fn is_traced() -> bool {
+    crate::context::try_with_free_core(|core| core.record_trace).unwrap_or(false)
+}
+
+/// Begins a span of the running task (`t0` when none runs) on `track`, named `name`
+/// (called only when the run is traced): its id, or `None` when the run is not traced
+/// (or this is called outside a simulation, or while its executor is busy). End it
+/// with [`end_span`].
+pub fn begin_span(track: SpanTrack, name: impl FnOnce() -> String) -> Option<SpanId> {
+    crate::context::try_with_free_core(|core| {
+        let task = core.current_task().unwrap_or(Id::ROOT);
+        core.begin_span(task, track, name)
+    })
+    .flatten()
+}
+
+/// Ends `span`; `outcome` (called only when the run is traced) is what its slice's name
+/// gains at its end (an operation's result), if anything.
+pub fn end_span(span: SpanId, outcome: impl FnOnce() -> Option<String>) {
+    crate::context::try_with_free_core(|core| {
+        if core.record_trace {
+            core.record(EventKind::SpanEnd {
+                span,
+                outcome: outcome(),
+            });
+        }
+    });
+}
+
+/// Marks `span` for the trace file to highlight, saying why (`text`).
+pub fn mark_span(span: SpanId, text: impl FnOnce() -> String) {
+    crate::context::try_with_free_core(|core| {
+        if core.record_trace {
+            core.record(EventKind::SpanMark { span, text: text() });
+        }
+    });
 }
 
 impl Event {
     /// Whether the timeline `Display` prints this event.
     pub fn is_shown(&self) -> bool {
-        !matches!(self.kind, EventKind::PollEnd { .. })
+        !matches!(
+            self.kind,
+            EventKind::PollEnd { .. }
+                | EventKind::SpanBegin { .. }
+                | EventKind::SpanEnd { .. }
+                | EventKind::SpanMark { .. }
+        )
     }
 }
 
@@ -140,6 +235,8 @@ pub struct Trace {
     names: Vec<Option<String>>,
     /// The name of each task's node, indexed by id number (`None`: no node).
     nodes: Vec<Option<String>>,
+    /// Spans begun so far.
+    spans: u64,
 }
 
 impl Trace {
@@ -185,6 +282,13 @@ impl Trace {
         self.events.clear();
         self.names.clear();
         self.nodes.clear();
+        self.spans = 0;
+    }
+
+    /// The id of the next span.
+    pub(crate) fn next_span(&mut self) -> SpanId {
+        self.spans += 1;
+        SpanId(self.spans - 1)
     }
 
     pub(crate) fn set_node(&mut self, task: Id, node: &str) {
@@ -235,7 +339,10 @@ impl Trace {
             None => task.to_string(),
         };
         Some(match kind {
-            EventKind::PollEnd { .. } => return None,
+            EventKind::PollEnd { .. }
+            | EventKind::SpanBegin { .. }
+            | EventKind::SpanEnd { .. }
+            | EventKind::SpanMark { .. } => return None,
             EventKind::Poll { task, ready, .. } => (
                 label(*task),
                 if *ready > 1 {

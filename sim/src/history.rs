@@ -38,6 +38,18 @@
 //!   as a typed payload, which fails a detsim run as
 //!   [`FailureKind::Linearizability`](crate::FailureKind::Linearizability).
 //!
+//! # In the trace file
+//! In a traced run (the run a failure's report shows, or one written with
+//! `Builder::write_trace_to`), each operation is a span of the runtime's trace
+//! ([`detsim_runtime::trace::begin_span`]), so the trace file shows the history as
+//! Jepsen's timeline does: a process per history (`history 1`, in the order histories
+//! record their first operation), a track per client (`client 3`), and a slice per
+//! operation from its invocation to its completion, named by its input and result
+//! (`Get(3) -> Value(Some(1))`); an indeterminate one ends where its `Pending` was
+//! dropped (`-> ? (indeterminate)`), a failed one says so. A check that finds a
+//! violation marks the operations of the smallest failing part: their slices start
+//! with `✗` and say why. Recording spans draws nothing: schedules do not change.
+//!
 //! # Determinism
 //! The verdict and the report depend only on the recorded events and the model: the
 //! memo table's hash order decides nothing but how fast a repeated state is found.
@@ -64,6 +76,8 @@ mod violation;
 use std::fmt::{self, Debug};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use detsim_runtime::trace::{self, SpanId, SpanTrack};
 
 pub use models::{
     Kv, KvOp, KvRet, Model, Partition, Queue, QueueOp, QueueRet, Register, RegisterOp, RegisterRet,
@@ -132,6 +146,10 @@ impl<I, O> Operation<I, O> {
 struct Record<I, O> {
     operations: Vec<Operation<I, O>>,
     next_seq: u64,
+    /// Each operation's span in a traced run ([`detsim_runtime::trace::begin_span`]).
+    spans: Vec<Option<SpanId>>,
+    /// The history's group of tracks in the trace file (`history 1`), once it has one.
+    group: Option<String>,
 }
 
 impl<I, O> Record<I, O> {
@@ -163,6 +181,8 @@ impl<I, O> Default for History<I, O> {
             record: Arc::new(Mutex::new(Record {
                 operations: Vec::new(),
                 next_seq: 0,
+                spans: Vec::new(),
+                group: None,
             })),
         }
     }
@@ -189,9 +209,27 @@ impl<I, O> History<I, O> {
 
     /// Records that `client` invoked `input` now; complete the returned operation with
     /// its result. Dropped without a result, it is indeterminate.
-    pub fn invoke(&self, client: u64, input: I) -> Pending<I, O> {
+    ///
+    /// In a traced run, the operation is also a span on its client's track of the
+    /// trace file (see the [module documentation](self#in-the-trace-file)).
+    pub fn invoke(&self, client: u64, input: I) -> Pending<I, O>
+    where
+        I: Debug,
+    {
         let mut record = self.lock();
         let invoked = record.event();
+        let span = match detsim_runtime::trace::is_traced() {
+            true => {
+                let group = record.group.get_or_insert_with(next_group).clone();
+                let track = SpanTrack::Named {
+                    group,
+                    track: format!("client {client}"),
+                };
+                trace::begin_span(track, || format!("{input:?}"))
+            }
+            false => None,
+        };
+        record.spans.push(span);
         record.operations.push(Operation {
             client,
             input,
@@ -201,6 +239,7 @@ impl<I, O> History<I, O> {
         Pending {
             history: self.clone(),
             index: record.operations.len() - 1,
+            span,
         }
     }
 
@@ -241,7 +280,24 @@ impl<I, O> History<I, O> {
         M: Model<Input = I, Output = O>,
     {
         let record = self.lock();
-        check::check(model, &record.operations, budget)
+        let result = check::check(model, &record.operations, budget);
+        if let Err(CheckError::NotLinearizable(violation)) = &result {
+            for &index in violation.indices() {
+                if let Some(span) = record.spans[index] {
+                    trace::mark_span(span, || {
+                        format!(
+                            "in the smallest non-linearizable part found (the {} model{})",
+                            violation.model(),
+                            match violation.part() {
+                                "" => String::new(),
+                                part => format!(", {part}"),
+                            }
+                        )
+                    });
+                }
+            }
+        }
+        result
     }
 
     /// Checks the history like [`History::check`] and panics if it fails, with the
@@ -268,6 +324,8 @@ impl<I, O> History<I, O> {
 pub struct Pending<I, O> {
     history: History<I, O>,
     index: usize,
+    /// Its span in a traced run, until it ends.
+    span: Option<SpanId>,
 }
 
 impl<I, O> Debug for Pending<I, O> {
@@ -280,7 +338,13 @@ impl<I, O> Debug for Pending<I, O> {
 
 impl<I, O> Pending<I, O> {
     /// Records the operation's result, now.
-    pub fn complete(self, output: O) {
+    pub fn complete(mut self, output: O)
+    where
+        O: Debug,
+    {
+        if let Some(span) = self.span.take() {
+            trace::end_span(span, || Some(format!(" -> {output:?}")));
+        }
         let mut record = self.history.lock();
         let event = record.event();
         record.operations[self.index].status = Status::Completed(output, event);
@@ -288,7 +352,10 @@ impl<I, O> Pending<I, O> {
 
     /// Records that the operation certainly did not take effect (the server refused it
     /// before doing anything); checks leave it out. When unsure, drop it instead.
-    pub fn fail(self) {
+    pub fn fail(mut self) {
+        if let Some(span) = self.span.take() {
+            trace::end_span(span, || Some(" -> failed (did not take effect)".to_owned()));
+        }
         let mut record = self.history.lock();
         let event = record.event();
         record.operations[self.index].status = Status::Failed(event);
@@ -298,4 +365,21 @@ impl<I, O> Pending<I, O> {
     pub fn client(&self) -> u64 {
         self.history.lock().operations[self.index].client
     }
+}
+
+impl<I, O> Drop for Pending<I, O> {
+    /// Ends the span of an operation dropped without a result: indeterminate.
+    fn drop(&mut self) {
+        if let Some(span) = self.span.take() {
+            trace::end_span(span, || Some(" -> ? (indeterminate)".to_owned()));
+        }
+    }
+}
+
+/// The next history's group of tracks in this run's trace file: `history 1`, …
+fn next_group() -> String {
+    struct Histories(std::cell::Cell<u64>);
+    let count = detsim_runtime::extension::run_state(|| Histories(std::cell::Cell::new(0)));
+    count.0.set(count.0.get() + 1);
+    format!("history {}", count.0.get())
 }

@@ -13,7 +13,12 @@
 //!   end, and, across every track, clock jumps; a short `timer fired` slice on the
 //!   woken task's track for each timer;
 //! - flow arrows (`"ph": "s"` / `"f"`, one id each) from each wake, spawn and timer to
-//!   the poll it caused.
+//!   the poll it caused;
+//! - the run's spans as slices on tracks of their own (`spans.rs`): beside each task,
+//!   the locks and permits it held and waited for (`t2 bob · locks`); in a process per
+//!   recorded history (`history 1`), a track per client with a slice per operation,
+//!   from invocation to completion, indeterminate ones named so, and the operations of
+//!   a linearizability violation marked `✗`.
 //!
 //! # The timeline
 //! Polls take no simulated time, so laid out at their simulated time they would have no
@@ -45,6 +50,8 @@ use serde_json::{Map, Value};
 
 use crate::explain::label;
 use crate::report::Failure;
+
+mod spans;
 
 /// The whole file.
 #[derive(Serialize)]
@@ -96,6 +103,9 @@ struct TraceEvent {
     /// Instant scope: `t` (the track) or `g` (every track).
     #[serde(skip_serializing_if = "Option::is_none")]
     s: Option<&'static str>,
+    /// A color name of the trace viewer (`terrible`: red), for marked slices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cname: Option<&'static str>,
     #[serde(skip_serializing_if = "Map::is_empty")]
     args: Map<String, Value>,
 }
@@ -114,6 +124,7 @@ impl TraceEvent {
             id: None,
             bp: None,
             s: None,
+            cname: None,
             args: Map::new(),
         }
     }
@@ -238,6 +249,7 @@ fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
         trace,
         out: metadata(trace, &tasks, &processes),
         flows: Flows::default(),
+        spans: spans::Spans::default(),
     };
     let mut left_out = None;
     for (unit, range) in units(trace).into_iter().enumerate() {
@@ -254,6 +266,8 @@ fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
             event.pid = pid;
         }
     }
+    let first_pid = processes.len() as u64 + 1;
+    out.extend(timeline.spans.into_events(trace, &task_pid, first_pid));
     let file = TraceFile {
         trace_events: out,
         display_time_unit: "ns",
@@ -343,6 +357,7 @@ struct Timeline<'a> {
     trace: &'a Trace,
     out: Vec<TraceEvent>,
     flows: Flows,
+    spans: spans::Spans,
 }
 
 impl Timeline<'_> {
@@ -360,7 +375,16 @@ impl Timeline<'_> {
     /// Lays out one event of `unit` at `ts`.
     fn push_event(&mut self, event: &Event, ts: f64, unit: &[Event]) {
         let trace = self.trace;
+        self.spans.saw(ts);
         match &event.kind {
+            EventKind::SpanBegin {
+                span,
+                task,
+                track,
+                name,
+            } => self.spans.begin(*span, *task, track, name, ts),
+            EventKind::SpanEnd { span, outcome } => self.spans.end(*span, outcome, ts),
+            EventKind::SpanMark { span, text } => self.spans.mark(*span, text),
             EventKind::Poll {
                 task,
                 ready,

@@ -13,7 +13,10 @@
 //!   every assigned permit back, so an acquire is cancellation-safe;
 //! - closing fails every queued waiter and every later acquire, and keeps the holders;
 //! - wakers are woken after the state's lock is released; the lock is never held
-//!   across user code or a call into the executor.
+//!   across user code or a call into the executor, but for recording spans;
+//! - in a traced run, every holder and every waiter of a task is a span of that task
+//!   ([`crate::trace::begin_span`]) from when it starts holding (waiting) to when it
+//!   stops, so the trace file shows who held what while whom waited.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -25,7 +28,9 @@ use std::task::{Context, Poll, Waker};
 
 use super::registry::{self, HolderInfo, ResourceInfo};
 use super::{Kind, current_task};
+use crate::context;
 use crate::task::Id;
+use crate::trace::{SpanId, SpanTrack};
 use crate::wait::{self, WaitKind};
 use crate::waker;
 
@@ -43,6 +48,9 @@ pub(crate) struct Shared {
 }
 
 struct State {
+    /// What the semaphore is behind, and where it was created (for span names).
+    kind: Kind,
+    created_at: &'static Location<'static>,
     permits: usize,
     closed: bool,
     next_key: u64,
@@ -59,6 +67,8 @@ struct Waiter {
     waker: Option<Waker>,
     task: Option<Id>,
     at: &'static Location<'static>,
+    /// Its span in a traced run.
+    span: Option<SpanId>,
 }
 
 struct Holder {
@@ -66,6 +76,8 @@ struct Holder {
     task: Option<Id>,
     at: &'static Location<'static>,
     permits: usize,
+    /// Its span in a traced run.
+    span: Option<SpanId>,
 }
 
 /// Why an acquire failed.
@@ -82,6 +94,8 @@ impl Batch {
                 kind,
                 created_at,
                 state: Mutex::new(State {
+                    kind,
+                    created_at,
                     permits,
                     closed: false,
                     next_key: 0,
@@ -208,6 +222,9 @@ impl Batch {
             let mut state = self.state();
             state.closed = true;
             let waiters = std::mem::take(&mut state.waiters);
+            for waiter in &waiters {
+                end_span(waiter.span, Some(" (closed)"));
+            }
             let given_back: usize = waiters.iter().map(|w| w.assigned).sum();
             state.permits += given_back;
             waiters.into_iter().filter_map(|w| w.waker).collect()
@@ -268,11 +285,13 @@ impl State {
     fn hold(&mut self, task: Option<Id>, at: &'static Location<'static>, permits: usize) -> u64 {
         let key = self.next_key;
         self.next_key += 1;
+        let span = self.begin_span(task, "holds", at, permits);
         self.holders.push(Holder {
             key,
             task,
             at,
             permits,
+            span,
         });
         key
     }
@@ -282,9 +301,38 @@ impl State {
             let holder = &mut self.holders[i];
             holder.permits = holder.permits.saturating_sub(n);
             if holder.permits == 0 {
-                self.holders.remove(i);
+                end_span(self.holders.remove(i).span, None);
             }
         }
+    }
+
+    /// In a traced run, a span of `task` that `does` (`holds`, `waits for`) `permits`
+    /// of this semaphore at `at`.
+    fn begin_span(
+        &self,
+        task: Option<Id>,
+        does: &str,
+        at: &'static Location<'static>,
+        permits: usize,
+    ) -> Option<SpanId> {
+        let task = task?;
+        let (kind, created_at) = (self.kind, self.created_at);
+        let name = || {
+            let what = match kind {
+                Kind::Semaphore if permits == 1 => {
+                    format!("1 permit of the Semaphore created at {created_at}")
+                }
+                Kind::Semaphore => {
+                    format!("{permits} permits of the Semaphore created at {created_at}")
+                }
+                Kind::RwLock { .. } | Kind::Mutex => match kind.mode(permits) {
+                    Some(mode) => format!("the {} created at {created_at} ({mode})", kind.name()),
+                    None => format!("the {} created at {created_at}", kind.name()),
+                },
+            };
+            format!("{does} {what}, from {at}")
+        };
+        context::try_with_free_core(|core| core.begin_span(task, SpanTrack::Task, name)).flatten()
     }
 
     /// Adds `n` permits and assigns them to waiters in queue order; the wakers of the
@@ -300,15 +348,25 @@ impl State {
                 break;
             }
             let head = self.waiters.pop_front().expect("the head was just seen");
+            end_span(head.span, None);
+            let span = self.begin_span(head.task, "holds", head.at, head.needed);
             self.holders.push(Holder {
                 key: head.key,
                 task: head.task,
                 at: head.at,
                 permits: head.needed,
+                span,
             });
             wakers.extend(head.waker);
         }
         wakers
+    }
+}
+
+/// Ends a holder's or a waiter's span, if it has one, with `outcome` added to its name.
+fn end_span(span: Option<SpanId>, outcome: Option<&str>) {
+    if let Some(span) = span {
+        crate::trace::end_span(span, || outcome.map(str::to_owned));
     }
 }
 
@@ -387,6 +445,7 @@ impl Future for Acquire {
                     state.permits -= assigned;
                     let key = state.next_key;
                     state.next_key += 1;
+                    let span = state.begin_span(task, "waits for", this.at, this.needed);
                     state.waiters.push_back(Waiter {
                         key,
                         needed: this.needed,
@@ -394,6 +453,7 @@ impl Future for Acquire {
                         waker: Some(cx.waker().clone()),
                         task,
                         at: this.at,
+                        span,
                     });
                     this.key = Some(key);
                     true
@@ -447,10 +507,12 @@ impl Drop for Acquire {
             let mut state = self.batch.state();
             if let Some(i) = state.waiters.iter().position(|w| w.key == key) {
                 let waiter = state.waiters.remove(i).expect("found above");
+                end_span(waiter.span, Some(" (cancelled)"));
                 state.add(waiter.assigned)
             } else if let Some(i) = state.holders.iter().position(|h| h.key == key) {
                 // Granted, but the future was dropped before it saw it.
                 let holder = state.holders.remove(i);
+                end_span(holder.span, Some(" (cancelled before it saw the permits)"));
                 state.add(holder.permits)
             } else {
                 Vec::new()

@@ -80,6 +80,8 @@ pub struct Violation {
     total: usize,
     part_len: usize,
     operations: Vec<ViolationOp>,
+    /// The operations' indices in the history.
+    indices: Vec<usize>,
 }
 
 /// One operation of a [`Violation`], as text.
@@ -130,6 +132,7 @@ impl Violation {
             total: history.len(),
             part_len,
             operations,
+            indices: smallest.iter().map(|op| op.index).collect(),
         }
     }
 
@@ -146,6 +149,11 @@ impl Violation {
     /// The operations of the smallest failing part, in order of invocation.
     pub fn operations(&self) -> &[ViolationOp] {
         &self.operations
+    }
+
+    /// The operations' indices in the history ([`History::operations`](super::History::operations)).
+    pub(crate) fn indices(&self) -> &[usize] {
+        &self.indices
     }
 }
 

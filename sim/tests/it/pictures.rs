@@ -424,3 +424,176 @@ fn the_trace_file_groups_tasks_by_node() {
             .all(|e| e["pid"] == 2)
     );
 }
+
+/// The trace file of a passing run of `body` (seed 3, FIFO order).
+fn passing_trace_file<F, Fut>(name: &str, body: F) -> Value
+where
+    F: Fn() -> Fut + Sync,
+    Fut: std::future::Future<Output = ()>,
+{
+    let path = std::env::temp_dir().join(format!("detsim-{name}-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let report = Builder::new()
+        .seed(3)
+        .scheduler(Scheduler::fifo())
+        .write_trace_to(&path)
+        .explore(body);
+    assert!(report.passed(), "{report:?}");
+    let file = read_json(&path);
+    std::fs::remove_file(&path).unwrap();
+    file
+}
+
+/// The slices of `file` on the track named `track`, in order, as (name, ts, end).
+fn slices_on(file: &Value, track: &str) -> Vec<(String, f64, f64)> {
+    let events = file["traceEvents"].as_array().unwrap();
+    let (pid, tid) = events
+        .iter()
+        .find(|e| e["name"] == "thread_name" && e["args"]["name"] == track)
+        .map(|e| (&e["pid"], &e["tid"]))
+        .unwrap_or_else(|| panic!("no track {track:?}"));
+    events
+        .iter()
+        .filter(|e| e["ph"] == "X" && &e["pid"] == pid && &e["tid"] == tid)
+        .map(|e| {
+            let ts = e["ts"].as_f64().unwrap();
+            let end = ts + e["dur"].as_f64().unwrap();
+            (e["name"].as_str().unwrap().to_owned(), ts, end)
+        })
+        .collect()
+}
+
+#[test]
+fn the_trace_file_shows_who_held_each_lock_and_who_waited_for_it() {
+    let created = AtomicU32::new(0);
+    let file = passing_trace_file("locks", || async {
+        created.store(line!() + 1, Ordering::Relaxed);
+        let lock = Rc::new(detsim::sync::Mutex::new(0));
+        let permits = Rc::new(detsim::sync::Semaphore::new(2));
+        let (l, p) = (lock.clone(), permits.clone());
+        let alice = task::Builder::new().name("alice").spawn(async move {
+            let guard = l.lock().await;
+            let permit = p.acquire().await.unwrap();
+            detsim::time::sleep(std::time::Duration::from_millis(10)).await;
+            drop(guard);
+            drop(permit);
+        });
+        let (l, p) = (lock.clone(), permits.clone());
+        let bob = task::Builder::new().name("bob").spawn(async move {
+            let _permits = p.acquire_many(2).await.unwrap();
+            let _guard = l.lock().await;
+        });
+        alice.await.unwrap();
+        bob.await.unwrap();
+    });
+    let here = format!(
+        "sim/tests/it/pictures.rs:{}",
+        created.load(Ordering::Relaxed)
+    );
+    let alice = slices_on(&file, "t1 alice · locks");
+    let bob = slices_on(&file, "t2 bob · locks");
+    let names = |slices: &[(String, f64, f64)]| -> Vec<String> {
+        slices.iter().map(|s| s.0.clone()).collect()
+    };
+    // alice holds the lock, then a permit, for 10 ms of simulated time (overlapping
+    // holds go on a second track); bob waits for both permits meanwhile, then holds
+    // them and the lock.
+    assert_eq!(alice.len(), 1, "{alice:?}");
+    assert!(
+        alice[0]
+            .0
+            .starts_with(&format!("holds the Mutex created at {here}:")),
+        "{alice:?}"
+    );
+    assert!(alice[0].2 - alice[0].1 >= 10_000.0, "{alice:?}");
+    let alice_permit = slices_on(&file, "t1 alice · locks (2)");
+    assert!(
+        alice_permit[0]
+            .0
+            .starts_with("holds 1 permit of the Semaphore created at"),
+        "{alice_permit:?}"
+    );
+    let bob_names = names(&bob);
+    assert!(
+        bob_names[0].starts_with("waits for 2 permits of the Semaphore created at")
+            && bob_names[1].starts_with("holds 2 permits of the Semaphore created at"),
+        "{bob_names:?}"
+    );
+    assert!(
+        bob_names[0].contains(", from sim/tests/it/pictures.rs:"),
+        "the acquiring line: {bob_names:?}"
+    );
+    let bob_lock = slices_on(&file, "t2 bob · locks (2)");
+    assert!(
+        bob_lock[0]
+            .0
+            .starts_with(&format!("holds the Mutex created at {here}:")),
+        "{bob_lock:?}"
+    );
+    // bob waited while alice held her permit, and held them once she let go.
+    let (wait, hold) = (&bob[0], &bob[1]);
+    assert!(
+        wait.1 < alice_permit[0].2 && alice_permit[0].2 <= wait.2,
+        "{bob:?}"
+    );
+    assert!(wait.2 <= hold.1, "{bob:?}");
+}
+
+#[test]
+fn the_trace_file_shows_a_history_per_client_and_marks_a_violation() {
+    use detsim::history::{History, Kv, KvOp, KvRet};
+    let failure = Builder::new()
+        .seeds(1)
+        .explore(|| async {
+            let history = History::new();
+            let write = history.invoke(1, KvOp::Put(7u64, 1u64));
+            detsim::time::sleep(std::time::Duration::from_millis(10)).await;
+            write.complete(KvRet::Ok);
+            drop(history.invoke(3, KvOp::Put(7, 9)));
+            detsim::time::sleep(std::time::Duration::from_millis(10)).await;
+            history.invoke(2, KvOp::Get(7)).complete(KvRet::Value(None));
+            history.assert_linearizable(&Kv::new());
+        })
+        .failure
+        .expect("the stale read fails the run");
+    let file = read_json(failure.trace_file().expect("a trace file"));
+    let events = file["traceEvents"].as_array().unwrap();
+    let history = events
+        .iter()
+        .find(|e| e["name"] == "process_name" && e["args"]["name"] == "history 1")
+        .expect("a process for the history");
+    // A track per client, in order.
+    let tracks: Vec<&str> = events
+        .iter()
+        .filter(|e| e["name"] == "thread_name" && e["pid"] == history["pid"])
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tracks, ["client 1", "client 2", "client 3"]);
+    // Each operation a slice from invocation to completion, named by its input and
+    // result; the violation's operations marked.
+    let put = &slices_on(&file, "client 1")[..];
+    assert_eq!(put.len(), 1);
+    assert_eq!(put[0].0, "✗ Put(7, 1) -> Ok");
+    assert!(put[0].2 - put[0].1 >= 10_000.0, "{put:?}");
+    let get = slices_on(&file, "client 2");
+    assert_eq!(get[0].0, "✗ Get(7) -> Value(None)");
+    assert!(put[0].2 < get[0].1);
+    let dropped = slices_on(&file, "client 3");
+    assert_eq!(dropped[0].0, "Put(7, 9) -> ? (indeterminate)");
+    let marked: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["cat"] == "history" && e["args"]["marked"].is_string())
+        .collect();
+    assert_eq!(marked.len(), 2);
+    for slice in marked {
+        assert_eq!(slice["cname"], "terrible");
+        assert!(
+            slice["args"]["marked"]
+                .as_str()
+                .unwrap()
+                .contains("in the smallest non-linearizable part found (the kv model, key 7)"),
+            "{slice}"
+        );
+        assert_eq!(slice["args"]["task"], "t0 main");
+    }
+}
