@@ -8,8 +8,9 @@
 //!   [`Variant`]:
 //!   - [`Variant::Fixed`]: it sends `REPL` to the backup and answers `OK` only after
 //!     the backup's `ACK` (synchronous replication; any error or a 2 s timeout is
-//!     `ERR`), and answers a read only after the backup confirmed (`CHECK`) that it
-//!     is still the primary's backup.
+//!     `ERR`), one write at a time (so both servers apply them in one order), and
+//!     answers a read only after the backup confirmed (`CHECK`) that it is still the
+//!     primary's backup.
 //!   - [`Variant::Buggy`]: it answers `OK` at once and a replicator task ships the
 //!     accepted writes to the backup in batches every 50 ms (asynchronous replication,
 //!     the planted bug): a primary that crashes with a batch not yet shipped loses
@@ -327,16 +328,24 @@ pub async fn primary(disk: Disk, backup: &'static str, variant: Variant) {
         .await
         .expect("the primary's port is free");
     let link = Rc::new(RefCell::new(ToBackup::default()));
+    // One write at a time: concurrent writes, each on its own connection, could reach
+    // the backup in one order and this map in the other.
+    let writes = Rc::new(tokio::sync::Mutex::new(()));
     let (batch_tx, batch_rx) = mpsc::unbounded_channel::<(u64, u64)>();
     if variant == Variant::Buggy {
         tokio::task::spawn_local(replicator(batch_rx, link.clone(), backup));
     }
     serve(listener, move |request| {
         let (disk, link, batch_tx) = (disk.clone(), link.clone(), batch_tx.clone());
+        let writes = writes.clone();
         async move {
             match request {
                 Request::Put(k, v) => match variant {
                     Variant::Fixed | Variant::StaleReads => {
+                        let _one_at_a_time = match variant {
+                            Variant::Fixed => Some(writes.lock().await),
+                            _ => None,
+                        };
                         if ToBackup::replicate(&link, backup, k, v).await {
                             disk.borrow_mut().insert(k, v);
                             "OK".to_owned()
