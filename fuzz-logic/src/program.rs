@@ -157,7 +157,7 @@ pub fn run_program(program: Program, tape: &[u8]) -> Result<Option<String>, Box<
     let program = Rc::new(program);
     let ledgers: RefCell<Vec<Rc<RefCell<Ledger>>>> = RefCell::new(Vec::new());
     let outcome = Fuzzer::new()
-        .max_steps(MAX_STEPS)
+        .max_polls(MAX_STEPS)
         .check_determinism(true)
         // A failing run here is mostly an expected one (an unread panic): no shrinking.
         .shrink_budget(0, Duration::ZERO)

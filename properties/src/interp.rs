@@ -100,7 +100,7 @@ fn run_with(program: &Program, sched: Sched, seed: u64, lost: Option<Duration>) 
         // sweep's run is the body's first execution, and a failing seed
         // costs one replay.
         .jobs(1)
-        .pct_steps(crate::model::predict(program).steps.len() as u64)
+        .pct_polls(crate::model::predict(program).steps.len() as u64)
         .shrink_budget(0, Duration::ZERO)
         .explore(|| {
             let rec = Recorder::default();

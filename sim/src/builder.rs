@@ -150,9 +150,15 @@ impl Builder {
 
     /// The run length (in polls) PCT spreads its change points over. By default a FIFO
     /// run of the body (seed 0) measures it before the sweep.
-    pub fn pct_steps(mut self, polls: u64) -> Self {
+    pub fn pct_polls(mut self, polls: u64) -> Self {
         self.pct_steps = Some(polls.max(1));
         self
+    }
+
+    /// The former name of [`pct_polls`](Builder::pct_polls).
+    #[deprecated(since = "0.2.0", note = "renamed `pct_polls`: detsim counts polls")]
+    pub fn pct_steps(self, polls: u64) -> Self {
+        self.pct_polls(polls)
     }
 
     /// Limits shrinking of a failing schedule to `replays` replays and `time` of wall

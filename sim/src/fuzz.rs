@@ -130,13 +130,22 @@ impl Fuzzer {
 
     /// Fails a run that makes more than `polls` polls (a livelock). A smaller budget
     /// than the default keeps a fuzzer fast on inputs that make a program spin.
-    pub fn max_steps(mut self, polls: u64) -> Self {
+    ///
+    /// # Panics
+    /// If `polls` is 0.
+    pub fn max_polls(mut self, polls: u64) -> Self {
         assert!(
             polls > 0,
-            "Fuzzer::max_steps: the budget must be at least one poll"
+            "Fuzzer::max_polls: the budget must be at least one poll"
         );
         self.max_steps = polls;
         self
+    }
+
+    /// The former name of [`max_polls`](Fuzzer::max_polls).
+    #[deprecated(since = "0.2.0", note = "renamed `max_polls`: detsim counts polls")]
+    pub fn max_steps(self, polls: u64) -> Self {
+        self.max_polls(polls)
     }
 
     /// Limits shrinking of a failing schedule's decisions to `replays` replays and
@@ -485,7 +494,7 @@ mod tests {
         let mut data = vec![0xff; 64];
         data[0] = 0x00;
         let failure = Fuzzer::new()
-            .max_steps(50)
+            .max_polls(50)
             .run(&data, spin)
             .expect_err("the spinner starves main");
         assert!(failure.message.starts_with("livelock"), "{failure}");

@@ -201,7 +201,8 @@ fn every_public_name_has_its_signature() {
 
     let _: fn(Builder, u64) -> Builder = Builder::seed_start;
     let _: fn(Builder, bool) -> Builder = Builder::check_determinism;
-    let _: fn(Builder, u64) -> Builder = Builder::pct_steps;
+    let _: fn(Builder, u64) -> Builder = Builder::pct_polls;
+    let _: fn(Builder, u64) -> Builder = Builder::max_polls;
     let _: fn(Builder, u64, Duration) -> Builder = Builder::shrink_budget;
     let _: fn(Builder) -> Builder = Builder::ignore_env;
     // A body that is not Sync (it captures an Rc): the local forms run it on this thread.
@@ -308,7 +309,7 @@ fn tokens_and_fuzzing_have_their_signatures() {
     let _: fn(&[u8], fn() -> std::future::Ready<()>) -> Result<(), FuzzFailure> = detsim::fuzz::run;
     let _: fn(&[u8], fn() -> std::future::Ready<()>) = detsim::fuzz::check;
     let _: fn() -> Fuzzer = Fuzzer::new;
-    let _: fn(Fuzzer, u64) -> Fuzzer = Fuzzer::max_steps;
+    let _: fn(Fuzzer, u64) -> Fuzzer = Fuzzer::max_polls;
     let _: fn(Fuzzer, u64, Duration) -> Fuzzer = Fuzzer::shrink_budget;
     let _: fn(Fuzzer, bool) -> Fuzzer = Fuzzer::check_determinism;
     let _: fn(u8, usize) -> usize = decision_for_byte;
