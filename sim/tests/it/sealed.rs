@@ -142,6 +142,7 @@ fn allow_threads_lets_the_thread_run() {
 fn blocked_probe() {
     Builder::new().seed(1).check(|| async {
         let (_keep, blocked) = std::sync::mpsc::channel::<()>();
+        detsim::yield_now().await;
         let _ = blocked.recv();
     });
 }
@@ -168,6 +169,11 @@ fn a_poll_blocked_outside_detsim_is_reported_not_a_hang() {
         "{stderr}"
     );
     assert!(stderr.contains("blocked outside detsim"), "{stderr}");
+    // The `yield_now` before the blocking receive: the task's last detsim call.
+    assert!(
+        stderr.contains("its last detsim call before this poll: sim/tests/it/sealed.rs:"),
+        "{stderr}"
+    );
 }
 
 /// Fails on about one seed in sixteen, by values drawn from `HashMap` order, `rand`,
