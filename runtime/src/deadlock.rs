@@ -124,7 +124,10 @@ impl Graph<'_> {
     /// `held by t2 bob (acquired at …)`, or who else.
     fn holders_text(&self, resource: &ResourceInfo) -> String {
         if resource.holders.is_empty() {
-            return "which no task holds".to_owned();
+            return match resource.kind {
+                "mpsc channel" => "which is full: its messages wait for the receiver".to_owned(),
+                _ => "which no task holds".to_owned(),
+            };
         }
         let holders: Vec<String> = resource
             .holders
@@ -132,7 +135,7 @@ impl Graph<'_> {
             .map(|h| {
                 let what = match (h.mode, h.permits) {
                     (Some(mode), _) => format!(" for {mode}ing"),
-                    (None, n) if resource.kind == "Semaphore" && n != 1 => {
+                    (None, n) if is_permits(resource.kind) && n != 1 => {
                         format!(" ({n} permits)")
                     }
                     _ => String::new(),
@@ -271,12 +274,18 @@ impl Graph<'_> {
     }
 }
 
-/// `the Mutex`, `the RwLock (write)`, `2 permits of the Semaphore`.
+/// Whether a holder of `kind` holds permits (a semaphore, a bounded channel's capacity).
+fn is_permits(kind: &str) -> bool {
+    matches!(kind, "Semaphore" | "mpsc channel")
+}
+
+/// `the Mutex`, `the RwLock (write)`, `2 permits of the Semaphore`, `a permit of the
+/// mpsc channel`.
 fn held(resource: &ResourceInfo, holder: &HolderInfo) -> String {
     match (resource.kind, holder.mode, holder.permits) {
         (kind, Some(mode), _) => format!("the {kind} ({mode})"),
-        ("Semaphore", None, 1) => "a permit of the Semaphore".to_owned(),
-        ("Semaphore", None, n) => format!("{n} permits of the Semaphore"),
+        (kind, None, 1) if is_permits(kind) => format!("a permit of the {kind}"),
+        (kind, None, n) if is_permits(kind) => format!("{n} permits of the {kind}"),
         (kind, None, _) => format!("the {kind}"),
     }
 }

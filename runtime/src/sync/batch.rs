@@ -12,6 +12,8 @@
 //!   before its future sees it; dropping the future then (or while still queued) gives
 //!   every assigned permit back, so an acquire is cancellation-safe;
 //! - closing fails every queued waiter and every later acquire, and keeps the holders;
+//!   a queued waiter keeps the permits it was assigned until its future sees the close
+//!   or is dropped (as in tokio: a closed channel is idle only then);
 //! - wakers are woken after the state's lock is released; the lock is never held
 //!   across user code or a call into the executor, but for recording spans;
 //! - in a traced run, every holder and every waiter of a task is a span of that task
@@ -221,13 +223,13 @@ impl Batch {
         let wakers: Vec<Waker> = {
             let mut state = self.state();
             state.closed = true;
-            let waiters = std::mem::take(&mut state.waiters);
-            for waiter in &waiters {
-                end_span(waiter.span, Some(" (closed)"));
-            }
-            let given_back: usize = waiters.iter().map(|w| w.assigned).sum();
-            state.permits += given_back;
-            waiters.into_iter().filter_map(|w| w.waker).collect()
+            // The waiters keep what they were assigned until their futures see the
+            // close (or are dropped), as in tokio.
+            state
+                .waiters
+                .iter_mut()
+                .filter_map(|w| w.waker.take())
+                .collect()
         };
         wakers.into_iter().for_each(Waker::wake);
     }
@@ -319,11 +321,12 @@ impl State {
         let (kind, created_at) = (self.kind, self.created_at);
         let name = || {
             let what = match kind {
-                Kind::Semaphore if permits == 1 => {
-                    format!("1 permit of the Semaphore created at {created_at}")
+                Kind::Semaphore | Kind::Channel if permits == 1 => {
+                    format!("1 permit of the {} created at {created_at}", kind.name())
                 }
-                Kind::Semaphore => {
-                    format!("{permits} permits of the Semaphore created at {created_at}")
+                Kind::Semaphore | Kind::Channel => {
+                    let name = kind.name();
+                    format!("{permits} permits of the {name} created at {created_at}")
                 }
                 Kind::RwLock { .. } | Kind::Mutex => match kind.mode(permits) {
                     Some(mode) => format!("the {} created at {created_at} ({mode})", kind.name()),
@@ -340,6 +343,9 @@ impl State {
     fn add(&mut self, n: usize) -> Vec<Waker> {
         self.permits += n;
         let mut wakers = Vec::new();
+        if self.closed {
+            return wakers;
+        }
         while let Some(head) = self.waiters.front_mut() {
             let take = (head.needed - head.assigned).min(self.permits);
             head.assigned += take;
@@ -460,6 +466,15 @@ impl Future for Acquire {
                 }
                 Some(key) => {
                     let mut state = this.batch.state();
+                    if state.closed
+                        && let Some(i) = state.waiters.iter().position(|w| w.key == key)
+                    {
+                        let waiter = state.waiters.remove(i).expect("found above");
+                        end_span(waiter.span, Some(" (closed)"));
+                        state.permits += waiter.assigned;
+                        this.done = true;
+                        return Poll::Ready(Err(()));
+                    }
                     if let Some(waiter) = state.waiters.iter_mut().find(|w| w.key == key) {
                         match &mut waiter.waker {
                             Some(w) if w.will_wake(cx.waker()) => {}

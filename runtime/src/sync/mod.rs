@@ -1,6 +1,7 @@
 //! tokio's synchronisation primitives, simulated: [`Mutex`], [`RwLock`],
-//! [`Semaphore`] (with owned guards and permits), [`Notify`] and [`Barrier`], with
-//! tokio's API and semantics, that know who holds them.
+//! [`Semaphore`] (with owned guards and permits), [`Notify`] and [`Barrier`], and the
+//! channels [`mpsc`] and [`oneshot`], with tokio's API and semantics, that know who
+//! holds them and who waits where.
 //!
 //! # Design
 //! - Every lock is a fair semaphore (`batch.rs`, tokio's `batch_semaphore`): a `Mutex`
@@ -16,6 +17,9 @@
 //!   naming the lock in the run's registry (`registry.rs`), so that a deadlock report
 //!   shows the wait-for graph: who holds what, acquired where, and who waits for it,
 //!   where, cycle by cycle.
+//! - A channel wait (`recv`, `send` on a full channel, `closed`, awaiting a `oneshot`)
+//!   notes its task and call site; a bounded `mpsc` channel's capacity is one more
+//!   fair semaphore, whose holders are the permits reserved and not yet used.
 //! - The primitives need no runtime: outside a simulation they work with any executor
 //!   (and record no task). Inside one, the `blocking_*` methods panic, as tokio's do
 //!   inside a runtime: they would block the simulation's only thread.
@@ -26,11 +30,14 @@
 
 mod barrier;
 mod batch;
+pub mod mpsc;
 mod mutex;
 mod notify;
+pub mod oneshot;
 pub(crate) mod registry;
 mod rwlock;
 mod semaphore;
+mod waiters;
 
 use std::fmt;
 use std::future::Future;
@@ -56,8 +63,12 @@ use crate::task::Id;
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Kind {
     Mutex,
-    RwLock { max_readers: usize },
+    RwLock {
+        max_readers: usize,
+    },
     Semaphore,
+    /// The capacity of a bounded `mpsc` channel.
+    Channel,
 }
 
 impl Kind {
@@ -66,6 +77,7 @@ impl Kind {
             Kind::Mutex => "Mutex",
             Kind::RwLock { .. } => "RwLock",
             Kind::Semaphore => "Semaphore",
+            Kind::Channel => "mpsc channel",
         }
     }
 

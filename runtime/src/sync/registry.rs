@@ -75,7 +75,8 @@ pub(crate) fn snapshot(core: &Core) -> Vec<ResourceInfo> {
 /// created, who holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceInfo {
-    /// `"Mutex"`, `"RwLock"` or `"Semaphore"`.
+    /// `"Mutex"`, `"RwLock"`, `"Semaphore"` or `"mpsc channel"` (a bounded channel's
+    /// capacity, whose holders are permits reserved and not yet used).
     pub kind: &'static str,
     /// Where it was created (`Mutex::new`, …).
     pub created_at: &'static Location<'static>,

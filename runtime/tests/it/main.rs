@@ -4,6 +4,7 @@
 //! (see [`util::schedules`]), so a test fails if the rule breaks under any of them.
 
 mod cancellation;
+mod channels;
 mod decisions;
 mod documented;
 mod extension;

@@ -1,5 +1,6 @@
-//! `tokio::sync`: real tokio's primitives work in simulation; `send_timeout` uses the
-//! virtual clock.
+//! `tokio::sync`: the same programs pass on real tokio and on the simulated primitives
+//! and channels; `send_timeout` uses the virtual clock; under `--cfg detsim`, deadlocks
+//! through locks and channels are reported with who waits where.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,62 @@ async fn send_timeout_times_out_on_the_clock() {
         Err(SendTimeoutError::Closed(3)) => {}
         other => panic!("expected closed, got {other:?}"),
     }
+}
+
+/// Capacity, permits and closing of a bounded channel, as tokio defines them.
+#[tokio::test]
+async fn mpsc_permits_capacity_and_closing() {
+    let (tx, mut rx) = mpsc::channel::<u32>(2);
+    let permit = tx.reserve().await.unwrap();
+    tx.send(1).await.unwrap();
+    assert_eq!((tx.capacity(), tx.max_capacity()), (0, 2));
+    assert!(matches!(
+        tx.try_send(9),
+        Err(mpsc::error::TrySendError::Full(9))
+    ));
+    assert!(tx.try_reserve().is_err());
+    rx.close();
+    assert!(tx.is_closed());
+    assert!(matches!(
+        tx.try_send(9),
+        Err(mpsc::error::TrySendError::Closed(9))
+    ));
+    // A permit reserved before the close still sends.
+    permit.send(2);
+    assert_eq!(rx.recv().await, Some(1));
+    assert_eq!(rx.recv().await, Some(2));
+    assert_eq!(rx.recv().await, None);
+
+    let (tx, rx) = mpsc::unbounded_channel::<u32>();
+    let weak = tx.downgrade();
+    assert_eq!((tx.strong_count(), tx.weak_count()), (1, 1));
+    let closed = tokio::spawn(async move { tx.closed().await });
+    drop(rx);
+    closed.await.unwrap();
+    assert!(weak.upgrade().is_none());
+}
+
+/// `recv` is cancellation-safe: in a `select!` against a timer, no message is lost.
+#[tokio::test(start_paused = true)]
+async fn recv_in_select_loses_no_message() {
+    let (tx, mut rx) = mpsc::channel::<u32>(1);
+    tokio::spawn(async move {
+        for i in 0..20 {
+            tokio::time::sleep(Duration::from_millis(u64::from(i % 3))).await;
+            tx.send(i).await.unwrap();
+        }
+    });
+    let mut got = Vec::new();
+    loop {
+        tokio::select! {
+            message = rx.recv() => match message {
+                Some(i) => got.push(i),
+                None => break,
+            },
+            () = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+    }
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
 }
 
 /// `JoinError` is `Send + Sync`, so `handle.await?` converts into `anyhow::Error`, as
@@ -256,6 +313,48 @@ mod deadlocks {
             &message,
             "a permit of the Semaphore",
             [first, first + 2, first + 5, first + 7],
+        );
+    }
+
+    /// Tasks waiting on channels are reported where they wait, on which kind of
+    /// channel, without blaming a foreign thread.
+    #[test]
+    fn tasks_waiting_on_channels_are_reported_at_their_wait_sites() {
+        let message = deadlock(|| async {
+            let (_tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
+            let (_otx, orx) = tokio::sync::oneshot::channel::<u32>();
+            two_named_tasks(
+                async move {
+                    rx.recv().await;
+                },
+                async move {
+                    let _ = orx.await;
+                },
+            )
+            .await;
+        });
+        let first = line!() - 8;
+        for part in [
+            "t1 alice (spawned at ".to_owned(),
+            format!("waits in mpsc::Receiver::recv ({}", at(first)),
+            format!("waits in oneshot::Receiver ({}", at(first + 3)),
+        ] {
+            assert!(message.contains(&part), "missing {part:?} in:\n{message}");
+        }
+        assert!(!message.contains("foreign"), "{message}");
+    }
+
+    /// `blocking_recv` inside a simulation panics, as tokio's does inside a runtime.
+    #[test]
+    fn blocking_recv_in_a_simulation_panics() {
+        let report = Builder::new().seed(0).jobs(1).explore(|| async {
+            let (_tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
+            rx.blocking_recv();
+        });
+        let message = report.failure.expect("blocking_recv panics").message;
+        assert!(
+            message.contains("Cannot block the current thread from within a runtime"),
+            "{message}"
         );
     }
 

@@ -1,0 +1,76 @@
+//! A first-in, first-out list of parked wakers, for the channels' waits that any number
+//! of tasks may share (`Sender::closed`, a `broadcast` or `watch` receiver waiting for a
+//! value), and the one way channels note a wait for reports.
+//!
+//! Invariants:
+//! - wakers are woken in the order their futures first parked (tokio leaves that order
+//!   open; detsim keeps it fixed, so it is no new decision of the seed);
+//! - a future keeps its key: parking again refreshes its waker in place, keeping its
+//!   place; a future dropped while parked removes itself.
+
+use std::collections::VecDeque;
+use std::panic::Location;
+use std::task::{Context, Waker};
+
+use crate::wait::{self, WaitKind};
+use crate::waker;
+
+/// Parked wakers, in the order they parked.
+#[derive(Debug, Default)]
+pub(crate) struct WaitList {
+    next_key: u64,
+    entries: VecDeque<(u64, Waker)>,
+}
+
+impl WaitList {
+    pub(crate) const fn new() -> Self {
+        WaitList {
+            next_key: 0,
+            entries: VecDeque::new(),
+        }
+    }
+
+    /// Parks `waker` under `*key` (a new key at the back of the list if the future has
+    /// none or was woken since; its waker refreshed in place otherwise).
+    pub(crate) fn park(&mut self, key: &mut Option<u64>, waker: &Waker) {
+        if let Some(k) = *key
+            && let Some((_, parked)) = self.entries.iter_mut().find(|(e, _)| *e == k)
+        {
+            if !parked.will_wake(waker) {
+                *parked = waker.clone();
+            }
+            return;
+        }
+        let k = self.next_key;
+        self.next_key += 1;
+        self.entries.push_back((k, waker.clone()));
+        *key = Some(k);
+    }
+
+    /// Removes the future under `key`, if it is still parked.
+    pub(crate) fn remove(&mut self, key: Option<u64>) {
+        if let Some(k) = key
+            && let Some(i) = self.entries.iter().position(|(e, _)| *e == k)
+        {
+            self.entries.remove(i);
+        }
+    }
+
+    /// Every parked waker, in parking order, to wake once the state's lock is released.
+    pub(crate) fn take_all(&mut self) -> Vec<Waker> {
+        self.entries.drain(..).map(|(_, waker)| waker).collect()
+    }
+}
+
+/// Notes that the running task waits in the channel call `op` (`"mpsc::Receiver::recv"`,
+/// …), called at `at`: a deadlock report then names the channel kind and the site.
+pub(crate) fn note(cx: &Context<'_>, op: &'static str, at: &'static Location<'static>) {
+    if !waker::is_quiet(cx.waker()) {
+        wait::record_at(WaitKind::Other(op), at);
+    }
+}
+
+/// Wakes every waker of `wakers` (outside any lock).
+pub(crate) fn wake(wakers: Vec<Waker>) {
+    wakers.into_iter().for_each(Waker::wake);
+}
