@@ -30,14 +30,17 @@
 
 mod barrier;
 mod batch;
+pub mod broadcast;
 pub mod mpsc;
 mod mutex;
 mod notify;
+mod once_cell;
 pub mod oneshot;
 pub(crate) mod registry;
 mod rwlock;
 mod semaphore;
 mod waiters;
+pub mod watch;
 
 use std::fmt;
 use std::future::Future;
@@ -49,6 +52,7 @@ use std::thread::Thread;
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use mutex::{MappedMutexGuard, Mutex, MutexGuard, OwnedMutexGuard};
 pub use notify::{Notified, Notify, OwnedNotified};
+pub use once_cell::{OnceCell, SetError, SetOnce, SetOnceError};
 pub use registry::{HolderInfo, ResourceInfo};
 pub use rwlock::{
     OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockMappedWriteGuard, RwLockReadGuard,

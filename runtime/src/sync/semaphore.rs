@@ -2,8 +2,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
 use std::panic::Location;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::batch::Batch;
 use super::{AcquireError, Kind, TryAcquireError, assert_not_simulated, block_on};
@@ -13,7 +14,24 @@ use super::{AcquireError, Kind, TryAcquireError, assert_not_simulated, block_on}
 /// and every permit records the task and the call that acquired it, for deadlock
 /// reports.
 pub struct Semaphore {
-    batch: Batch,
+    batch: LazyBatch,
+}
+
+/// A semaphore's [`Batch`], made at its first use, so that [`Semaphore::const_new`]
+/// can be `const` (a `Batch` lives in an `Arc`).
+struct LazyBatch {
+    batch: OnceLock<Batch>,
+    permits: usize,
+    created_at: &'static Location<'static>,
+}
+
+impl Deref for LazyBatch {
+    type Target = Batch;
+
+    fn deref(&self) -> &Batch {
+        self.batch
+            .get_or_init(|| Batch::new(self.permits, Kind::Semaphore, self.created_at))
+    }
 }
 
 /// Permits borrowed from a [`Semaphore`]; dropping them gives them back.
@@ -47,8 +65,25 @@ impl Semaphore {
             "a semaphore may not have more than MAX_PERMITS permits ({})",
             Self::MAX_PERMITS
         );
+        Semaphore::const_new(permits)
+    }
+
+    /// A semaphore with `permits` permits, usable in a `static`.
+    ///
+    /// # Panics
+    /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
+    #[track_caller]
+    pub const fn const_new(permits: usize) -> Self {
+        assert!(
+            permits <= Self::MAX_PERMITS,
+            "a semaphore may not have more than MAX_PERMITS permits"
+        );
         Semaphore {
-            batch: Batch::new(permits, Kind::Semaphore, Location::caller()),
+            batch: LazyBatch {
+                batch: OnceLock::new(),
+                permits,
+                created_at: Location::caller(),
+            },
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod cancellation;
 mod channels;
+mod channels_bw;
 mod decisions;
 mod documented;
 mod extension;

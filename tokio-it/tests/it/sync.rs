@@ -147,6 +147,52 @@ async fn recv_in_select_loses_no_message() {
     assert_eq!(got, (0..20).collect::<Vec<_>>());
 }
 
+/// A broadcast receiver that falls behind lags, then resumes at the oldest value kept;
+/// values go to every receiver subscribed when they were sent.
+#[tokio::test]
+async fn broadcast_lagging_and_resubscribe() {
+    let (tx, mut rx) = broadcast::channel::<u32>(2);
+    for i in 0..5 {
+        tx.send(i).unwrap();
+    }
+    assert_eq!(rx.len(), 5);
+    assert_eq!(rx.recv().await, Err(broadcast::error::RecvError::Lagged(3)));
+    let mut fresh = rx.resubscribe();
+    assert_eq!(tx.receiver_count(), 2);
+    assert_eq!(rx.recv().await, Ok(3));
+    assert_eq!(rx.recv().await, Ok(4));
+    assert_eq!(fresh.try_recv(), Err(broadcast::error::TryRecvError::Empty));
+    assert_eq!(tx.send(5).unwrap(), 2);
+    assert_eq!(fresh.recv().await, Ok(5));
+    drop(tx);
+    assert_eq!(rx.recv().await, Ok(5));
+    assert_eq!(rx.recv().await, Err(broadcast::error::RecvError::Closed));
+}
+
+/// watch: versions, `changed`, `wait_for`, `send_if_modified`, closing.
+#[tokio::test]
+async fn watch_versions_and_closing() {
+    let (tx, mut rx) = watch::channel(0u32);
+    let waiter = {
+        let mut rx = rx.clone();
+        tokio::spawn(async move { *rx.wait_for(|v| *v >= 3).await.unwrap() })
+    };
+    for v in 1..=3 {
+        tx.send(v).unwrap();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(waiter.await.unwrap(), 3);
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(*rx.borrow_and_update(), 3);
+    assert!(!tx.send_if_modified(|_| false));
+    assert!(!rx.has_changed().unwrap());
+    tx.send_modify(|v| *v = 9);
+    rx.changed().await.unwrap();
+    assert_eq!(*rx.borrow(), 9);
+    drop(tx);
+    assert!(rx.changed().await.is_err());
+}
+
 /// `JoinError` is `Send + Sync`, so `handle.await?` converts into `anyhow::Error`, as
 /// with real tokio.
 #[tokio::test]
@@ -338,6 +384,32 @@ mod deadlocks {
             "t1 alice (spawned at ".to_owned(),
             format!("waits in mpsc::Receiver::recv ({}", at(first)),
             format!("waits in oneshot::Receiver ({}", at(first + 3)),
+        ] {
+            assert!(message.contains(&part), "missing {part:?} in:\n{message}");
+        }
+        assert!(!message.contains("foreign"), "{message}");
+    }
+
+    /// Tasks waiting on `broadcast` and `watch` are reported where they wait.
+    #[test]
+    fn tasks_waiting_on_broadcast_and_watch_are_reported_at_their_wait_sites() {
+        let message = deadlock(|| async {
+            let (_btx, mut brx) = tokio::sync::broadcast::channel::<u32>(1);
+            let (_wtx, mut wrx) = tokio::sync::watch::channel(0u32);
+            two_named_tasks(
+                async move {
+                    let _ = brx.recv().await;
+                },
+                async move {
+                    let _ = wrx.changed().await;
+                },
+            )
+            .await;
+        });
+        let first = line!() - 8;
+        for part in [
+            format!("waits in broadcast::Receiver::recv ({}", at(first)),
+            format!("waits in watch::Receiver::changed ({}", at(first + 3)),
         ] {
             assert!(message.contains(&part), "missing {part:?} in:\n{message}");
         }

@@ -1,18 +1,17 @@
-//! `tokio::sync`: the locks, semaphores, `Notify`, `Barrier` and the channels `mpsc`
-//! and `oneshot` are detsim's simulated ones ([`detsim::sync`]), with tokio's API and
-//! fairness, which record who holds them and who waits where, so that a deadlock report
-//! shows the wait-for graph; `blocking_*` calls inside a simulation panic, as tokio's do
-//! inside a runtime. `broadcast`, `watch` and `OnceCell`/`SetOnce` are real tokio's,
-//! which need no runtime.
+//! `tokio::sync`: the locks, semaphores, `Notify`, `Barrier`, `OnceCell`, `SetOnce` and
+//! the channels `mpsc`, `oneshot`, `broadcast` and `watch` are detsim's simulated ones
+//! ([`detsim::sync`]), with tokio's API and fairness, which record who holds them and
+//! who waits where, so that a deadlock report shows the wait-for graph; `blocking_*`
+//! calls inside a simulation panic, as tokio's do inside a runtime.
 
 pub use tokio::sync::*;
 
 // Named items shadow the glob above: these are the simulated ones.
 pub use detsim_runtime::sync::{
     AcquireError, Barrier, BarrierWaitResult, MappedMutexGuard, Mutex, MutexGuard, Notify,
-    OwnedMutexGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLock,
-    RwLockMappedWriteGuard, RwLockReadGuard, RwLockWriteGuard, Semaphore, SemaphorePermit,
-    TryAcquireError, TryLockError,
+    OnceCell, OwnedMutexGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit,
+    RwLock, RwLockMappedWriteGuard, RwLockReadGuard, RwLockWriteGuard, Semaphore, SemaphorePermit,
+    SetError, SetOnce, SetOnceError, TryAcquireError, TryLockError,
 };
 
 /// The futures of `tokio::sync` that have names (`Notify::notified`'s and
@@ -30,4 +29,14 @@ pub mod mpsc {
 /// tokio's `oneshot`, simulated ([`detsim::sync::oneshot`]).
 pub mod oneshot {
     pub use detsim_runtime::sync::oneshot::*;
+}
+
+/// tokio's `broadcast`, simulated ([`detsim::sync::broadcast`]).
+pub mod broadcast {
+    pub use detsim_runtime::sync::broadcast::*;
+}
+
+/// tokio's `watch`, simulated ([`detsim::sync::watch`]).
+pub mod watch {
+    pub use detsim_runtime::sync::watch::*;
 }
