@@ -1,6 +1,6 @@
 //! tokio's `broadcast` channel, simulated: every value sent reaches every receiver that
 //! existed when it was sent; a receiver that falls more than the capacity behind sees
-//! [`RecvError::Lagged`](error::RecvError::Lagged) and resumes at the oldest value kept.
+//! [`RecvError::Lagged`] and resumes at the oldest value kept.
 //! tokio's types, methods and errors; every wait noted for reports
 //! (`waits in broadcast::Receiver::recv (src/x.rs:40:9)`).
 //!
