@@ -530,13 +530,16 @@ impl<T: Clone> Future for Recv<'_, T> {
             Err(TryRecvError::Closed) => Err(RecvError::Closed),
             Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
             Err(TryRecvError::Empty) => {
-                state.waiters.park(&mut this.key, cx.waker());
+                let old = state.waiters.park(&mut this.key, cx.waker());
                 drop(state);
+                drop(old);
                 waiters::note(cx, "broadcast::Receiver::recv", this.at);
                 return Poll::Pending;
             }
         };
-        state.waiters.remove(this.key.take());
+        let old = state.waiters.remove(this.key.take());
+        drop(state);
+        drop(old);
         Poll::Ready(result)
     }
 }
@@ -544,7 +547,8 @@ impl<T: Clone> Future for Recv<'_, T> {
 impl<T> Drop for Recv<'_, T> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.receiver.shared.state().waiters.remove(self.key);
+            let waker = self.receiver.shared.state().waiters.remove(self.key);
+            drop(waker);
         }
     }
 }
@@ -560,14 +564,20 @@ impl<T> Future for Closed<'_, T> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !crate::coop::poll_proceed(cx) {
+            return Poll::Pending;
+        }
         let this = &mut *self;
         let mut state = this.shared.state();
         if state.closed {
-            state.closed_waiters.remove(this.key.take());
+            let old = state.closed_waiters.remove(this.key.take());
+            drop(state);
+            drop(old);
             return Poll::Ready(());
         }
-        state.closed_waiters.park(&mut this.key, cx.waker());
+        let old = state.closed_waiters.park(&mut this.key, cx.waker());
         drop(state);
+        drop(old);
         waiters::note(cx, "broadcast::Sender::closed", this.at);
         Poll::Pending
     }
@@ -576,7 +586,8 @@ impl<T> Future for Closed<'_, T> {
 impl<T> Drop for Closed<'_, T> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.shared.state().closed_waiters.remove(self.key);
+            let waker = self.shared.state().closed_waiters.remove(self.key);
+            drop(waker);
         }
     }
 }

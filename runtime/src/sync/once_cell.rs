@@ -223,6 +223,16 @@ impl<T> OnceCell<T> {
     }
 }
 
+impl Init {
+    /// Takes the waiter under `key` out of the queue; its waker, to drop once the lock
+    /// is released.
+    fn unpark(&mut self, key: Option<u64>) -> Option<Waker> {
+        let key = key?;
+        let i = self.waiters.iter().position(|(k, _)| *k == key)?;
+        self.waiters.remove(i).and_then(|(_, waker)| waker)
+    }
+}
+
 /// Waits for the right to initialize.
 struct Acquire<'a, T> {
     cell: &'a OnceCell<T>,
@@ -240,9 +250,9 @@ impl<'a, T> Future for Acquire<'a, T> {
         let cell = this.cell;
         let mut init = cell.init();
         if cell.initialized() {
-            if let Some(key) = this.key.take() {
-                init.waiters.retain(|(k, _)| *k != key);
-            }
+            let old = init.unpark(this.key.take());
+            drop(init);
+            drop(old);
             this.done = true;
             return Poll::Ready(None);
         }
@@ -253,20 +263,22 @@ impl<'a, T> Future for Acquire<'a, T> {
             this.done = true;
             return Poll::Ready(Some(InitPermit { cell, live: true }));
         }
-        match this.key {
-            Some(key) => {
-                if let Some((_, slot)) = init.waiters.iter_mut().find(|(k, _)| *k == key) {
-                    *slot = Some(cx.waker().clone());
-                }
-            }
+        let old = match this.key {
+            Some(key) => init
+                .waiters
+                .iter_mut()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, slot)| waiters::park_one(slot, cx.waker())),
             None => {
                 let key = init.next_key;
                 init.next_key += 1;
                 init.waiters.push_back((key, Some(cx.waker().clone())));
                 this.key = Some(key);
+                None
             }
-        }
+        };
         drop(init);
+        drop(old);
         waiters::note(cx, this.op, this.at);
         Poll::Pending
     }
@@ -278,15 +290,16 @@ impl<T> Drop for Acquire<'_, T> {
             return;
         }
         let Some(key) = self.key else { return };
-        let granted = {
+        let (granted, old) = {
             let mut init = self.cell.init();
-            init.waiters.retain(|(k, _)| *k != key);
+            let old = init.unpark(Some(key));
             let granted = init.granted == Some(key);
             if granted {
                 init.granted = None;
             }
-            granted
+            (granted, old)
         };
+        drop(old);
         if granted {
             self.cell.hand_off();
         }
@@ -466,11 +479,14 @@ impl<'a, T> Future for Wait<'a, T> {
         let set_once = this.set_once;
         let mut waiters = set_once.waiters();
         if let Some(value) = set_once.get() {
-            waiters.remove(this.key.take());
+            let old = waiters.remove(this.key.take());
+            drop(waiters);
+            drop(old);
             return Poll::Ready(value);
         }
-        waiters.park(&mut this.key, cx.waker());
+        let old = waiters.park(&mut this.key, cx.waker());
         drop(waiters);
+        drop(old);
         waiters::note(cx, "SetOnce::wait", this.at);
         Poll::Pending
     }
@@ -479,7 +495,8 @@ impl<'a, T> Future for Wait<'a, T> {
 impl<T> Drop for Wait<'_, T> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.set_once.waiters().remove(self.key);
+            let waker = self.set_once.waiters().remove(self.key);
+            drop(waker);
         }
     }
 }

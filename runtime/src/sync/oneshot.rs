@@ -166,11 +166,9 @@ impl<T> Sender<T> {
         if state.rx_closed {
             return Poll::Ready(());
         }
-        match &mut state.tx_waker {
-            Some(parked) if parked.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
+        let old = waiters::park_one(&mut state.tx_waker, cx.waker());
         drop(state);
+        drop(old);
         waiters::note(cx, op, at);
         Poll::Pending
     }
@@ -263,11 +261,9 @@ impl<T> Future for Receiver<T> {
             Some(value) => Ok(value),
             None if state.tx_gone || state.rx_closed => Err(RecvError(())),
             None => {
-                match &mut state.rx_waker {
-                    Some(parked) if parked.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
+                let old = waiters::park_one(&mut state.rx_waker, cx.waker());
                 drop(state);
+                drop(old);
                 waiters::note(cx, "oneshot::Receiver", at);
                 return Poll::Pending;
             }

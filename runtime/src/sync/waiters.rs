@@ -31,29 +31,33 @@ impl WaitList {
     }
 
     /// Parks `waker` under `*key` (a new key at the back of the list if the future has
-    /// none or was woken since; its waker refreshed in place otherwise).
-    pub(crate) fn park(&mut self, key: &mut Option<u64>, waker: &Waker) {
+    /// none or was woken since; its waker refreshed in place otherwise). Returns the
+    /// waker it replaces, to drop once the state's lock is released (dropping a waker
+    /// runs foreign code, which may call back into the channel).
+    #[must_use = "drop the old waker after releasing the lock"]
+    pub(crate) fn park(&mut self, key: &mut Option<u64>, waker: &Waker) -> Option<Waker> {
         if let Some(k) = *key
             && let Some((_, parked)) = self.entries.iter_mut().find(|(e, _)| *e == k)
         {
-            if !parked.will_wake(waker) {
-                *parked = waker.clone();
+            if parked.will_wake(waker) {
+                return None;
             }
-            return;
+            return Some(std::mem::replace(parked, waker.clone()));
         }
         let k = self.next_key;
         self.next_key += 1;
         self.entries.push_back((k, waker.clone()));
         *key = Some(k);
+        None
     }
 
-    /// Removes the future under `key`, if it is still parked.
-    pub(crate) fn remove(&mut self, key: Option<u64>) {
-        if let Some(k) = key
-            && let Some(i) = self.entries.iter().position(|(e, _)| *e == k)
-        {
-            self.entries.remove(i);
-        }
+    /// Removes the future under `key`, if it is still parked; its waker, to drop once
+    /// the state's lock is released.
+    #[must_use = "drop the waker after releasing the lock"]
+    pub(crate) fn remove(&mut self, key: Option<u64>) -> Option<Waker> {
+        let k = key?;
+        let i = self.entries.iter().position(|(e, _)| *e == k)?;
+        self.entries.remove(i).map(|(_, waker)| waker)
     }
 
     /// Every parked waker, in parking order, to wake once the state's lock is released.
@@ -68,6 +72,26 @@ pub(crate) fn note(cx: &Context<'_>, op: &'static str, at: &'static Location<'st
     if !waker::is_quiet(cx.waker()) {
         wait::record_at(WaitKind::Other(op), at);
     }
+}
+
+/// Parks `waker` in `slot` (a single waiter's slot); the waker it replaces, to drop
+/// once the state's lock is released.
+#[must_use = "drop the old waker after releasing the lock"]
+pub(crate) fn park_one(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
+    match slot {
+        Some(parked) if parked.will_wake(waker) => None,
+        slot => slot.replace(waker.clone()),
+    }
+}
+
+/// Completes once the current task has coop budget left (using one unit): a yield
+/// first if it is spent (see [`crate::coop`]), as tokio's `cooperative` wrapper.
+pub(crate) async fn proceed() {
+    std::future::poll_fn(|cx| match crate::coop::poll_proceed(cx) {
+        true => std::task::Poll::Ready(()),
+        false => std::task::Poll::Pending,
+    })
+    .await;
 }
 
 /// Wakes every waker of `wakers` (outside any lock).

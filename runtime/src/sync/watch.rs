@@ -349,6 +349,7 @@ impl<T> Receiver<T> {
     ) -> impl Future<Output = Result<Ref<'a, T>, RecvError>> + 'a {
         let at = Location::caller();
         async move {
+            waiters::proceed().await;
             let mut closed = false;
             loop {
                 {
@@ -462,12 +463,15 @@ impl<T> Future for Changed<'_, T> {
         } else if state.senders == 0 {
             Err(RecvError(()))
         } else {
-            state.waiters.park(&mut this.key, cx.waker());
+            let old = state.waiters.park(&mut this.key, cx.waker());
             drop(state);
+            drop(old);
             waiters::note(cx, this.op, this.at);
             return Poll::Pending;
         };
-        state.waiters.remove(this.key.take());
+        let old = state.waiters.remove(this.key.take());
+        drop(state);
+        drop(old);
         Poll::Ready(result)
     }
 }
@@ -475,7 +479,8 @@ impl<T> Future for Changed<'_, T> {
 impl<T> Drop for Changed<'_, T> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.shared.state().waiters.remove(self.key);
+            let waker = self.shared.state().waiters.remove(self.key);
+            drop(waker);
         }
     }
 }
@@ -491,14 +496,20 @@ impl<T> Future for Closed<'_, T> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !crate::coop::poll_proceed(cx) {
+            return Poll::Pending;
+        }
         let this = &mut *self;
         let mut state = this.shared.state();
         if state.receivers == 0 {
-            state.closed_waiters.remove(this.key.take());
+            let old = state.closed_waiters.remove(this.key.take());
+            drop(state);
+            drop(old);
             return Poll::Ready(());
         }
-        state.closed_waiters.park(&mut this.key, cx.waker());
+        let old = state.closed_waiters.park(&mut this.key, cx.waker());
         drop(state);
+        drop(old);
         waiters::note(cx, "watch::Sender::closed", this.at);
         Poll::Pending
     }
@@ -507,7 +518,8 @@ impl<T> Future for Closed<'_, T> {
 impl<T> Drop for Closed<'_, T> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.shared.state().closed_waiters.remove(self.key);
+            let waker = self.shared.state().closed_waiters.remove(self.key);
+            drop(waker);
         }
     }
 }

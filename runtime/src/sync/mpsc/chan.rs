@@ -226,12 +226,12 @@ impl<T> Chan<T> {
     /// The receiver is dropped: closes the channel and drops the queued messages.
     pub(super) fn drop_rx(&self) {
         self.close();
-        let queue = {
+        let (queue, waker) = {
             let mut state = self.state();
             state.rx_dropped = true;
-            state.rx_waker = None;
-            std::mem::take(&mut state.queue)
+            (std::mem::take(&mut state.queue), state.rx_waker.take())
         };
+        drop(waker);
         if let Some(capacity) = &self.capacity {
             capacity.add_permits(queue.len());
         }
@@ -288,8 +288,9 @@ impl<T> Chan<T> {
         if self.finished(&state) {
             return Poll::Ready(None);
         }
-        park(&mut state.rx_waker, cx.waker());
+        let old = waiters::park_one(&mut state.rx_waker, cx.waker());
         drop(state);
+        drop(old);
         waiters::note(cx, op, at);
         Poll::Pending
     }
@@ -319,17 +320,11 @@ impl<T> Chan<T> {
         if self.finished(&state) {
             return Poll::Ready(0);
         }
-        park(&mut state.rx_waker, cx.waker());
+        let old = waiters::park_one(&mut state.rx_waker, cx.waker());
         drop(state);
+        drop(old);
         waiters::note(cx, op, at);
         Poll::Pending
-    }
-}
-
-fn park(slot: &mut Option<Waker>, waker: &Waker) {
-    match slot {
-        Some(parked) if parked.will_wake(waker) => {}
-        slot => *slot = Some(waker.clone()),
     }
 }
 
@@ -356,13 +351,17 @@ impl<T> Future for Closed<T> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !crate::coop::poll_proceed(cx) {
+            return Poll::Pending;
+        }
         let this = &mut *self;
         let mut state = this.chan.state();
         if state.rx_closed {
             return Poll::Ready(());
         }
-        state.closed_waiters.park(&mut this.key, cx.waker());
+        let old = state.closed_waiters.park(&mut this.key, cx.waker());
         drop(state);
+        drop(old);
         waiters::note(cx, this.op, this.at);
         Poll::Pending
     }
@@ -371,7 +370,8 @@ impl<T> Future for Closed<T> {
 impl<T> Drop for Closed<T> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.chan.state().closed_waiters.remove(self.key);
+            let waker = self.chan.state().closed_waiters.remove(self.key);
+            drop(waker);
         }
     }
 }
