@@ -17,6 +17,8 @@ use crate::executor::Core;
 thread_local! {
     static CURRENT: RefCell<Option<Rc<RefCell<Core>>>> = const { RefCell::new(None) };
     static QUIET_PANICS: Cell<bool> = const { Cell::new(false) };
+    /// Whether a run (not a session's `enter` guard) made the current simulation current.
+    static IN_RUN: Cell<bool> = const { Cell::new(false) };
     static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
     /// Whether `LAST_PANIC_LOCATION` may hold a location: read before every poll, a
     /// plain flag with no destructor, so the common case costs a load.
@@ -95,10 +97,24 @@ pub fn in_simulation() -> bool {
         .unwrap_or(false)
 }
 
+/// Makes `core` the thread's current simulation (outside any run's poll loop: a
+/// session's `enter` guard); returns the previous one.
+pub(crate) fn swap_current(core: Option<Rc<RefCell<Core>>>) -> Option<Rc<RefCell<Core>>> {
+    CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), core))
+}
+
+/// Whether the thread's current simulation was made current by a session's `enter`
+/// guard (`Runtime::session_enter`) rather than by a run: tasks can be spawned, but no
+/// task is being polled.
+pub fn in_session_enter() -> bool {
+    in_simulation() && !IN_RUN.get()
+}
+
 /// Marks the thread as inside a simulation until dropped.
 #[derive(Debug)]
 pub(crate) struct Enter {
     quiet_before: bool,
+    in_run_before: bool,
 }
 
 impl Enter {
@@ -115,6 +131,7 @@ impl Enter {
         });
         Enter {
             quiet_before: QUIET_PANICS.replace(true),
+            in_run_before: IN_RUN.replace(true),
         }
     }
 }
@@ -122,6 +139,7 @@ impl Enter {
 impl Drop for Enter {
     fn drop(&mut self) {
         QUIET_PANICS.set(self.quiet_before);
+        IN_RUN.set(self.in_run_before);
         crate::seal::leave();
         CURRENT.with(|current| current.borrow_mut().take());
     }
@@ -169,7 +187,12 @@ pub(crate) fn take_panic_location() -> Option<String> {
 /// Installs (once per process) a panic hook that, on a thread inside a simulation,
 /// records the panic's location instead of printing it: a panic there is data for the
 /// run's outcome. Elsewhere it defers to the hook that was installed before.
-fn install_panic_hook() {
+///
+/// A run installs it when it starts; a program that sets a hook of its own around a
+/// run (to capture a panic's location, say) calls this first, so that its hook replaces
+/// detsim's for its duration rather than being wrapped by it (the tokio facade's
+/// `Runtime` does it when built).
+pub fn install_panic_hook() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = panic::take_hook();

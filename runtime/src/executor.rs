@@ -399,6 +399,20 @@ impl Core {
         }
     }
 
+    /// Makes the root slot ready for a session's next `block_on` (see
+    /// `runtime/session.rs`) once the last root completed; nothing on a fresh run.
+    pub(crate) fn rearm_root(&mut self) {
+        let slot = &mut self.slots[0];
+        if slot.state != State::Finished {
+            return;
+        }
+        slot.state = State::Ready;
+        self.ready.push(0);
+        if self.track_ready {
+            self.chooser.on_ready(Id::ROOT);
+        }
+    }
+
     /// Takes a vacant slot (lowest index first) for a new task with the next id.
     fn alloc(&mut self, name: Option<String>, location: Option<&'static Location<'static>>) -> u32 {
         let id = Id(self.next_id);

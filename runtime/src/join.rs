@@ -47,9 +47,11 @@ impl<T> JoinHandle<T> {
     }
 
     /// Cancels the task: its future is dropped before its next poll, and awaiting this
-    /// handle gives a cancelled [`JoinError`]. Does nothing if the task already finished.
+    /// handle gives a cancelled [`JoinError`]. Does nothing if the task already finished,
+    /// or outside any simulation (after its run ended, as tokio allows: a run's end
+    /// drops its tasks).
     pub fn abort(&self) {
-        if self.spent {
+        if self.spent || !context::in_simulation() {
             return;
         }
         let dropped = context::with_core("JoinHandle::abort", |core| core.abort(self.key));
@@ -60,9 +62,12 @@ impl<T> JoinHandle<T> {
         }
     }
 
-    /// Whether the task has finished: completed, panicked or been cancelled.
+    /// Whether the task has finished: completed, panicked or been cancelled. Outside
+    /// any simulation, true: the run that had the task has ended (or is between two
+    /// `block_on`s of a session, where nothing runs).
     pub fn is_finished(&self) -> bool {
         self.spent
+            || !context::in_simulation()
             || context::with_core("JoinHandle::is_finished", |core| core.is_finished(self.key))
     }
 

@@ -73,7 +73,7 @@ pub use choice::ReadyView;
 pub use choice::{
     Chooser, ChooserSpec, DecisionKind, Fifo, Options, PollEnd, Random, Replay, decide,
 };
-pub use context::in_simulation;
+pub use context::{in_session_enter, in_simulation, install_panic_hook};
 pub use entropy::thread_drew_os_randomness;
 #[doc(hidden)]
 pub use entropy::{__note_os_randomness_for_tests, __set_sealing};
@@ -85,7 +85,7 @@ pub use outcome::{
     UserRng,
 };
 pub use pct::Pct;
-pub use runtime::Runtime;
+pub use runtime::{Runtime, SessionEnter};
 pub use task::spawn;
 pub use trace::Trace;
 

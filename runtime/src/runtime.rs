@@ -25,6 +25,10 @@ use crate::task::ErasedTask;
 use crate::trace::Trace;
 use crate::waker;
 
+mod session;
+
+pub use session::SessionEnter;
+
 /// The slot of the root future (task `t0`).
 const ROOT_INDEX: u32 = 0;
 
@@ -268,8 +272,21 @@ impl Runtime {
         crate::seal::set_allow_threads(self.allow_threads);
         let mut root = pin!(Some(future));
         let mut output = None;
+        let outcome = self.drive(root.as_mut(), &mut output);
+        let output = outcome.map(|()| output.take().expect("the root future completed"));
+        self.end_run(output, root)
+    }
+
+    /// Polls tasks, `root` as `t0`, until `root` completes (its output in `output`) or
+    /// the run fails. The caller has entered the core.
+    fn drive<F: Future>(
+        &mut self,
+        mut root: Pin<&mut Option<F>>,
+        output: &mut Option<F::Output>,
+    ) -> Result<(), RunError> {
+        let beat = self.core.borrow().beat.clone();
         let mut foreign_wakers = Vec::new();
-        let outcome = loop {
+        loop {
             let step = match self.next_step(&mut foreign_wakers) {
                 Next::Poll(step) => step,
                 Next::Fire => {
@@ -289,7 +306,7 @@ impl Runtime {
             let result = panic::catch_unwind(AssertUnwindSafe(|| match cell.as_mut() {
                 Some(cell) => cell.as_mut().poll_task(&mut cx),
                 None => match root.as_mut().as_pin_mut() {
-                    Some(root) => root.poll(&mut cx).map(|value| output = Some(value)),
+                    Some(root) => root.poll(&mut cx).map(|value| *output = Some(value)),
                     None => unreachable!("the root future is polled after it finished"),
                 },
             }));
@@ -304,9 +321,7 @@ impl Runtime {
             if let Some(outcome) = self.settle(index, cell, result) {
                 break outcome;
             }
-        };
-        let output = outcome.map(|()| output.take().expect("the root future completed"));
-        self.end_run(output, root)
+        }
     }
 
     /// The end of a run: teardown, the root first (it holds most handles), then every
