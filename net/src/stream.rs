@@ -63,6 +63,29 @@ impl TcpListener {
     }
 }
 
+impl TcpListener {
+    /// Always an error: a simulated listener cannot wrap an OS socket (bind inside the
+    /// simulation instead).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        drop(listener);
+        Err(no_os_socket("TcpListener::from_std"))
+    }
+
+    /// Always an error: a simulated listener has no OS socket to give.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        Err(no_os_socket("TcpListener::into_std"))
+    }
+}
+
+impl TryFrom<std::net::TcpListener> for TcpListener {
+    type Error = io::Error;
+
+    /// Always an error (see [`TcpListener::from_std`]).
+    fn try_from(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::from_std(listener)
+    }
+}
+
 impl Drop for TcpListener {
     fn drop(&mut self) {
         let index = self.sock.index;
@@ -244,6 +267,129 @@ impl TcpStream {
         self.with("detsim::net::TcpStream::poll_shutdown", |w, ep| {
             w.shutdown_write(ep)
         })
+    }
+}
+
+/// Readiness, vectored and `BufMut` reads, socket options, and the conversions to and
+/// from `std` (which a simulated stream cannot make).
+impl TcpStream {
+    /// Polls until a read would not wait (data, EOF or an error is there).
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with("detsim::net::TcpStream::poll_read_ready", |w, ep| {
+            w.poll_readable(ep, cx)
+        })
+        .map(Ok)
+    }
+
+    /// Polls until a write would not wait.
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with("detsim::net::TcpStream::poll_write_ready", |w, ep| {
+            w.poll_writable(ep, cx)
+        })
+        .map(Ok)
+    }
+
+    /// Reads what is there into `buf`'s spare capacity without waiting: `WouldBlock`
+    /// when nothing is.
+    pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        let mut bytes = vec![0; buf.remaining_mut().min(1 << 16)];
+        let n = self.try_read(&mut bytes)?;
+        buf.put_slice(&bytes[..n]);
+        Ok(n)
+    }
+
+    /// Reads what is there into `bufs`, in order, without waiting: `WouldBlock` when
+    /// nothing is.
+    pub fn try_read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        let total = bufs.iter().map(|b| b.len()).sum();
+        let mut bytes = vec![0; total];
+        let n = self.try_read(&mut bytes)?;
+        let mut rest = &bytes[..n];
+        for buf in bufs {
+            let take = rest.len().min(buf.len());
+            buf[..take].copy_from_slice(&rest[..take]);
+            rest = &rest[take..];
+        }
+        Ok(n)
+    }
+
+    /// Writes what fits of `bufs`, in order, without waiting: `WouldBlock` when nothing
+    /// does.
+    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let bufs: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_write_priv(&mut cx, &bufs) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Sets `SO_LINGER` (stored and read back by [`linger`](Self::linger); a close
+    /// always delivers what was written).
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        self.with("detsim::net::TcpStream::set_linger", |w, ep| {
+            w.endpoints[ep as usize].linger = linger;
+        });
+        Ok(())
+    }
+
+    /// Sets `SO_LINGER` to zero (see [`set_linger`](Self::set_linger)).
+    pub fn set_zero_linger(&self) -> io::Result<()> {
+        self.set_linger(Some(std::time::Duration::ZERO))
+    }
+
+    /// `SO_LINGER`: `None` unless set.
+    pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
+        Ok(self.with("detsim::net::TcpStream::linger", |w, ep| {
+            w.endpoints[ep as usize].linger
+        }))
+    }
+
+    /// Sets `IP_TTL` (stored and read back by [`ttl`](Self::ttl)).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.with("detsim::net::TcpStream::set_ttl", |w, ep| {
+            w.endpoints[ep as usize].ttl = ttl;
+        });
+        Ok(())
+    }
+
+    /// `IP_TTL`: 64 unless set.
+    pub fn ttl(&self) -> io::Result<u32> {
+        Ok(self.with("detsim::net::TcpStream::ttl", |w, ep| {
+            w.endpoints[ep as usize].ttl
+        }))
+    }
+
+    /// Always an error: a simulated stream cannot wrap an OS socket (connect inside the
+    /// simulation instead).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        drop(stream);
+        Err(no_os_socket("TcpStream::from_std"))
+    }
+
+    /// Always an error: a simulated stream has no OS socket to give.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        Err(no_os_socket("TcpStream::into_std"))
+    }
+}
+
+/// The error of the conversions between simulated and OS sockets.
+pub(crate) fn no_os_socket(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "`{what}`: a simulated socket has no OS socket, and an OS socket cannot join the \
+             simulated network (create sockets with bind/connect inside the simulation)"
+        ),
+    )
+}
+
+impl TryFrom<std::net::TcpStream> for TcpStream {
+    type Error = io::Error;
+
+    /// Always an error (see [`TcpStream::from_std`]).
+    fn try_from(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_std(stream)
     }
 }
 

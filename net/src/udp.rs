@@ -7,6 +7,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::io::ReadBuf;
 
 use crate::addr::{ToSocketAddrs, each_addr};
+use crate::world::udp::UdpOptions;
 use crate::world::{SockRef, World, try_with_sock, with_sock, with_world};
 
 /// A UDP socket (tokio's `UdpSocket`): datagrams keep their boundaries; on loopback
@@ -186,6 +187,142 @@ impl UdpSocket {
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.try_recv_from(buf).map(|(n, _)| n)
     }
+}
+
+/// Readiness, the `bytes::BufMut` receives, `peek_sender`, and the socket options.
+impl UdpSocket {
+    /// Waits until a datagram is queued (a receive would not wait).
+    pub async fn readable(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_recv_ready(cx)).await
+    }
+
+    /// Ready at once: sends never wait.
+    pub async fn writable(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Polls until a datagram is queued.
+    pub fn poll_recv_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_inner(cx, &mut ReadBuf::new(&mut []), true)
+            .map_ok(|_| ())
+    }
+
+    /// Always ready: sends never wait.
+    pub fn poll_send_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Waits for a datagram and appends it to `buf`'s spare capacity; returns the bytes
+    /// received.
+    pub async fn recv_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        self.recv_buf_from(buf).await.map(|(n, _)| n)
+    }
+
+    /// Waits for a datagram and appends it to `buf`; returns the bytes and the sender.
+    pub async fn recv_buf_from<B: bytes::BufMut>(
+        &self,
+        buf: &mut B,
+    ) -> io::Result<(usize, SocketAddr)> {
+        self.readable().await?;
+        self.try_recv_buf_from(buf)
+    }
+
+    /// Appends a queued datagram to `buf`: `WouldBlock` if none is queued.
+    pub fn try_recv_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        self.try_recv_buf_from(buf).map(|(n, _)| n)
+    }
+
+    /// Appends a queued datagram to `buf` and gives its sender: `WouldBlock` if none is
+    /// queued.
+    pub fn try_recv_buf_from<B: bytes::BufMut>(
+        &self,
+        buf: &mut B,
+    ) -> io::Result<(usize, SocketAddr)> {
+        let mut bytes = vec![0; buf.remaining_mut().min(crate::world::udp::MAX_DATAGRAM)];
+        let (n, from) = self.try_recv_from(&mut bytes)?;
+        buf.put_slice(&bytes[..n]);
+        Ok((n, from))
+    }
+
+    /// Looks at a queued datagram without removing it: `WouldBlock` if none is queued.
+    pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let mut read = ReadBuf::new(buf);
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_inner(&mut cx, &mut read, true) {
+            Poll::Ready(result) => result.map(|from| (read.filled().len(), from)),
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Waits for a datagram and gives its sender, leaving it queued.
+    pub async fn peek_sender(&self) -> io::Result<SocketAddr> {
+        std::future::poll_fn(|cx| self.poll_peek_sender(cx)).await
+    }
+
+    /// Polls for a datagram and gives its sender, leaving it queued.
+    pub fn poll_peek_sender(&self, cx: &mut Context<'_>) -> Poll<io::Result<SocketAddr>> {
+        self.poll_inner(cx, &mut ReadBuf::new(&mut []), true)
+    }
+
+    /// The sender of the queued datagram, left queued: `WouldBlock` if none is queued.
+    pub fn try_peek_sender(&self) -> io::Result<SocketAddr> {
+        self.try_peek_from(&mut []).map(|(_, from)| from)
+    }
+
+    /// Always an error: a simulated socket cannot wrap an OS socket (bind inside the
+    /// simulation instead).
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        drop(socket);
+        Err(crate::stream::no_os_socket("UdpSocket::from_std"))
+    }
+
+    /// Always an error: a simulated socket has no OS socket to give.
+    pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
+        Err(crate::stream::no_os_socket("UdpSocket::into_std"))
+    }
+
+    fn options<R>(&self, f: impl FnOnce(&mut UdpOptions) -> R) -> io::Result<R> {
+        Ok(self.with("detsim::net::UdpSocket options", |w, s| {
+            f(&mut w.udps[s as usize].options)
+        }))
+    }
+}
+
+/// Socket options: each setter stores the value its getter gives back; none changes
+/// how the simulated network delivers.
+macro_rules! options {
+    ($($(#[$doc:meta])* $get:ident, $set:ident: $ty:ty;)*) => {
+        impl UdpSocket {
+            $(
+                $(#[$doc])*
+                pub fn $get(&self) -> io::Result<$ty> {
+                    self.options(|options| options.$get)
+                }
+
+                /// Sets the option of the same name (stored; changes no delivery).
+                pub fn $set(&self, value: $ty) -> io::Result<()> {
+                    self.options(|options| options.$get = value)
+                }
+            )*
+        }
+    };
+}
+
+options! {
+    /// `IP_TTL` (64 unless set).
+    ttl, set_ttl: u32;
+    /// `IP_TOS` (0 unless set).
+    tos_v4, set_tos_v4: u32;
+    /// `IPV6_TCLASS` (0 unless set).
+    tclass_v6, set_tclass_v6: u32;
+    /// `SO_BROADCAST` (false unless set).
+    broadcast, set_broadcast: bool;
+    /// `IP_MULTICAST_LOOP` (true unless set).
+    multicast_loop_v4, set_multicast_loop_v4: bool;
+    /// `IPV6_MULTICAST_LOOP` (true unless set).
+    multicast_loop_v6, set_multicast_loop_v6: bool;
+    /// `IP_MULTICAST_TTL` (1 unless set).
+    multicast_ttl_v4, set_multicast_ttl_v4: u32;
 }
 
 impl Drop for UdpSocket {

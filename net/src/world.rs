@@ -36,7 +36,7 @@ use rand_chacha::ChaCha8Rng;
 
 mod link;
 mod tcp;
-mod udp;
+pub(crate) mod udp;
 
 pub(crate) use link::chance;
 pub use link::{LinkFaults, TCP_TIMEOUT};

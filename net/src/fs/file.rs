@@ -26,15 +26,42 @@ use super::{
 
 /// Options to open a [`File`] (tokio's `OpenOptions`, std's rules: `create`,
 /// `create_new` and `truncate` need write access; `truncate` excludes `append`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OpenOptions {
     flags: OpenFlags,
+    /// Unix `mode` and `custom_flags`: accepted and shown by `Debug`, not kept by the
+    /// simulated disk.
+    mode: u32,
+    custom_flags: i32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions {
+            flags: OpenFlags::default(),
+            mode: 0o666,
+            custom_flags: 0,
+        }
+    }
 }
 
 impl OpenOptions {
     /// No access at all until set.
     pub fn new() -> OpenOptions {
         OpenOptions::default()
+    }
+
+    /// The Unix mode of a created file (accepted, not kept: no permissions are
+    /// simulated).
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Extra Unix `open` flags (accepted, not applied).
+    pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
+        self.custom_flags = flags;
+        self
     }
 
     /// Read access.
@@ -99,7 +126,12 @@ pub struct File {
     /// The latency timer of the poll operation under way (`poll_read`, `poll_write`,
     /// `poll_complete`), once armed.
     delay: Option<Sleep>,
+    /// tokio's `max_buf_size`: kept and read back (reads and writes complete whole).
+    max_buf_size: usize,
 }
+
+/// tokio's default `max_buf_size` (2 MiB).
+const DEFAULT_MAX_BUF_SIZE: usize = 2 * 1024 * 1024;
 
 impl File {
     fn open_with(path: &Path, flags: OpenFlags, what: &str) -> io::Result<File> {
@@ -119,6 +151,7 @@ impl File {
             pos: 0,
             seek: None,
             delay: None,
+            max_buf_size: DEFAULT_MAX_BUF_SIZE,
         })
     }
 
@@ -305,6 +338,7 @@ impl File {
             pos: self.pos,
             seek: None,
             delay: None,
+            max_buf_size: self.max_buf_size,
         })
     }
 
@@ -317,6 +351,54 @@ impl File {
     pub fn path(&self) -> PathBuf {
         PathBuf::from(&self.path)
     }
+
+    /// Sets tokio's largest buffer of one blocking read or write (kept and read back by
+    /// [`max_buf_size`](Self::max_buf_size); a simulated read or write completes whole).
+    ///
+    /// # Panics
+    /// If `max_buf_size` is 0, as tokio does.
+    #[track_caller]
+    pub fn set_max_buf_size(&mut self, max_buf_size: usize) {
+        assert!(max_buf_size > 0, "`max_buf_size` must be greater than 0");
+        self.max_buf_size = max_buf_size;
+    }
+
+    /// See [`set_max_buf_size`](Self::set_max_buf_size) (2 MiB unless set).
+    pub fn max_buf_size(&self) -> usize {
+        self.max_buf_size
+    }
+
+    /// Always an `Unsupported` error: the simulated disk keeps no timestamps.
+    pub async fn set_times(&self, times: std::fs::FileTimes) -> io::Result<()> {
+        let _ = times;
+        Err(super::no_timestamps())
+    }
+
+    /// Panics: a simulated file has no OS file to give (read its contents instead).
+    pub async fn into_std(self) -> std::fs::File {
+        panic!("{}", no_os_file("File::into_std"))
+    }
+
+    /// Always `Err(self)`: a simulated file has no OS file to give.
+    pub fn try_into_std(self) -> Result<std::fs::File, File> {
+        Err(self)
+    }
+
+    /// Panics: an OS file cannot join a simulated disk (bring real files in with a
+    /// [`Fixture`](super::Fixture)).
+    #[track_caller]
+    pub fn from_std(file: std::fs::File) -> File {
+        drop(file);
+        panic!("{}", no_os_file("File::from_std"))
+    }
+}
+
+fn no_os_file(what: &str) -> String {
+    format!(
+        "`{what}`: a simulated file has no OS file, and an OS file cannot join the simulated \
+         disk (bring real files in with detsim::fs::Fixture, or test this code without \
+         --cfg detsim)"
+    )
 }
 
 impl Drop for File {

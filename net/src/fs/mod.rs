@@ -62,6 +62,8 @@ use crate::cluster::DiskFaults;
 use disk::Disk;
 pub use file::{File, OpenOptions};
 use ops::{OpenFlags, components, error};
+/// The times [`File::set_times`] takes (std's type, as tokio re-exports it).
+pub use std::fs::FileTimes;
 
 /// The run's disks, by runtime node (0: the test body's host).
 #[derive(Debug)]
@@ -241,6 +243,81 @@ impl Metadata {
     pub fn file_type(&self) -> FileType {
         self.file_type
     }
+
+    /// The permissions a new entry gets on Linux (`0o644` for a file, `0o755` for a
+    /// directory): the simulated disk keeps no permissions.
+    #[cfg(unix)]
+    pub fn permissions(&self) -> std::fs::Permissions {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(if self.file_type.dir { 0o755 } else { 0o644 })
+    }
+
+    /// Always an `Unsupported` error: the simulated disk keeps no timestamps.
+    pub fn modified(&self) -> io::Result<std::time::SystemTime> {
+        Err(no_timestamps())
+    }
+
+    /// Always an `Unsupported` error: the simulated disk keeps no timestamps.
+    pub fn accessed(&self) -> io::Result<std::time::SystemTime> {
+        Err(no_timestamps())
+    }
+
+    /// Always an `Unsupported` error: the simulated disk keeps no timestamps.
+    pub fn created(&self) -> io::Result<std::time::SystemTime> {
+        Err(no_timestamps())
+    }
+}
+
+pub(crate) fn no_timestamps() -> io::Error {
+    io::Error::new(
+        ErrorKind::Unsupported,
+        "the simulated disk keeps no timestamps (modified, accessed, created, set_times)",
+    )
+}
+
+/// Creates directories (tokio's `DirBuilder`): [`create_dir`], or [`create_dir_all`]
+/// when `recursive`. The mode is accepted and not kept (no permissions are simulated).
+#[derive(Debug, Default)]
+pub struct DirBuilder {
+    recursive: bool,
+    mode: Option<u32>,
+}
+
+impl DirBuilder {
+    /// Non-recursive, default mode.
+    pub fn new() -> DirBuilder {
+        DirBuilder::default()
+    }
+
+    /// Whether missing parent directories are created too.
+    pub fn recursive(&mut self, recursive: bool) -> &mut Self {
+        self.recursive = recursive;
+        self
+    }
+
+    /// The mode of new directories (accepted, not kept).
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Creates `path` on the current host's disk.
+    pub async fn create(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        match self.recursive {
+            true => create_dir_all(path).await,
+            false => create_dir(path).await,
+        }
+    }
+}
+
+/// Always an `Unsupported` error: the simulated disk has no symbolic links.
+pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let _ = original;
+    Err(error(
+        ErrorKind::Unsupported,
+        "the simulated disk has no symbolic links",
+        link.as_ref(),
+    ))
 }
 
 /// Whether an entry is a file or a directory (std's `FileType`'s methods).

@@ -54,6 +54,9 @@ pub(crate) struct Endpoint {
     /// Bytes written and not yet read by the peer.
     in_flight: usize,
     nodelay: bool,
+    /// `SO_LINGER` and `IP_TTL`: stored and read back.
+    pub(crate) linger: Option<std::time::Duration>,
+    pub(crate) ttl: u32,
     readers: Waiters,
     writers: Waiters,
 }
@@ -93,6 +96,8 @@ impl World {
             bound: None,
             in_flight: 0,
             nodelay: false,
+            linger: None,
+            ttl: 64,
             readers: Waiters::default(),
             writers: Waiters::default(),
         });

@@ -28,6 +28,35 @@ pub(crate) struct Udp {
     queue: VecDeque<(Vec<u8>, SocketAddr)>,
     closed: bool,
     readers: Waiters,
+    /// Socket options: stored and read back, they change no delivery.
+    pub(crate) options: UdpOptions,
+}
+
+/// The socket options a simulated UDP socket keeps (tokio's getters and setters), with
+/// Linux's defaults.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UdpOptions {
+    pub(crate) ttl: u32,
+    pub(crate) tos_v4: u32,
+    pub(crate) tclass_v6: u32,
+    pub(crate) broadcast: bool,
+    pub(crate) multicast_loop_v4: bool,
+    pub(crate) multicast_loop_v6: bool,
+    pub(crate) multicast_ttl_v4: u32,
+}
+
+impl Default for UdpOptions {
+    fn default() -> UdpOptions {
+        UdpOptions {
+            ttl: 64,
+            tos_v4: 0,
+            tclass_v6: 0,
+            broadcast: false,
+            multicast_loop_v4: true,
+            multicast_loop_v6: true,
+            multicast_ttl_v4: 1,
+        }
+    }
 }
 
 impl World {
@@ -42,6 +71,7 @@ impl World {
             queue: VecDeque::new(),
             closed: false,
             readers: Waiters::default(),
+            options: UdpOptions::default(),
         });
         Ok(index)
     }
