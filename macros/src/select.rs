@@ -11,6 +11,8 @@
 //! 4. drop the futures, then run the winner's handler `h_i` (so it may use what the
 //!    futures borrowed), or `else` when every branch is disabled.
 //!
+//! A `select!` with only an `else` branch is that branch's handler (as tokio's is).
+//!
 //! No `unsafe` in the expansion: each future is pinned with `core::pin::pin!`.
 
 use proc_macro2::{Span, TokenStream};
@@ -120,10 +122,10 @@ impl Parse for Select {
             }
             branches.push(input.parse()?);
         }
-        if branches.is_empty() {
+        if branches.is_empty() && otherwise.is_none() {
             return Err(syn::Error::new(
                 Span::call_site(),
-                "select! needs at least one branch other than `else`",
+                "select! needs at least one branch",
             ));
         }
         Ok(Select {
@@ -224,15 +226,18 @@ fn prelude(branches: &[Branch], futures: &[syn::Ident]) -> (TokenStream, TokenSt
             }
         })
     });
-    let pin_futures = branches.iter().zip(futures).map(|(b, name)| {
-        let future = &b.future;
-        quote! {
-            let mut #name = ::core::pin::pin!(
-                ::core::future::IntoFuture::into_future(#future)
+    // One `let` for all the futures, as tokio's expansion has: a temporary borrowed in
+    // a branch's future (`&mut ready(())`) lives as long as the `select!`.
+    let exprs = branches.iter().map(|b| &b.future);
+    let pin_futures = quote! {
+        let (#(#futures,)*) = (#(#exprs,)*);
+        #(
+            let mut #futures = ::core::pin::pin!(
+                ::core::future::IntoFuture::into_future(#futures)
             );
-        }
-    });
-    (quote!(#(#preconditions)*), quote!(#(#pin_futures)*))
+        )*
+    };
+    (quote!(#(#preconditions)*), pin_futures)
 }
 
 /// `count` identifiers `{prefix}{i}`.
@@ -249,6 +254,10 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         branches,
         otherwise,
     } = syn::parse2(input)?;
+    if branches.is_empty() {
+        // tokio's else-only form: the `else` handler, with nothing to wait for.
+        return Ok(quote!({ #otherwise }));
+    }
     let count = branches.len();
     let variants = numbered("B", count);
     let generics = numbered("__DetsimT", count);
@@ -283,7 +292,8 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         }
         let mut __detsim_disabled = [false; #count];
         #preconditions
-        let __detsim_out = {
+        #[allow(unused_mut)]
+        let mut __detsim_out = {
             #pin_futures
             ::core::future::poll_fn(|__detsim_cx| { #poll_body }).await
         };

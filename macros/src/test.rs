@@ -154,6 +154,7 @@ struct TokioArgs {
     flavor: String,
     worker_threads: Option<u64>,
     start_paused: bool,
+    name: Option<LitStr>,
 }
 
 fn tokio_args(args: TokenStream, attribute: &str) -> syn::Result<TokioArgs> {
@@ -162,6 +163,7 @@ fn tokio_args(args: TokenStream, attribute: &str) -> syn::Result<TokioArgs> {
         flavor: "current_thread".to_owned(),
         worker_threads: None,
         start_paused: false,
+        name: None,
     };
     for (name, lit, span) in parse_args(args)? {
         match (name.as_str(), &lit) {
@@ -184,6 +186,7 @@ fn tokio_args(args: TokenStream, attribute: &str) -> syn::Result<TokioArgs> {
                 parsed.worker_threads = Some(n);
             }
             ("start_paused", Lit::Bool(b)) => parsed.start_paused = b.value,
+            ("name", Lit::Str(s)) => parsed.name = Some(s.clone()),
             ("crate", Lit::Str(s)) => parsed.krate = s.parse::<syn::Path>()?.to_token_stream(),
             // tokio's unstable option: accepted, the simulation fails the run on any
             // unobserved panic anyway.
@@ -193,7 +196,7 @@ fn tokio_args(args: TokenStream, attribute: &str) -> syn::Result<TokioArgs> {
                     span,
                     format!(
                         "unknown argument: {attribute} takes `flavor`, `worker_threads`, \
-                         `start_paused` and `crate`"
+                         `start_paused`, `name` and `crate`"
                     ),
                 ));
             }
@@ -218,9 +221,14 @@ pub(crate) fn tokio_test(args: TokenStream, item: TokenStream) -> syn::Result<To
         flavor,
         worker_threads,
         start_paused,
+        name,
     } = tokio_args(args, "#[tokio::test]")?;
     let worker_threads = match worker_threads {
         Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let name = match name {
+        Some(name) => quote!(::core::option::Option::Some(#name)),
         None => quote!(::core::option::Option::None),
     };
     let body = body_closure(&item);
@@ -232,6 +240,7 @@ pub(crate) fn tokio_test(args: TokenStream, item: TokenStream) -> syn::Result<To
                     flavor: #flavor,
                     worker_threads: #worker_threads,
                     start_paused: #start_paused,
+                    name: #name,
                 },
                 #body,
             );
@@ -244,12 +253,18 @@ pub(crate) fn tokio_test(args: TokenStream, item: TokenStream) -> syn::Result<To
 pub(crate) fn tokio_main(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let item: ItemFn = syn::parse2(item)?;
     check_fn(&item, "#[tokio::main]", true)?;
-    let TokioArgs { krate, flavor, .. } = tokio_args(args, "#[tokio::main]")?;
+    let TokioArgs {
+        krate,
+        flavor,
+        name,
+        ..
+    } = tokio_args(args, "#[tokio::main]")?;
     let builder = if flavor == "multi_thread" {
         quote!(new_multi_thread)
     } else {
         quote!(new_current_thread)
     };
+    let name = name.map(|name| quote!(.name(#name)));
     let attrs = &item.attrs;
     let vis = &item.vis;
     let sig = {
@@ -263,6 +278,7 @@ pub(crate) fn tokio_main(args: TokenStream, item: TokenStream) -> syn::Result<To
         #vis #sig {
             let __detsim_body = async #block;
             #krate::runtime::Builder::#builder()
+                #name
                 .enable_all()
                 .build()
                 .expect("Failed building the Runtime")
