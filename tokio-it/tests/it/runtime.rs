@@ -70,3 +70,56 @@ fn real_tokio_inside_a_simulation_panics_no_reactor() {
         failure.message
     );
 }
+
+/// A runtime is used as tokio's is, outside `block_on` too: `spawn` before the first
+/// `block_on`, `enter` then `tokio::spawn`, tasks that go on from one `block_on` to
+/// the next, and tasks dropped with the runtime.
+#[test]
+fn runtime_is_usable_outside_block_on() {
+    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    let early = rt.spawn(async { 1 + 1 });
+    assert_eq!(rt.block_on(early).unwrap(), 2);
+
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    let sleeper = rt.spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        tx.send(7).unwrap();
+    });
+    // The first block_on ends before the sleeper wakes; the second one waits for it.
+    rt.block_on(async { tokio::time::sleep(Duration::from_secs(1)).await });
+    assert!(rx.try_recv().is_err(), "the sleeper is still asleep");
+    rt.block_on(sleeper).unwrap();
+    assert_eq!(rx.try_recv().unwrap(), 7);
+
+    {
+        let _guard = rt.enter();
+        assert_eq!(Handle::current().id(), rt.handle().id());
+        let spawned = tokio::spawn(async { 3 });
+        assert_eq!(rt.block_on(spawned).unwrap(), 3);
+    }
+    assert!(Handle::try_current().is_err(), "the guard is dropped");
+
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    rt.spawn(async move {
+        let _tx = tx;
+        std::future::pending::<()>().await
+    });
+    rt.block_on(tokio::task::yield_now());
+    assert!(rx.try_recv().is_err());
+    drop(rt);
+    assert_eq!(
+        rx.try_recv(),
+        Err(tokio::sync::oneshot::error::TryRecvError::Closed),
+        "dropping the runtime drops its pending tasks"
+    );
+}
+
+#[test]
+fn runtime_ids_and_names() {
+    let one = Builder::new_current_thread().name("one").build().unwrap();
+    let two = Builder::new_multi_thread().build().unwrap();
+    assert_ne!(one.handle().id(), two.handle().id());
+    assert_eq!(one.handle().id(), one.handle().clone().id());
+    assert_eq!(one.handle().name(), Some("one"));
+    assert_eq!(two.handle().name(), None);
+}

@@ -339,3 +339,24 @@ mod simulated {
         assert!(replayed.contains(&token), "{replayed}");
     }
 }
+
+/// tokio's forms: an `else`-only `select!`, `ref mut` bindings, and a temporary
+/// borrowed in a branch's future.
+#[tokio::test]
+async fn select_forms_tokio_accepts() {
+    let only_else = tokio::select! {
+        else => 1,
+    };
+    assert_eq!(only_else, 1);
+
+    tokio::select! {
+        Some(ref mut text) = async { Some("1".to_string()) } => {
+            text.push('2');
+            assert_eq!(text, "12");
+        },
+    };
+
+    tokio::select! {
+        () = &mut std::future::ready(()) => {},
+    }
+}

@@ -13,20 +13,28 @@ pub struct TestConfig {
     pub worker_threads: Option<u64>,
     /// tokio's `start_paused`.
     pub start_paused: bool,
+    /// tokio's `name`: the runtime's name ([`Handle::name`](crate::runtime::Handle::name)).
+    pub name: Option<&'static str>,
 }
 
 /// The body of a `#[tokio::test]`: a detsim sweep of
 /// [`DEFAULT_TEST_SEEDS`](crate::simulation::DEFAULT_TEST_SEEDS) seeds (the `DETSIM_*`
 /// variables override), failing with detsim's report.
 #[track_caller]
-pub fn run_test<F, Fut>(_config: TestConfig, body: F)
+pub fn run_test<F, Fut>(config: TestConfig, body: F)
 where
     F: Fn() -> Fut + Sync,
     Fut: Future<Output = ()>,
 {
     detsim::Builder::new()
         .seeds(crate::simulation::DEFAULT_TEST_SEEDS)
-        .check(body);
+        .check(|| {
+            let body = body();
+            async move {
+                crate::runtime::enter_test_run(config);
+                body.await;
+            }
+        });
 }
 
 /// Which enabled branch of a non-`biased` `select!` is polled first: a

@@ -1,16 +1,28 @@
 //! `tokio::runtime` on detsim: a [`Handle`] to the simulation the caller runs in, and
-//! a [`Runtime`] whose `block_on` runs a future as one simulation.
+//! a [`Runtime`] that is one simulation over all its `block_on` calls.
 //!
-//! Inside a simulation (a `#[tokio::test]`, `#[tokio::main]`, or `Runtime::block_on`)
-//! [`Handle::current`] works and `spawn` spawns a simulated task. `block_on` inside a
-//! simulation is a clear panic: the simulation is one thread, and blocking it would
-//! stop every task. Outside one, [`Runtime::block_on`] runs the future as a simulation
-//! with seed 0, or the seed of `DETSIM_SEED` (decimal or `0x` hex).
+//! Inside a simulation (a `#[tokio::test]`, `#[tokio::main]`, `Runtime::block_on`, or
+//! under a [`Runtime::enter`] guard) [`Handle::current`] works and `spawn` spawns a
+//! simulated task. A [`Runtime`] is used as tokio's is: [`Runtime::spawn`] and
+//! [`Handle::spawn`] work outside `block_on` too (the task runs in the next
+//! `block_on`), tasks left pending by one `block_on` go on in the next, and dropping
+//! the runtime drops them. Its simulation runs with seed 0, or the seed of
+//! `DETSIM_SEED` (decimal or `0x` hex), on the thread that built it (`session.rs`).
+//! `block_on` inside a simulation is a clear panic: the simulation is one thread, and
+//! blocking it would stop every task.
 
+mod builder;
+mod session;
+
+pub use builder::{Builder, LocalOptions, LocalRuntime};
+
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use tokio::runtime::RuntimeFlavor;
 
@@ -19,12 +31,69 @@ use crate::task::JoinHandle;
 /// A handle to the running simulation (tokio's `runtime::Handle`).
 #[derive(Debug, Clone)]
 pub struct Handle {
-    _private: (),
+    id: Id,
+    name: Option<Arc<str>>,
+    /// Built with `new_multi_thread` (tokio's `RuntimeFlavor` is not `Clone`).
+    multi_thread: bool,
+    /// tokio's `start_paused`: whether the clock starts frozen (see `time::pause`).
+    pub(crate) start_paused: bool,
+    /// tokio's `enable_time` (or `enable_all`): without it, creating a timer panics.
+    pub(crate) time_enabled: bool,
 }
 
-/// What [`Handle::enter`] and [`Runtime::enter`] return; nothing to undo in simulation.
+/// A runtime's id (tokio's `runtime::Id`): unique among the runtimes of the process.
+/// Inside a `#[tokio::test]` sweep, whose runs have no `Runtime` value, the id of the
+/// sweep's one implicit runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(u64);
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Id {
+    /// A new id, unique in the process. Ids are never observed by the scheduler, so this
+    /// shared counter does not make runs depend on each other.
+    fn next() -> Id {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Id(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+thread_local! {
+    /// The handle of the `Runtime` whose `block_on` runs on this thread.
+    static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    /// The handle of the `#[tokio::test]` run on this thread, with the run's id.
+    static TEST: RefCell<Option<(u64, Handle)>> = const { RefCell::new(None) };
+}
+
+/// Called at the start of each run of a `#[tokio::test]`: the handle its code sees, with
+/// the test's `name`, flavor and `start_paused` arguments.
+pub(crate) fn enter_test_run(config: crate::__private::TestConfig) {
+    let handle = Handle {
+        id: TEST_RUNTIME,
+        name: config.name.map(Arc::from),
+        multi_thread: config.flavor == "multi_thread",
+        start_paused: config.start_paused,
+        time_enabled: true,
+    };
+    let run = detsim_runtime::run_id();
+    TEST.with(|test| *test.borrow_mut() = Some((run, handle)));
+}
+
+/// The id of the implicit runtime of `#[tokio::test]` runs (no `Runtime` value).
+const TEST_RUNTIME: Id = Id(0);
+
+/// What [`Handle::enter`] and [`Runtime::enter`] return: the runtime's simulation is
+/// current on this thread until it drops.
 #[derive(Debug)]
 pub struct EnterGuard<'a> {
+    /// `None` inside the simulation already (a `block_on` of it). Dropped after
+    /// `_current`, which puts back the thread's previous handle.
+    _current: Option<Restore>,
+    _session: Option<detsim_runtime::SessionEnter>,
     _handle: PhantomData<&'a Handle>,
 }
 
@@ -74,32 +143,71 @@ impl Handle {
 
     /// The handle of the simulation the caller runs in, or an error outside one.
     pub fn try_current() -> Result<Handle, TryCurrentError> {
-        if detsim_runtime::in_simulation() {
-            Ok(Handle { _private: () })
-        } else {
-            Err(TryCurrentError(()))
+        if !detsim_runtime::in_simulation() {
+            return Err(TryCurrentError(()));
         }
+        let current = CURRENT.with(|current| current.borrow().clone());
+        let test = || {
+            let run = detsim_runtime::run_id();
+            TEST.with(|test| match &*test.borrow() {
+                Some((test_run, handle)) if *test_run == run => Some(handle.clone()),
+                _ => None,
+            })
+        };
+        Ok(current.or_else(test).unwrap_or(Handle {
+            id: TEST_RUNTIME,
+            name: None,
+            multi_thread: false,
+            start_paused: false,
+            time_enabled: true,
+        }))
     }
 
-    /// Spawns a task into the simulation (see [`crate::task::spawn`]).
+    /// The runtime's id: handles of one runtime share it, two runtimes differ.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// The name given to [`Builder::name`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// What tokio's metrics would say of the simulation: one worker.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics { _private: () }
+    }
+
+    /// Spawns a task into the simulation (see [`crate::task::spawn`]); from outside
+    /// it, into this runtime's simulation, where it runs in the next `block_on`.
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        crate::task::spawn(future)
+        match detsim_runtime::in_simulation() {
+            true => crate::task::spawn(future),
+            false => session::spawn(self.id, future),
+        }
     }
 
     /// Runs a blocking closure as a simulated task (see
-    /// [`crate::task::spawn_blocking`]).
+    /// [`crate::task::spawn_blocking`]); from outside the simulation, as
+    /// [`spawn`](Handle::spawn) does.
     #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        crate::task::spawn_blocking(f)
+        match detsim_runtime::in_simulation() {
+            true => crate::task::spawn_blocking(f),
+            false => {
+                let _enter = self.enter();
+                crate::task::spawn_blocking(f)
+            }
+        }
     }
 
     /// Outside a simulation, runs `future` as one (see [`Runtime::block_on`]).
@@ -108,98 +216,100 @@ impl Handle {
     /// Inside a simulation, with a message that says to `.await` instead.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        block_on(future)
+        block_on(self, future)
     }
 
-    /// Enters the runtime's context (nothing to do in simulation).
+    /// Makes this runtime's simulation current on this thread until the guard drops:
+    /// `tokio::spawn` then spawns into it (the task runs in the next `block_on`), and
+    /// `time::Instant::now` reads its clock. Inside the simulation, does nothing.
     pub fn enter(&self) -> EnterGuard<'_> {
+        if detsim_runtime::in_simulation() {
+            return EnterGuard {
+                _current: None,
+                _session: None,
+                _handle: PhantomData,
+            };
+        }
+        let session = session::enter(self.id);
+        let previous = CURRENT.with(|current| current.replace(Some(self.clone())));
         EnterGuard {
+            _current: Some(Restore(previous)),
+            _session: Some(session),
             _handle: PhantomData,
         }
     }
 
-    /// Always `CurrentThread`: a simulation is one thread, whatever the flavor asked.
+    /// Whether this handle's runtime is a multi-thread one (as `runtime_flavor`).
+    pub(crate) fn is_multi_thread(&self) -> bool {
+        self.multi_thread
+    }
+
+    /// The flavor the runtime was built with (a simulation runs every flavor on one
+    /// thread, its scheduler interleaving tasks at every `.await`).
     pub fn runtime_flavor(&self) -> RuntimeFlavor {
-        RuntimeFlavor::CurrentThread
+        match self.multi_thread {
+            true => RuntimeFlavor::MultiThread,
+            false => RuntimeFlavor::CurrentThread,
+        }
     }
 }
 
 #[track_caller]
-fn block_on<F: Future>(future: F) -> F::Output {
-    assert!(!detsim_runtime::in_simulation(), "{BLOCK_ON_INSIDE}");
-    detsim_runtime::Runtime::new(seed_from_env()).block_on(future)
+fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
+    // Under an `enter` guard the simulation is current, but no `block_on` runs.
+    let inside = detsim_runtime::in_simulation() && (session::blocking() || !entered());
+    assert!(!inside, "{BLOCK_ON_INSIDE}");
+    let previous = CURRENT.with(|current| current.replace(Some(handle.clone())));
+    let _restore = Restore(previous);
+    session::block_on(handle.id, future)
 }
 
-/// `DETSIM_SEED`, else 0: read by detsim's one reader of the environment (decimal or
-/// `0x` hex; a malformed value panics naming the variable, the value and the form).
-fn seed_from_env() -> u64 {
-    detsim::__env_seed().unwrap_or(0)
+/// Whether the thread's current simulation was made current by an `enter` guard, rather
+/// than by a `#[tokio::test]` run.
+fn entered() -> bool {
+    detsim_runtime::in_session_enter()
 }
 
-/// Builds a [`Runtime`] (tokio's `runtime::Builder`); every setting is accepted and
-/// none changes the simulation: it always runs on one thread with a virtual clock.
+/// Puts back the thread's current handle when a `block_on` or an `enter` guard ends.
 #[derive(Debug)]
-pub struct Builder {
+struct Restore(Option<Handle>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CURRENT.with(|current| *current.borrow_mut() = previous);
+    }
+}
+
+/// Whether `error` says the runtime is shutting down (tokio's `is_rt_shutdown_err`).
+/// Always false in simulation: a simulated resource never outlives its run.
+pub fn is_rt_shutdown_err(error: &io::Error) -> bool {
+    let _ = error;
+    false
+}
+
+/// The index of the worker thread the caller runs on: `Some(0)` inside a simulation
+/// (its one thread), `None` outside one.
+pub fn worker_index() -> Option<usize> {
+    detsim_runtime::in_simulation().then_some(0)
+}
+
+/// tokio's `RuntimeMetrics`, for the simulation's one thread.
+#[derive(Debug, Clone)]
+pub struct RuntimeMetrics {
     _private: (),
 }
 
-impl Builder {
-    /// A builder for a current-thread runtime.
-    pub fn new_current_thread() -> Builder {
-        Builder { _private: () }
+impl RuntimeMetrics {
+    /// Always 1: a simulation runs its tasks on one thread.
+    pub fn num_workers(&self) -> usize {
+        1
     }
 
-    /// A builder for a multi-thread runtime: in simulation, one thread whose scheduler
-    /// interleaves tasks at every `.await`.
-    pub fn new_multi_thread() -> Builder {
-        Builder { _private: () }
-    }
-
-    /// Accepted; every driver is simulated.
-    pub fn enable_all(&mut self) -> &mut Self {
-        self
-    }
-
-    /// Accepted; I/O is simulated.
-    pub fn enable_io(&mut self) -> &mut Self {
-        self
-    }
-
-    /// Accepted; time is virtual.
-    pub fn enable_time(&mut self) -> &mut Self {
-        self
-    }
-
-    /// Accepted; time is always virtual (and auto-advances).
-    pub fn start_paused(&mut self, _start_paused: bool) -> &mut Self {
-        self
-    }
-
-    /// Accepted; a simulation is one thread.
-    pub fn worker_threads(&mut self, _count: usize) -> &mut Self {
-        self
-    }
-
-    /// Accepted; blocking closures run as simulated tasks.
-    pub fn max_blocking_threads(&mut self, _count: usize) -> &mut Self {
-        self
-    }
-
-    /// Accepted; no thread is started.
-    pub fn thread_name(&mut self, _name: impl Into<String>) -> &mut Self {
-        self
-    }
-
-    /// Accepted; no thread is started.
-    pub fn thread_stack_size(&mut self, _size: usize) -> &mut Self {
-        self
-    }
-
-    /// The runtime (never fails in simulation).
-    pub fn build(&mut self) -> io::Result<Runtime> {
-        Ok(Runtime {
-            handle: Handle { _private: () },
-        })
+    /// Always 0: every task is in the simulation's one ready set, none in a global
+    /// queue.
+    pub fn global_queue_depth(&self) -> usize {
+        0
     }
 }
 
@@ -223,31 +333,27 @@ impl Runtime {
     /// Inside a simulation, with a message that says to `.await` instead.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        block_on(future)
+        block_on(&self.handle, future)
     }
 
-    /// Spawns a task into the running simulation.
-    ///
-    /// # Panics
-    /// Outside a simulation: spawn from inside `block_on` instead (there is no
-    /// simulation to hold the task before it starts).
+    /// Spawns a task into this runtime's simulation (see [`Handle::spawn`]).
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        crate::task::spawn(future)
+        self.handle.spawn(future)
     }
 
-    /// Runs a blocking closure as a simulated task of the running simulation.
+    /// Runs a blocking closure as a simulated task (see [`Handle::spawn_blocking`]).
     #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        crate::task::spawn_blocking(f)
+        self.handle.spawn_blocking(f)
     }
 
     /// The runtime's handle.
@@ -255,14 +361,35 @@ impl Runtime {
         &self.handle
     }
 
-    /// Enters the runtime's context (nothing to do in simulation).
+    /// See [`Handle::enter`].
     pub fn enter(&self) -> EnterGuard<'_> {
         self.handle.enter()
     }
 
-    /// Drops the runtime: a simulation ends with its `block_on`, so nothing is left.
+    /// Drops the runtime, and with it the tasks still pending (nothing waits: the
+    /// simulation's tasks run only inside `block_on`).
     pub fn shutdown_timeout(self, _duration: std::time::Duration) {}
 
     /// Drops the runtime (see [`shutdown_timeout`](Runtime::shutdown_timeout)).
     pub fn shutdown_background(self) {}
+
+    /// See [`Handle::metrics`].
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
+    }
+}
+
+impl Drop for Runtime {
+    /// Ends the runtime's simulation: its pending tasks are dropped, as tokio drops
+    /// them. A task's panic that nobody read fails here, as it fails a run.
+    fn drop(&mut self) {
+        let in_run = detsim_runtime::in_simulation() && !detsim_runtime::in_session_enter();
+        if in_run && !std::thread::panicking() {
+            panic!(
+                "Cannot drop a runtime in a context where blocking is not allowed. This \
+                 happens when a runtime is dropped from within an asynchronous context."
+            );
+        }
+        session::end(self.handle.id);
+    }
 }

@@ -37,7 +37,21 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    outside_panics("spawn");
     detsim_runtime::spawn(future)
+}
+
+/// Panics at the caller, as tokio does, when `what` is called outside a simulation.
+#[track_caller]
+#[inline]
+pub(crate) fn outside_panics(what: &str) {
+    if !detsim_runtime::in_simulation() {
+        panic!(
+            "`{what}` was called outside a simulation: there is no reactor running, must be \
+             called from the context of a Tokio 1.x runtime (a #[tokio::test], \
+             #[tokio::main], Runtime::block_on, or under Runtime::enter)"
+        );
+    }
 }
 
 /// Spawns a `!Send` future: the same as [`spawn`] in simulation, where every task runs
@@ -49,6 +63,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    outside_panics("spawn_local");
     detsim_runtime::spawn(future)
 }
 
@@ -76,10 +91,24 @@ where
 
 /// Runs `f` at once on the current task, as tokio does on a worker thread: in
 /// simulation no other task runs meanwhile.
+///
+/// # Panics
+/// As tokio's, inside a current-thread runtime (the default flavor of
+/// `#[tokio::test]`) or a `LocalSet`: "can call blocking only when running on the
+/// multi-threaded runtime".
+#[track_caller]
 pub fn block_in_place<F, R>(f: F) -> R
 where
     F: FnOnce() -> R,
 {
+    if detsim_runtime::in_simulation() && !detsim_runtime::in_session_enter() {
+        let multi_thread = crate::runtime::Handle::try_current()
+            .map(|handle| handle.is_multi_thread())
+            .unwrap_or(false);
+        if !multi_thread || local::in_local_set() {
+            panic!("can call blocking only when running on the multi-threaded runtime");
+        }
+    }
     f()
 }
 

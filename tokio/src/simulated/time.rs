@@ -16,11 +16,15 @@
 //! tokio's is), mapped the same way, so constructors that read it work in a plain
 //! `#[test]`.
 //!
-//! `pause`, `resume` and `advance` (tokio's `test-util` API) keep their signatures: the
-//! clock is always "paused" and auto-advances, so [`pause`] and [`resume`] do nothing,
-//! and [`advance`]`(d)` lets virtual time move forward by `d` (firing every timer due
-//! meanwhile, in deadline order) before it returns.
+//! `pause`, `resume` and `advance` (tokio's `test-util` API) keep tokio's rules (see
+//! `clock.rs`): the clock is always virtual and auto-advances; [`advance`]`(d)` lets
+//! virtual time move forward by `d` (firing every timer due meanwhile, in deadline
+//! order) before it returns. A [`Sleep`] is elapsed once a poll has seen its deadline
+//! pass, never before its first poll (as tokio's: `sleep_until(now)` is not elapsed
+//! until polled). Creating a timer outside a runtime, or on a runtime built without
+//! `enable_time`, panics at the caller, as on tokio.
 
+mod clock;
 mod interval;
 
 use std::fmt;
@@ -35,6 +39,7 @@ pub use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
+pub use clock::{advance, pause, resume};
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 
 /// Where the run starts, measured from the virtual origin.
@@ -221,20 +226,30 @@ impl fmt::Debug for Instant {
     }
 }
 
-/// Waits until `duration` has elapsed on the virtual clock. Panics outside a
-/// simulation.
+/// Waits until `duration` has elapsed on the virtual clock.
+///
+/// # Panics
+/// Outside a simulation, or on a runtime built without time (see `clock.rs`).
+#[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
+    clock::check_timers();
     let deadline = Instant::now()
         .checked_add(duration)
         .unwrap_or_else(Instant::far_future);
     sleep_until(deadline)
 }
 
-/// Waits until the virtual clock reaches `deadline` (at once if it has).
+/// Waits until the virtual clock reaches `deadline` (at its first poll if it has).
+///
+/// # Panics
+/// Outside a simulation, or on a runtime built without time (see `clock.rs`).
+#[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
+    clock::check_timers();
     Sleep {
         deadline,
         inner: detsim_runtime::time::sleep_until_coop(deadline.to_detsim()),
+        polled: false,
         _pin: PhantomPinned,
     }
 }
@@ -246,6 +261,9 @@ pin_project! {
     pub struct Sleep {
         deadline: Instant,
         inner: detsim_runtime::time::Sleep,
+        // Whether it was polled since created or reset: tokio's timer is elapsed only
+        // once it is registered and its deadline passed.
+        polled: bool,
         #[pin]
         _pin: PhantomPinned,
     }
@@ -257,9 +275,10 @@ impl Sleep {
         self.deadline
     }
 
-    /// Whether the deadline has passed. Panics outside a simulation.
+    /// Whether the deadline has passed, once polled (before its first poll, as
+    /// tokio's, a sleep is not elapsed). Panics outside a simulation.
     pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
+        self.polled && Instant::now() >= self.deadline
     }
 
     /// Moves the deadline (earlier or later); a sleep that has completed can be
@@ -267,6 +286,7 @@ impl Sleep {
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.project();
         *this.deadline = deadline;
+        *this.polled = false;
         // Dropping the old detsim sleep cancels its timer.
         *this.inner = detsim_runtime::time::sleep_until_coop(deadline.to_detsim());
     }
@@ -278,7 +298,9 @@ impl Future for Sleep {
     /// detsim's `Sleep` notes where the task waits: the caller's `.await`, passed on.
     #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(self.project().inner).poll(cx)
+        let this = self.project();
+        *this.polled = true;
+        Pin::new(this.inner).poll(cx)
     }
 }
 
@@ -292,6 +314,10 @@ impl fmt::Debug for Sleep {
 
 /// Runs `future` for at most `duration` of virtual time: `Ok(output)` if it finishes
 /// first, `Err(Elapsed)` otherwise. The future is polled before the clock is checked.
+///
+/// # Panics
+/// Outside a simulation, or on a runtime built without time (see `clock.rs`).
+#[track_caller]
 pub fn timeout<F: std::future::IntoFuture>(
     duration: Duration,
     future: F,
@@ -307,6 +333,7 @@ pub fn timeout<F: std::future::IntoFuture>(
 }
 
 /// Runs `future` until the virtual clock reaches `deadline` (see [`timeout`]).
+#[track_caller]
 pub fn timeout_at<F: std::future::IntoFuture>(
     deadline: Instant,
     future: F,
@@ -393,18 +420,4 @@ pub mod error {
             std::io::ErrorKind::TimedOut.into()
         }
     }
-}
-
-/// Does nothing: simulated time is always paused (it moves only when every task waits,
-/// straight to the next timer).
-pub fn pause() {}
-
-/// Does nothing: simulated time never runs on its own (see [`pause`]).
-pub fn resume() {}
-
-/// Lets virtual time move forward by `duration`: the caller sleeps `duration`, and
-/// every timer due meanwhile fires (in deadline order, other tasks running as they
-/// wake) before it returns. Panics outside a simulation.
-pub async fn advance(duration: Duration) {
-    sleep(duration).await;
 }

@@ -1,7 +1,7 @@
 //! `LocalSet`: in simulation every task already runs on one thread, so a `LocalSet`
 //! only keeps track of the tasks spawned through it (awaiting the set waits for them).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -31,8 +31,36 @@ impl<F: Future> Future for Tracked<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _local = InLocalSet::enter();
         self.project().future.poll(cx)
     }
+}
+
+thread_local! {
+    /// How many polls of `LocalSet` tasks (or `run_until` futures) are on the stack.
+    static IN_LOCAL_SET: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks a poll inside a `LocalSet` until dropped.
+struct InLocalSet;
+
+impl InLocalSet {
+    fn enter() -> InLocalSet {
+        IN_LOCAL_SET.set(IN_LOCAL_SET.get() + 1);
+        InLocalSet
+    }
+}
+
+impl Drop for InLocalSet {
+    fn drop(&mut self) {
+        IN_LOCAL_SET.set(IN_LOCAL_SET.get() - 1);
+    }
+}
+
+/// Whether the caller runs inside a `LocalSet` (a task of one, or `run_until`'s future),
+/// where tokio's `block_in_place` panics.
+pub(crate) fn in_local_set() -> bool {
+    IN_LOCAL_SET.get() > 0
 }
 
 /// Counts a live task of the set; dropping it (the task's future ended) wakes the set.
@@ -100,10 +128,16 @@ impl LocalSet {
 
     /// Runs `future` to completion; the set's tasks run alongside it.
     pub async fn run_until<F: Future>(&self, future: F) -> F::Output {
-        future.await
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            let _local = InLocalSet::enter();
+            future.as_mut().poll(cx)
+        })
+        .await
     }
 
     /// Runs `future` on `rt` (see [`Runtime::block_on`](crate::runtime::Runtime::block_on)).
+    #[track_caller]
     pub fn block_on<F: Future>(&self, rt: &crate::runtime::Runtime, future: F) -> F::Output {
         rt.block_on(future)
     }
