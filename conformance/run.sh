@@ -17,7 +17,7 @@
 # are kept in $CARGO_TARGET_DIR/results/ (results.tsv: file, test, status, reason).
 #
 # Environment: DETSIM_SEEDS (default 16 seeds per #[tokio::test]), TEST_TIMEOUT (seconds
-# per test, default 60), DETSIM_VERIFY (default off: a failing seed is not replayed in a
+# per test, default 20), DETSIM_VERIFY (default off: a failing seed is not replayed in a
 # fresh process), CARGO_TARGET_DIR (default target/conformance, target/conformance-real
 # with --real).
 set -uo pipefail
@@ -35,10 +35,10 @@ if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(sed 's/#.*//' file
 # The workspace's lock file pins the versions the facade is built with; cargo adds the
 # test-only packages to the copy.
 cp ../Cargo.lock Cargo.lock
-rm -rf tests && mkdir -p tests && cp -r "$src/support" tests/
+rm -rf tests && mkdir -p tests && cp -rp "$src/support" tests/
 for f in "${files[@]}"; do
     [ -f "$src/$f.rs" ] || { echo "no file tests/$f.rs in tokio $version's package" >&2; exit 2; }
-    cp "$src/$f.rs" tests/
+    cp -p "$src/$f.rs" tests/
 done
 if [ "$mode" = real ]; then
     unset RUSTFLAGS
@@ -54,6 +54,20 @@ rm -rf "$results" && mkdir -p "$results/logs"
 
 # Compile every file first (errors do not stop the others), then run file by file.
 cargo build -q --tests --keep-going >"$results/build.log" 2>&1
+
+# The first line of what a failing test's log says went wrong: a `should_panic` that did
+# not panic (as expected), detsim's failure message, or a panic's message.
+reason() {
+    local log=$1 line
+    line=$(grep -m1 -E 'did not panic as expected|panic did not contain expected string' "$log")
+    if [ -z "$line" ] && grep -q 'failed on seed' "$log"; then
+        line=$(sed -n '/failed on seed/,$p' "$log" | sed 1d | grep -v '^\s*$' | head -2 | paste -sd' ')
+    elif [ -z "$line" ]; then
+        line=$(grep -m1 -A1 'panicked at' "$log" | paste -sd' ')
+    fi
+    # "… panicked at file:line:col: message" (or the message on the next line).
+    sed -E 's/^.*panicked at [^ ]+:[0-9]+:[0-9]+:? *//; s/^ +//' <<<"$line" | cut -c1-200
+}
 
 # A test counts when it passes on real tokio; without tokio-passes.txt (or with --real),
 # every test the binary lists counts.
@@ -87,15 +101,15 @@ for f in "${files[@]}"; do
         grep -qxF "$t" <<<"$ignored" && continue
         counts "$f" "$t" || continue
         n=$((n + 1))
-        timeout -k 5 "${TEST_TIMEOUT:-60}" "$bin" --exact "$t" --test-threads=1 >"$log/$t.log" 2>&1
+        timeout -k 5 "${TEST_TIMEOUT:-20}" "$bin" --exact "$t" --test-threads=1 >"$log/$t.log" 2>&1
         rc=$?
         if [ $rc -eq 0 ] && grep -q '^test result: ok. 1 passed' "$log/$t.log"; then
             pass=$((pass + 1)); status=pass reason=""
         elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-            hangs=$((hangs + 1)); status=hang reason="no result after ${TEST_TIMEOUT:-60} s"
+            hangs=$((hangs + 1)); status=hang reason="no result after ${TEST_TIMEOUT:-20} s"
         else
             status=fail
-            reason=$(grep -A1 -m1 'panicked at' "$log/$t.log" | tail -1 | cut -c1-200)
+            reason=$(reason "$log/$t.log")
             [ -n "$reason" ] || reason="exit $rc"
         fi
         printf '%s\t%s\t%s\t%s\n' "$f" "$t" "$status" "$reason" >>"$results/results.tsv"
