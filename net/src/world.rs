@@ -274,7 +274,8 @@ pub(crate) fn net(what: &str) -> Rc<Net> {
         detsim_runtime::in_simulation(),
         "`{what}` was called outside a detsim simulation; the simulated network exists only \
          inside a run (`detsim::check`, a `detsim::Builder`, `#[tokio::test]` under \
-         `--cfg detsim`, or `Runtime::block_on`)"
+         `--cfg detsim`, or `Runtime::block_on`); in tokio's words, there is no reactor \
+         running, must be called from the context of a Tokio 1.x runtime"
     );
     let net = extension::run_state(|| Net {
         world: RefCell::new(World::new()),

@@ -81,7 +81,8 @@ fn state(what: &str) -> Rc<FsState> {
         detsim_runtime::in_simulation(),
         "`{what}` was called outside a detsim simulation; the simulated disks exist only \
          inside a run (`detsim::check`, a `detsim::Builder`, `#[tokio::test]` under \
-         `--cfg detsim`, or `Runtime::block_on`)"
+         `--cfg detsim`, or `Runtime::block_on`); in tokio's words, there is no reactor \
+         running, must be called from the context of a Tokio 1.x runtime"
     );
     extension::run_state(|| FsState {
         // The run's identity, the runtime's: a handle's epoch names its run.

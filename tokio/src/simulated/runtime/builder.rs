@@ -41,8 +41,14 @@ impl Builder {
     }
 
     /// Names the runtime ([`Handle::name`]).
+    ///
+    /// # Panics
+    /// If the name is blank, as tokio's does.
+    #[track_caller]
     pub fn name(&mut self, name: impl Into<String>) -> &mut Self {
-        self.name = Some(Arc::from(name.into()));
+        let name = name.into();
+        assert!(!name.trim().is_empty(), "runtime name shouldn't be empty");
+        self.name = Some(Arc::from(name));
         self
     }
 
@@ -92,22 +98,42 @@ impl Builder {
     }
 
     /// Accepted; the simulation has one ready set and no global queue.
-    pub fn global_queue_interval(&mut self, _interval: u32) -> &mut Self {
+    ///
+    /// # Panics
+    /// If 0, as tokio's does.
+    #[track_caller]
+    pub fn global_queue_interval(&mut self, value: u32) -> &mut Self {
+        assert!(value > 0, "global_queue_interval must be greater than 0");
         self
     }
 
     /// Accepted; simulated I/O is not polled from an event loop.
-    pub fn event_interval(&mut self, _interval: u32) -> &mut Self {
+    ///
+    /// # Panics
+    /// If 0, as tokio's does.
+    #[track_caller]
+    pub fn event_interval(&mut self, value: u32) -> &mut Self {
+        assert!(value > 0, "event_interval must be greater than 0");
         self
     }
 
     /// Accepted; simulated I/O is not polled from an event loop.
-    pub fn max_io_events_per_tick(&mut self, _capacity: usize) -> &mut Self {
+    ///
+    /// # Panics
+    /// If 0, as tokio's does.
+    #[track_caller]
+    pub fn max_io_events_per_tick(&mut self, value: usize) -> &mut Self {
+        assert!(value > 0, "max_io_events_per_tick must be non-zero");
         self
     }
 
     /// Accepted; simulated I/O is not polled from an event loop.
-    pub fn max_io_events_per_busy_tick(&mut self, _capacity: usize) -> &mut Self {
+    ///
+    /// # Panics
+    /// If 0, as tokio's does.
+    #[track_caller]
+    pub fn max_io_events_per_busy_tick(&mut self, value: usize) -> &mut Self {
+        assert!(value > 0, "max_io_events_per_busy_tick must be non-zero");
         self
     }
 
@@ -137,12 +163,22 @@ impl Builder {
     }
 
     /// Accepted; a simulation is one thread.
-    pub fn worker_threads(&mut self, _count: usize) -> &mut Self {
+    ///
+    /// # Panics
+    /// If 0, as tokio's does.
+    #[track_caller]
+    pub fn worker_threads(&mut self, value: usize) -> &mut Self {
+        assert!(value > 0, "Worker threads cannot be set to 0");
         self
     }
 
     /// Accepted; blocking closures run as simulated tasks.
-    pub fn max_blocking_threads(&mut self, _count: usize) -> &mut Self {
+    ///
+    /// # Panics
+    /// If 0, as tokio's does.
+    #[track_caller]
+    pub fn max_blocking_threads(&mut self, value: usize) -> &mut Self {
+        assert!(value > 0, "Max blocking threads cannot be set to 0");
         self
     }
 
