@@ -156,20 +156,23 @@ fn poll_arm(i: usize, branch: &Branch, future: &syn::Ident, variant: &syn::Ident
     StripBindingModes.visit_pat_mut(&mut check);
     quote! {
         #i => {
-            if let ::core::task::Poll::Ready(__detsim_output) =
-                ::core::future::Future::poll(#future.as_mut(), __detsim_cx)
-            {
-                __detsim_disabled[#i] = true;
-                #[allow(unused_variables, unreachable_patterns, clippy::redundant_pattern_matching)]
-                let __detsim_matches = match &__detsim_output {
-                    #check => true,
-                    _ => false,
-                };
-                if __detsim_matches {
-                    return ::core::task::Poll::Ready(
-                        __DetsimSelectOut::#variant(__detsim_output),
-                    );
-                }
+            // A `match`, not an `if let`: the output's type may stay unknown until the
+            // end of type checking (a never-ready future of `poll_fn(|_| panic!())`),
+            // which an `if let` pattern does not allow.
+            let __detsim_output = match ::core::future::Future::poll(#future.as_mut(), __detsim_cx) {
+                ::core::task::Poll::Ready(output) => output,
+                ::core::task::Poll::Pending => continue,
+            };
+            __detsim_disabled[#i] = true;
+            #[allow(unused_variables, unreachable_patterns, clippy::redundant_pattern_matching)]
+            let __detsim_matches = match &__detsim_output {
+                #check => true,
+                _ => false,
+            };
+            if __detsim_matches {
+                return ::core::task::Poll::Ready(
+                    __DetsimSelectOut::#variant(__detsim_output),
+                );
             }
         }
     }

@@ -340,8 +340,9 @@ mod simulated {
     }
 }
 
-/// tokio's forms: an `else`-only `select!`, `ref mut` bindings, and a temporary
-/// borrowed in a branch's future.
+/// tokio's forms: an `else`-only `select!`, `ref mut` bindings, a temporary borrowed
+/// in a branch's future, and a disabled branch whose future's output type is inferred
+/// only from the rest of the function.
 #[tokio::test]
 async fn select_forms_tokio_accepts() {
     let only_else = tokio::select! {
@@ -359,4 +360,11 @@ async fn select_forms_tokio_accepts() {
     tokio::select! {
         () = &mut std::future::ready(()) => {},
     }
+
+    let never = std::future::poll_fn(|_| panic!("a disabled branch is never polled"));
+    let value = tokio::select! {
+        _ = never, if false => unreachable!(),
+        v = async { 5 } => v,
+    };
+    assert_eq!(value, 5);
 }
