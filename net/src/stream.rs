@@ -66,12 +66,14 @@ impl TcpListener {
 impl TcpListener {
     /// Always an error: a simulated listener cannot wrap an OS socket (bind inside the
     /// simulation instead).
+    #[track_caller]
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         drop(listener);
         Err(no_os_socket("TcpListener::from_std"))
     }
 
     /// Always an error: a simulated listener has no OS socket to give.
+    #[track_caller]
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
         Err(no_os_socket("TcpListener::into_std"))
     }
@@ -81,6 +83,7 @@ impl TryFrom<std::net::TcpListener> for TcpListener {
     type Error = io::Error;
 
     /// Always an error (see [`TcpListener::from_std`]).
+    #[track_caller]
     fn try_from(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         TcpListener::from_std(listener)
     }
@@ -362,19 +365,28 @@ impl TcpStream {
 
     /// Always an error: a simulated stream cannot wrap an OS socket (connect inside the
     /// simulation instead).
+    #[track_caller]
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         drop(stream);
         Err(no_os_socket("TcpStream::from_std"))
     }
 
     /// Always an error: a simulated stream has no OS socket to give.
+    #[track_caller]
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         Err(no_os_socket("TcpStream::into_std"))
     }
 }
 
-/// The error of the conversions between simulated and OS sockets.
+/// The error of the conversions between simulated and OS sockets; outside a simulation,
+/// tokio's panic for a socket made with no runtime.
+#[track_caller]
 pub(crate) fn no_os_socket(what: &str) -> io::Error {
+    assert!(
+        detsim_runtime::in_simulation(),
+        "`{what}` was called outside a detsim simulation; in tokio's words, there is no \
+         reactor running, must be called from the context of a Tokio 1.x runtime"
+    );
     io::Error::new(
         io::ErrorKind::Unsupported,
         format!(
@@ -388,6 +400,7 @@ impl TryFrom<std::net::TcpStream> for TcpStream {
     type Error = io::Error;
 
     /// Always an error (see [`TcpStream::from_std`]).
+    #[track_caller]
     fn try_from(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         TcpStream::from_std(stream)
     }

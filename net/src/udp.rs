@@ -271,12 +271,14 @@ impl UdpSocket {
 
     /// Always an error: a simulated socket cannot wrap an OS socket (bind inside the
     /// simulation instead).
+    #[track_caller]
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         drop(socket);
         Err(crate::stream::no_os_socket("UdpSocket::from_std"))
     }
 
     /// Always an error: a simulated socket has no OS socket to give.
+    #[track_caller]
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
         Err(crate::stream::no_os_socket("UdpSocket::into_std"))
     }

@@ -123,3 +123,16 @@ fn runtime_ids_and_names() {
     assert_eq!(one.handle().name(), Some("one"));
     assert_eq!(two.handle().name(), None);
 }
+
+#[test]
+#[should_panic(expected = "Worker threads cannot be set to 0")]
+fn zero_worker_threads_panics() {
+    Builder::new_multi_thread().worker_threads(0);
+}
+
+#[tokio::test]
+#[should_panic(expected = "Cannot drop a runtime in a context where blocking is not allowed")]
+async fn dropping_a_runtime_inside_one_panics() {
+    let rt = Builder::new_current_thread().build().unwrap();
+    drop(rt);
+}

@@ -285,3 +285,31 @@ async fn consume_budget_lets_an_always_ready_loop_yield() {
     assert!(flag.load(Ordering::SeqCst), "the loop never yielded");
     assert!(rounds >= 1);
 }
+
+/// `block_on`'s own future is not a task: no id there, as on tokio.
+#[test]
+fn no_task_id_in_block_on() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert_eq!(task::try_id(), None);
+        assert!(
+            tokio::spawn(async { task::try_id() })
+                .await
+                .unwrap()
+                .is_some()
+        );
+    });
+}
+
+#[tokio::test]
+#[should_panic(expected = "can call blocking only when running on the multi-threaded runtime")]
+async fn block_in_place_on_a_current_thread_runtime_panics() {
+    task::block_in_place(|| {});
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn block_in_place_on_a_multi_thread_runtime_runs() {
+    assert_eq!(task::block_in_place(|| 3), 3);
+}

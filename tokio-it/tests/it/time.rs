@@ -206,3 +206,45 @@ async fn a_blocking_sleep_longer_than_its_timeout_elapses() {
     assert_eq!(value, 42);
     assert!(start.elapsed() >= MS * 20);
 }
+
+/// tokio's paused clock: a sleep is not elapsed before its first poll, even with its
+/// deadline now.
+#[tokio::test(start_paused = true)]
+async fn a_sleep_until_now_is_not_elapsed_before_its_first_poll() {
+    let sleep = sleep_until(Instant::now());
+    tokio::pin!(sleep);
+    assert!(!sleep.is_elapsed());
+    sleep.as_mut().await;
+    assert!(sleep.is_elapsed());
+}
+
+#[tokio::test]
+#[should_panic(expected = "time is already frozen")]
+async fn pausing_twice_panics() {
+    time::pause();
+    time::pause();
+}
+
+#[tokio::test]
+#[should_panic(expected = "time is not frozen")]
+async fn advancing_an_unpaused_clock_panics() {
+    time::advance(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "time is not frozen")]
+async fn resuming_twice_panics() {
+    time::resume();
+    time::resume();
+}
+
+#[test]
+#[should_panic(expected = "timers are disabled")]
+fn a_timer_on_a_runtime_without_time_panics() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let _ = timeout(Duration::from_millis(5), std::future::pending::<()>());
+    });
+}

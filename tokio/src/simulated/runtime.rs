@@ -317,6 +317,9 @@ impl RuntimeMetrics {
 #[derive(Debug)]
 pub struct Runtime {
     handle: Handle,
+    /// Dropped by `shutdown_timeout` or `shutdown_background`, which tokio allows
+    /// inside a runtime.
+    shutting_down: bool,
 }
 
 impl Runtime {
@@ -368,10 +371,17 @@ impl Runtime {
 
     /// Drops the runtime, and with it the tasks still pending (nothing waits: the
     /// simulation's tasks run only inside `block_on`).
-    pub fn shutdown_timeout(self, _duration: std::time::Duration) {}
+    ///
+    /// Inside another runtime's simulation (which tokio allows, unlike a plain drop),
+    /// the tasks are dropped when the thread ends instead.
+    pub fn shutdown_timeout(mut self, _duration: std::time::Duration) {
+        self.shutting_down = true;
+    }
 
     /// Drops the runtime (see [`shutdown_timeout`](Runtime::shutdown_timeout)).
-    pub fn shutdown_background(self) {}
+    pub fn shutdown_background(mut self) {
+        self.shutting_down = true;
+    }
 
     /// See [`Handle::metrics`].
     pub fn metrics(&self) -> RuntimeMetrics {
@@ -384,12 +394,15 @@ impl Drop for Runtime {
     /// them. A task's panic that nobody read fails here, as it fails a run.
     fn drop(&mut self) {
         let in_run = detsim_runtime::in_simulation() && !detsim_runtime::in_session_enter();
-        if in_run && !std::thread::panicking() {
+        if in_run && !self.shutting_down && !std::thread::panicking() {
             panic!(
                 "Cannot drop a runtime in a context where blocking is not allowed. This \
                  happens when a runtime is dropped from within an asynchronous context."
             );
         }
-        session::end(self.handle.id);
+        // A session cannot end inside another run (its teardown would run as that run).
+        if !in_run {
+            session::end(self.handle.id);
+        }
     }
 }

@@ -118,12 +118,24 @@ pub async fn yield_now() {
     detsim_runtime::yield_now().await;
 }
 
-/// The id of the task being polled. Panics outside a simulation.
+/// The id of the task being polled.
+///
+/// # Panics
+/// Outside a task, as tokio's: outside a simulation, and in the future a `block_on`
+/// (or a `#[tokio::test]` body) runs, which tokio does not run as a task.
+#[track_caller]
 pub fn id() -> Id {
-    detsim_runtime::task::id()
+    match try_id() {
+        Some(id) => id,
+        None => panic!("can't get a task id when not inside a task"),
+    }
 }
 
-/// The id of the task being polled, or `None` outside a simulation.
+/// The id of the task being polled, or `None` outside a task (as [`id`] panics).
 pub fn try_id() -> Option<Id> {
-    detsim_runtime::in_simulation().then(detsim_runtime::task::id)
+    if !detsim_runtime::in_simulation() || detsim_runtime::in_session_enter() {
+        return None;
+    }
+    let id = detsim_runtime::task::id();
+    (id != Id::ROOT).then_some(id)
 }

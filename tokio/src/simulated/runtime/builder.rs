@@ -205,6 +205,7 @@ impl Builder {
                 start_paused: self.start_paused,
                 time_enabled: self.time_enabled,
             },
+            shutting_down: false,
         })
     }
 
