@@ -245,6 +245,9 @@ fn a_timer_on_a_runtime_without_time_panics() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let _ = timeout(Duration::from_millis(5), std::future::pending::<()>());
+        drop(timeout(
+            Duration::from_millis(5),
+            std::future::pending::<()>(),
+        ));
     });
 }
