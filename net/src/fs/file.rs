@@ -380,6 +380,7 @@ impl File {
     }
 
     /// Always `Err(self)`: a simulated file has no OS file to give.
+    #[allow(clippy::result_large_err, reason = "tokio's signature")]
     pub fn try_into_std(self) -> Result<std::fs::File, File> {
         Err(self)
     }
