@@ -57,6 +57,9 @@ impl<I, O> Copy for Op<'_, I, O> {}
 /// The least budget of model steps the search for the smallest failing part gets.
 const MINIMIZE_BUDGET: u64 = 100_000;
 
+/// The model steps [`explain`]'s small searches may take in all.
+const EXPLAIN_BUDGET: u64 = 1_000_000;
+
 /// What a search found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -315,7 +318,8 @@ pub(crate) fn minimize<'a, M: Model>(
         budget.steps += attempt.steps;
         verdict == Verdict::NotLinearizable
     };
-    let mut smallest = shortest_failing_prefix(ops, &mut fails);
+    let prefix = shortest_failing_prefix(ops, &mut fails);
+    let mut smallest = prefix.clone();
     // A part whose results some order explains, were real time ignored (a stale read:
     // the value read was written, but overwritten before the read began), keeps that
     // property as operations are removed, so the report keeps the operations that
@@ -344,12 +348,77 @@ pub(crate) fn minimize<'a, M: Model>(
         limit: limit / 4,
     };
     let keep_explained = timeless(&smallest, &mut timeless_budget);
-    let mut fails = |candidate: &[Op<'a, M::Input, M::Output>]| {
+    remove_chunks(&mut smallest, &mut |candidate| {
         fails(candidate) && (!keep_explained || timeless(candidate, &mut timeless_budget))
+    });
+    // A long prefix can be too much for the timeless search (every operation
+    // concurrent with every other), which then says "unexplained" for want of budget,
+    // and the part shrinks to a lone stale read. So when what is left is unexplained,
+    // look for one or two operations of the prefix that explain it while it still
+    // fails (the write of the stale value, and the write that overwrote it): each
+    // search is on a handful of operations.
+    let mut small_budget = Budget {
+        steps: 0,
+        limit: EXPLAIN_BUDGET,
     };
-    remove_chunks(&mut smallest, &mut fails);
+    if !keep_explained && !timeless(&smallest, &mut small_budget) {
+        let mut explained = |candidate: &[Op<'a, M::Input, M::Output>]| {
+            let mut attempt = Budget {
+                steps: 0,
+                limit: small_budget.limit.saturating_sub(small_budget.steps),
+            };
+            let verdict = search(model, candidate, &mut attempt);
+            small_budget.steps += attempt.steps;
+            verdict == Verdict::NotLinearizable && timeless(candidate, &mut small_budget)
+        };
+        if let Some(mut found) = explain(&smallest, &prefix, &mut explained) {
+            remove_chunks(&mut found, &mut explained);
+            smallest = found;
+        }
+    }
     smallest
 }
+
+/// `smallest` with one or, for a prefix of at most [`EXPLAIN_PAIRS_UP_TO`] operations,
+/// two more operations of `prefix` for which `explained` holds, if any do.
+fn explain<'a, I, O>(
+    smallest: &[Op<'a, I, O>],
+    prefix: &[Op<'a, I, O>],
+    explained: &mut impl FnMut(&[Op<'a, I, O>]) -> bool,
+) -> Option<Vec<Op<'a, I, O>>> {
+    let pool: Vec<Op<'a, I, O>> = prefix
+        .iter()
+        .filter(|op| !smallest.iter().any(|kept| kept.index == op.index))
+        .copied()
+        .collect();
+    let with = |extra: &[Op<'a, I, O>]| {
+        let mut candidate: Vec<_> = smallest.iter().chain(extra).copied().collect();
+        candidate.sort_by_key(|op| (op.call, op.index));
+        candidate
+    };
+    for op in &pool {
+        let candidate = with(&[*op]);
+        if explained(&candidate) {
+            return Some(candidate);
+        }
+    }
+    if pool.len() > EXPLAIN_PAIRS_UP_TO {
+        return None;
+    }
+    for (i, a) in pool.iter().enumerate() {
+        for b in &pool[i + 1..] {
+            let candidate = with(&[*a, *b]);
+            if explained(&candidate) {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+/// The largest prefix whose pairs of operations [`explain`] tries (about 20,000 small
+/// searches at most).
+const EXPLAIN_PAIRS_UP_TO: usize = 200;
 
 /// The shortest prefix of `ops`' events that `fails` (operations still pending at its
 /// end become indeterminate), found by bisection: a prefix of a linearizable history is

@@ -639,3 +639,31 @@ fn a_dropped_write_that_a_failed_compare_and_set_saw_is_kept() {
         .complete(SetRet::Members(BTreeSet::new()));
     assert_eq!(set.check(&Set::new()), Ok(()));
 }
+
+#[test]
+fn a_stale_read_after_many_writes_is_reported_with_the_writes_that_explain_it() {
+    // Too many writes for the search that ignores real time (to it, every operation
+    // is concurrent with every other): the report still shows the write of the stale
+    // value and one that overwrote it, not the read alone.
+    let history = History::new();
+    history.invoke(1, KvOp::Put(0u64, 1u64)).complete(KvRet::Ok);
+    for v in 0..40 {
+        history.invoke(3, KvOp::Put(0, 100 + v)).complete(KvRet::Ok);
+    }
+    history
+        .invoke(2, KvOp::Get(0))
+        .complete(KvRet::Value(Some(1)));
+    let error = history.check(&Kv::new()).unwrap_err();
+    let CheckError::NotLinearizable(violation) = &error else {
+        panic!("{error}")
+    };
+    let ops: Vec<String> = violation
+        .operations()
+        .iter()
+        .map(|op| op.input.clone())
+        .collect();
+    assert_eq!(ops.len(), 3, "{error}");
+    assert_eq!(ops[0], "Put(0, 1)", "{error}");
+    assert!(ops[1].starts_with("Put(0, 1"), "{error}");
+    assert_eq!(ops[2], "Get(0)", "{error}");
+}
