@@ -412,6 +412,102 @@ pub(crate) struct Acquire {
     done: bool,
 }
 
+impl Acquire {
+    /// The first poll: the permits at once when none wait before and enough are free
+    /// (or `Err` after a close); otherwise the future queues, taking what is free, and
+    /// `None` says it waits.
+    fn first_poll(&mut self, cx: &mut Context<'_>) -> Option<Poll<Result<u64, ()>>> {
+        let task = current_task();
+        let mut state = self.batch.state();
+        if state.closed {
+            self.done = true;
+            return Some(Poll::Ready(Err(())));
+        }
+        if state.waiters.is_empty() && state.permits >= self.needed {
+            state.permits -= self.needed;
+            let key = state.hold(task, self.at, self.needed);
+            drop(state);
+            // tokio's coop budget: a task whose budget is spent keeps the permits but
+            // yields before it sees them.
+            if !crate::coop::poll_proceed(cx) {
+                self.key = Some(key);
+                return Some(Poll::Pending);
+            }
+            self.done = true;
+            return Some(Poll::Ready(Ok(key)));
+        }
+        let assigned = match state.waiters.is_empty() {
+            true => state.permits.min(self.needed),
+            false => 0,
+        };
+        state.permits -= assigned;
+        let key = state.next_key;
+        state.next_key += 1;
+        let span = state.begin_span(task, "waits for", self.at, self.needed);
+        state.waiters.push_back(Waiter {
+            key,
+            needed: self.needed,
+            assigned,
+            waker: Some(cx.waker().clone()),
+            task,
+            at: self.at,
+            span,
+        });
+        self.key = Some(key);
+        None
+    }
+
+    /// A later poll of the future queued (or granted) as `key`: `None` while it still
+    /// waits.
+    fn poll_queued(&mut self, key: u64, cx: &mut Context<'_>) -> Option<Poll<Result<u64, ()>>> {
+        let mut state = self.batch.state();
+        if state.closed
+            && let Some(i) = state.waiters.iter().position(|w| w.key == key)
+        {
+            let waiter = state.waiters.remove(i).expect("found above");
+            end_span(waiter.span, Some(" (closed)"));
+            state.permits += waiter.assigned;
+            self.done = true;
+            return Some(Poll::Ready(Err(())));
+        }
+        if let Some(waiter) = state.waiters.iter_mut().find(|w| w.key == key) {
+            match &mut waiter.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            return None;
+        }
+        let held = state.holders.iter().any(|h| h.key == key);
+        drop(state);
+        Some(match held {
+            true if !crate::coop::poll_proceed(cx) => Poll::Pending,
+            true => {
+                self.done = true;
+                Poll::Ready(Ok(key))
+            }
+            false => {
+                self.done = true;
+                Poll::Ready(Err(()))
+            }
+        })
+    }
+
+    /// Notes where the task waits, and on what, for deadlock reports and the trace.
+    fn note_wait(&self, cx: &Context<'_>) {
+        if waker::is_quiet(cx.waker()) {
+            return;
+        }
+        let kind = match registry::register(&self.batch.shared) {
+            Some(resource) => WaitKind::Resource {
+                op: self.op,
+                resource,
+            },
+            None => WaitKind::Other(self.op),
+        };
+        wait::record_at(kind, self.at);
+    }
+}
+
 impl Future for Acquire {
     type Output = Result<u64, ()>;
 
@@ -421,94 +517,17 @@ impl Future for Acquire {
             !this.done,
             "an acquire future was polled after it completed"
         );
-        let pending = {
-            match this.key {
-                None => {
-                    let task = current_task();
-                    let mut state = this.batch.state();
-                    if state.closed {
-                        this.done = true;
-                        return Poll::Ready(Err(()));
-                    }
-                    if state.waiters.is_empty() && state.permits >= this.needed {
-                        state.permits -= this.needed;
-                        this.done = true;
-                        let key = state.hold(task, this.at, this.needed);
-                        drop(state);
-                        // tokio's coop budget: a task whose budget is spent keeps the
-                        // permits but yields before it sees them.
-                        if !crate::coop::poll_proceed(cx) {
-                            this.key = Some(key);
-                            this.done = false;
-                            return Poll::Pending;
-                        }
-                        return Poll::Ready(Ok(key));
-                    }
-                    let assigned = match state.waiters.is_empty() {
-                        true => state.permits.min(this.needed),
-                        false => 0,
-                    };
-                    state.permits -= assigned;
-                    let key = state.next_key;
-                    state.next_key += 1;
-                    let span = state.begin_span(task, "waits for", this.at, this.needed);
-                    state.waiters.push_back(Waiter {
-                        key,
-                        needed: this.needed,
-                        assigned,
-                        waker: Some(cx.waker().clone()),
-                        task,
-                        at: this.at,
-                        span,
-                    });
-                    this.key = Some(key);
-                    true
-                }
-                Some(key) => {
-                    let mut state = this.batch.state();
-                    if state.closed
-                        && let Some(i) = state.waiters.iter().position(|w| w.key == key)
-                    {
-                        let waiter = state.waiters.remove(i).expect("found above");
-                        end_span(waiter.span, Some(" (closed)"));
-                        state.permits += waiter.assigned;
-                        this.done = true;
-                        return Poll::Ready(Err(()));
-                    }
-                    if let Some(waiter) = state.waiters.iter_mut().find(|w| w.key == key) {
-                        match &mut waiter.waker {
-                            Some(w) if w.will_wake(cx.waker()) => {}
-                            slot => *slot = Some(cx.waker().clone()),
-                        }
-                        true
-                    } else {
-                        this.done = true;
-                        match state.holders.iter().any(|h| h.key == key) {
-                            true if !crate::coop::poll_proceed(cx) => {
-                                this.done = false;
-                                return Poll::Pending;
-                            }
-                            true => return Poll::Ready(Ok(key)),
-                            false => return Poll::Ready(Err(())),
-                        }
-                    }
-                }
-            }
+        let polled = match this.key {
+            None => this.first_poll(cx),
+            Some(key) => this.poll_queued(key, cx),
         };
-        if pending && !waker::is_quiet(cx.waker()) {
-            if let Some(resource) = registry::register(&this.batch.shared) {
-                wait::record_at(
-                    WaitKind::Resource {
-                        op: this.op,
-                        resource,
-                    },
-                    this.at,
-                );
-            } else {
-                wait::record_at(WaitKind::Other(this.op), this.at);
+        match polled {
+            Some(poll) => poll,
+            None => {
+                this.note_wait(cx);
+                Poll::Pending
             }
         }
-        Poll::Pending
     }
 }
 

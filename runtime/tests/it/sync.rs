@@ -27,6 +27,33 @@ fn at(line: u32) -> String {
     format!("{}:{line}:", file!())
 }
 
+/// Asserts that `message` says, in order, what alice and bob each hold (acquired
+/// where), where each waits, and for whose Mutex; `lines` are alice's acquiring and
+/// waiting lines, then bob's.
+fn assert_holds_and_waits(message: &str, lines: [u32; 4]) {
+    let [alice_holds, alice_waits, bob_holds, bob_waits] = lines;
+    assert_in_order(
+        message,
+        &[
+            format!(
+                "\n  t1 alice holds the Mutex acquired at {}",
+                at(alice_holds)
+            ),
+            format!(" and waits at {}", at(alice_waits)),
+            format!(
+                " for the Mutex held by t2 bob (acquired at {}",
+                at(bob_holds)
+            ),
+            format!("\n  t2 bob holds the Mutex acquired at {}", at(bob_holds)),
+            format!(" and waits at {}", at(bob_waits)),
+            format!(
+                " for the Mutex held by t1 alice (acquired at {}",
+                at(alice_holds)
+            ),
+        ],
+    );
+}
+
 #[test]
 fn a_lock_order_deadlock_on_mutexes_names_holders_sites_and_the_cycle() {
     let lines = Rc::new(RefCell::new([0u32; 4]));
@@ -54,26 +81,7 @@ fn a_lock_order_deadlock_on_mutexes_names_holders_sites_and_the_cycle() {
     });
     let message = error.message();
     let [alice_holds, alice_waits, bob_holds, bob_waits] = *lines.borrow();
-    assert_in_order(
-        &message,
-        &[
-            format!(
-                "\n  t1 alice holds the Mutex acquired at {}",
-                at(alice_holds)
-            ),
-            format!(" and waits at {}", at(alice_waits)),
-            format!(
-                " for the Mutex held by t2 bob (acquired at {}",
-                at(bob_holds)
-            ),
-            format!("\n  t2 bob holds the Mutex acquired at {}", at(bob_holds)),
-            format!(" and waits at {}", at(bob_waits)),
-            format!(
-                " for the Mutex held by t1 alice (acquired at {}",
-                at(alice_holds)
-            ),
-        ],
-    );
+    assert_holds_and_waits(&message, [alice_holds, alice_waits, bob_holds, bob_waits]);
     assert!(
         message.contains("\nwait-for cycle: t1 alice -> t2 bob -> t1 alice (a cycle of 2)\n"),
         "{message}"
