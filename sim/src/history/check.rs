@@ -310,13 +310,7 @@ pub(crate) fn minimize<'a, M: Model>(
 ) -> Vec<Op<'a, M::Input, M::Output>> {
     let mut budget = Budget { steps: 0, limit };
     let mut fails = |candidate: &[Op<'a, M::Input, M::Output>]| {
-        let mut attempt = Budget {
-            steps: 0,
-            limit: budget.limit.saturating_sub(budget.steps),
-        };
-        let verdict = search(model, candidate, &mut attempt);
-        budget.steps += attempt.steps;
-        verdict == Verdict::NotLinearizable
+        search_within(model, candidate, &mut budget) == Verdict::NotLinearizable
     };
     let prefix = shortest_failing_prefix(ops, &mut fails);
     let mut smallest = prefix.clone();
@@ -335,13 +329,7 @@ pub(crate) fn minimize<'a, M: Model>(
                 ..*op
             })
             .collect();
-        let mut attempt = Budget {
-            steps: 0,
-            limit: budget.limit.saturating_sub(budget.steps),
-        };
-        let verdict = search(model, &concurrent, &mut attempt);
-        budget.steps += attempt.steps;
-        verdict == Verdict::Linearizable
+        search_within(model, &concurrent, budget) == Verdict::Linearizable
     };
     let mut timeless_budget = Budget {
         steps: 0,
@@ -363,13 +351,8 @@ pub(crate) fn minimize<'a, M: Model>(
     };
     if !keep_explained && !timeless(&smallest, &mut small_budget) {
         let mut explained = |candidate: &[Op<'a, M::Input, M::Output>]| {
-            let mut attempt = Budget {
-                steps: 0,
-                limit: small_budget.limit.saturating_sub(small_budget.steps),
-            };
-            let verdict = search(model, candidate, &mut attempt);
-            small_budget.steps += attempt.steps;
-            verdict == Verdict::NotLinearizable && timeless(candidate, &mut small_budget)
+            search_within(model, candidate, &mut small_budget) == Verdict::NotLinearizable
+                && timeless(candidate, &mut small_budget)
         };
         if let Some(mut found) = explain(&smallest, &prefix, &mut explained) {
             remove_chunks(&mut found, &mut explained);
@@ -377,6 +360,21 @@ pub(crate) fn minimize<'a, M: Model>(
         }
     }
     smallest
+}
+
+/// [`search`] with what is left of `budget`, counting the steps it takes against it.
+fn search_within<M: Model>(
+    model: &M,
+    ops: &[Op<'_, M::Input, M::Output>],
+    budget: &mut Budget,
+) -> Verdict {
+    let mut attempt = Budget {
+        steps: 0,
+        limit: budget.limit.saturating_sub(budget.steps),
+    };
+    let verdict = search(model, ops, &mut attempt);
+    budget.steps += attempt.steps;
+    verdict
 }
 
 /// `smallest` with one or, for a prefix of at most [`EXPLAIN_PAIRS_UP_TO`] operations,

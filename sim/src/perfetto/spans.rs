@@ -95,18 +95,24 @@ impl Spans {
         task_pid: &BTreeMap<u64, u64>,
         first_pid: u64,
     ) -> Vec<TraceEvent> {
-        // Lanes, in the order spans began: the first lane of the track free by then.
+        let (lanes, placed) = self.place();
+        let mut out = Vec::new();
+        let named = NamedTracks::lay_out(&lanes, first_pid, &mut out);
+        out.extend(task_lane_metadata(trace, &lanes, task_pid));
+        for placed in placed {
+            out.push(placed.slice(trace, task_pid, &named));
+        }
+        out
+    }
+
+    /// Each span's track and lane, in the order spans began (the first lane of the
+    /// track free by then), with each track's lanes by when they end.
+    fn place(self) -> (BTreeMap<Key, Vec<f64>>, Vec<Placed>) {
         let mut lanes: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
         let end_of_file = self.last + 0.5;
         let mut placed = Vec::with_capacity(self.spans.len());
         for span in self.spans.into_values() {
-            let key = match &span.track {
-                SpanTrack::Task => Key::Task(span.task),
-                SpanTrack::Named { group, track } => Key::Named {
-                    group: group.clone(),
-                    track: track.clone(),
-                },
-            };
+            let key = span.key();
             let end = span.end.as_ref().map_or(end_of_file, |(ts, _)| *ts);
             let ends = lanes.entry(key.clone()).or_default();
             let lane = match ends.iter().position(|&e| e <= span.start) {
@@ -117,14 +123,54 @@ impl Spans {
                 }
             };
             ends[lane] = end;
-            placed.push((key, lane, end, span));
+            placed.push(Placed {
+                key,
+                lane,
+                end,
+                span,
+            });
         }
-        // Processes for the groups, in name order; tracks within by name (numbers
-        // compared as numbers), then lane.
-        let mut out = Vec::new();
+        (lanes, placed)
+    }
+}
+
+impl Span {
+    fn key(&self) -> Key {
+        match &self.track {
+            SpanTrack::Task => Key::Task(self.task),
+            SpanTrack::Named { group, track } => Key::Named {
+                group: group.clone(),
+                track: track.clone(),
+            },
+        }
+    }
+}
+
+/// A span on its lane of its track, with when it ends in the file.
+struct Placed {
+    key: Key,
+    lane: usize,
+    end: f64,
+    span: Span,
+}
+
+/// The processes of the named groups and the thread ids of their tracks' lanes.
+struct NamedTracks<'a> {
+    /// `(pid, tid)` by group, track and lane.
+    tids: BTreeMap<(&'a str, &'a str, usize), (u64, u64)>,
+}
+
+impl<'a> NamedTracks<'a> {
+    /// Processes for the groups, in name order, from `first_pid`; tracks within by
+    /// name (numbers compared as numbers), then lane; their metadata events into `out`.
+    fn lay_out(
+        lanes: &'a BTreeMap<Key, Vec<f64>>,
+        first_pid: u64,
+        out: &mut Vec<TraceEvent>,
+    ) -> Self {
         let mut pids: BTreeMap<&str, u64> = BTreeMap::new();
         let mut tracks: BTreeMap<(&str, (&str, u64), &str), usize> = BTreeMap::new();
-        for (key, lanes) in &lanes {
+        for (key, lanes) in lanes {
             if let Key::Named { group, track } = key {
                 let next = first_pid + pids.len() as u64;
                 pids.entry(group).or_insert(next);
@@ -132,22 +178,9 @@ impl Spans {
             }
         }
         for (group, &pid) in &pids {
-            let mut name = TraceEvent::new("process_name".into(), "__metadata", "M", 0.0, Id::ROOT)
-                .arg("name", *group);
-            name.pid = pid;
-            out.push(name);
-            let mut sort = TraceEvent::new(
-                "process_sort_index".into(),
-                "__metadata",
-                "M",
-                0.0,
-                Id::ROOT,
-            )
-            .arg("sort_index", pid);
-            sort.pid = pid;
-            out.push(sort);
+            out.extend(process_metadata(pid, group));
         }
-        let mut tids: BTreeMap<(&str, &str, usize), (u64, u64)> = BTreeMap::new();
+        let mut tids = BTreeMap::new();
         let mut next_tid: BTreeMap<&str, u64> = BTreeMap::new();
         for (&(group, _, track), &count) in &tracks {
             for lane in 0..count {
@@ -158,63 +191,120 @@ impl Spans {
                 out.extend(thread_metadata(pid, *tid, lane_name(track, lane), *tid));
             }
         }
-        for (key, count) in &lanes {
-            if let Key::Task(task) = key {
-                let pid = task_pid.get(&(task.as_u64() + 1)).copied().unwrap_or(1);
-                for lane in 0..count.len() {
-                    let tid = TASK_LANES * (lane as u64 + 1) + task.as_u64() + 1;
-                    let name = lane_name(&format!("{} · locks", label(trace, *task)), lane);
-                    out.extend(thread_metadata(pid, tid, name, task.as_u64()));
-                }
-            }
-        }
-        for (key, lane, end, span) in placed {
-            let (pid, tid, cat) = match &key {
-                Key::Task(task) => (
-                    task_pid.get(&(task.as_u64() + 1)).copied().unwrap_or(1),
-                    TASK_LANES * (lane as u64 + 1) + task.as_u64() + 1,
-                    "sync",
-                ),
-                Key::Named { group, track } => {
-                    let (pid, tid) = tids[&(group.as_str(), track.as_str(), lane)];
-                    let cat = if group.starts_with("history") {
-                        "history"
-                    } else {
-                        "span"
-                    };
-                    (pid, tid, cat)
-                }
-            };
-            let outcome = span
-                .end
-                .as_ref()
-                .and_then(|(_, o)| o.as_deref())
-                .unwrap_or("");
-            let marked = if span.marks.is_empty() { "" } else { "✗ " };
-            let mut slice = TraceEvent::new(
-                format!("{marked}{}{outcome}", span.name),
-                cat,
-                "X",
-                span.start,
-                span.task,
-            );
-            slice.pid = pid;
-            slice.tid = tid;
-            slice.dur = Some((end - span.start).max(0.001));
-            if matches!(key, Key::Named { .. }) {
-                slice = slice.arg("task", label(trace, span.task));
-            }
-            if span.end.is_none() {
-                slice = slice.arg("open at the end of the run", true);
-            }
-            if !span.marks.is_empty() {
-                slice = slice.arg("marked", span.marks.join("; "));
-                slice.cname = Some("terrible");
-            }
-            out.push(slice);
-        }
-        out
+        NamedTracks { tids }
     }
+}
+
+/// The metadata events of the lanes beside each task's track (`t2 bob · locks`).
+fn task_lane_metadata(
+    trace: &Trace,
+    lanes: &BTreeMap<Key, Vec<f64>>,
+    task_pid: &BTreeMap<u64, u64>,
+) -> Vec<TraceEvent> {
+    let mut out = Vec::new();
+    for (key, count) in lanes {
+        if let Key::Task(task) = key {
+            let pid = pid_of_task(task_pid, *task);
+            for lane in 0..count.len() {
+                let name = lane_name(&format!("{} · locks", label(trace, *task)), lane);
+                out.extend(thread_metadata(
+                    pid,
+                    task_lane_tid(*task, lane),
+                    name,
+                    task.as_u64(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+impl Placed {
+    /// The complete slice (`X`) of the span on its lane.
+    fn slice(
+        self,
+        trace: &Trace,
+        task_pid: &BTreeMap<u64, u64>,
+        named: &NamedTracks<'_>,
+    ) -> TraceEvent {
+        let Placed {
+            key,
+            lane,
+            end,
+            span,
+        } = self;
+        let (pid, tid, cat) = match &key {
+            Key::Task(task) => (
+                pid_of_task(task_pid, *task),
+                task_lane_tid(*task, lane),
+                "sync",
+            ),
+            Key::Named { group, track } => {
+                let (pid, tid) = named.tids[&(group.as_str(), track.as_str(), lane)];
+                let cat = if group.starts_with("history") {
+                    "history"
+                } else {
+                    "span"
+                };
+                (pid, tid, cat)
+            }
+        };
+        let outcome = span
+            .end
+            .as_ref()
+            .and_then(|(_, o)| o.as_deref())
+            .unwrap_or("");
+        let marked = if span.marks.is_empty() { "" } else { "✗ " };
+        let mut slice = TraceEvent::new(
+            format!("{marked}{}{outcome}", span.name),
+            cat,
+            "X",
+            span.start,
+            span.task,
+        );
+        slice.pid = pid;
+        slice.tid = tid;
+        slice.dur = Some((end - span.start).max(0.001));
+        if matches!(key, Key::Named { .. }) {
+            slice = slice.arg("task", label(trace, span.task));
+        }
+        if span.end.is_none() {
+            slice = slice.arg("open at the end of the run", true);
+        }
+        if !span.marks.is_empty() {
+            slice = slice.arg("marked", span.marks.join("; "));
+            slice.cname = Some("terrible");
+        }
+        slice
+    }
+}
+
+/// The process of `task`'s track (1 when absent).
+fn pid_of_task(task_pid: &BTreeMap<u64, u64>, task: Id) -> u64 {
+    task_pid.get(&(task.as_u64() + 1)).copied().unwrap_or(1)
+}
+
+/// The thread id of lane `lane` beside `task`'s track.
+fn task_lane_tid(task: Id, lane: usize) -> u64 {
+    TASK_LANES * (lane as u64 + 1) + task.as_u64() + 1
+}
+
+/// The `process_name` and `process_sort_index` events of process `pid`.
+fn process_metadata(pid: u64, name: &str) -> [TraceEvent; 2] {
+    let mut named =
+        TraceEvent::new("process_name".into(), "__metadata", "M", 0.0, Id::ROOT).arg("name", name);
+    let mut sorted = TraceEvent::new(
+        "process_sort_index".into(),
+        "__metadata",
+        "M",
+        0.0,
+        Id::ROOT,
+    )
+    .arg("sort_index", pid);
+    for event in [&mut named, &mut sorted] {
+        event.pid = pid;
+    }
+    [named, sorted]
 }
 
 /// `name`, or `name (k)` for lane `k - 1` past the first.

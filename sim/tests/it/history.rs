@@ -57,23 +57,7 @@ where
     let mut state = model.init();
     let mut choices = choices.iter().copied().cycle();
     loop {
-        // (client, action): 0 invoke, 1 take effect, 2 complete, 3 give up
-        let mut actions = Vec::new();
-        for c in 0..clients {
-            match &flying[c] {
-                None if !queues[c].is_empty() => actions.push((c, 0)),
-                None => {}
-                Some(f) => {
-                    match f.effect {
-                        None => actions.push((c, 1)),
-                        Some(_) => actions.push((c, 2)),
-                    }
-                    if script[f.op].dropped {
-                        actions.push((c, 3));
-                    }
-                }
-            }
-        }
+        let actions = possible_actions(script, &queues, &flying);
         if actions.is_empty() {
             return history;
         }
@@ -102,6 +86,33 @@ where
             _ => drop(flying[c].take()),
         }
     }
+}
+
+/// What each client can do next, as (client, action): 0 invoke its next operation,
+/// 1 let its operation in flight take effect, 2 complete it, 3 give up on it (a
+/// dropped operation only).
+fn possible_actions<I, O>(
+    script: &[Scripted<I, O>],
+    queues: &[std::collections::VecDeque<usize>],
+    flying: &[Option<InFlight<I, O>>],
+) -> Vec<(usize, u8)> {
+    let mut actions = Vec::new();
+    for (c, (queue, flying)) in queues.iter().zip(flying).enumerate() {
+        match flying {
+            None if !queue.is_empty() => actions.push((c, 0)),
+            None => {}
+            Some(f) => {
+                match f.effect {
+                    None => actions.push((c, 1)),
+                    Some(_) => actions.push((c, 2)),
+                }
+                if script[f.op].dropped {
+                    actions.push((c, 3));
+                }
+            }
+        }
+    }
+    actions
 }
 
 /// The brute-force checker: some subset of the indeterminate operations and some order

@@ -39,7 +39,13 @@ fn check_trace_file(file: &Value, trace: &detsim::Trace) {
         assert!(event["tid"].is_u64(), "{event}");
         assert!(event["name"].is_string(), "{event}");
     }
-    // Every task of the run has a named track.
+    check_task_tracks(events, trace);
+    check_poll_slices(events, trace);
+    check_flows(events);
+}
+
+/// Every task of the run has a named track.
+fn check_task_tracks(events: &[Value], trace: &detsim::Trace) {
     let names: BTreeMap<u64, String> = events
         .iter()
         .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
@@ -61,8 +67,11 @@ fn check_trace_file(file: &Value, trace: &detsim::Trace) {
         };
         assert_eq!(names.get(&(task.as_u64() + 1)), Some(&label), "{names:?}");
     }
-    // A poll slice for every poll, in order, on the polled task's track, each wider
-    // than zero and after the one before.
+}
+
+/// A poll slice for every poll, in order, on the polled task's track, each wider than
+/// zero and after the one before.
+fn check_poll_slices(events: &[Value], trace: &detsim::Trace) {
     let slices: Vec<&Value> = events
         .iter()
         .filter(|e| e["ph"] == "X" && e["cat"] == "poll")
@@ -85,7 +94,10 @@ fn check_trace_file(file: &Value, trace: &detsim::Trace) {
         assert!(dur > 0.0 && ts >= last_end, "{slice}");
         last_end = ts + dur;
     }
-    // Every flow that ends started before, with the same id.
+}
+
+/// Every flow that ends started before, with the same id; there is one.
+fn check_flows(events: &[Value]) {
     let starts: BTreeMap<u64, f64> = events
         .iter()
         .filter(|e| e["ph"] == "s")
@@ -463,8 +475,9 @@ fn slices_on(file: &Value, track: &str) -> Vec<(String, f64, f64)> {
         .collect()
 }
 
-#[test]
-fn the_trace_file_shows_who_held_each_lock_and_who_waited_for_it() {
+/// The trace file of alice holding a mutex and a permit for 10 ms while bob waits
+/// for two permits and then the mutex; and where the mutex was created.
+fn locks_trace_file() -> (Value, String) {
     let created = AtomicU32::new(0);
     let file = passing_trace_file("locks", || async {
         created.store(line!() + 1, Ordering::Relaxed);
@@ -490,6 +503,12 @@ fn the_trace_file_shows_who_held_each_lock_and_who_waited_for_it() {
         "sim/tests/it/pictures.rs:{}",
         created.load(Ordering::Relaxed)
     );
+    (file, here)
+}
+
+#[test]
+fn the_trace_file_shows_who_held_each_lock_and_who_waited_for_it() {
+    let (file, here) = locks_trace_file();
     let alice = slices_on(&file, "t1 alice · locks");
     let bob = slices_on(&file, "t2 bob · locks");
     let names = |slices: &[(String, f64, f64)]| -> Vec<String> {
