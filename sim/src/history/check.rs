@@ -357,6 +357,8 @@ pub(crate) fn minimize<'a, M: Model>(
         if let Some(mut found) = explain(&smallest, &prefix, &mut explained) {
             remove_chunks(&mut found, &mut explained);
             smallest = found;
+        } else if let Some(found) = shrink_written(model, &prefix, &mut fails) {
+            smallest = found;
         }
     }
     smallest
@@ -375,6 +377,45 @@ fn search_within<M: Model>(
     let verdict = search(model, ops, &mut attempt);
     budget.steps += attempt.steps;
     verdict
+}
+
+/// For a failing part that more than two operations explain (a stale value read twice,
+/// around a read of the newer one): `prefix` shrunk again, keeping the operations that
+/// wrote each value read ([`results_written`]), if it has them.
+fn shrink_written<'a, M: Model>(
+    model: &M,
+    prefix: &[Op<'a, M::Input, M::Output>],
+    fails: &mut impl FnMut(&[Op<'a, M::Input, M::Output>]) -> bool,
+) -> Option<Vec<Op<'a, M::Input, M::Output>>> {
+    if !results_written(model, prefix) {
+        return None;
+    }
+    let mut found = prefix.to_vec();
+    remove_chunks(&mut found, &mut |candidate| {
+        results_written(model, candidate) && fails(candidate)
+    });
+    Some(found)
+}
+
+/// Whether every completed operation of `ops` gives its result when applied to the
+/// model's first state or to the state one other operation of `ops` leaves that in (a
+/// read of a value some operation of `ops` wrote): a cheap stand-in, at most `n²`
+/// model steps, for the timeless search's "some order explains every result", which
+/// decides only small parts.
+fn results_written<M: Model>(model: &M, ops: &[Op<'_, M::Input, M::Output>]) -> bool {
+    let init = model.init();
+    let after: Vec<M::State> = ops
+        .iter()
+        .map(|op| model.apply(&init, op.input).0)
+        .collect();
+    ops.iter().all(|op| {
+        op.output.is_none_or(|seen| {
+            model.apply(&init, op.input).1 == *seen
+                || ops.iter().zip(&after).any(|(other, state)| {
+                    other.index != op.index && model.apply(state, op.input).1 == *seen
+                })
+        })
+    })
 }
 
 /// `smallest` with one or, for a prefix of at most [`EXPLAIN_PAIRS_UP_TO`] operations,

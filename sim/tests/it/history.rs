@@ -678,3 +678,42 @@ fn a_stale_read_after_many_writes_is_reported_with_the_writes_that_explain_it() 
     assert!(ops[1].starts_with("Put(0, 1"), "{error}");
     assert_eq!(ops[2], "Get(0)", "{error}");
 }
+
+#[test]
+fn a_stale_value_read_twice_around_newer_writes_is_reported_with_all_four_operations() {
+    // The shape of a deposed primary's stale read: a write that timed out (it may or
+    // may not have taken effect), a read that saw it take effect, a newer write, many
+    // more, and a second read of the old value. Explaining the last read takes three
+    // more operations, and the prefix is too long for the search that ignores real
+    // time: the report still keeps the operations that wrote each value read.
+    let history = History::new();
+    drop(history.invoke(1, KvOp::Put(0u64, 1u64)));
+    history
+        .invoke(2, KvOp::Get(0))
+        .complete(KvRet::Value(Some(1)));
+    history.invoke(1, KvOp::Put(0, 2)).complete(KvRet::Ok);
+    for v in 0..40 {
+        history.invoke(3, KvOp::Put(0, 100 + v)).complete(KvRet::Ok);
+    }
+    history
+        .invoke(2, KvOp::Get(0))
+        .complete(KvRet::Value(Some(1)));
+    let error = history.check(&Kv::new()).unwrap_err();
+    let CheckError::NotLinearizable(violation) = &error else {
+        panic!("{error}")
+    };
+    let ops: Vec<(String, Option<String>)> = violation
+        .operations()
+        .iter()
+        .map(|op| (op.input.clone(), op.output.clone()))
+        .collect();
+    assert_eq!(ops.len(), 4, "{error}");
+    assert_eq!(ops[0], ("Put(0, 1)".to_owned(), None), "{error}");
+    assert_eq!(
+        ops[1],
+        ("Get(0)".to_owned(), Some("Value(Some(1))".to_owned())),
+        "{error}"
+    );
+    assert!(ops[2].0.starts_with("Put(0, "), "{error}");
+    assert_eq!(ops[3], ops[1], "{error}");
+}
