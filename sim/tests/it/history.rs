@@ -179,11 +179,23 @@ fn script<I: Debug + Clone, O: Debug + Clone>(
     input: impl Strategy<Value = I>,
     wrong: impl Strategy<Value = O>,
 ) -> impl Strategy<Value = (Vec<Scripted<I, O>>, Vec<u8>)> {
+    script_of(input, wrong, 3, 0.2, 7)
+}
+
+/// A script of up to `most` operations by `clients` clients, each dropped with
+/// probability `dropped`, and the choices that interleave them.
+fn script_of<I: Debug + Clone, O: Debug + Clone>(
+    input: impl Strategy<Value = I>,
+    wrong: impl Strategy<Value = O>,
+    clients: usize,
+    dropped: f64,
+    most: usize,
+) -> impl Strategy<Value = (Vec<Scripted<I, O>>, Vec<u8>)> {
     let op = (
-        0..3usize,
+        0..clients,
         input,
         prop::option::weighted(0.15, wrong),
-        prop::bool::weighted(0.2),
+        prop::bool::weighted(dropped),
     )
         .prop_map(|(client, input, wrong, dropped)| Scripted {
             client,
@@ -192,7 +204,7 @@ fn script<I: Debug + Clone, O: Debug + Clone>(
             dropped,
         });
     (
-        prop::collection::vec(op, 0..=7),
+        prop::collection::vec(op, 0..=most),
         prop::collection::vec(any::<u8>(), 1..40),
     )
 }
@@ -351,27 +363,12 @@ proptest! {
     }
 }
 
-/// Like [`script`], with half the operations dropped and up to 8 of them.
+/// Like [`script`], with half the operations dropped, up to 8 of them by 4 clients.
 fn dropped_script<I: Debug + Clone, O: Debug + Clone>(
     input: impl Strategy<Value = I>,
     wrong: impl Strategy<Value = O>,
 ) -> impl Strategy<Value = (Vec<Scripted<I, O>>, Vec<u8>)> {
-    let op = (
-        0..4usize,
-        input,
-        prop::option::weighted(0.15, wrong),
-        prop::bool::weighted(0.5),
-    )
-        .prop_map(|(client, input, wrong, dropped)| Scripted {
-            client,
-            input,
-            wrong,
-            dropped,
-        });
-    (
-        prop::collection::vec(op, 0..=8),
-        prop::collection::vec(any::<u8>(), 1..40),
-    )
+    script_of(input, wrong, 4, 0.5, 8)
 }
 
 /// The generated histories are not vacuous: for every model, a good share of them are
