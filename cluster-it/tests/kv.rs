@@ -189,6 +189,19 @@ async fn client(c: u64, ops: u64, history: KvHistory) {
 const CLIENTS: u64 = 3;
 const OPS: u64 = 60;
 
+/// Runs the `#[ignore]`d test `name` of this binary in a child process with
+/// `DETSIM_REPLAY=token`: whether it passed, and what it printed.
+fn replay_in_child(name: &str, token: &str) -> (bool, String) {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", name, "--nocapture"])
+        .env("DETSIM_REPLAY", token)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let output = String::from_utf8_lossy(&child.stdout) + String::from_utf8_lossy(&child.stderr);
+    (child.status.success(), output.into_owned())
+}
+
 #[test]
 fn the_default_sweep_finds_stale_reads_of_a_deposed_primary_through_the_history_check() {
     let report = Builder::new().explore(|| clients_scenario(Variant::StaleReads, CLIENTS, OPS));
@@ -219,19 +232,8 @@ fn the_default_sweep_finds_stale_reads_of_a_deposed_primary_through_the_history_
         .expect_err("the replay fails again");
     assert_eq!(again.kind, FailureKind::Linearizability);
     assert_eq!(again.message, failure.message);
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_checks_the_stale_reads_variant",
-            "--nocapture",
-        ])
-        .env("DETSIM_REPLAY", &token)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let output = String::from_utf8_lossy(&child.stdout) + String::from_utf8_lossy(&child.stderr);
-    assert!(!child.status.success(), "{output}");
+    let (passed, output) = replay_in_child("child_checks_the_stale_reads_variant", &token);
+    assert!(!passed, "{output}");
     assert!(output.contains("history not linearizable"), "{output}");
 }
 
@@ -295,19 +297,8 @@ fn the_default_sweep_finds_acknowledged_writes_lost_by_asynchronous_replication(
         .replay(&token, || scenario(Variant::Buggy, 100))
         .expect_err("the replay fails again");
     assert_eq!(again.message, failure.message);
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_checks_the_buggy_variant",
-            "--nocapture",
-        ])
-        .env("DETSIM_REPLAY", &token)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let output = String::from_utf8_lossy(&child.stdout) + String::from_utf8_lossy(&child.stderr);
-    assert!(!child.status.success(), "{output}");
+    let (passed, output) = replay_in_child("child_checks_the_buggy_variant", &token);
+    assert!(!passed, "{output}");
     assert!(output.contains(&failure.message), "{output}");
 }
 
