@@ -32,7 +32,8 @@
 //!   later write or read fails with `ConnectionReset`; a side may have 256 KiB sent and
 //!   not yet read by its peer before its writes wait.
 //! - UDP: datagrams keep their boundaries; sends never wait; a datagram to a port with
-//!   no socket is dropped.
+//!   no socket is dropped, and a sender connected to that port gets `ConnectionRefused`
+//!   at its next receive that finds nothing queued (Linux's ICMP port unreachable).
 //! - Loopback never loses, duplicates or reorders.
 //!
 //! # Determinism

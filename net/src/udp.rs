@@ -12,7 +12,8 @@ use crate::world::{SockRef, World, try_with_sock, with_sock, with_world};
 
 /// A UDP socket (tokio's `UdpSocket`): datagrams keep their boundaries; on loopback
 /// none is lost or reordered. Sends never wait. A datagram to a port where nothing is
-/// bound is dropped silently.
+/// bound is dropped; if its sender is connected to that port, the sender's next receive
+/// that finds nothing queued fails once with `ConnectionRefused`, as on Linux.
 #[derive(Debug)]
 pub struct UdpSocket {
     sock: SockRef,

@@ -634,7 +634,9 @@ impl World {
             Payload::Data { to, bytes } => self.on_data(to, bytes),
             Payload::Fin { to } => self.on_fin(to),
             Payload::Rst { to } => self.on_rst(to),
-            Payload::Datagram { from, to, bytes } => self.on_datagram(host, from, to, bytes),
+            Payload::Datagram { from, to, bytes } => {
+                self.on_datagram(host, packet.channel, from, to, bytes)
+            }
         }
     }
 

@@ -27,6 +27,10 @@ pub(crate) struct Udp {
     pub(crate) peer: Option<SocketAddr>,
     queue: VecDeque<(Vec<u8>, SocketAddr)>,
     closed: bool,
+    /// A datagram of this connected socket found no socket at its peer's port: the
+    /// next receive that finds no datagram queued fails with `ConnectionRefused`, as
+    /// Linux reports the ICMP "port unreachable" of a connected socket.
+    refused: bool,
     readers: Waiters,
     /// Socket options: stored and read back, they change no delivery.
     pub(crate) options: UdpOptions,
@@ -70,6 +74,7 @@ impl World {
             peer: None,
             queue: VecDeque::new(),
             closed: false,
+            refused: false,
             readers: Waiters::default(),
             options: UdpOptions::default(),
         });
@@ -142,14 +147,24 @@ impl World {
         Ok(buf.len())
     }
 
+    /// Delivers a datagram sent on `channel` to `to` on `host`. With no socket there it
+    /// is dropped, and a sender connected to `to` learns of it at its next receive.
     pub(super) fn on_datagram(
         &mut self,
         host: HostId,
+        channel: Channel,
         from: SocketAddr,
         to: SocketAddr,
         bytes: Vec<u8>,
     ) {
         let Some(Owner::Udp(sock)) = self.bound_at(host, Proto::Udp, to.ip(), to.port()) else {
+            if let Channel::Udp(sender, _) = channel {
+                let s = &mut self.udps[sender as usize];
+                if !s.closed && s.peer == Some(to) {
+                    s.refused = true;
+                    s.readers.take_into(&mut self.wake);
+                }
+            }
             return;
         };
         let u = &mut self.udps[sock as usize];
@@ -171,6 +186,13 @@ impl World {
     ) -> Poll<io::Result<SocketAddr>> {
         let u = &mut self.udps[sock as usize];
         let Some((bytes, from)) = u.queue.front() else {
+            if std::mem::take(&mut u.refused) {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    "connection refused: a datagram sent to the connected peer found no socket \
+                     bound at its port",
+                )));
+            }
             u.readers.register(cx.waker());
             return Poll::Pending;
         };

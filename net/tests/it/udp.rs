@@ -117,3 +117,25 @@ fn a_datagram_to_an_unbound_port_vanishes() {
         assert!(waited.is_err(), "nobody else receives it");
     });
 }
+
+#[test]
+fn a_connected_sender_learns_its_peer_port_is_closed_at_its_next_receive() {
+    run(6, async {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let gone = b.local_addr().unwrap();
+        drop(b);
+        // Unconnected, the datagram vanishes and nothing is reported.
+        a.send_to(b"lost", gone).await.unwrap();
+        let mut buf = [0; 8];
+        let waited = time::timeout(Duration::from_secs(1), a.recv(&mut buf)).await;
+        assert!(waited.is_err(), "an unconnected sender hears nothing");
+        // Connected, the receive fails once (Linux's ICMP port unreachable), then waits.
+        a.connect(gone).await.unwrap();
+        a.send(b"refused").await.unwrap();
+        let error = a.recv(&mut buf).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
+        let waited = time::timeout(Duration::from_secs(1), a.recv(&mut buf)).await;
+        assert!(waited.is_err(), "the error is reported once");
+    });
+}

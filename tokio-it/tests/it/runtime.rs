@@ -136,3 +136,38 @@ async fn dropping_a_runtime_inside_one_panics() {
     let rt = Builder::new_current_thread().build().unwrap();
     drop(rt);
 }
+
+/// `worker_index` says which worker tokio would run the caller on: a current-thread
+/// runtime's `Runtime::block_on` and its tasks run on worker 0; `Handle::block_on`, a
+/// multi-thread runtime's `block_on` and `spawn_blocking` run on no worker.
+#[test]
+fn worker_index_names_the_worker_tokio_would_run_the_caller_on() {
+    use tokio::runtime::worker_index;
+    assert_eq!(worker_index(), None, "outside any runtime");
+    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        assert_eq!(worker_index(), Some(0));
+        let spawned = tokio::spawn(async { worker_index() }).await.unwrap();
+        assert_eq!(spawned, Some(0));
+        let blocking = tokio::task::spawn_blocking(worker_index).await.unwrap();
+        assert_eq!(blocking, None, "a blocking closure runs on no worker");
+    });
+    assert_eq!(rt.handle().block_on(async { worker_index() }), None);
+    let rt = Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert_eq!(worker_index(), None, "block_on's thread is no worker");
+        let spawned = tokio::spawn(async { worker_index() }).await.unwrap();
+        assert_eq!(spawned, Some(0));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_multi_thread_test_body_runs_on_no_worker() {
+    assert_eq!(tokio::runtime::worker_index(), None);
+    let spawned = tokio::spawn(async { tokio::runtime::worker_index() });
+    assert_eq!(spawned.await.unwrap(), Some(0));
+}

@@ -32,7 +32,8 @@ where
             let body = body();
             async move {
                 crate::runtime::enter_test_run(config);
-                body.await;
+                let index = (config.flavor != "multi_thread").then_some(0);
+                crate::runtime::root_future(index, body).await;
             }
         });
 }

@@ -13,8 +13,11 @@
 
 mod builder;
 mod session;
+mod worker;
 
 pub use builder::{Builder, LocalOptions, LocalRuntime};
+pub use worker::worker_index;
+pub(crate) use worker::{blocking as run_blocking, root as root_future};
 
 use std::cell::RefCell;
 use std::fmt;
@@ -216,7 +219,7 @@ impl Handle {
     /// Inside a simulation, with a message that says to `.await` instead.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        block_on(self, future)
+        block_on(self, worker::root(None, future))
     }
 
     /// Makes this runtime's simulation current on this thread until the guard drops:
@@ -288,12 +291,6 @@ pub fn is_rt_shutdown_err(error: &io::Error) -> bool {
     false
 }
 
-/// The index of the worker thread the caller runs on: `Some(0)` inside a simulation
-/// (its one thread), `None` outside one.
-pub fn worker_index() -> Option<usize> {
-    detsim_runtime::in_simulation().then_some(0)
-}
-
 /// tokio's `RuntimeMetrics`, for the simulation's one thread.
 #[derive(Debug, Clone)]
 pub struct RuntimeMetrics {
@@ -336,7 +333,8 @@ impl Runtime {
     /// Inside a simulation, with a message that says to `.await` instead.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        block_on(&self.handle, future)
+        let index = (!self.handle.multi_thread).then_some(0);
+        block_on(&self.handle, worker::root(index, future))
     }
 
     /// Spawns a task into this runtime's simulation (see [`Handle::spawn`]).

@@ -81,7 +81,8 @@ where
     R: Send + 'static,
 {
     detsim_runtime::spawn(async move {
-        let (output, slept) = detsim_runtime::seal::virtual_sleeps(f);
+        let (output, slept) =
+            detsim_runtime::seal::virtual_sleeps(|| crate::runtime::run_blocking(f));
         if !slept.is_zero() {
             detsim_runtime::time::sleep(slept).await;
         }
