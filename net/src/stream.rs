@@ -21,8 +21,13 @@ pub struct TcpListener {
 impl TcpListener {
     /// Binds a listener to `addr` (port 0: an ephemeral port from 49152 up) on the
     /// current host. Errors: `AddrInUse` when the port is taken, `AddrNotAvailable`
-    /// for an address that is not the host's. Panics outside a simulation.
+    /// for an address that is not the host's; in a session that was shut down, the
+    /// runtime's shutdown error (`detsim_runtime::shutdown_error`). Panics outside a
+    /// simulation.
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        if detsim_runtime::is_shut_down() {
+            return Err(detsim_runtime::shutdown_error());
+        }
         let addrs = addr.to_sim_addrs()?;
         with_world("detsim::net::TcpListener::bind", |world| {
             each_addr(&addrs, |addr| {
@@ -107,8 +112,12 @@ pub struct TcpStream {
 impl TcpStream {
     /// Connects to `addr`, trying each address it names in turn. A round trip of the
     /// link: errors with `ConnectionRefused` when nothing listens there,
-    /// `HostUnreachable` when no host has the address. Panics outside a simulation.
+    /// `HostUnreachable` when no host has the address, the runtime's shutdown error in a
+    /// session that was shut down. Panics outside a simulation.
     pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        if detsim_runtime::is_shut_down() {
+            return Err(detsim_runtime::shutdown_error());
+        }
         let addrs = addr.to_sim_addrs()?;
         let mut last = None;
         for addr in addrs {

@@ -28,8 +28,13 @@ fn not_connected() -> io::Error {
 
 impl UdpSocket {
     /// Binds a socket to `addr` (port 0: an ephemeral port) on the current host.
-    /// Errors: `AddrInUse` when the port is taken. Panics outside a simulation.
+    /// Errors: `AddrInUse` when the port is taken; in a session that was shut down, the
+    /// runtime's shutdown error (`detsim_runtime::shutdown_error`). Panics outside a
+    /// simulation.
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        if detsim_runtime::is_shut_down() {
+            return Err(detsim_runtime::shutdown_error());
+        }
         let addrs = addr.to_sim_addrs()?;
         with_world("detsim::net::UdpSocket::bind", |world| {
             each_addr(&addrs, |addr| {

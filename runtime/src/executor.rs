@@ -265,6 +265,9 @@ pub(crate) struct Core {
     pub(crate) decisions: Vec<Decision>,
     /// A failure found outside the poll loop's own checks (an unread panic dropped).
     pub(crate) failure: Option<RunError>,
+    /// The session was shut down (`Runtime::shutdown_session`): a task spawned now is
+    /// cancelled at once, and resources refuse to start (`crate::is_shut_down`).
+    pub(crate) shut_down: bool,
     /// Run-scoped state of other crates (see `extension.rs`), in creation order.
     extensions: Vec<(TypeId, Rc<dyn Any>)>,
     /// Inputs of every run, set by the runtime's owner (see `extension.rs`).
@@ -333,6 +336,7 @@ impl Core {
             trace: Trace::default(),
             decisions: Vec::new(),
             failure: None,
+            shut_down: false,
             extensions: Vec::new(),
             run_inputs: Vec::new(),
             run_outputs: Vec::new(),
@@ -378,6 +382,7 @@ impl Core {
         self.trace.clear();
         self.decisions.clear();
         self.failure = None;
+        self.shut_down = false;
         self.lookahead = None;
         self.peeked_slot = None;
         self.guesses_taken = 0;
@@ -410,6 +415,15 @@ impl Core {
         self.ready.push(0);
         if self.track_ready {
             self.chooser.on_ready(Id::ROOT);
+        }
+    }
+
+    /// Queues the root slot again after a shutdown emptied the ready set
+    /// (`Core::take_pending_cells`), if it is ready: a session whose first `block_on`
+    /// has not come yet.
+    pub(crate) fn requeue_root(&mut self) {
+        if self.slots[0].state == State::Ready {
+            self.ready.push(0);
         }
     }
 

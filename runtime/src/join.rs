@@ -47,11 +47,16 @@ impl<T> JoinHandle<T> {
     }
 
     /// Cancels the task: its future is dropped before its next poll, and awaiting this
-    /// handle gives a cancelled [`JoinError`]. Does nothing if the task already finished,
-    /// or outside any simulation (after its run ended, as tokio allows: a run's end
-    /// drops its tasks).
+    /// handle gives a cancelled [`JoinError`]. Does nothing if the task already finished.
+    /// Outside any simulation, aborts the task in its session if the session is in
+    /// progress on this thread (a tokio facade `Runtime` between two `block_on`s), and
+    /// does nothing after its run ended (as tokio allows: a run's end drops its tasks).
     pub fn abort(&self) {
-        if self.spent || !context::in_simulation() {
+        if self.spent {
+            return;
+        }
+        let _session = crate::runtime::enter_session_of(self.key.epoch);
+        if !context::in_simulation() {
             return;
         }
         let dropped = context::with_core("JoinHandle::abort", |core| core.abort(self.key));
@@ -63,11 +68,14 @@ impl<T> JoinHandle<T> {
     }
 
     /// Whether the task has finished: completed, panicked or been cancelled. Outside
-    /// any simulation, true: the run that had the task has ended (or is between two
-    /// `block_on`s of a session, where nothing runs).
+    /// any simulation, asked of its session if it is in progress on this thread, and
+    /// true after its run ended.
     pub fn is_finished(&self) -> bool {
-        self.spent
-            || !context::in_simulation()
+        if self.spent {
+            return true;
+        }
+        let _session = crate::runtime::enter_session_of(self.key.epoch);
+        !context::in_simulation()
             || context::with_core("JoinHandle::is_finished", |core| core.is_finished(self.key))
     }
 
@@ -133,11 +141,21 @@ impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     /// Notes its caller (the `.await`) as where the task waits while the task runs.
+    ///
+    /// Outside any simulation (polled by another executor), reads the task in its
+    /// session if the session is in progress on this thread (nothing runs there until
+    /// its next `block_on`), and gives a cancelled error once its run has ended: the end
+    /// of a run drops its tasks, as dropping a tokio runtime does.
     #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.spent, "JoinHandle polled after it completed");
         let mut slot: Option<Result<T, JoinError>> = None;
         let key = self.key;
+        let _session = crate::runtime::enter_session_of(key.epoch);
+        if !context::in_simulation() {
+            self.spent = true;
+            return Poll::Ready(Err(JoinError::cancelled(key.id)));
+        }
         let location = Location::caller();
         let (polled, freed) = context::with_core("awaiting a JoinHandle", |core| {
             let polled = core.poll_join(key, cx, &mut slot as &mut dyn Any);
@@ -163,6 +181,7 @@ impl<T> Drop for JoinHandle<T> {
         if self.spent {
             return;
         }
+        let _session = crate::runtime::enter_session_of(self.key.epoch);
         let freed = context::try_with_core(|core| core.detach(self.key));
         drop(freed);
     }

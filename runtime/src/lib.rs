@@ -85,7 +85,7 @@ pub use outcome::{
     UserRng,
 };
 pub use pct::Pct;
-pub use runtime::{Runtime, SessionEnter};
+pub use runtime::{Runtime, SHUTDOWN_MESSAGE, SessionEnter, is_shut_down, shutdown_error};
 pub use task::spawn;
 pub use trace::Trace;
 

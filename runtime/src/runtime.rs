@@ -27,7 +27,8 @@ use crate::waker;
 
 mod session;
 
-pub use session::SessionEnter;
+pub(crate) use session::enter_session_of;
+pub use session::{SHUTDOWN_MESSAGE, SessionEnter, is_shut_down, shutdown_error};
 
 /// The slot of the root future (task `t0`).
 const ROOT_INDEX: u32 = 0;

@@ -115,9 +115,21 @@ where
     F::Output: 'static,
 {
     let cell: Pin<Box<dyn ErasedTask>> = Box::pin(TaskCell::Running { future });
-    let key = context::with_core("detsim::spawn", |core| {
-        core.spawn(cell, name, location, None)
+    let (key, refused) = context::with_core("detsim::spawn", |core| {
+        let key = core.spawn(cell, name, location, None);
+        // A shut-down session cancels what is spawned into it, as tokio does.
+        let refused = if core.shut_down {
+            core.abort(key)
+        } else {
+            None
+        };
+        (key, refused)
     });
+    if let Some(future) = refused {
+        // Dropped outside the executor's borrow, as the cancelled task.
+        let _as_task = context::AsTask::enter(key.index);
+        drop(future);
+    }
     JoinHandle::new(key)
 }
 

@@ -200,6 +200,9 @@ impl File {
         what: &str,
         f: impl FnOnce(&mut Disk) -> io::Result<R>,
     ) -> io::Result<R> {
+        if detsim_runtime::is_shut_down() {
+            return Err(super::shut_down_error());
+        }
         let state = state(what);
         assert!(
             state.epoch == self.epoch,

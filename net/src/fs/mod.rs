@@ -167,12 +167,23 @@ fn note(text: impl FnOnce() -> String) {
     rt_node::note(text);
 }
 
-/// Runs `f` on the current host's disk.
+/// Runs `f` on the current host's disk; in a session that was shut down (a tokio
+/// facade runtime after its shutdown), refuses with [`shut_down_error`].
 fn with_disk<R>(what: &str, f: impl FnOnce(&mut Disk) -> io::Result<R>) -> io::Result<R> {
+    if detsim_runtime::is_shut_down() {
+        return Err(shut_down_error());
+    }
     let state = state(what);
     let node = current_node();
     let mut disks = state.disks.borrow_mut();
     f(disks.entry(node).or_default())
+}
+
+/// What a file operation gives in a session that was shut down: tokio's error for a
+/// file operation whose blocking task a shut-down runtime refused (kind `Other`,
+/// "background task failed").
+pub(crate) fn shut_down_error() -> io::Error {
+    io::Error::other("background task failed")
 }
 
 /// The crash of node `node` (named `name`): decides what its disk keeps of its

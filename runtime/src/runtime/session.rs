@@ -8,21 +8,93 @@
 //! [`Runtime::session_enter`] guard) wait in the ready set, and timers keep their
 //! deadlines. Each `block_on`'s future is the root task `t0` in turn.
 //!
+//! A session can be shut down ([`Runtime::shutdown_session`], as tokio's
+//! `Runtime::shutdown_timeout`) before it ends: its pending tasks are dropped, but the
+//! run goes on, so that `block_on` still runs futures in it and join handles still read
+//! their tasks. A task spawned into a shut-down session is cancelled at once, and
+//! resources ask [`is_shut_down`] to refuse to start, with tokio's error
+//! ([`shutdown_error`]).
+//!
+//! A [`JoinHandle`](crate::JoinHandle) used outside any simulation finds its session
+//! among this thread's sessions in progress, by the run's epoch, and reads its task
+//! there; the handle of a run that has ended gives a cancelled error (the end of a run
+//! drops its tasks, as dropping a tokio runtime does).
+//!
 //! Invariants:
 //! - a session's first `block_on` is exactly [`Runtime::run`]'s loop: a program that
 //!   calls `block_on` once makes the same run, decision for decision, either way;
 //! - a failed `block_on` (a panic of its future, a deadlock, a task's unobserved panic)
-//!   leaves the session to be ended: its tasks are dropped by `end_session`.
+//!   leaves the session to be ended: its tasks are dropped by `end_session`;
+//! - shutting down changes nothing that was decided: it drops the pending tasks in id
+//!   order, as the end of a session does, and draws no decision.
 
 use std::cell::RefCell;
+use std::fmt;
 use std::future::Future;
+use std::io;
 use std::pin::pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use super::{ROOT_INDEX, Runtime};
 use crate::context::{self, Enter};
 use crate::executor::Core;
 use crate::outcome::RunError;
+
+thread_local! {
+    /// This thread's sessions in progress, by run epoch: where a `JoinHandle` used
+    /// outside any simulation finds its task.
+    static LIVE: RefCell<Vec<(u64, Weak<RefCell<Core>>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// tokio's text for a runtime that is shut down (its `RUNTIME_SHUTTING_DOWN_ERROR`):
+/// code written for tokio, and `tokio::runtime::is_rt_shutdown_err`, recognise it.
+pub const SHUTDOWN_MESSAGE: &str = "A Tokio 1.x context was found, but it is being shutdown.";
+
+/// Whether the current simulation is a session that was shut down
+/// ([`Runtime::shutdown_session`]); false outside a simulation.
+pub fn is_shut_down() -> bool {
+    context::try_with_core(|core| core.shut_down).unwrap_or(false)
+}
+
+/// The error a resource of a shut-down session gives instead of starting: kind
+/// `Other`, whose inner error displays [`SHUTDOWN_MESSAGE`] and has no source, as
+/// tokio's does.
+pub fn shutdown_error() -> io::Error {
+    io::Error::other(ShutDown)
+}
+
+/// The inner error of [`shutdown_error`].
+#[derive(Debug)]
+struct ShutDown;
+
+impl fmt::Display for ShutDown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(SHUTDOWN_MESSAGE)
+    }
+}
+
+impl std::error::Error for ShutDown {}
+
+/// Outside any simulation, makes the session of run `epoch` current until the guard
+/// drops, if it is in progress on this thread. `None` inside a simulation (nothing to
+/// do) and for a run that has ended.
+pub(crate) fn enter_session_of(epoch: u64) -> Option<SessionEnter> {
+    if context::in_simulation() {
+        return None;
+    }
+    let core = LIVE
+        .try_with(|live| {
+            let live = live.borrow();
+            let (_, core) = live.iter().find(|(e, _)| *e == epoch)?;
+            core.upgrade()
+        })
+        .ok()
+        .flatten()?;
+    Some(SessionEnter {
+        core: core.clone(),
+        _previous: Restore(Some(context::swap_current(Some(core)))),
+    })
+}
 
 impl Runtime {
     /// Starts a session: a fresh run (this runtime's seed and next chooser) that
@@ -32,6 +104,13 @@ impl Runtime {
         self.begin_run();
         let beat = self.core.borrow().beat.clone();
         beat.run_starts(self.seed);
+        let epoch = self.core.borrow().epoch();
+        let core = Rc::downgrade(&self.core);
+        LIVE.with(|live| {
+            let mut live = live.borrow_mut();
+            live.retain(|(_, core)| core.strong_count() > 0);
+            live.push((epoch, core));
+        });
     }
 
     /// Runs `future` as the session's root task until it completes, with the tasks
@@ -79,9 +158,50 @@ impl Runtime {
     /// and the run's state; returns a failure that surfaced on the way (a task's panic
     /// nobody can read any more, a destructor that panicked).
     pub fn end_session(&mut self) -> Option<RunError> {
+        let epoch = self.core.borrow().epoch();
+        let _ = LIVE.try_with(|live| live.borrow_mut().retain(|(e, _)| *e != epoch));
         let _restore = Restore(Some(context::swap_current(None)));
         let _enter = Enter::new(self.core.clone());
         self.teardown()
+    }
+
+    /// Whether the session was shut down ([`shutdown_session`](Runtime::shutdown_session)).
+    pub fn is_session_shut_down(&self) -> bool {
+        self.core.borrow().shut_down
+    }
+
+    /// Shuts the session down, as tokio's `Runtime::shutdown_timeout` does: drops the
+    /// future of every pending task (in id order, as [`end_session`] does) and wakes
+    /// whoever awaits them; from then on a task spawned into the session is cancelled
+    /// at once and [`is_shut_down`] is true in it. The run goes on: `session_block_on`
+    /// still runs futures, and join handles read their tasks (cancelled ones, or the
+    /// output of tasks that finished before). Returns a failure that surfaced on the way
+    /// (a destructor that panicked, a task's panic nobody can read any more).
+    ///
+    /// [`end_session`]: Runtime::end_session
+    pub fn shutdown_session(&mut self) -> Option<RunError> {
+        let _restore = Restore(Some(context::swap_current(None)));
+        let _enter = Enter::new(self.core.clone());
+        self.core.borrow_mut().shut_down = true;
+        let mut failure = None;
+        loop {
+            let cells = self.core.borrow_mut().take_pending_cells();
+            if cells.is_empty() {
+                break;
+            }
+            for (index, cell) in cells {
+                let waker = self.core.borrow_mut().take_join_waker(index);
+                let error = self.drop_outside_poll(index, || drop(cell));
+                failure = failure.or(error);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+        }
+        let mut core = self.core.borrow_mut();
+        core.requeue_root();
+        core.apply_wakes(None);
+        core.failure.take().or(failure)
     }
 }
 
@@ -122,7 +242,9 @@ impl Drop for SessionEnter {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
+    use std::future::Future;
     use std::rc::Rc;
+    use std::task::Poll;
 
     use crate::{Runtime, spawn, yield_now};
 
@@ -199,5 +321,67 @@ mod tests {
         // After the run, as tokio allows: nothing to abort, and the task is over.
         late.abort();
         assert!(late.is_finished());
+    }
+
+    #[test]
+    fn a_shut_down_session_cancels_its_tasks_and_goes_on() {
+        let mut rt = Runtime::new(5);
+        rt.start_session();
+        let (pending, finished) = {
+            let _enter = rt.session_enter();
+            (spawn(std::future::pending::<()>()), spawn(async { 9 }))
+        };
+        assert!(!super::is_shut_down(), "outside a simulation");
+        rt.session_block_on(yield_now()).unwrap();
+        assert!(rt.shutdown_session().is_none());
+        assert!(rt.is_session_shut_down());
+        // Read from outside any block_on: the handles find their session.
+        assert!(pending.is_finished());
+        let late = {
+            let _enter = rt.session_enter();
+            assert!(super::is_shut_down());
+            spawn(async { 1 })
+        };
+        let (pending, finished, late) = rt
+            .session_block_on(async { (pending.await, finished.await, late.await) })
+            .unwrap();
+        assert!(pending.unwrap_err().is_cancelled());
+        assert_eq!(finished.unwrap(), 9, "an output read after the shutdown");
+        assert!(
+            late.unwrap_err().is_cancelled(),
+            "spawned after the shutdown"
+        );
+        assert!(rt.end_session().is_none());
+    }
+
+    #[test]
+    fn a_join_handle_outside_reads_its_session_then_its_end() {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut rt = Runtime::new(5);
+        rt.start_session();
+        let mut done = {
+            let _enter = rt.session_enter();
+            spawn(async { 2 })
+        };
+        let mut aborted = {
+            let _enter = rt.session_enter();
+            spawn(std::future::pending::<()>())
+        };
+        let mut pending = {
+            let _enter = rt.session_enter();
+            spawn(std::future::pending::<()>())
+        };
+        aborted.abort();
+        rt.session_block_on(yield_now()).unwrap();
+        let done = std::pin::Pin::new(&mut done).poll(&mut cx);
+        assert!(matches!(done, Poll::Ready(Ok(2))));
+        let aborted = std::pin::Pin::new(&mut aborted).poll(&mut cx);
+        assert!(matches!(aborted, Poll::Ready(Err(e)) if e.is_cancelled()));
+        let waiting = std::pin::Pin::new(&mut pending).poll(&mut cx);
+        assert!(waiting.is_pending(), "nothing runs it outside block_on");
+        assert!(rt.end_session().is_none());
+        let ended = std::pin::Pin::new(&mut pending).poll(&mut cx);
+        assert!(matches!(ended, Poll::Ready(Err(e)) if e.is_cancelled()));
     }
 }

@@ -6,6 +6,7 @@ mod kv;
 mod net;
 mod runtime;
 mod select;
+mod shutdown;
 mod signal;
 mod sync;
 mod task;

@@ -2,7 +2,8 @@
 //! `AsyncWrite`, `AsyncBufRead`, the `*Ext` traits, `copy`, `split`, `duplex`,
 //! `BufReader`, …). `stdin`, `stdout` and `stderr`, which tokio runs on its blocking
 //! pool, are shadowed by versions that call `std::io` inline (a read from stdin blocks
-//! the simulation's thread, and every task with it).
+//! the simulation's thread, and every task with it). In a runtime that was shut down,
+//! a write gives tokio's shutdown error (`runtime::is_rt_shutdown_err`).
 
 use std::io::{Read, Write};
 use std::pin::Pin;
@@ -63,6 +64,10 @@ macro_rules! inline_writer {
                 _cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<std::io::Result<usize>> {
+                // tokio writes on its blocking pool, which a shut-down runtime refuses.
+                if detsim_runtime::is_shut_down() {
+                    return Poll::Ready(Err(detsim_runtime::shutdown_error()));
+                }
                 Poll::Ready($std().write(buf))
             }
 

@@ -202,7 +202,12 @@ mod unix {
 
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+    /// The error of every constructor: tokio's shutdown error in a runtime that was
+    /// shut down (as tokio's registration gives), else `Unsupported`.
     fn unsupported(what: &str) -> io::Error {
+        if detsim_runtime::is_shut_down() {
+            return detsim_runtime::shutdown_error();
+        }
         io::Error::new(
             io::ErrorKind::Unsupported,
             format!(

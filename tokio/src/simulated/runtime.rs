@@ -8,6 +8,14 @@
 //! `block_on`), tasks left pending by one `block_on` go on in the next, and dropping
 //! the runtime drops them. Its simulation runs with seed 0, or the seed of
 //! `DETSIM_SEED` (decimal or `0x` hex), on the thread that built it (`session.rs`).
+//!
+//! Shutting a runtime down (dropping it, [`Runtime::shutdown_timeout`],
+//! [`Runtime::shutdown_background`]) is a state of its simulation, as in tokio: its
+//! tasks are dropped, but [`Handle::block_on`] still runs futures; a task spawned
+//! afterwards is cancelled at once (its `JoinHandle` gives a cancelled error), a timer
+//! panics with tokio's message, and sockets, stdio and files refuse to start with
+//! tokio's errors ([`is_rt_shutdown_err`] recognises them; files give "background task
+//! failed").
 //! `block_on` inside a simulation is a clear panic: the simulation is one thread, and
 //! blocking it would stop every task.
 
@@ -19,13 +27,13 @@ pub use builder::{Builder, LocalOptions, LocalRuntime};
 pub use worker::worker_index;
 pub(crate) use worker::{blocking as run_blocking, root as root_future};
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use tokio::runtime::RuntimeFlavor;
 
@@ -35,6 +43,8 @@ use crate::task::JoinHandle;
 #[derive(Debug, Clone)]
 pub struct Handle {
     id: Id,
+    /// What the runtime's handles share: whether it is shut down.
+    shared: Arc<Shared>,
     name: Option<Arc<str>>,
     /// Built with `new_multi_thread` (tokio's `RuntimeFlavor` is not `Clone`).
     multi_thread: bool,
@@ -42,6 +52,35 @@ pub struct Handle {
     pub(crate) start_paused: bool,
     /// tokio's `enable_time` (or `enable_all`): without it, creating a timer panics.
     pub(crate) time_enabled: bool,
+}
+
+/// What the handles of one runtime share. The last one to drop ends the runtime's
+/// session (after the runtime has shut it down: see `session.rs`).
+#[derive(Debug)]
+struct Shared {
+    id: Id,
+    /// Set when the runtime is dropped or shut down; never cleared.
+    shut_down: AtomicBool,
+}
+
+impl Shared {
+    fn new(id: Id) -> Arc<Shared> {
+        Arc::new(Shared {
+            id,
+            shut_down: AtomicBool::new(false),
+        })
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // A session cannot end inside another run (its teardown would run as that
+        // run): it ends with the thread instead.
+        let in_run = detsim_runtime::in_simulation() && !detsim_runtime::in_session_enter();
+        if self.id != TEST_RUNTIME && !in_run {
+            session::end(self.id);
+        }
+    }
 }
 
 /// A runtime's id (tokio's `runtime::Id`): unique among the runtimes of the process.
@@ -70,6 +109,9 @@ thread_local! {
     static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
     /// The handle of the `#[tokio::test]` run on this thread, with the run's id.
     static TEST: RefCell<Option<(u64, Handle)>> = const { RefCell::new(None) };
+    /// How many enter guards made outside a run are alive on this thread (tokio's
+    /// context depth): a guard dropped while it is not the last one panics.
+    static ENTER_DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Called at the start of each run of a `#[tokio::test]`: the handle its code sees, with
@@ -77,6 +119,7 @@ thread_local! {
 pub(crate) fn enter_test_run(config: crate::__private::TestConfig) {
     let handle = Handle {
         id: TEST_RUNTIME,
+        shared: Shared::new(TEST_RUNTIME),
         name: config.name.map(Arc::from),
         multi_thread: config.flavor == "multi_thread",
         start_paused: config.start_paused,
@@ -91,13 +134,50 @@ const TEST_RUNTIME: Id = Id(0);
 
 /// What [`Handle::enter`] and [`Runtime::enter`] return: the runtime's simulation is
 /// current on this thread until it drops.
+///
+/// # Panics
+/// When dropped while a guard entered after it is still alive, with tokio's message
+/// (guards must be dropped in the reverse order of their creation); the thread's
+/// current runtime is then left as it was, as tokio leaves it.
 #[derive(Debug)]
 pub struct EnterGuard<'a> {
-    /// `None` inside the simulation already (a `block_on` of it). Dropped after
-    /// `_current`, which puts back the thread's previous handle.
-    _current: Option<Restore>,
-    _session: Option<detsim_runtime::SessionEnter>,
+    _entered: Entered,
     _handle: PhantomData<&'a Handle>,
+}
+
+/// What an [`EnterGuard`] undoes when it drops (a type without the guard's lifetime,
+/// so that the runtime may be shut down while a guard of it lives, as in tokio).
+#[derive(Debug)]
+struct Entered {
+    /// `None` inside a run already (a `block_on`). Dropped before `session`: puts back
+    /// the thread's previous handle.
+    current: Option<Restore>,
+    session: Option<detsim_runtime::SessionEnter>,
+    /// This guard's place among the thread's guards (`ENTER_DEPTH`); `None` inside a run.
+    depth: Option<usize>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let Some(depth) = self.depth else {
+            return;
+        };
+        if ENTER_DEPTH.get() != depth {
+            // Left as they are, as tokio leaves them: restoring from the middle of
+            // the stack would make a guard entered later current again.
+            std::mem::forget(self.current.take());
+            std::mem::forget(self.session.take());
+            if !std::thread::panicking() {
+                panic!(
+                    "`EnterGuard` values dropped out of order. Guards returned by \
+                     `tokio::runtime::Handle::enter()` must be dropped in the reverse \
+                     order as they were acquired."
+                );
+            }
+            return;
+        }
+        ENTER_DEPTH.set(depth - 1);
+    }
 }
 
 /// Why [`Handle::try_current`] found no simulation.
@@ -127,9 +207,11 @@ impl fmt::Display for TryCurrentError {
 
 impl std::error::Error for TryCurrentError {}
 
-const BLOCK_ON_INSIDE: &str = "Cannot start a runtime from within a runtime: `block_on` was called \
-     inside a detsim simulation, which runs every task on one thread, so blocking it would stop \
-     them all; `.await` the future instead";
+const BLOCK_ON_INSIDE: &str = "Cannot start a runtime from within a runtime. This happens \
+     because a function (like `block_on`) attempted to block the current thread while the thread \
+     is being used to drive asynchronous tasks. If you are in an async function, use `.await` on \
+     the future instead of blocking on it. (In detsim, a simulation runs every task on one \
+     thread: blocking it would stop them all.)";
 
 impl Handle {
     /// The handle of the simulation the caller runs in.
@@ -159,6 +241,7 @@ impl Handle {
         };
         Ok(current.or_else(test).unwrap_or(Handle {
             id: TEST_RUNTIME,
+            shared: Shared::new(TEST_RUNTIME),
             name: None,
             multi_thread: false,
             start_paused: false,
@@ -182,7 +265,9 @@ impl Handle {
     }
 
     /// Spawns a task into the simulation (see [`crate::task::spawn`]); from outside
-    /// it, into this runtime's simulation, where it runs in the next `block_on`.
+    /// it, into this runtime's simulation, where it runs in the next `block_on`. After
+    /// the runtime was shut down, the task is dropped at once and its handle gives a
+    /// cancelled error, as tokio's.
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
@@ -191,7 +276,7 @@ impl Handle {
     {
         match detsim_runtime::in_simulation() {
             true => crate::task::spawn(future),
-            false => session::spawn(self.id, future),
+            false => session::spawn(self.id, self.is_shut_down(), future),
         }
     }
 
@@ -224,22 +309,39 @@ impl Handle {
 
     /// Makes this runtime's simulation current on this thread until the guard drops:
     /// `tokio::spawn` then spawns into it (the task runs in the next `block_on`), and
-    /// `time::Instant::now` reads its clock. Inside the simulation, does nothing.
+    /// `time::Instant::now` reads its clock. Guards nest; inside a run (a `block_on`),
+    /// does nothing.
+    ///
+    /// # Panics
+    /// When the guard is dropped out of order (see [`EnterGuard`]).
     pub fn enter(&self) -> EnterGuard<'_> {
-        if detsim_runtime::in_simulation() {
+        if detsim_runtime::in_simulation() && !detsim_runtime::in_session_enter() {
             return EnterGuard {
-                _current: None,
-                _session: None,
+                _entered: Entered {
+                    current: None,
+                    session: None,
+                    depth: None,
+                },
                 _handle: PhantomData,
             };
         }
-        let session = session::enter(self.id);
+        let session = session::enter(self.id, self.is_shut_down());
         let previous = CURRENT.with(|current| current.replace(Some(self.clone())));
+        let depth = ENTER_DEPTH.get() + 1;
+        ENTER_DEPTH.set(depth);
         EnterGuard {
-            _current: Some(Restore(previous)),
-            _session: Some(session),
+            _entered: Entered {
+                current: Some(Restore(previous)),
+                session: Some(session),
+                depth: Some(depth),
+            },
             _handle: PhantomData,
         }
+    }
+
+    /// Whether the runtime was shut down (dropped, or `shutdown_*`).
+    fn is_shut_down(&self) -> bool {
+        self.shared.shut_down.load(Ordering::Relaxed)
     }
 
     /// Whether this handle's runtime is a multi-thread one (as `runtime_flavor`).
@@ -264,7 +366,7 @@ fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     assert!(!inside, "{BLOCK_ON_INSIDE}");
     let previous = CURRENT.with(|current| current.replace(Some(handle.clone())));
     let _restore = Restore(previous);
-    session::block_on(handle.id, future)
+    session::block_on(handle.id, handle.is_shut_down(), future)
 }
 
 /// Whether the thread's current simulation was made current by an `enter` guard, rather
@@ -284,11 +386,19 @@ impl Drop for Restore {
     }
 }
 
-/// Whether `error` says the runtime is shutting down (tokio's `is_rt_shutdown_err`).
-/// Always false in simulation: a simulated resource never outlives its run.
+/// Whether `error` says the runtime is shut down (tokio's `is_rt_shutdown_err`): the
+/// error sockets and stdio give after their runtime was shut down. As tokio's: of kind
+/// `Other`, with an inner error that has no source and whose text is exactly
+/// "A Tokio 1.x context was found, but it is being shutdown.".
 pub fn is_rt_shutdown_err(error: &io::Error) -> bool {
-    let _ = error;
-    false
+    match error.get_ref() {
+        Some(inner) => {
+            error.kind() == io::ErrorKind::Other
+                && inner.source().is_none()
+                && inner.to_string() == detsim_runtime::SHUTDOWN_MESSAGE
+        }
+        None => false,
+    }
 }
 
 /// tokio's `RuntimeMetrics`, for the simulation's one thread.
@@ -367,11 +477,13 @@ impl Runtime {
         self.handle.enter()
     }
 
-    /// Drops the runtime, and with it the tasks still pending (nothing waits: the
-    /// simulation's tasks run only inside `block_on`).
+    /// Shuts the runtime down and drops it: the tasks still pending are dropped (nothing
+    /// waits: the simulation's tasks run only inside `block_on`); its handles still
+    /// `block_on`, in a shut-down runtime (see the [module docs](self)).
     ///
     /// Inside another runtime's simulation (which tokio allows, unlike a plain drop),
-    /// the tasks are dropped when the thread ends instead.
+    /// the tasks are dropped at the runtime's next use from outside, or when the thread
+    /// ends.
     pub fn shutdown_timeout(mut self, _duration: std::time::Duration) {
         self.shutting_down = true;
     }
@@ -388,8 +500,9 @@ impl Runtime {
 }
 
 impl Drop for Runtime {
-    /// Ends the runtime's simulation: its pending tasks are dropped, as tokio drops
-    /// them. A task's panic that nobody read fails here, as it fails a run.
+    /// Shuts the runtime's simulation down: its pending tasks are dropped, as tokio
+    /// drops them (the session itself ends when the last handle drops). A task's panic
+    /// that nobody can read fails here, as it fails a run.
     fn drop(&mut self) {
         let in_run = detsim_runtime::in_simulation() && !detsim_runtime::in_session_enter();
         if in_run && !self.shutting_down && !std::thread::panicking() {
@@ -398,9 +511,11 @@ impl Drop for Runtime {
                  happens when a runtime is dropped from within an asynchronous context."
             );
         }
-        // A session cannot end inside another run (its teardown would run as that run).
+        self.handle.shared.shut_down.store(true, Ordering::Relaxed);
+        // A session cannot shut down inside another run (its tasks would be dropped as
+        // that run's): its next use from outside shuts it down (`session::take`).
         if !in_run {
-            session::end(self.handle.id);
+            session::shut_down(self.handle.id);
         }
     }
 }

@@ -22,7 +22,8 @@
 //! order) before it returns. A [`Sleep`] is elapsed once a poll has seen its deadline
 //! pass, never before its first poll (as tokio's: `sleep_until(now)` is not elapsed
 //! until polled). Creating a timer outside a runtime, or on a runtime built without
-//! `enable_time`, panics at the caller, as on tokio.
+//! `enable_time`, panics at the caller, as on tokio; polling one in a runtime that was
+//! shut down panics with tokio's message.
 
 mod clock;
 mod interval;
@@ -298,6 +299,12 @@ impl Future for Sleep {
     /// detsim's `Sleep` notes where the task waits: the caller's `.await`, passed on.
     #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // As tokio's timer, in a runtime that was shut down.
+        assert!(
+            !detsim_runtime::is_shut_down(),
+            "{}",
+            detsim_runtime::SHUTDOWN_MESSAGE
+        );
         let this = self.project();
         *this.polled = true;
         Pin::new(this.inner).poll(cx)

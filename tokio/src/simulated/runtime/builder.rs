@@ -5,7 +5,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::{EnterGuard, Handle, Id, Runtime, RuntimeMetrics};
+use super::{EnterGuard, Handle, Id, Runtime, RuntimeMetrics, Shared};
 use crate::task::JoinHandle;
 
 /// Builds a [`Runtime`] (tokio's `runtime::Builder`); every setting is accepted and
@@ -197,9 +197,11 @@ impl Builder {
         // Before the program sets a hook of its own around `block_on` (see
         // `detsim_runtime::install_panic_hook`).
         detsim_runtime::install_panic_hook();
+        let id = Id::next();
         Ok(Runtime {
             handle: Handle {
-                id: Id::next(),
+                id,
+                shared: Shared::new(id),
                 name: self.name.clone(),
                 multi_thread: self.multi_thread,
                 start_paused: self.start_paused,

@@ -2,11 +2,16 @@
 //! the runtime's `block_on`s, see `detsim_runtime`'s `runtime/session.rs`), kept in a
 //! registry of the thread that built the runtime.
 //!
-//! A session starts when the runtime is built (seed 0, or `DETSIM_SEED`) and ends when
-//! it is dropped, which drops the tasks still pending, as dropping a tokio runtime
-//! does. `block_on` takes the session out of the registry while it runs (its future
-//! may build, use or drop other runtimes) and puts it back after; a `block_on` that
-//! fails ends it, and the runtime's next use starts a fresh one.
+//! A session starts when the runtime is built (seed 0, or `DETSIM_SEED`). Dropping the
+//! runtime (or `shutdown_timeout`, `shutdown_background`) shuts it down: the tasks still
+//! pending are dropped, as dropping a tokio runtime does, but the session stays while
+//! handles of the runtime live, so that `Handle::block_on` still runs futures in it
+//! and join handles still read their tasks; what is spawned then is cancelled at once,
+//! and resources refuse to start with tokio's errors (see `detsim_runtime`'s
+//! `shutdown_session`). The last handle to drop ends the session. `block_on` takes the
+//! session out of the registry while it runs (its future may build, use or drop other
+//! runtimes) and puts it back after; a `block_on` that fails ends it, and the runtime's
+//! next use starts a fresh one (shut down already if the runtime is).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -23,14 +28,23 @@ thread_local! {
 
 /// Takes runtime `id`'s session out of the registry (a session that is not there is
 /// started: the runtime is used on another thread than the one that built it, or after
-/// a failed `block_on`).
-fn take(id: Id) -> detsim_runtime::Runtime {
+/// a failed `block_on`). When the runtime is `shut` down, so is the session.
+#[track_caller]
+fn take(id: Id, shut: bool) -> detsim_runtime::Runtime {
     let taken = SESSIONS.with(|sessions| sessions.borrow_mut().remove(&id));
-    taken.unwrap_or_else(|| {
+    let mut rt = taken.unwrap_or_else(|| {
         let mut rt = detsim_runtime::Runtime::new(seed_from_env());
         rt.start_session();
         rt
-    })
+    });
+    if shut && !rt.is_session_shut_down() {
+        // Shut down inside another runtime's run, where its session could not be.
+        if let Some(error) = rt.shutdown_session() {
+            put(id, rt);
+            fail(error);
+        }
+    }
+    rt
 }
 
 /// Puts runtime `id`'s session back.
@@ -46,8 +60,8 @@ pub(super) fn blocking() -> bool {
 /// Runs `future` to completion in runtime `id`'s session; panics as `block_on` does
 /// with the run's failure (the payload of a panic of `future`, or the run's message).
 #[track_caller]
-pub(super) fn block_on<F: Future>(id: Id, future: F) -> F::Output {
-    let mut rt = take(id);
+pub(super) fn block_on<F: Future>(id: Id, shut: bool, future: F) -> F::Output {
+    let mut rt = take(id, shut);
     let was_blocking = BLOCKING.replace(true);
     let result = rt.session_block_on(future);
     BLOCKING.set(was_blocking);
@@ -95,12 +109,12 @@ fn fail(error: detsim_runtime::RunError) -> ! {
 /// Spawns `future` into runtime `id`'s session from outside its `block_on`: the task
 /// waits for the next `block_on`.
 #[track_caller]
-pub(super) fn spawn<F>(id: Id, future: F) -> detsim_runtime::JoinHandle<F::Output>
+pub(super) fn spawn<F>(id: Id, shut: bool, future: F) -> detsim_runtime::JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let rt = take(id);
+    let rt = take(id, shut);
     let enter = rt.session_enter();
     let handle = detsim_runtime::spawn(future);
     drop(enter);
@@ -109,19 +123,43 @@ where
 }
 
 /// Makes runtime `id`'s session current on this thread until the guard drops.
-pub(super) fn enter(id: Id) -> detsim_runtime::SessionEnter {
-    let rt = take(id);
+#[track_caller]
+pub(super) fn enter(id: Id, shut: bool) -> detsim_runtime::SessionEnter {
+    let rt = take(id, shut);
     let enter = rt.session_enter();
     put(id, rt);
     enter
 }
 
-/// Ends runtime `id`'s session, if it lives on this thread: drops its tasks. A task's
-/// panic that nobody read fails there, as it fails a run (unless the thread is
-/// already panicking).
+/// Shuts runtime `id`'s session down (starting it if it does not live on this thread):
+/// drops its pending tasks and keeps it for the runtime's handles. A destructor's panic
+/// or a task's panic that nobody can read fails there, as it fails a run (unless the
+/// thread is already panicking).
+#[track_caller]
+pub(super) fn shut_down(id: Id) {
+    let mut rt = take(id, false);
+    let failure = match rt.is_session_shut_down() {
+        true => None,
+        false => rt.shutdown_session(),
+    };
+    put(id, rt);
+    if let Some(error) = failure
+        && !std::thread::panicking()
+    {
+        fail(error);
+    }
+}
+
+/// Ends runtime `id`'s session, if it lives on this thread: drops what is left of its
+/// run (the outputs nobody read, run-scoped state). A task's panic that nobody read
+/// fails there, as it fails a run (unless the thread is already panicking). Does
+/// nothing while the thread's locals are being destroyed.
 #[track_caller]
 pub(super) fn end(id: Id) {
-    let taken = SESSIONS.with(|sessions| sessions.borrow_mut().remove(&id));
+    let taken = SESSIONS
+        .try_with(|sessions| sessions.borrow_mut().remove(&id))
+        .ok()
+        .flatten();
     if let Some(mut rt) = taken
         && let Some(error) = rt.end_session()
         && !std::thread::panicking()
