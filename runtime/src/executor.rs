@@ -418,15 +418,6 @@ impl Core {
         }
     }
 
-    /// Queues the root slot again after a shutdown emptied the ready set
-    /// (`Core::take_pending_cells`), if it is ready: a session whose first `block_on`
-    /// has not come yet.
-    pub(crate) fn requeue_root(&mut self) {
-        if self.slots[0].state == State::Ready {
-            self.ready.push(0);
-        }
-    }
-
     /// Takes a vacant slot (lowest index first) for a new task with the next id.
     fn alloc(&mut self, name: Option<String>, location: Option<&'static Location<'static>>) -> u32 {
         let id = Id(self.next_id);

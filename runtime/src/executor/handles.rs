@@ -96,12 +96,6 @@ impl Core {
         (polled, self.free_slot(index))
     }
 
-    /// Takes the waker of whoever awaits task `index` (for a shutdown that ends the task
-    /// outside any poll: a waker from outside the simulation must hear of it).
-    pub(crate) fn take_join_waker(&mut self, index: u32) -> Option<std::task::Waker> {
-        self.slots[index as usize].join_waker.take()
-    }
-
     pub(crate) fn detach(&mut self, key: TaskKey) -> Option<Pin<Box<dyn ErasedTask>>> {
         let index = self.key_slot(key)?;
         let slot = &mut self.slots[index as usize];

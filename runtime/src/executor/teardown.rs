@@ -107,6 +107,24 @@ impl Core {
         cells
     }
 
+    /// Every task still pending (not the root), in id order, with its slot.
+    pub(crate) fn pending_tasks(&self) -> Vec<(Id, u32)> {
+        let mut pending: Vec<(Id, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                matches!(
+                    s.state,
+                    State::Spawned | State::Ready | State::Parked | State::Held
+                ) && s.cell.is_some()
+            })
+            .map(|(i, s)| (s.id, i as u32))
+            .collect();
+        pending.sort_unstable();
+        pending
+    }
+
     /// Takes the futures of every task still pending, in id order, marking them finished.
     pub(crate) fn take_pending_cells(&mut self) -> Vec<(u32, Pin<Box<dyn ErasedTask>>)> {
         let mut pending: Vec<(Id, u32)> = self

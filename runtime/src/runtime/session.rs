@@ -170,36 +170,33 @@ impl Runtime {
         self.core.borrow().shut_down
     }
 
-    /// Shuts the session down, as tokio's `Runtime::shutdown_timeout` does: drops the
-    /// future of every pending task (in id order, as [`end_session`] does) and wakes
-    /// whoever awaits them; from then on a task spawned into the session is cancelled
-    /// at once and [`is_shut_down`] is true in it. The run goes on: `session_block_on`
-    /// still runs futures, and join handles read their tasks (cancelled ones, or the
-    /// output of tasks that finished before). Returns a failure that surfaced on the way
-    /// (a destructor that panicked, a task's panic nobody can read any more).
-    ///
-    /// [`end_session`]: Runtime::end_session
-    pub fn shutdown_session(&mut self) -> Option<RunError> {
+    /// Shuts the session down, as tokio's `Runtime::shutdown_timeout` does: aborts every
+    /// pending task but those `keep` names (a facade's blocking tasks, which tokio lets
+    /// finish), in id order, dropping their futures and waking whoever awaits them; from
+    /// then on a task spawned into the session is cancelled at once and
+    /// [`is_shut_down`] is true in it. The run goes on: `session_block_on` still runs
+    /// futures (and the kept tasks), and join handles read their tasks (cancelled ones,
+    /// or the output of tasks that finished before). Returns a failure that surfaced on
+    /// the way (a destructor that panicked, a task's panic nobody can read any more).
+    pub fn shutdown_session(&mut self, keep: impl Fn(crate::task::Id) -> bool) -> Option<RunError> {
         let _restore = Restore(Some(context::swap_current(None)));
         let _enter = Enter::new(self.core.clone());
         self.core.borrow_mut().shut_down = true;
         let mut failure = None;
-        loop {
-            let cells = self.core.borrow_mut().take_pending_cells();
-            if cells.is_empty() {
-                break;
+        let pending = self.core.borrow().pending_tasks();
+        for (id, index) in pending {
+            if keep(id) {
+                continue;
             }
-            for (index, cell) in cells {
-                let waker = self.core.borrow_mut().take_join_waker(index);
+            // A destructor that ran before may have ended this task already; a slot it
+            // freed and a spawn reused holds a task cancelled at its spawn.
+            let dropped = self.core.borrow_mut().abort_index(index);
+            if let Some(cell) = dropped {
                 let error = self.drop_outside_poll(index, || drop(cell));
                 failure = failure.or(error);
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
             }
         }
         let mut core = self.core.borrow_mut();
-        core.requeue_root();
         core.apply_wakes(None);
         core.failure.take().or(failure)
     }
@@ -333,7 +330,7 @@ mod tests {
         };
         assert!(!super::is_shut_down(), "outside a simulation");
         rt.session_block_on(yield_now()).unwrap();
-        assert!(rt.shutdown_session().is_none());
+        assert!(rt.shutdown_session(|_| false).is_none());
         assert!(rt.is_session_shut_down());
         // Read from outside any block_on: the handles find their session.
         assert!(pending.is_finished());
@@ -351,6 +348,28 @@ mod tests {
             late.unwrap_err().is_cancelled(),
             "spawned after the shutdown"
         );
+        assert!(rt.end_session().is_none());
+    }
+
+    #[test]
+    fn a_shutdown_keeps_the_tasks_it_is_told_to() {
+        let mut rt = Runtime::new(5);
+        rt.start_session();
+        let (kept, dropped) = {
+            let _enter = rt.session_enter();
+            let kept = spawn(async {
+                yield_now().await;
+                3
+            });
+            (kept, spawn(std::future::pending::<()>()))
+        };
+        let keep = kept.id();
+        assert!(rt.shutdown_session(|task| task == keep).is_none());
+        let (kept, dropped) = rt
+            .session_block_on(async { (kept.await, dropped.await) })
+            .unwrap();
+        assert_eq!(kept.unwrap(), 3, "a kept task runs on after the shutdown");
+        assert!(dropped.unwrap_err().is_cancelled());
         assert!(rt.end_session().is_none());
     }
 

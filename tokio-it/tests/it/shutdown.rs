@@ -45,6 +45,25 @@ fn spawns_after_shutdown_are_cancelled() {
     assert!(error.is_cancelled(), "{error}");
 }
 
+/// A blocking task spawned before the shutdown is not cancelled: it runs to its end
+/// (tokio's blocking pool finishes the closures it started), while the other tasks are
+/// dropped.
+#[test]
+fn a_blocking_task_spawned_before_shutdown_finishes() {
+    let rt = current_thread();
+    let _enter = rt.enter();
+    let blocking = tokio::task::spawn_blocking(|| {
+        std::thread::sleep(Duration::from_millis(10));
+        42
+    });
+    let task = tokio::spawn(std::future::pending::<()>());
+    rt.shutdown_timeout(Duration::from_secs(1000));
+
+    assert_eq!(Handle::current().block_on(blocking).unwrap(), 42);
+    let error = Handle::current().block_on(task).unwrap_err();
+    assert!(error.is_cancelled(), "{error}");
+}
+
 /// A task left pending when its runtime is dropped is cancelled; so is one spawned on a
 /// handle afterwards: both handles say so, polled from outside any runtime.
 #[test]

@@ -11,7 +11,8 @@
 //!
 //! Shutting a runtime down (dropping it, [`Runtime::shutdown_timeout`],
 //! [`Runtime::shutdown_background`]) is a state of its simulation, as in tokio: its
-//! tasks are dropped, but [`Handle::block_on`] still runs futures; a task spawned
+//! tasks are dropped (not its `spawn_blocking` tasks, which run to their end in the next
+//! `block_on`), but [`Handle::block_on`] still runs futures; a task spawned
 //! afterwards is cancelled at once (its `JoinHandle` gives a cancelled error), a timer
 //! panics with tokio's message, and sockets, stdio and files refuse to start with
 //! tokio's errors ([`is_rt_shutdown_err`] recognises them; files give "background task
@@ -24,6 +25,7 @@ mod session;
 mod worker;
 
 pub use builder::{Builder, LocalOptions, LocalRuntime};
+pub(crate) use session::{blocking_finished, blocking_spawned};
 pub use worker::worker_index;
 pub(crate) use worker::{blocking as run_blocking, root as root_future};
 

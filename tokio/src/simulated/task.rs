@@ -73,21 +73,27 @@ where
 /// takes no real time: it moves the clocks `f` reads, and the task then sleeps that
 /// long on the virtual clock before its handle is ready, so
 /// `timeout(5 ms, spawn_blocking(|| sleep(20 ms)))` elapses, as on tokio (see
-/// `detsim_runtime::seal::virtual_sleeps`).
+/// `detsim_runtime::seal::virtual_sleeps`). A runtime's shutdown does not cancel it:
+/// it runs in the runtime's next `block_on` (tokio's blocking pool finishes the
+/// closures it started; spawned after the shutdown, it is cancelled).
 #[track_caller]
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    detsim_runtime::spawn(async move {
+    let handle = detsim_runtime::spawn(async move {
         let (output, slept) =
             detsim_runtime::seal::virtual_sleeps(|| crate::runtime::run_blocking(f));
         if !slept.is_zero() {
             detsim_runtime::time::sleep(slept).await;
         }
+        crate::runtime::blocking_finished();
         output
-    })
+    });
+    // A runtime's shutdown lets it finish, as tokio's blocking pool does.
+    crate::runtime::blocking_spawned(handle.id());
+    handle
 }
 
 /// Runs `f` at once on the current task, as tokio does on a worker thread: in

@@ -14,7 +14,7 @@
 //! next use starts a fresh one (shut down already if the runtime is).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use super::Id;
@@ -39,7 +39,7 @@ fn take(id: Id, shut: bool) -> detsim_runtime::Runtime {
     });
     if shut && !rt.is_session_shut_down() {
         // Shut down inside another runtime's run, where its session could not be.
-        if let Some(error) = rt.shutdown_session() {
+        if let Some(error) = shutdown(&mut rt) {
             put(id, rt);
             fail(error);
         }
@@ -140,7 +140,7 @@ pub(super) fn shut_down(id: Id) {
     let mut rt = take(id, false);
     let failure = match rt.is_session_shut_down() {
         true => None,
-        false => rt.shutdown_session(),
+        false => shutdown(&mut rt),
     };
     put(id, rt);
     if let Some(error) = failure
@@ -165,6 +165,39 @@ pub(super) fn end(id: Id) {
         && !std::thread::panicking()
     {
         fail(error);
+    }
+}
+
+/// Shuts `rt`'s session down, keeping its blocking tasks: tokio's blocking pool runs a
+/// closure it started to its end, and a facade's `spawn_blocking` closure counts as
+/// started when it is spawned (tokio starts it on an idle thread at once). They run in
+/// the session's next `block_on`, as every simulated task does.
+fn shutdown(rt: &mut detsim_runtime::Runtime) -> Option<detsim_runtime::RunError> {
+    let blocking = {
+        let _enter = rt.session_enter();
+        detsim_runtime::extension::try_run_state::<BlockingTasks>()
+            .map(|tasks| tasks.0.take())
+            .unwrap_or_default()
+    };
+    rt.shutdown_session(|task| blocking.contains(&task))
+}
+
+/// The run's `spawn_blocking` tasks not known to have finished (run-scoped state).
+#[derive(Debug, Default)]
+struct BlockingTasks(RefCell<BTreeSet<detsim_runtime::task::Id>>);
+
+/// Notes `task`, just spawned by `spawn_blocking`, as one a shutdown keeps.
+pub(crate) fn blocking_spawned(task: detsim_runtime::task::Id) {
+    if detsim_runtime::in_simulation() {
+        let tasks = detsim_runtime::extension::run_state(BlockingTasks::default);
+        tasks.0.borrow_mut().insert(task);
+    }
+}
+
+/// Forgets the current task, a `spawn_blocking` task that has finished its work.
+pub(crate) fn blocking_finished() {
+    if let Some(tasks) = detsim_runtime::extension::try_run_state::<BlockingTasks>() {
+        tasks.0.borrow_mut().remove(&detsim_runtime::task::id());
     }
 }
 
