@@ -157,10 +157,16 @@ struct TokioArgs {
     name: Option<LitStr>,
 }
 
+/// `attribute`'s arguments; without a `flavor`, tokio's default: `multi_thread` for
+/// `#[tokio::main]`, `current_thread` for `#[tokio::test]`.
 fn tokio_args(args: TokenStream, attribute: &str) -> syn::Result<TokioArgs> {
+    let default_flavor = match attribute {
+        "#[tokio::main]" => "multi_thread",
+        _ => "current_thread",
+    };
     let mut parsed = TokioArgs {
         krate: quote!(::tokio),
-        flavor: "current_thread".to_owned(),
+        flavor: default_flavor.to_owned(),
         worker_threads: None,
         start_paused: false,
         name: None,

@@ -171,6 +171,8 @@ struct Cold {
     location: Option<&'static Location<'static>>,
     /// Where the task panicked, if it did.
     panic_location: Option<String>,
+    /// A panic while its future was dropped after an abort, for its handle.
+    abort_panic: Option<JoinError>,
 }
 
 /// The last detsim future that suspended a task: kept beside the slab rather than in
@@ -209,6 +211,8 @@ pub(crate) enum JoinPoll {
     /// The output (or panic) was moved into the caller's slot.
     Output,
     Cancelled,
+    /// Cancelled, and its future panicked while it was dropped.
+    Panicked(JoinError),
 }
 
 /// The executor's state, shared with the free functions through the thread-local
@@ -268,6 +272,8 @@ pub(crate) struct Core {
     /// The session was shut down (`Runtime::shutdown_session`): a task spawned now is
     /// cancelled at once, and resources refuse to start (`crate::is_shut_down`).
     pub(crate) shut_down: bool,
+    /// How this run's `JoinError`s print (see `join::set_run_flavor`).
+    pub(crate) run_flavor: crate::join::RunFlavor,
     /// Run-scoped state of other crates (see `extension.rs`), in creation order.
     extensions: Vec<(TypeId, Rc<dyn Any>)>,
     /// Inputs of every run, set by the runtime's owner (see `extension.rs`).
@@ -337,6 +343,7 @@ impl Core {
             decisions: Vec::new(),
             failure: None,
             shut_down: false,
+            run_flavor: crate::join::RunFlavor::Detsim,
             extensions: Vec::new(),
             run_inputs: Vec::new(),
             run_outputs: Vec::new(),
@@ -383,6 +390,7 @@ impl Core {
         self.decisions.clear();
         self.failure = None;
         self.shut_down = false;
+        self.run_flavor = crate::join::RunFlavor::Detsim;
         self.lookahead = None;
         self.peeked_slot = None;
         self.guesses_taken = 0;
@@ -459,6 +467,7 @@ impl Core {
             name,
             location,
             panic_location: None,
+            abort_panic: None,
         };
         if self.track_ready {
             debug_assert_eq!(self.slot_of_id.len() as u64, id.as_u64());

@@ -10,13 +10,13 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::Location;
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::context;
 use crate::executor::JoinPoll;
-use crate::task::{Id, Payload};
+use crate::task::{ErasedTask, Id, Payload};
 use crate::wait::{WaitKind, WaitSite};
 
 /// Where a task lives in its run's slab: index, generation and run epoch.
@@ -61,9 +61,7 @@ impl<T> JoinHandle<T> {
         }
         let dropped = context::with_core("JoinHandle::abort", |core| core.abort(self.key));
         if let Some(future) = dropped {
-            // Dropped outside the executor's borrow, as the aborted task.
-            let _as_task = context::AsTask::enter(self.key.index);
-            drop(future);
+            drop_aborted(self.key, future);
         }
     }
 
@@ -111,8 +109,7 @@ impl AbortHandle {
         })
         .flatten();
         if let Some(future) = dropped {
-            let _as_task = context::AsTask::enter(self.key.index);
-            drop(future);
+            drop_aborted(self.key, future);
         }
     }
 
@@ -154,22 +151,23 @@ impl<T: 'static> Future for JoinHandle<T> {
         let _session = crate::runtime::enter_session_of(key.epoch);
         if !context::in_simulation() {
             self.spent = true;
-            return Poll::Ready(Err(JoinError::cancelled(key.id)));
+            return Poll::Ready(Err(JoinError::cancelled(key.id, RunFlavor::Detsim)));
         }
         let location = Location::caller();
-        let (polled, freed) = context::with_core("awaiting a JoinHandle", |core| {
-            let polled = core.poll_join(key, cx, &mut slot as &mut dyn Any);
-            if let (JoinPoll::Pending, _) = polled {
+        let (polled, freed, text) = context::with_core("awaiting a JoinHandle", |core| {
+            let (polled, freed) = core.poll_join(key, cx, &mut slot as &mut dyn Any);
+            if let JoinPoll::Pending = polled {
                 let kind = WaitKind::Join(key.id);
                 core.note_wait(WaitSite { kind, location });
             }
-            polled
+            (polled, freed, core.run_flavor)
         });
         drop(freed); // the task's cell is dropped outside the executor's borrow
         let result = match polled {
             JoinPoll::Pending => return Poll::Pending,
             JoinPoll::Output => slot.expect("a finished task's outcome is read once"),
-            JoinPoll::Cancelled => Err(JoinError::cancelled(key.id)),
+            JoinPoll::Cancelled => Err(JoinError::cancelled(key.id, text)),
+            JoinPoll::Panicked(error) => Err(error),
         };
         self.spent = true;
         Poll::Ready(result)
@@ -182,8 +180,47 @@ impl<T> Drop for JoinHandle<T> {
             return;
         }
         let _session = crate::runtime::enter_session_of(self.key.epoch);
-        let freed = context::try_with_core(|core| core.detach(self.key));
-        drop(freed);
+        let detached = context::try_with_core(|core| (core.detach(self.key), core.run_flavor));
+        if let Some((Some(cell), flavor)) = detached {
+            drop_output(self.key, cell, flavor);
+        }
+    }
+}
+
+/// Drops an aborted task's future, outside the executor's borrow and as that task (so
+/// that `task::id()` in a destructor names it). A panic of its destructors is caught,
+/// as tokio catches it, and goes to the task's handle (see `Core::abort_panicked`).
+fn drop_aborted(key: TaskKey, future: Pin<Box<dyn ErasedTask>>) {
+    context::forget_panic_location();
+    let dropped = {
+        let _as_task = context::AsTask::enter(key.index);
+        panic::catch_unwind(AssertUnwindSafe(|| drop(future)))
+    };
+    if let Err(payload) = dropped {
+        let location = context::take_panic_location();
+        let unread = context::with_core("JoinHandle::abort", |core| {
+            core.abort_panicked(key, payload, location)
+        });
+        if let Some(error) = unread {
+            print_contained(&error, "while its future was dropped after an abort");
+        }
+    }
+}
+
+/// Drops a finished task's cell (its unread output) with its handle, as that task. In
+/// a [`RunFlavor::Tokio`] run a panic of the output's destructors is contained, as
+/// tokio contains it; in a detsim run it goes on in the task that dropped the handle.
+fn drop_output(key: TaskKey, cell: Pin<Box<dyn ErasedTask>>, flavor: RunFlavor) {
+    let _as_task = context::AsTask::enter(key.index);
+    if flavor == RunFlavor::Detsim {
+        drop(cell);
+        return;
+    }
+    context::forget_panic_location();
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(cell))) {
+        let location = context::take_panic_location();
+        let error = JoinError::panic(key.id, payload, location, flavor);
+        print_contained(&error, "while its output was dropped with its JoinHandle");
     }
 }
 
@@ -205,6 +242,56 @@ pub struct JoinError {
     repr: Repr,
     /// Where the task panicked, when the panic hook saw it.
     location: Option<String>,
+    /// How it prints: the flavor of the run it comes from.
+    text: RunFlavor,
+}
+
+/// Whose rules a run follows where tokio's and detsim's differ about joins and
+/// panics; set for the current run with [`set_run_flavor`].
+///
+/// | | `Detsim` (the default) | `Tokio` (the tokio facade's runs) |
+/// | --- | --- | --- |
+/// | [`JoinError`]'s `Display` | `task t1 panicked at src/lib.rs:4:5: boom` | `task 1 panicked with message "boom"` |
+/// | [`JoinError`]'s `Debug` | `JoinError::Panic(t1, "boom", at src/lib.rs:4:5)` | `JoinError::Panic(Id(1), "boom", ...)` |
+/// | a panic while an aborted task's future is dropped, or while a finished task's output is dropped with its `JoinHandle`, that no handle can read | fails the run | printed on stderr, the run goes on |
+///
+/// Either way a panic while an aborted task's future is dropped is caught and handed
+/// to its `JoinHandle` as a panic [`JoinError`] (as tokio does), and
+/// [`JoinError::location`] says where a task panicked. A task's own panic that nobody
+/// reads fails the run in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunFlavor {
+    /// detsim's rules: no panic is left unread, texts name the task as `t1` and where
+    /// it panicked.
+    #[default]
+    Detsim,
+    /// tokio's, for code written and tested against tokio: its exact texts, and the
+    /// panics of destructors tokio runs for a task are contained as tokio contains them.
+    Tokio,
+}
+
+/// Makes the current run follow `flavor`'s rules from now on (a run starts with
+/// [`RunFlavor::Detsim`]); the tokio facade sets [`RunFlavor::Tokio`] at the start of
+/// each of its runs.
+///
+/// # Panics
+/// Outside a simulation.
+pub fn set_run_flavor(flavor: RunFlavor) {
+    context::with_core("detsim_runtime::set_run_flavor", |core| {
+        core.run_flavor = flavor;
+    });
+}
+
+/// Prints a panic tokio would contain and nobody can read (see [`RunFlavor::Tokio`]),
+/// as tokio's panic hook would have printed it.
+pub(crate) fn print_contained(error: &JoinError, during: &str) {
+    let location = error.location.as_deref().unwrap_or("an unknown location");
+    let message = error.panic_message().unwrap_or("Box<dyn Any>");
+    eprintln!(
+        "detsim: task {} panicked at {location} {during}: {message}\n(nobody can read it \
+         any more; as on tokio, the run goes on)",
+        error.id
+    );
 }
 
 enum Repr {
@@ -217,15 +304,21 @@ enum Repr {
 }
 
 impl JoinError {
-    pub(crate) fn cancelled(id: Id) -> Self {
+    pub(crate) fn cancelled(id: Id, text: RunFlavor) -> Self {
         JoinError {
             id,
             repr: Repr::Cancelled,
             location: None,
+            text,
         }
     }
 
-    pub(crate) fn panic(id: Id, payload: Payload, location: Option<String>) -> Self {
+    pub(crate) fn panic(
+        id: Id,
+        payload: Payload,
+        location: Option<String>,
+        text: RunFlavor,
+    ) -> Self {
         JoinError {
             id,
             repr: Repr::Panic {
@@ -233,6 +326,7 @@ impl JoinError {
                 payload: std::sync::Mutex::new(payload),
             },
             location,
+            text,
         }
     }
 
@@ -300,6 +394,16 @@ pub(crate) fn payload_str(payload: &(dyn Any + Send)) -> Option<&str> {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.text == RunFlavor::Tokio {
+            let id = self.id.as_u64();
+            return match (&self.repr, self.panic_message()) {
+                (Repr::Cancelled, _) => write!(f, "task {id} was cancelled"),
+                (Repr::Panic { .. }, Some(message)) => {
+                    write!(f, "task {id} panicked with message {message:?}")
+                }
+                (Repr::Panic { .. }, None) => write!(f, "task {id} panicked"),
+            };
+        }
         match &self.repr {
             Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
             Repr::Panic { .. } => {
@@ -318,6 +422,16 @@ impl fmt::Display for JoinError {
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.text == RunFlavor::Tokio {
+            let id = self.id.as_u64();
+            return match (&self.repr, self.panic_message()) {
+                (Repr::Cancelled, _) => write!(f, "JoinError::Cancelled(Id({id}))"),
+                (Repr::Panic { .. }, Some(message)) => {
+                    write!(f, "JoinError::Panic(Id({id}), {message:?}, ...)")
+                }
+                (Repr::Panic { .. }, None) => write!(f, "JoinError::Panic(Id({id}), ...)"),
+            };
+        }
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
             Repr::Panic { .. } => {

@@ -77,7 +77,7 @@ pub use context::{in_session_enter, in_simulation, install_panic_hook};
 pub use entropy::thread_drew_os_randomness;
 #[doc(hidden)]
 pub use entropy::{__note_os_randomness_for_tests, __set_sealing};
-pub use join::{AbortHandle, JoinError, JoinHandle};
+pub use join::{AbortHandle, JoinError, JoinHandle, RunFlavor, set_run_flavor};
 #[allow(deprecated, reason = "the former name, kept as a deprecated alias")]
 pub use outcome::DEFAULT_MAX_STEPS;
 pub use outcome::{

@@ -386,9 +386,13 @@ impl Runtime {
         result: std::thread::Result<Poll<()>>,
     ) -> Option<Result<(), RunError>> {
         let settled = self.core.borrow_mut().settle(index, cell, result);
-        let dropped = settled
-            .dropped
-            .and_then(|cell| self.drop_outside_poll(index, || drop(cell)));
+        let dropped = settled.dropped.and_then(|cell| {
+            let failure = self.drop_outside_poll(index, || drop(cell));
+            // What the destructors woke (a detached task's output that sends on a
+            // channel, say) is ready for the next pick, as a poll's own wakes are.
+            self.core.borrow_mut().apply_wakes(None);
+            failure
+        });
         match (settled.outcome, dropped) {
             (Some(Err(error)), _) => Some(Err(*error)),
             (_, Some(error)) => Some(Err(error)),

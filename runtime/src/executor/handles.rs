@@ -8,8 +8,9 @@ use std::pin::Pin;
 use std::task::Context;
 
 use super::{Core, JoinPoll, Settled, State};
-use crate::join::TaskKey;
-use crate::task::ErasedTask;
+use crate::join::{JoinError, RunFlavor, TaskKey};
+use crate::outcome::RunError;
+use crate::task::{ErasedTask, Payload};
 use crate::trace::EventKind;
 
 impl Core {
@@ -85,7 +86,10 @@ impl Core {
             return (JoinPoll::Pending, None);
         }
         let polled = if slot.cancelled {
-            JoinPoll::Cancelled
+            match self.cold[index as usize].abort_panic.take() {
+                Some(error) => JoinPoll::Panicked(error),
+                None => JoinPoll::Cancelled,
+            }
         } else {
             if let Some(cell) = slot.cell.as_mut() {
                 cell.as_mut().take_output(out);
@@ -106,5 +110,44 @@ impl Core {
         }
         self.unread_panic_check(index);
         self.free_slot(index)
+    }
+}
+
+impl Core {
+    /// Task `key`'s future panicked while it was dropped after an abort: the panic goes
+    /// to its handle, or, if the handle is gone already (an `AbortHandle` aborted it),
+    /// it is an unread panic (see [`Core::unread_abort_panic`]).
+    pub(crate) fn abort_panicked(
+        &mut self,
+        key: TaskKey,
+        payload: Payload,
+        location: Option<String>,
+    ) -> Option<JoinError> {
+        let error = JoinError::panic(key.id, payload, location, self.run_flavor);
+        match self.key_slot(key) {
+            Some(index) if self.slots[index as usize].attached => {
+                self.cold[index as usize].abort_panic = Some(error);
+                None
+            }
+            _ => self.unread_abort_panic(key.index, error),
+        }
+    }
+
+    /// A panic while an aborted task's future was dropped that nobody can read: in a
+    /// detsim run it fails the run; in a tokio run it is returned, to be printed (tokio
+    /// contains it).
+    pub(crate) fn unread_abort_panic(&mut self, index: u32, error: JoinError) -> Option<JoinError> {
+        if self.run_flavor == RunFlavor::Tokio {
+            return Some(error);
+        }
+        if self.failure.is_none() {
+            let location = error.location().map(str::to_owned);
+            self.failure = Some(RunError::Panic {
+                task: self.info(index),
+                payload: error.into_panic(),
+                location,
+            });
+        }
+        None
     }
 }

@@ -157,7 +157,7 @@ impl Core {
                 })));
             }
             Some(mut cell) => {
-                let error = JoinError::panic(id, payload, location.clone());
+                let error = JoinError::panic(id, payload, location.clone(), self.run_flavor);
                 cell.as_mut().finish_with(error);
                 slot.cell = Some(cell);
                 self.cold[index as usize].panic_location = location;
@@ -207,6 +207,11 @@ impl Core {
 
     /// Records a failure if `index` holds a panic that nobody read.
     pub(super) fn unread_panic_check(&mut self, index: u32) {
+        if let Some(error) = self.cold[index as usize].abort_panic.take()
+            && let Some(error) = self.unread_abort_panic(index, error)
+        {
+            crate::join::print_contained(&error, "while its future was dropped after an abort");
+        }
         let slot = &mut self.slots[index as usize];
         let Some(cell) = slot.cell.as_mut() else {
             return;

@@ -95,7 +95,10 @@ impl Core {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.state == State::Finished && s.cell.is_some())
+            .filter(|(i, s)| {
+                let abort_panic = self.cold[*i].abort_panic.is_some();
+                s.state == State::Finished && (s.cell.is_some() || abort_panic)
+            })
             .map(|(i, s)| (s.id, i as u32))
             .collect();
         escaped.sort_unstable();

@@ -96,6 +96,7 @@ impl<T> RwLock<T> {
         RwLock::with_max_readers_at(value, max_reads, Location::caller())
     }
 
+    #[track_caller]
     fn with_max_readers_at(value: T, max_reads: u32, at: &'static Location<'static>) -> Self {
         assert!(
             max_reads <= MAX_READS,

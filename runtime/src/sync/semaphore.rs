@@ -95,7 +95,8 @@ impl Semaphore {
     /// Adds `n` permits, serving waiters in queue order.
     ///
     /// # Panics
-    /// If the semaphore would hold more than [`Semaphore::MAX_PERMITS`].
+    /// If the semaphore would hold more than [`Semaphore::MAX_PERMITS`] (at the caller).
+    #[track_caller]
     pub fn add_permits(&self, n: usize) {
         assert!(
             self.available_permits().saturating_add(n) <= Self::MAX_PERMITS,
@@ -315,7 +316,8 @@ impl SemaphorePermit<'_> {
     /// Takes `other`'s permits into this one.
     ///
     /// # Panics
-    /// If they come from different semaphores.
+    /// If they come from different semaphores (at the caller).
+    #[track_caller]
     pub fn merge(&mut self, mut other: Self) {
         assert!(
             std::ptr::eq(self.sem, other.sem),
@@ -377,7 +379,8 @@ impl OwnedSemaphorePermit {
     /// Takes `other`'s permits into this one.
     ///
     /// # Panics
-    /// If they come from different semaphores.
+    /// If they come from different semaphores (at the caller).
+    #[track_caller]
     pub fn merge(&mut self, mut other: Self) {
         assert!(
             Arc::ptr_eq(&self.sem, &other.sem),

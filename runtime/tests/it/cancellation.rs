@@ -399,3 +399,119 @@ fn run_ids_differ_between_runs() {
     });
     assert_eq!(within.0, within.1);
 }
+
+/// Panics when dropped.
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+/// A task that holds a `PanicOnDrop` (from before its first poll) and waits forever.
+fn spawn_panicking_on_drop() -> JoinHandle<()> {
+    let guard = PanicOnDrop("dropped after abort");
+    spawn(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+    })
+}
+
+#[test]
+fn a_panic_while_an_aborted_future_is_dropped_goes_to_its_handle() {
+    run_all(|| async {
+        let task = spawn_panicking_on_drop();
+        yield_now().await;
+        // The aborting task does not see the panic...
+        task.abort();
+        // ...its handle does, as tokio's does.
+        let error = task.await.unwrap_err();
+        assert!(error.is_panic() && !error.is_cancelled());
+        assert_eq!(error.panic_message(), Some("dropped after abort"));
+        assert!(error.location().unwrap().contains(file!()));
+    });
+}
+
+#[test]
+fn an_unread_panic_while_an_aborted_future_is_dropped_fails_a_detsim_run() {
+    for sched in crate::util::schedules() {
+        let error = crate::util::run_err(sched, async {
+            let task = spawn_panicking_on_drop();
+            yield_now().await;
+            task.abort();
+            drop(task);
+            yield_now().await;
+        });
+        assert_eq!(error.message(), "dropped after abort", "under {sched:?}");
+    }
+    // The same through an abort handle whose join handle is gone.
+    let error = crate::util::run_err(crate::util::Sched::Fifo, async {
+        let task = spawn_panicking_on_drop();
+        let abort = task.abort_handle();
+        drop(task);
+        yield_now().await;
+        abort.abort();
+        yield_now().await;
+    });
+    assert_eq!(error.message(), "dropped after abort");
+}
+
+#[test]
+fn an_unread_panic_of_a_destructor_is_contained_in_a_tokio_run() {
+    run_all(|| async {
+        detsim_runtime::set_run_flavor(detsim_runtime::RunFlavor::Tokio);
+        // An aborted future's destructor...
+        let task = spawn_panicking_on_drop();
+        yield_now().await;
+        task.abort();
+        drop(task);
+        // ...and a finished task's output dropped with its handle.
+        let task = spawn(async { PanicOnDrop("output dropped") });
+        while !task.is_finished() {
+            yield_now().await;
+        }
+        drop(task);
+        yield_now().await;
+    });
+}
+
+#[test]
+fn a_task_output_is_dropped_with_its_handle_as_that_task() {
+    run_all(|| async {
+        struct Output(Rc<Cell<Option<detsim_runtime::task::Id>>>);
+        impl Drop for Output {
+            fn drop(&mut self) {
+                self.0.set(Some(detsim_runtime::task::id()));
+            }
+        }
+        let seen = Rc::new(Cell::new(None));
+        let s = seen.clone();
+        let task = spawn(async move { Output(s) });
+        let id = task.id();
+        while !task.is_finished() {
+            yield_now().await;
+        }
+        assert_eq!(seen.get(), None);
+        drop(task);
+        assert_eq!(seen.get(), Some(id));
+    });
+}
+
+#[test]
+fn a_wake_from_a_detached_tasks_output_destructor_is_not_lost() {
+    run_all(|| async {
+        struct Output(Option<oneshot::Sender<detsim_runtime::task::Id>>);
+        impl Drop for Output {
+            fn drop(&mut self) {
+                let _ = self.0.take().unwrap().send(detsim_runtime::task::id());
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        let task = spawn(async move { Output(Some(tx)) });
+        let id = task.id();
+        drop(task);
+        // The task completes detached; its output, dropped then, wakes this task.
+        assert_eq!(rx.await.unwrap(), id);
+    });
+}

@@ -233,6 +233,23 @@ fn recv_is_cancellation_safe_in_a_select() {
 }
 
 #[test]
+fn send_timeout_outside_a_simulation_panics_with_tokios_words() {
+    use futures::FutureExt;
+    let (tx, _rx) = mpsc::channel::<u8>(5);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tx.send_timeout(10, Duration::from_secs(1)).now_or_never()
+    }))
+    .unwrap_err();
+    let message = crate::util::panic_text(caught.as_ref());
+    assert!(
+        message.contains(
+            "there is no reactor running, must be called from the context of a Tokio 1.x runtime"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
 fn send_timeout_waits_on_the_virtual_clock() {
     run_ok(Sched::Fifo, async {
         let (tx, mut rx) = mpsc::channel::<u32>(1);

@@ -280,6 +280,50 @@ fn join_error_display_and_debug() {
     assert!(error.source().is_none());
 }
 
+/// A finished task's error in a run that prints `JoinError`s as tokio does.
+fn tokio_join_error<T: 'static>(fut: impl Future<Output = T> + 'static, abort: bool) -> JoinError {
+    run_ok(Sched::Fifo, async move {
+        detsim_runtime::set_run_flavor(detsim_runtime::RunFlavor::Tokio);
+        let task = spawn(fut);
+        if abort {
+            task.abort();
+        }
+        task.await.err().expect("the task failed")
+    })
+}
+
+#[test]
+fn join_error_display_and_debug_as_tokio() {
+    let line = line!() + 1;
+    let panicked = tokio_join_error(async { panic!("boom {}", 1) }, false);
+    assert_eq!(
+        panicked.to_string(),
+        r#"task 1 panicked with message "boom 1""#
+    );
+    assert_eq!(
+        format!("{panicked:?}"),
+        r#"JoinError::Panic(Id(1), "boom 1", ...)"#
+    );
+    // Where it panicked is still there for detsim's reports.
+    let location = panicked.location().expect("the panic hook saw the panic");
+    assert!(
+        location.starts_with(&format!("{}:{line}:", file!())),
+        "{location}"
+    );
+
+    let cancelled = tokio_join_error(async {}, true);
+    assert_eq!(cancelled.to_string(), "task 1 was cancelled");
+    assert_eq!(format!("{cancelled:?}"), "JoinError::Cancelled(Id(1))");
+
+    let opaque = tokio_join_error(async { panic::panic_any(1u8) }, false);
+    assert_eq!(opaque.to_string(), "task 1 panicked");
+    assert_eq!(format!("{opaque:?}"), "JoinError::Panic(Id(1), ...)");
+
+    // The next run prints detsim's text again.
+    let again = join_error(async {}, true);
+    assert_eq!(again.to_string(), "task t1 was cancelled");
+}
+
 #[test]
 fn into_panic_of_a_cancelled_task_panics_clearly() {
     let cancelled = join_error(async {}, true);

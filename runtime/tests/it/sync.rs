@@ -433,3 +433,35 @@ fn notified_owned_moves_into_a_task_and_a_dropped_notification_passes_on() {
         second.await.unwrap();
     });
 }
+
+/// Where the root's panic happened, for a root that panics.
+fn panic_site<T>(body: impl std::future::Future<Output = T>) -> String {
+    let error = run_err(Sched::Fifo, async move {
+        body.await;
+    });
+    error.location().expect("the root panicked").to_owned()
+}
+
+#[test]
+fn misuse_panics_at_the_callers_line() {
+    let line = line!() + 1;
+    let site = panic_site(async { RwLock::with_max_readers(0, (u32::MAX >> 3) + 1) });
+    assert!(site.starts_with(&at(line)), "{site}");
+
+    let site = panic_site(async {
+        let (one, two) = (Semaphore::new(1), Semaphore::new(1));
+        let mut permit = one.try_acquire().unwrap();
+        permit.merge(two.try_acquire().unwrap());
+    });
+    assert!(site.starts_with(&at(line + 6)), "{site}");
+
+    let site = panic_site(async {
+        let (one, two) = (Arc::new(Semaphore::new(1)), Arc::new(Semaphore::new(1)));
+        let mut permit = one.try_acquire_owned().unwrap();
+        permit.merge(two.try_acquire_owned().unwrap());
+    });
+    assert!(site.starts_with(&at(line + 13)), "{site}");
+
+    let site = panic_site(async { Semaphore::new(0).add_permits(usize::MAX) });
+    assert!(site.starts_with(&at(line + 17)), "{site}");
+}

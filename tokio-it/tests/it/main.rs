@@ -4,6 +4,7 @@
 mod fs;
 mod kv;
 mod net;
+mod panics;
 mod runtime;
 mod select;
 mod shutdown;

@@ -129,6 +129,7 @@ pub(crate) fn enter_test_run(config: crate::__private::TestConfig) {
     };
     let run = detsim_runtime::run_id();
     TEST.with(|test| *test.borrow_mut() = Some((run, handle)));
+    detsim_runtime::set_run_flavor(detsim_runtime::RunFlavor::Tokio);
 }
 
 /// The id of the implicit runtime of `#[tokio::test]` runs (no `Runtime` value).

@@ -122,6 +122,9 @@ impl<T> Sender<T> {
     }
 
     /// Sends `value`, waiting at most `timeout` of virtual time for capacity.
+    ///
+    /// # Panics
+    /// When polled outside a simulation, with tokio's "there is no reactor running".
     #[track_caller]
     pub fn send_timeout(
         &self,
@@ -130,6 +133,13 @@ impl<T> Sender<T> {
     ) -> impl Future<Output = Result<(), SendTimeoutError<T>>> + '_ {
         let reserve = self.reserve_at(1, "mpsc::Sender::send_timeout", Location::caller());
         async move {
+            // tokio's words, as its timer panics outside a runtime.
+            assert!(
+                crate::in_simulation(),
+                "`mpsc::Sender::send_timeout` was polled outside a simulation: there is no \
+                 reactor running, must be called from the context of a Tokio 1.x runtime \
+                 (its timeout runs on the simulation's clock)"
+            );
             match crate::time::timeout(timeout, reserve).await {
                 Ok(Ok(key)) => {
                     self.chan.send_with_permit(key, value);

@@ -35,6 +35,10 @@ fn take(id: Id, shut: bool) -> detsim_runtime::Runtime {
     let mut rt = taken.unwrap_or_else(|| {
         let mut rt = detsim_runtime::Runtime::new(seed_from_env());
         rt.start_session();
+        // Its `JoinError`s print as tokio's.
+        let enter = rt.session_enter();
+        detsim_runtime::set_run_flavor(detsim_runtime::RunFlavor::Tokio);
+        drop(enter);
         rt
     });
     if shut && !rt.is_session_shut_down() {
