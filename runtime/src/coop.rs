@@ -7,7 +7,8 @@
 //! - the budget belongs to one poll of one task: it is full again at the next poll
 //!   (keyed by the run and its poll count, so nothing carries over between polls, tasks
 //!   or runs);
-//! - outside a simulation's task, the budget is unlimited.
+//! - outside a simulation's task, and inside [`with_unlimited_budget`], the budget is
+//!   unlimited.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -23,10 +24,30 @@ pub const BUDGET: u32 = 128;
 thread_local! {
     /// `(run epoch, poll count, units left)` of the poll in progress on this thread.
     static LEFT: Cell<(u64, u64, u32)> = const { Cell::new((0, 0, BUDGET)) };
+    /// How many [`with_unlimited_budget`] calls are running on this thread.
+    static UNLIMITED: Cell<u32> = const { Cell::new(0) };
 }
 
-/// The current poll, if a task of a simulation is being polled.
+/// Runs `f` with an unlimited budget, as tokio runs the closure of `block_in_place`
+/// (a loop that drives futures to completion inside it never has to yield).
+pub fn with_unlimited_budget<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            UNLIMITED.set(UNLIMITED.get() - 1);
+        }
+    }
+    UNLIMITED.set(UNLIMITED.get() + 1);
+    let _restore = Restore;
+    f()
+}
+
+/// The current poll, if a task of a simulation is being polled (and its budget is
+/// not lifted by [`with_unlimited_budget`]).
 fn current_poll() -> Option<(u64, u64)> {
+    if UNLIMITED.get() > 0 {
+        return None;
+    }
     context::try_with_core(|core| {
         core.current_task()
             .is_some()

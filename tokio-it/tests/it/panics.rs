@@ -118,3 +118,69 @@ async fn an_output_dropped_with_its_handle_is_dropped_as_its_task() {
 async fn block_in_place_runs_under_a_default_tokio_main() {
     assert_eq!(task::block_in_place(|| 3), 3);
 }
+
+/// A multi-thread runtime with one worker, as tokio's tests build it.
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn block_on_of_the_same_runtime_inside_block_in_place() {
+    let rt = multi_thread();
+    let handle = rt.handle().clone();
+    let total = rt.block_on(async move {
+        tokio::spawn(async move {
+            task::block_in_place(|| {
+                handle.block_on(async {
+                    task::yield_now().await;
+                    // More locks than tokio's coop budget (128): lifted in here.
+                    let lock = tokio::sync::Mutex::new(0);
+                    for i in 0..200 {
+                        *lock.lock().await += i;
+                    }
+                    task::block_in_place(|| {});
+                    lock.into_inner()
+                })
+            })
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(total, (0..200).sum::<i32>());
+}
+
+#[test]
+fn block_in_place_in_a_handle_block_on_of_a_current_thread_runtime() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let value = tokio::runtime::Handle::current().block_on(async {
+        task::block_in_place(|| tokio::runtime::Handle::current().block_on(async { 5 }))
+    });
+    assert_eq!(value, 5);
+}
+
+/// In simulation nothing else runs while `block_in_place` blocks the thread: a nested
+/// `block_on` that waits for another task says so (tokio would run that task on another
+/// worker).
+#[cfg(detsim)]
+#[test]
+fn a_nested_block_on_that_waits_for_another_task_panics_clearly() {
+    let rt = multi_thread();
+    let handle = rt.handle().clone();
+    let error = rt.block_on(async move {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+        let waiter =
+            tokio::spawn(async move { task::block_in_place(|| handle.block_on(rx)).unwrap() });
+        let result = waiter.await;
+        drop(tx);
+        result.unwrap_err()
+    });
+    let message = error.into_panic();
+    let message = message.downcast_ref::<&str>().unwrap();
+    assert!(message.contains("waits for another task"), "{message}");
+}

@@ -305,8 +305,12 @@ impl Handle {
     ///
     /// # Panics
     /// Inside a simulation, with a message that says to `.await` instead.
+    ///
+    /// Inside `block_in_place` in a task of the same simulation, polls `future` on the
+    /// spot (see [`crate::task::block_in_place`]).
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _handle = crate::task::in_place::HandleBlockOn::enter(true);
         block_on(self, worker::root(None, future))
     }
 
@@ -366,6 +370,9 @@ impl Handle {
 fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     // Under an `enter` guard the simulation is current, but no `block_on` runs.
     let inside = detsim_runtime::in_simulation() && (session::blocking() || !entered());
+    if inside && crate::task::in_place::runs_block_on(handle) {
+        return crate::task::in_place::block_on(future);
+    }
     assert!(!inside, "{BLOCK_ON_INSIDE}");
     let previous = CURRENT.with(|current| current.replace(Some(handle.clone())));
     let _restore = Restore(previous);
@@ -447,6 +454,7 @@ impl Runtime {
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let index = (!self.handle.multi_thread).then_some(0);
+        let _handle = crate::task::in_place::HandleBlockOn::enter(false);
         block_on(&self.handle, worker::root(index, future))
     }
 

@@ -7,6 +7,7 @@
 //! pool), `block_in_place` runs its closure at once, and `spawn_local` is `spawn`
 //! without the `Send` bound.
 
+pub(crate) mod in_place;
 mod join_set;
 mod local;
 
@@ -97,26 +98,20 @@ where
 }
 
 /// Runs `f` at once on the current task, as tokio does on a worker thread: in
-/// simulation no other task runs meanwhile.
+/// simulation no other task runs meanwhile. Inside it, tokio's coop budget is lifted,
+/// and `Handle::block_on` of the same simulation polls its future on the spot (one that
+/// waits for another task, a timer or I/O panics saying so: nothing else can run).
 ///
 /// # Panics
 /// As tokio's, inside a current-thread runtime (the default flavor of
-/// `#[tokio::test]`) or a `LocalSet`: "can call blocking only when running on the
-/// multi-threaded runtime".
+/// `#[tokio::test]`) other than in a `Handle::block_on`'s own future, or a `LocalSet`:
+/// "can call blocking only when running on the multi-threaded runtime".
 #[track_caller]
 pub fn block_in_place<F, R>(f: F) -> R
 where
     F: FnOnce() -> R,
 {
-    if detsim_runtime::in_simulation() && !detsim_runtime::in_session_enter() {
-        let multi_thread = crate::runtime::Handle::try_current()
-            .map(|handle| handle.is_multi_thread())
-            .unwrap_or(false);
-        if !multi_thread || local::in_local_set() {
-            panic!("can call blocking only when running on the multi-threaded runtime");
-        }
-    }
-    f()
+    in_place::block_in_place(f)
 }
 
 /// Yields to the scheduler: the current task goes to the back of the ready set and
