@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::addr::{ToSocketAddrs, each_addr};
-use crate::world::{SockRef, try_with_sock, with_sock, with_world};
+use crate::world::{SockRef, runtime_gone, try_with_sock, with_sock, with_world};
 
 /// A TCP socket listening for connections (tokio's `TcpListener`). Dropping it closes
 /// the port: connections not yet accepted are reset, later connects are refused.
@@ -46,6 +46,9 @@ impl TcpListener {
 
     /// Polls for a connection (tokio's `poll_accept`).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        if let Some(error) = runtime_gone(self.sock) {
+            return Poll::Ready(Err(error));
+        }
         with_sock("detsim::net::TcpListener::accept", self.sock, |world| {
             world.poll_accept(self.sock.index, cx).map(|(ep, peer)| {
                 Ok((
@@ -260,6 +263,9 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(error) = runtime_gone(self.sock) {
+            return Poll::Ready(Err(error));
+        }
         self.with("detsim::net::TcpStream::poll_read", |w, ep| {
             w.poll_read(ep, cx, buf, false).map_ok(|_| ())
         })
@@ -270,6 +276,9 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[&[u8]],
     ) -> Poll<io::Result<usize>> {
+        if let Some(error) = runtime_gone(self.sock) {
+            return Poll::Ready(Err(error));
+        }
         self.with("detsim::net::TcpStream::poll_write", |w, ep| {
             w.poll_write(ep, cx, bufs)
         })

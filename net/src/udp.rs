@@ -8,7 +8,7 @@ use tokio::io::ReadBuf;
 
 use crate::addr::{ToSocketAddrs, each_addr};
 use crate::world::udp::UdpOptions;
-use crate::world::{SockRef, World, try_with_sock, with_sock, with_world};
+use crate::world::{SockRef, World, runtime_gone, try_with_sock, with_sock, with_world};
 
 /// A UDP socket (tokio's `UdpSocket`): datagrams keep their boundaries; on loopback
 /// none is lost or reordered. Sends never wait. A datagram to a port where nothing is
@@ -80,6 +80,9 @@ impl UdpSocket {
 
     /// Sends `buf` to the connected peer without waiting (sends never wait).
     pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(error) = runtime_gone(self.sock) {
+            return Err(error);
+        }
         self.with("detsim::net::UdpSocket::send", |w, s| {
             let peer = w.udps[s as usize].peer.ok_or_else(not_connected)?;
             w.udp_send_to(s, buf, peer)
@@ -105,6 +108,9 @@ impl UdpSocket {
 
     /// Sends `buf` to `target` without waiting (sends never wait).
     pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        if let Some(error) = runtime_gone(self.sock) {
+            return Err(error);
+        }
         self.with("detsim::net::UdpSocket::send_to", |w, s| {
             w.udp_send_to(s, buf, target)
         })
@@ -151,6 +157,9 @@ impl UdpSocket {
         buf: &mut ReadBuf<'_>,
         peek: bool,
     ) -> Poll<io::Result<SocketAddr>> {
+        if let Some(error) = runtime_gone(self.sock) {
+            return Poll::Ready(Err(error));
+        }
         self.with("detsim::net::UdpSocket::recv", |w, s| {
             w.udp_poll_recv(s, cx, buf, peek)
         })

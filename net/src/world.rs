@@ -4,7 +4,10 @@
 //! Invariants:
 //! - one `World` per run, reached through the runtime's run-scoped state
 //!   ([`detsim_runtime::extension`]); it is created on first use and dropped with the run;
-//!   a socket from another run is refused by its epoch (the run's `run_id`);
+//!   a socket from another run is refused by its epoch (the run's `run_id`), but for
+//!   I/O (accept, read, write, send, receive) on a socket whose run has ended, or in a
+//!   session that was shut down, which gives tokio's shutdown error
+//!   ([`runtime_gone`]), as a tokio socket does after its runtime shut down;
 //! - a packet sent at `t` over a link of latency `L` is delivered at `t + L` (`L >= 1 µs`,
 //!   so nothing is delivered inside the poll that sent it); the packets of one channel
 //!   (one direction of a TCP connection, one UDP flow) are delivered in the order they
@@ -319,6 +322,19 @@ pub(crate) fn with_sock<R>(what: &str, sock: SockRef, f: impl FnOnce(&mut World)
         );
         f(world)
     })
+}
+
+/// The error an I/O operation on `sock` gives when its runtime is gone, as tokio's
+/// does after its runtime shut down (`detsim_runtime::shutdown_error`): in a session
+/// that was shut down, or for a socket whose run has ended (a tokio facade runtime
+/// that was dropped). `None` otherwise; a socket of another run in progress is still
+/// refused by [`with_sock`].
+pub(crate) fn runtime_gone(sock: SockRef) -> Option<io::Error> {
+    if !detsim_runtime::in_simulation() {
+        return None; // `with_sock` says so
+    }
+    let ended = !detsim_runtime::run_in_progress(sock.epoch);
+    (ended || detsim_runtime::is_shut_down()).then(detsim_runtime::shutdown_error)
 }
 
 /// Runs `f` on the world `sock` belongs to if it is the current run's; for destructors,

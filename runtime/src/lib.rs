@@ -85,7 +85,9 @@ pub use outcome::{
     UserRng,
 };
 pub use pct::Pct;
-pub use runtime::{Runtime, SHUTDOWN_MESSAGE, SessionEnter, is_shut_down, shutdown_error};
+pub use runtime::{
+    Runtime, SHUTDOWN_MESSAGE, SessionEnter, is_shut_down, run_in_progress, shutdown_error,
+};
 pub use task::spawn;
 pub use trace::Trace;
 

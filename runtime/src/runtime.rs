@@ -28,7 +28,7 @@ use crate::waker;
 mod session;
 
 pub(crate) use session::enter_session_of;
-pub use session::{SHUTDOWN_MESSAGE, SessionEnter, is_shut_down, shutdown_error};
+pub use session::{SHUTDOWN_MESSAGE, SessionEnter, is_shut_down, run_in_progress, shutdown_error};
 
 /// The slot of the root future (task `t0`).
 const ROOT_INDEX: u32 = 0;

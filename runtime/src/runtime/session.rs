@@ -75,6 +75,21 @@ impl fmt::Display for ShutDown {
 
 impl std::error::Error for ShutDown {}
 
+/// Whether run `run` (a [`run_id`](crate::run_id)) is in progress on this thread: the
+/// current simulation's run, or a session between two `block_on`s. A run that has ended
+/// (its runtime dropped) is not; nor is a run of another thread.
+pub fn run_in_progress(run: u64) -> bool {
+    if context::try_with_core(|core| core.epoch() == run).unwrap_or(false) {
+        return true;
+    }
+    LIVE.try_with(|live| {
+        live.borrow()
+            .iter()
+            .any(|(epoch, core)| *epoch == run && core.strong_count() > 0)
+    })
+    .unwrap_or(false)
+}
+
 /// Outside any simulation, makes the session of run `epoch` current until the guard
 /// drops, if it is in progress on this thread. `None` inside a simulation (nothing to
 /// do) and for a run that has ended.
@@ -349,6 +364,21 @@ mod tests {
             "spawned after the shutdown"
         );
         assert!(rt.end_session().is_none());
+    }
+
+    #[test]
+    fn a_session_is_in_progress_until_it_ends() {
+        let mut rt = Runtime::new(5);
+        rt.start_session();
+        let run = {
+            let _enter = rt.session_enter();
+            crate::run_id()
+        };
+        assert!(super::run_in_progress(run), "between two block_ons");
+        let inside = rt.session_block_on(async move { super::run_in_progress(run) });
+        assert!(inside.unwrap());
+        assert!(rt.end_session().is_none());
+        assert!(!super::run_in_progress(run), "ended");
     }
 
     #[test]

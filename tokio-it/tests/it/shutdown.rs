@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio::runtime::{Builder, Handle, Runtime, is_rt_shutdown_err};
 
 fn current_thread() -> Runtime {
@@ -130,6 +131,29 @@ fn resources_of_a_shut_down_runtime_give_tokios_errors() {
     let inner = error.get_ref().expect("an inner error");
     assert_eq!(inner.to_string(), "background task failed");
     assert!(!is_rt_shutdown_err(&error));
+}
+
+/// A socket of a runtime that was dropped, or shut down, gives tokio's shutdown error
+/// on I/O: an accept fails at once instead of waiting.
+#[test]
+fn sockets_of_a_gone_runtime_give_the_shutdown_error() {
+    let dropped = current_thread();
+    let other = current_thread();
+    let listener = dropped.block_on(async { TcpListener::bind("127.0.0.1:0").await.unwrap() });
+    drop(dropped);
+    other.block_on(async {
+        let error = listener.accept().await.unwrap_err();
+        assert!(is_rt_shutdown_err(&error), "{error}");
+    });
+
+    let rt = current_thread();
+    let _enter = rt.enter();
+    let listener = Handle::current()
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    rt.shutdown_timeout(Duration::from_secs(1000));
+    let error = Handle::current().block_on(listener.accept()).unwrap_err();
+    assert!(is_rt_shutdown_err(&error), "{error}");
 }
 
 #[test]
