@@ -98,6 +98,7 @@ mod explain;
 mod explore;
 pub mod fuzz;
 pub mod history;
+mod json;
 mod perfetto;
 mod progress;
 mod replay;

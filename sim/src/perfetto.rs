@@ -46,7 +46,6 @@ use std::time::Duration;
 use detsim_runtime::task::Id;
 use detsim_runtime::trace::{Event, EventKind, Trace};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::explain::label;
 use crate::report::Failure;
@@ -106,8 +105,41 @@ struct TraceEvent {
     /// A color name of the trace viewer (`terrible`: red), for marked slices.
     #[serde(skip_serializing_if = "Option::is_none")]
     cname: Option<&'static str>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    args: Map<String, Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    args: BTreeMap<String, Arg>,
+}
+
+/// The value of one of an event's `args`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Arg {
+    Text(String),
+    Number(u64),
+    Flag(bool),
+}
+
+impl From<String> for Arg {
+    fn from(text: String) -> Self {
+        Arg::Text(text)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(text: &str) -> Self {
+        Arg::Text(text.to_owned())
+    }
+}
+
+impl From<u64> for Arg {
+    fn from(number: u64) -> Self {
+        Arg::Number(number)
+    }
+}
+
+impl From<bool> for Arg {
+    fn from(flag: bool) -> Self {
+        Arg::Flag(flag)
+    }
 }
 
 impl TraceEvent {
@@ -125,7 +157,7 @@ impl TraceEvent {
             bp: None,
             s: None,
             cname: None,
-            args: Map::new(),
+            args: BTreeMap::new(),
         }
     }
 
@@ -135,7 +167,7 @@ impl TraceEvent {
         event
     }
 
-    fn arg(mut self, key: &str, value: impl Into<Value>) -> Self {
+    fn arg(mut self, key: &str, value: impl Into<Arg>) -> Self {
         self.args.insert(key.to_owned(), value.into());
         self
     }
@@ -284,7 +316,9 @@ fn to_json_capped(trace: &Trace, title: &str, cap: usize) -> String {
             }),
         },
     };
-    serde_json::to_string(&file).expect("a trace file serializes")
+    // About 150 bytes an event.
+    let size_hint = file.trace_events.len() * 160;
+    crate::json::to_string(&file, size_hint)
 }
 
 /// Every task of the run: the root, and every task spawned.
@@ -579,6 +613,8 @@ impl Failure {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn traced_run() -> Trace {

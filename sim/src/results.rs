@@ -305,7 +305,7 @@ fn file_name(host: &str, pid: u32, first_write: SystemTime) -> String {
 pub(crate) fn append(dir: &Path, record: &Record) -> std::io::Result<PathBuf> {
     // One file per process and directory, named at its first record.
     static FILES: Mutex<BTreeMap<PathBuf, PathBuf>> = Mutex::new(BTreeMap::new());
-    let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+    let mut line = crate::json::to_string(record, 1024);
     line.push('\n');
     let mut files = FILES.lock().unwrap_or_else(|poison| poison.into_inner());
     let path = match files.get(dir) {
