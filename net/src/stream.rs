@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
 
 use crate::addr::{ToSocketAddrs, each_addr};
 use crate::world::{SockRef, runtime_gone, try_with_sock, with_sock, with_world};
@@ -217,7 +217,86 @@ impl TcpStream {
         })
     }
 
-    /// Waits until a read would not wait (data, EOF or an error is there).
+    /// Waits until the stream is ready for any of `interest` and returns the readiness
+    /// it has (tokio's `ready`): `READABLE` (and `READ_CLOSED` once the peer's EOF or a
+    /// reset arrived) for readable interest, `WRITABLE` (and `WRITE_CLOSED` once both
+    /// directions are closed or the connection was reset) for writable interest.
+    ///
+    /// Readiness is tokio's cached readiness, which may be stale: readable from each
+    /// arrival (bytes, EOF, reset; an accepted stream starts readable) until a read
+    /// finds nothing, writable until a write finds no room. So a `try_read` after
+    /// `ready` may still give `WouldBlock`; loop, as with tokio. A stale readiness
+    /// (nothing to read, or no room) is reported once: the next call waits for an
+    /// event, so a loop of `ready` and `yield_now` lets virtual time move on.
+    ///
+    /// ```
+    /// use detsim_net::{TcpListener, TcpStream};
+    /// use tokio::io::{AsyncWriteExt, Interest};
+    ///
+    /// detsim_runtime::Runtime::new(1).block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (mut server, _) = listener.accept().await.unwrap();
+    ///     server.write_all(b"hi").await.unwrap();
+    ///     let ready = client.ready(Interest::READABLE).await.unwrap();
+    ///     assert!(ready.is_readable() && !ready.is_read_closed());
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(client.try_read(&mut buf).unwrap(), 2);
+    /// });
+    /// ```
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        let ready = std::future::poll_fn(|cx| {
+            self.with("detsim::net::TcpStream::ready", |w, ep| {
+                w.poll_ready(ep, interest, cx)
+            })
+        })
+        .await;
+        Ok(ready)
+    }
+
+    /// Runs `f`, an I/O call of the caller's own, if the stream is ready for
+    /// `interest` (tokio's `try_io`): `WouldBlock` without calling it if not; when `f`
+    /// returns `WouldBlock`, the readiness of `interest` is cleared, so the next
+    /// [`ready`](Self::ready) waits for a new event.
+    pub fn try_io<R>(
+        &self,
+        interest: Interest,
+        f: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let ready = self.with("detsim::net::TcpStream::try_io", |w, ep| {
+            w.poll_ready(ep, interest, &mut cx)
+        });
+        if ready.is_pending() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let result = f();
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.with("detsim::net::TcpStream::try_io", |w, ep| {
+                w.clear_ready(ep, interest)
+            });
+        }
+        result
+    }
+
+    /// Waits until the stream is ready for `interest` and runs `f`, again after each
+    /// `WouldBlock` it returns (tokio's `async_io`; see [`try_io`](Self::try_io)).
+    pub async fn async_io<R>(
+        &self,
+        interest: Interest,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            self.ready(interest).await?;
+            match self.try_io(interest, &mut f) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return result,
+            }
+        }
+    }
+
+    /// Waits until the stream is readable (see [`ready`](Self::ready)): a read may
+    /// still find nothing.
     pub async fn readable(&self) -> io::Result<()> {
         std::future::poll_fn(|cx| {
             self.with("detsim::net::TcpStream::readable", |w, ep| {
@@ -228,7 +307,8 @@ impl TcpStream {
         Ok(())
     }
 
-    /// Waits until a write would not wait.
+    /// Waits until the stream is writable (see [`ready`](Self::ready)): a write may
+    /// still find no room.
     pub async fn writable(&self) -> io::Result<()> {
         std::future::poll_fn(|cx| {
             self.with("detsim::net::TcpStream::writable", |w, ep| {
@@ -294,7 +374,8 @@ impl TcpStream {
 /// Readiness, vectored and `BufMut` reads, socket options, and the conversions to and
 /// from `std` (which a simulated stream cannot make).
 impl TcpStream {
-    /// Polls until a read would not wait (data, EOF or an error is there).
+    /// Polls until the stream is readable (see [`ready`](Self::ready)); `cx`'s waker
+    /// is woken at the next event that may let a read progress.
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.with("detsim::net::TcpStream::poll_read_ready", |w, ep| {
             w.poll_readable(ep, cx)
@@ -302,7 +383,8 @@ impl TcpStream {
         .map(Ok)
     }
 
-    /// Polls until a write would not wait.
+    /// Polls until the stream is writable (see [`ready`](Self::ready)); `cx`'s waker
+    /// is woken at the next event that may let a write progress.
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.with("detsim::net::TcpStream::poll_write_ready", |w, ep| {
             w.poll_writable(ep, cx)

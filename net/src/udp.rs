@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
 
-use tokio::io::ReadBuf;
+use tokio::io::{Interest, ReadBuf, Ready};
 
 use crate::addr::{ToSocketAddrs, each_addr};
 use crate::world::udp::UdpOptions;
@@ -206,6 +206,30 @@ impl UdpSocket {
 
 /// Readiness, the `bytes::BufMut` receives, `peek_sender`, and the socket options.
 impl UdpSocket {
+    /// Waits until the socket is ready for any of `interest` and returns the readiness
+    /// it has (tokio's `ready`): `WRITABLE` at once for writable interest (sends never
+    /// wait), `READABLE` while a datagram is queued for readable interest.
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        std::future::poll_fn(|cx| {
+            let mut ready = Ready::EMPTY;
+            if interest.is_writable() {
+                ready |= Ready::WRITABLE;
+            }
+            if interest.is_readable() {
+                match self.poll_recv_ready(cx) {
+                    Poll::Ready(Ok(())) => ready |= Ready::READABLE,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => {}
+                }
+            }
+            match ready.is_empty() {
+                true => Poll::Pending,
+                false => Poll::Ready(Ok(ready)),
+            }
+        })
+        .await
+    }
+
     /// Waits until a datagram is queued (a receive would not wait).
     pub async fn readable(&self) -> io::Result<()> {
         std::future::poll_fn(|cx| self.poll_recv_ready(cx)).await

@@ -11,12 +11,25 @@
 //! - data that reaches a closed endpoint is answered with `Rst`, so a side that writes
 //!   after its peer closed sees `ConnectionReset` on a later write or read;
 //! - flow control: a side has at most [`WINDOW`] bytes sent but not yet read by its
-//!   peer; a write beyond that waits for the peer to read.
+//!   peer; a write beyond that waits for the peer to read;
+//! - readiness (`readable`, `writable`, `ready`, `poll_*_ready`) is tokio's cached
+//!   readiness, not the buffers' state: an endpoint is readable from each event that
+//!   may let a read progress (bytes, EOF or a reset arriving; an accepted endpoint
+//!   starts readable, as tokio's does) until a read finds nothing (`WouldBlock`, or
+//!   `Pending`), and writable from its creation and each event that may let a write
+//!   progress (the peer reading, the connection established, refused or reset, the
+//!   write side shut) until a write finds no room. So `readable` may report a stream
+//!   whose bytes were all read already, and a read that finds nothing clears it, as
+//!   on tokio. Such a stale readiness is reported once (the next poll waits for an
+//!   event): a loop that polls readiness and yields, waiting for an EOF the network
+//!   delivers later in virtual time, would otherwise never let the clock move.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{Interest, Ready};
 
 use super::{Channel, HostId, Owner, Packet, Payload, Proto, Waiters, World, drain_into};
 
@@ -57,8 +70,25 @@ pub(crate) struct Endpoint {
     /// `SO_LINGER` and `IP_TTL`: stored and read back.
     pub(crate) linger: Option<std::time::Duration>,
     pub(crate) ttl: u32,
+    /// tokio's cached readiness (see the module's invariants).
+    read_ready: bool,
+    write_ready: bool,
     readers: Waiters,
     writers: Waiters,
+}
+
+impl Endpoint {
+    /// Something that may let a read progress happened: readable, waiters woken.
+    fn read_event(&mut self, wake: &mut Vec<Waker>) {
+        self.read_ready = true;
+        self.readers.take_into(wake);
+    }
+
+    /// Something that may let a write progress happened: writable, waiters woken.
+    fn write_event(&mut self, wake: &mut Vec<Waker>) {
+        self.write_ready = true;
+        self.writers.take_into(wake);
+    }
 }
 
 /// A listening socket.
@@ -98,6 +128,8 @@ impl World {
             nodelay: false,
             linger: None,
             ttl: 64,
+            read_ready: false,
+            write_ready: true,
             readers: Waiters::default(),
             writers: Waiters::default(),
         });
@@ -210,6 +242,8 @@ impl World {
         let s = &mut self.endpoints[server as usize];
         s.state = EpState::Established;
         s.peer_ep = Some(client);
+        // tokio assumes an accepted socket readable until a read finds nothing.
+        s.read_ready = true;
         let l = &mut self.listeners[listener as usize];
         l.backlog.push_back(server);
         l.acceptors.take_into(&mut self.wake);
@@ -230,13 +264,13 @@ impl World {
         }
         c.state = EpState::Established;
         c.peer_ep = Some(server);
-        c.writers.take_into(&mut self.wake);
+        c.write_event(&mut self.wake);
     }
 
     pub(super) fn on_refused(&mut self, client: u32) {
         let c = &mut self.endpoints[client as usize];
         c.state = EpState::Refused;
-        c.writers.take_into(&mut self.wake);
+        c.write_event(&mut self.wake);
         self.release_port(client);
     }
 
@@ -249,13 +283,13 @@ impl World {
             return;
         }
         e.recv.extend(bytes);
-        e.readers.take_into(&mut self.wake);
+        e.read_event(&mut self.wake);
     }
 
     pub(super) fn on_fin(&mut self, to: u32) {
         let e = &mut self.endpoints[to as usize];
         e.fin_received = true;
-        e.readers.take_into(&mut self.wake);
+        e.read_event(&mut self.wake);
     }
 
     pub(super) fn on_rst(&mut self, to: u32) {
@@ -265,8 +299,8 @@ impl World {
         }
         e.reset = true;
         e.recv.clear();
-        e.readers.take_into(&mut self.wake);
-        e.writers.take_into(&mut self.wake);
+        e.read_event(&mut self.wake);
+        e.write_event(&mut self.wake);
     }
 
     /// Sends `Rst` from `from` to `to`, once per endpoint.
@@ -314,13 +348,14 @@ impl World {
             if let Some(peer) = e.peer_ep {
                 let p = &mut self.endpoints[peer as usize];
                 p.in_flight = p.in_flight.saturating_sub(n);
-                p.writers.take_into(&mut self.wake);
+                p.write_event(&mut self.wake);
             }
             return Poll::Ready(Ok(n));
         }
         if e.fin_received {
             return Poll::Ready(Ok(0));
         }
+        e.read_ready = false;
         e.readers.register(cx.waker());
         Poll::Pending
     }
@@ -347,6 +382,7 @@ impl World {
         }
         let room = WINDOW.saturating_sub(e.in_flight);
         if room == 0 {
+            e.write_ready = false;
             e.writers.register(cx.waker());
             return Poll::Pending;
         }
@@ -432,7 +468,7 @@ impl World {
                 let c = &mut self.endpoints[client as usize];
                 if c.state == EpState::Connecting {
                     c.state = EpState::TimedOut;
-                    c.writers.take_into(&mut self.wake);
+                    c.write_event(&mut self.wake);
                     self.release_port(client);
                 }
                 return;
@@ -451,7 +487,7 @@ impl World {
             let c = &mut self.endpoints[ep as usize];
             if c.state == EpState::Connecting {
                 c.state = EpState::TimedOut;
-                c.writers.take_into(&mut self.wake);
+                c.write_event(&mut self.wake);
             } else {
                 self.on_rst(ep);
             }
@@ -467,28 +503,89 @@ impl World {
         self.endpoints[ep as usize].nodelay
     }
 
-    /// Whether a read would not wait (data, EOF or an error).
+    /// Polls tokio's cached readability (see the module's invariants).
     pub(crate) fn poll_readable(&mut self, ep: u32, cx: &mut Context<'_>) -> Poll<()> {
-        let e = &mut self.endpoints[ep as usize];
-        if e.reset || e.fin_received || !e.recv.is_empty() {
-            return Poll::Ready(());
+        match self.poll_ready(ep, Interest::READABLE, cx) {
+            Poll::Ready(_) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
         }
-        e.readers.register(cx.waker());
+    }
+
+    /// Polls tokio's cached writability (see the module's invariants).
+    pub(crate) fn poll_writable(&mut self, ep: u32, cx: &mut Context<'_>) -> Poll<()> {
+        match self.poll_ready(ep, Interest::WRITABLE, cx) {
+            Poll::Ready(_) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Polls until `ep` is ready for any of `interest`, as tokio's `ready` does: the
+    /// readiness it has of `interest` (`READABLE` and `READ_CLOSED` once the peer's
+    /// EOF or a reset arrived for readable interest; `WRITABLE`, and `WRITE_CLOSED`
+    /// once both directions are closed or the connection reset, for writable
+    /// interest; `ERROR` after a reset for error interest), never empty.
+    pub(crate) fn poll_ready(
+        &mut self,
+        ep: u32,
+        interest: Interest,
+        cx: &mut Context<'_>,
+    ) -> Poll<Ready> {
+        let e = &mut self.endpoints[ep as usize];
+        let read_closed = e.fin_received || e.reset;
+        let write_closed = e.reset || (e.write_shut && e.fin_received);
+        let mut ready = Ready::EMPTY;
+        // A stale readiness (nothing to read, room for nothing) is reported once.
+        if interest.is_readable() {
+            if e.read_ready {
+                ready |= Ready::READABLE;
+                if e.recv.is_empty() && !read_closed {
+                    e.read_ready = false;
+                }
+            }
+            if read_closed {
+                ready |= Ready::READ_CLOSED;
+            }
+        }
+        if interest.is_writable() {
+            if e.write_ready {
+                ready |= Ready::WRITABLE;
+                if e.in_flight >= WINDOW && !write_closed && !e.write_shut {
+                    e.write_ready = false;
+                }
+            }
+            if write_closed {
+                ready |= Ready::WRITE_CLOSED;
+            }
+        }
+        if interest.is_error() && e.reset {
+            ready |= Ready::ERROR;
+        }
+        if !ready.is_empty() {
+            return Poll::Ready(ready);
+        }
+        if interest.is_readable() || interest.is_error() {
+            e.readers.register(cx.waker());
+        }
+        if interest.is_writable() || interest.is_error() {
+            e.writers.register(cx.waker());
+        }
         Poll::Pending
     }
 
-    /// Whether a write would not wait.
-    pub(crate) fn poll_writable(&mut self, ep: u32, cx: &mut Context<'_>) -> Poll<()> {
+    /// Forgets the readiness of `interest`, as tokio does when an I/O call through
+    /// `try_io` reports `WouldBlock`: the next `ready` waits for a new event.
+    pub(crate) fn clear_ready(&mut self, ep: u32, interest: Interest) {
         let e = &mut self.endpoints[ep as usize];
-        if e.reset || e.write_shut || e.in_flight < WINDOW {
-            return Poll::Ready(());
+        if interest.is_readable() {
+            e.read_ready = false;
         }
-        e.writers.register(cx.waker());
-        Poll::Pending
+        if interest.is_writable() {
+            e.write_ready = false;
+        }
     }
 }
 
 fn e_wake_writers(world: &mut World, ep: u32) {
     let e = &mut world.endpoints[ep as usize];
-    e.writers.take_into(&mut world.wake);
+    e.write_event(&mut world.wake);
 }

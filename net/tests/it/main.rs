@@ -8,6 +8,7 @@ mod cluster;
 mod determinism;
 mod faults;
 mod fs;
+mod readiness;
 mod tcp;
 mod udp;
 

@@ -3,7 +3,7 @@
 
 use std::io::ErrorKind;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket, lookup_host};
 
 #[tokio::test]
@@ -58,6 +58,68 @@ async fn half_close_and_split_halves() {
     read.read_to_end(&mut reply).await.unwrap();
     assert_eq!(reply, b"ping");
     assert_eq!(server.await.unwrap(), 4);
+}
+
+/// `try_read` into `buf` after each readiness until it gives bytes (or EOF).
+async fn read_when_ready(stream: &TcpStream, buf: &mut [u8]) -> usize {
+    loop {
+        let ready = stream.ready(Interest::READABLE).await.unwrap();
+        assert!(ready.is_readable() || ready.is_read_closed(), "{ready:?}");
+        match stream.try_read(buf) {
+            Ok(n) => return n,
+            Err(error) => assert_eq!(error.kind(), ErrorKind::WouldBlock),
+        }
+    }
+}
+
+#[tokio::test]
+async fn tcp_readiness_then_try_read_and_try_write() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    let mut buf = [0u8; 16];
+    let empty = client.try_read(&mut buf).unwrap_err();
+    assert_eq!(empty.kind(), ErrorKind::WouldBlock);
+    let ready = server.ready(Interest::WRITABLE).await.unwrap();
+    assert!(ready.is_writable(), "{ready:?}");
+    assert_eq!(server.try_write(b"ping").unwrap(), 4);
+    assert_eq!(read_when_ready(&client, &mut buf).await, 4);
+    assert_eq!(&buf[..4], b"ping");
+    drop(server);
+    loop {
+        let ready = client.ready(Interest::READABLE).await.unwrap();
+        if ready.is_read_closed() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(read_when_ready(&client, &mut buf).await, 0, "EOF");
+}
+
+#[tokio::test]
+async fn udp_ready_and_try_send_and_try_recv() {
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    b.connect(a.local_addr().unwrap()).await.unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        a.try_recv(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    assert!(b.ready(Interest::WRITABLE).await.unwrap().is_writable());
+    assert_eq!(b.try_send(b"hello").unwrap(), 5);
+    loop {
+        assert!(a.ready(Interest::READABLE).await.unwrap().is_readable());
+        match a.try_recv_from(&mut buf) {
+            Ok((n, from)) => {
+                assert_eq!((&buf[..n], from), (&b"hello"[..], b.local_addr().unwrap()));
+                break;
+            }
+            Err(error) => assert_eq!(error.kind(), ErrorKind::WouldBlock),
+        }
+    }
 }
 
 #[tokio::test]
