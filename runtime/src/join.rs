@@ -304,6 +304,14 @@ enum Repr {
 }
 
 impl JoinError {
+    /// The error of task `id` cancelled outside the run's own bookkeeping, with tokio's
+    /// text: the tokio facade's `JoinSet` gives it for a task whose runtime was dropped
+    /// before it finished. Not part of the API.
+    #[doc(hidden)]
+    pub fn __cancelled(id: Id) -> Self {
+        JoinError::cancelled(id, RunFlavor::Tokio)
+    }
+
     pub(crate) fn cancelled(id: Id, text: RunFlavor) -> Self {
         JoinError {
             id,

@@ -4,6 +4,7 @@
 mod crate_graph;
 mod fs;
 mod kv;
+mod local;
 mod net;
 mod panics;
 mod runtime;

@@ -251,3 +251,32 @@ fn a_timer_on_a_runtime_without_time_panics() {
         ));
     });
 }
+
+#[tokio::test]
+async fn pause_and_resume_let_time_move_as_on_tokios_clock() {
+    let start = Instant::now();
+    time::pause();
+    time::advance(Duration::from_secs(10)).await;
+    let advanced = Instant::now();
+    // Time moved before the pause, as real time does on tokio's running clock.
+    assert!(advanced - start > Duration::from_secs(10));
+    assert!(advanced - start < Duration::from_secs(11));
+    time::resume();
+    assert!(advanced < Instant::now());
+    time::pause();
+    // Once paused, timers end at their deadlines on tokio's clock (tokio rounds a
+    // deadline up to its timer's millisecond; detsim keeps it exact).
+    let paused = Instant::now();
+    time::sleep(Duration::from_secs(1)).await;
+    let slept = paused.elapsed();
+    assert!(
+        slept >= Duration::from_secs(1) && slept < Duration::from_secs(1) + 2 * MS,
+        "{slept:?}"
+    );
+    let deadline = Instant::now() + 5 * MS;
+    time::sleep_until(deadline).await;
+    if cfg!(detsim) {
+        assert_eq!(slept, Duration::from_secs(1));
+        assert_eq!(Instant::now(), deadline);
+    }
+}

@@ -54,6 +54,9 @@ pub struct Handle {
     pub(crate) start_paused: bool,
     /// tokio's `enable_time` (or `enable_all`): without it, creating a timer panics.
     pub(crate) time_enabled: bool,
+    /// A local runtime's thread (a `LocalRuntime`, a `#[tokio::test(flavor = "local")]`
+    /// run, a run of detsim's own API): where `spawn_local` works without a `LocalSet`.
+    pub(crate) local_owner: Option<std::thread::ThreadId>,
 }
 
 /// What the handles of one runtime share. The last one to drop ends the runtime's
@@ -126,6 +129,7 @@ pub(crate) fn enter_test_run(config: crate::__private::TestConfig) {
         multi_thread: config.flavor == "multi_thread",
         start_paused: config.start_paused,
         time_enabled: true,
+        local_owner: (config.flavor == "local").then(|| std::thread::current().id()),
     };
     let run = detsim_runtime::run_id();
     TEST.with(|test| *test.borrow_mut() = Some((run, handle)));
@@ -242,13 +246,16 @@ impl Handle {
                 _ => None,
             })
         };
-        Ok(current.or_else(test).unwrap_or(Handle {
+        // A run of detsim's own API, where every task is local (`detsim::spawn` needs no
+        // `Send`).
+        Ok(current.or_else(test).unwrap_or_else(|| Handle {
             id: TEST_RUNTIME,
             shared: Shared::new(TEST_RUNTIME),
             name: None,
             multi_thread: false,
             start_paused: false,
             time_enabled: true,
+            local_owner: Some(std::thread::current().id()),
         }))
     }
 
@@ -349,6 +356,11 @@ impl Handle {
     /// Whether the runtime was shut down (dropped, or `shutdown_*`).
     fn is_shut_down(&self) -> bool {
         self.shared.shut_down.load(Ordering::Relaxed)
+    }
+
+    /// The thread of a local runtime (see the field), `None` for other runtimes.
+    pub(crate) fn local_owner(&self) -> Option<std::thread::ThreadId> {
+        self.local_owner
     }
 
     /// Whether this handle's runtime is a multi-thread one (as `runtime_flavor`).

@@ -4,8 +4,8 @@
 //! tokio's methods); `spawn` keeps tokio's `Send + 'static` bounds so that code that
 //! compiles here compiles on real tokio. Every task is a detsim task on the
 //! simulation's one thread: `spawn_blocking` runs its closure as a task (no thread
-//! pool), `block_in_place` runs its closure at once, and `spawn_local` is `spawn`
-//! without the `Send` bound.
+//! pool), `block_in_place` runs its closure at once, and `spawn_local` keeps tokio's
+//! rules for where it may be called (see `local.rs`).
 
 pub(crate) mod in_place;
 mod join_set;
@@ -55,8 +55,16 @@ pub(crate) fn outside_panics(what: &str) {
     }
 }
 
-/// Spawns a `!Send` future: the same as [`spawn`] in simulation, where every task runs
-/// on one thread (tokio requires a [`LocalSet`]; here one is not needed).
+/// Spawns a `!Send` future, as tokio's `spawn_local`: into the current [`LocalSet`]
+/// (inside one of its tasks, its `run_until` or under its `enter` guard), else onto the
+/// current runtime if it is a `LocalRuntime`, a `#[tokio::test(flavor = "local")]`
+/// run, or a run of detsim's own API (`detsim::check`, a `detsim::Builder`), where
+/// every task runs on the simulation's thread anyway.
+///
+/// # Panics
+/// With tokio's messages: elsewhere ("`spawn_local` called from outside of a
+/// `task::LocalSet` or `runtime::LocalRuntime`"), and under a `LocalRuntime`'s `enter`
+/// guard on another thread than the one that built it.
 #[track_caller]
 #[inline]
 pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
@@ -64,8 +72,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    outside_panics("spawn_local");
-    detsim_runtime::spawn(future)
+    local::spawn_local(future)
 }
 
 /// Runs the blocking closure `f` as a simulated task (no thread pool): it starts when

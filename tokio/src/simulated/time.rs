@@ -17,7 +17,9 @@
 //! `#[test]`.
 //!
 //! `pause`, `resume` and `advance` (tokio's `test-util` API) keep tokio's rules (see
-//! `clock.rs`): the clock is always virtual and auto-advances; [`advance`]`(d)` lets
+//! `clock.rs`): the clock is always virtual and auto-advances; `pause` and `resume`
+//! each move tokio's clock by one microsecond, as real time moves between readings of
+//! tokio's running clock; [`advance`]`(d)` lets
 //! virtual time move forward by `d` (firing every timer due meanwhile, in deadline
 //! order) before it returns. A [`Sleep`] is elapsed once a poll has seen its deadline
 //! pass, never before its first poll (as tokio's: `sleep_until(now)` is not elapsed
@@ -116,16 +118,24 @@ impl Instant {
         }
     }
 
+    /// The instant the run's virtual `instant` reads as on tokio's clock (ahead by the
+    /// clock's drift, see `clock.rs`).
     pub(crate) fn from_detsim(instant: detsim_runtime::time::Instant) -> Instant {
         Instant {
-            since_origin: START.saturating_add(instant.since_start()),
+            since_origin: START
+                .saturating_add(instant.since_start())
+                .saturating_add(clock::drift()),
         }
     }
 
     /// The detsim deadline of this instant: the start of the run if it is earlier.
     pub(crate) fn to_detsim(self) -> detsim_runtime::time::Instant {
+        let since_start = self
+            .since_origin
+            .saturating_sub(START)
+            .saturating_sub(clock::drift());
         detsim_runtime::time::Instant::START
-            .checked_add(self.since_origin.saturating_sub(START))
+            .checked_add(since_start)
             .unwrap_or(detsim_runtime::time::Instant::FAR_FUTURE)
     }
 

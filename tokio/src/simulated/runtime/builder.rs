@@ -206,6 +206,7 @@ impl Builder {
                 multi_thread: self.multi_thread,
                 start_paused: self.start_paused,
                 time_enabled: self.time_enabled,
+                local_owner: None,
             },
             shutting_down: false,
         })
@@ -213,8 +214,10 @@ impl Builder {
 
     /// A [`LocalRuntime`] (never fails in simulation).
     pub fn build_local(&mut self, _options: LocalOptions) -> io::Result<LocalRuntime> {
+        let mut runtime = self.build()?;
+        runtime.handle.local_owner = Some(std::thread::current().id());
         Ok(LocalRuntime {
-            runtime: self.build()?,
+            runtime,
             _not_send: PhantomData,
         })
     }
@@ -245,14 +248,20 @@ impl LocalRuntime {
         self.runtime.handle()
     }
 
-    /// Spawns a `!Send` task into the running simulation (see [`crate::task::spawn_local`]).
+    /// Spawns a `!Send` task onto this runtime (see [`crate::task::spawn_local`]); from
+    /// outside its `block_on`, the task runs in the next one (as [`Runtime::spawn`]).
     #[track_caller]
     pub fn spawn_local<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        crate::task::spawn_local(future)
+        match detsim_runtime::in_simulation() {
+            true => crate::task::spawn_local(future),
+            false => {
+                super::session::spawn(self.handle().id(), self.handle().is_shut_down(), future)
+            }
+        }
     }
 
     /// See [`Runtime::spawn_blocking`].

@@ -1,12 +1,17 @@
 //! `JoinSet`: a set of tasks whose results come out in the order they finish.
 //!
 //! Invariants:
-//! - every task of the set is wrapped so that dropping its future (it completed,
-//!   panicked or was aborted) queues its key in the set's `done` list and wakes
-//!   whoever waits in `join_next`: results come out in completion order, in O(1) each;
+//! - every task of the set is wrapped (a [`Member`]) so that its output goes to the
+//!   set's `done` store when it completes, and dropping its future (it completed,
+//!   panicked or was aborted) queues its key in the `done` list and wakes whoever waits
+//!   in `join_next`: results come out in completion order, in O(1) each;
+//! - an output is the set's as soon as the task completes, as tokio's is the join
+//!   handle's: it is joined even after the runtime that ran the task was dropped; a
+//!   task of a run that is over without an output was cancelled (tokio's
+//!   `runtime_gone`); a panic's payload is read from the task's run;
 //! - dropping the set aborts every task still in it (tokio's rule).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,40 +22,78 @@ use pin_project_lite::pin_project;
 
 use super::{AbortHandle, Id, JoinError, JoinHandle};
 
-/// Tasks that finished, in order, and the waker of a pending `join_next`.
-#[derive(Default)]
-struct Done {
+/// Tasks that finished, in order, their outputs, and the waker of a pending
+/// `join_next`.
+struct Done<T> {
     keys: VecDeque<u64>,
+    outputs: BTreeMap<u64, T>,
+    /// Tasks whose future was dropped while it was being polled: they panicked.
+    panicked: BTreeSet<u64>,
     waker: Option<Waker>,
 }
 
+impl<T> Default for Done<T> {
+    fn default() -> Self {
+        Done {
+            keys: VecDeque::new(),
+            outputs: BTreeMap::new(),
+            panicked: BTreeSet::new(),
+            waker: None,
+        }
+    }
+}
+
+/// Locks `done`, whatever a panic left in it (every update is one step).
+fn lock<T>(done: &Mutex<Done<T>>) -> std::sync::MutexGuard<'_, Done<T>> {
+    done.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pin_project! {
-    /// A task's future, which reports to its set when it is dropped.
-    struct Member<F> {
+    /// A task's future, which gives its output to its set and reports to it when it
+    /// is dropped.
+    struct Member<F: Future> {
         #[pin]
         future: F,
-        guard: Guard,
+        guard: Guard<F::Output>,
     }
 }
 
 impl<F: Future> Future for Member<F> {
-    type Output = F::Output;
+    type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.project().future.poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        this.guard.in_poll = true;
+        let polled = this.future.poll(cx);
+        this.guard.in_poll = false;
+        match polled {
+            Poll::Ready(output) => {
+                lock(&this.guard.done)
+                    .outputs
+                    .insert(this.guard.key, output);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
-struct Guard {
+struct Guard<T> {
     key: u64,
-    done: Arc<Mutex<Done>>,
+    done: Arc<Mutex<Done<T>>>,
+    /// Set during the future's poll: still set when the future is dropped, the poll
+    /// unwound.
+    in_poll: bool,
 }
 
-impl Drop for Guard {
+impl<T> Drop for Guard<T> {
     fn drop(&mut self) {
         let waker = {
-            let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+            let mut done = lock(&self.done);
             done.keys.push_back(self.key);
+            if self.in_poll {
+                done.panicked.insert(self.key);
+            }
             done.waker.take()
         };
         if let Some(waker) = waker {
@@ -59,11 +102,24 @@ impl Drop for Guard {
     }
 }
 
+/// A task of the set: its handle, and the run it belongs to.
+struct Entry {
+    handle: JoinHandle<()>,
+    run: u64,
+}
+
+impl Entry {
+    /// Whether the task's run is the one current on this thread.
+    fn is_current_run(&self) -> bool {
+        detsim_runtime::in_simulation() && detsim_runtime::run_id() == self.run
+    }
+}
+
 /// A collection of spawned tasks, awaited in the order they finish (tokio's
 /// `JoinSet`). Dropping it aborts the tasks still in it.
 pub struct JoinSet<T> {
-    tasks: BTreeMap<u64, JoinHandle<T>>,
-    done: Arc<Mutex<Done>>,
+    tasks: BTreeMap<u64, Entry>,
+    done: Arc<Mutex<Done<T>>>,
     next_key: u64,
 }
 
@@ -89,8 +145,9 @@ impl<T> JoinSet<T> {
 }
 
 impl<T: 'static> JoinSet<T> {
-    #[track_caller]
-    fn insert<F>(&mut self, future: F) -> AbortHandle
+    /// `future` as a member of the set, for its caller to spawn (directly, so that the
+    /// task's spawn location is the caller's) and [`add`](JoinSet::add).
+    fn member<F>(&mut self, future: F) -> (u64, Member<F>)
     where
         F: Future<Output = T> + 'static,
     {
@@ -99,10 +156,17 @@ impl<T: 'static> JoinSet<T> {
         let guard = Guard {
             key,
             done: self.done.clone(),
+            in_poll: false,
         };
-        let handle = detsim_runtime::spawn(Member { future, guard });
+        (key, Member { future, guard })
+    }
+
+    /// Adds the spawned task of member `key` to the set (called where it was spawned:
+    /// in its run).
+    fn add(&mut self, key: u64, handle: JoinHandle<()>) -> AbortHandle {
         let abort = handle.abort_handle();
-        self.tasks.insert(key, handle);
+        let run = detsim_runtime::run_id();
+        self.tasks.insert(key, Entry { handle, run });
         abort
     }
 
@@ -113,35 +177,46 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        self.insert(task)
+        let (key, member) = self.member(task);
+        self.add(key, detsim_runtime::spawn(member))
     }
 
-    /// Spawns a `!Send` task into the set.
+    /// Spawns a `!Send` task into the set, where
+    /// [`spawn_local`](super::spawn_local) would spawn it.
+    ///
+    /// # Panics
+    /// Where [`spawn_local`](super::spawn_local) does, with tokio's messages.
     #[track_caller]
     pub fn spawn_local<F>(&mut self, task: F) -> AbortHandle
     where
         F: Future<Output = T> + 'static,
     {
-        self.insert(task)
+        let (key, member) = self.member(task);
+        self.add(key, super::local::spawn_local(member))
     }
 
-    /// Spawns a `!Send` task into the set; the `LocalSet` is not needed in simulation.
+    /// Spawns a `!Send` task into the set, as a task of `local_set`.
     #[track_caller]
-    pub fn spawn_local_on<F>(&mut self, task: F, _local_set: &super::LocalSet) -> AbortHandle
+    pub fn spawn_local_on<F>(&mut self, task: F, local_set: &super::LocalSet) -> AbortHandle
     where
         F: Future<Output = T> + 'static,
     {
-        self.insert(task)
+        let (key, member) = self.member(task);
+        self.add(key, super::local::spawn_local_on(local_set, member))
     }
 
-    /// Spawns `task` into the set; every handle is the same simulation.
+    /// Spawns `task` into the set, on `handle`'s runtime: inside a simulation, into
+    /// it; from outside, into the runtime's, where it runs in the next `block_on` (as
+    /// [`Handle::spawn`](crate::runtime::Handle::spawn)).
     #[track_caller]
-    pub fn spawn_on<F>(&mut self, task: F, _handle: &crate::runtime::Handle) -> AbortHandle
+    pub fn spawn_on<F>(&mut self, task: F, handle: &crate::runtime::Handle) -> AbortHandle
     where
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        self.insert(task)
+        let _enter = handle.enter();
+        let (key, member) = self.member(task);
+        self.add(key, detsim_runtime::spawn(member))
     }
 
     /// Runs the blocking closure `f` as a task of the set (see
@@ -152,7 +227,8 @@ impl<T: 'static> JoinSet<T> {
         F: FnOnce() -> T + Send + 'static,
         T: Send,
     {
-        self.insert(async move { f() })
+        let (key, member) = self.member(async move { f() });
+        self.add(key, detsim_runtime::spawn(member))
     }
 
     /// Waits for the next task to finish and gives its result; `None` when the set is
@@ -204,31 +280,52 @@ impl<T: 'static> JoinSet<T> {
     /// Takes the oldest finished task's result; registers `cx` when none has finished.
     fn next_finished(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<(Id, T), JoinError>>> {
         loop {
-            let key = {
-                let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
-                match done.keys.pop_front() {
-                    Some(key) => key,
-                    None => {
-                        done.waker = Some(cx.waker().clone());
-                        return Poll::Pending;
-                    }
-                }
+            let mut done = lock(&self.done);
+            let Some(key) = done.keys.pop_front() else {
+                let replaced = done.waker.replace(cx.waker().clone());
+                drop(done);
+                // Dropped outside the lock: a waker's destructor may run the task that
+                // finishes next (tokio's `replace_parent_waker_drops_outside_lock`).
+                drop(replaced);
+                return Poll::Pending;
             };
+            let output = done.outputs.remove(&key);
+            let panicked = done.panicked.remove(&key);
+            drop(done);
             // A key whose task already left the set (detached) is skipped.
-            let Some(handle) = self.tasks.get_mut(&key) else {
+            let Some(mut entry) = self.tasks.remove(&key) else {
                 continue;
             };
-            let id = handle.id();
-            match Pin::new(handle).poll(cx) {
-                Poll::Ready(result) => {
-                    self.tasks.remove(&key);
-                    return Poll::Ready(Some(result.map(|value| (id, value))));
-                }
+            let id = entry.handle.id();
+            if let Some(output) = output {
+                return Poll::Ready(Some(Ok((id, output))));
+            }
+            if !entry.is_current_run() {
+                // The task's run is over (its runtime was dropped), or is not the one
+                // on this thread: without an output, it was cancelled, unless it
+                // panicked (the payload stays with its run).
+                assert!(
+                    !panicked,
+                    "a task of this JoinSet ({id}) panicked in a runtime whose run is not \
+                     the current one (dropped, or not being driven): join it inside that \
+                     runtime's `block_on` to read the panic"
+                );
+                return Poll::Ready(Some(Err(JoinError::__cancelled(id))));
+            }
+            match Pin::new(&mut entry.handle).poll(cx) {
+                Poll::Ready(Err(error)) => return Poll::Ready(Some(Err(error))),
+                // Completed without giving the set its output: only an abort requested
+                // during its last poll ends a task so; it counts as cancelled.
+                Poll::Ready(Ok(())) => return Poll::Ready(Some(Err(JoinError::__cancelled(id)))),
                 // The future was dropped but the outcome is not settled yet: look again
                 // at the next wake-up.
                 Poll::Pending => {
-                    let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+                    self.tasks.insert(key, entry);
+                    let mut done = lock(&self.done);
                     done.keys.push_front(key);
+                    if panicked {
+                        done.panicked.insert(key);
+                    }
                     return Poll::Pending;
                 }
             }
@@ -259,29 +356,37 @@ impl<T: 'static> JoinSet<T> {
 
     /// Aborts every task of the set; they stay in it until joined.
     pub fn abort_all(&mut self) {
-        for handle in self.tasks.values() {
-            handle.abort();
-        }
+        self.abort_current_run();
     }
 
     /// Removes every task from the set without aborting it: they keep running.
     pub fn detach_all(&mut self) {
         self.tasks.clear();
-        self.done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys
-            .clear();
+        let mut done = lock(&self.done);
+        done.keys.clear();
+        done.outputs.clear();
+        done.panicked.clear();
+    }
+}
+
+impl<T> JoinSet<T> {
+    /// Aborts the set's tasks of the run current on this thread (a task of a run that
+    /// is over has been dropped with it).
+    fn abort_current_run(&self) {
+        if !detsim_runtime::in_simulation() {
+            return;
+        }
+        for entry in self.tasks.values() {
+            if entry.is_current_run() {
+                entry.handle.abort();
+            }
+        }
     }
 }
 
 impl<T> Drop for JoinSet<T> {
     fn drop(&mut self) {
-        if detsim_runtime::in_simulation() {
-            for handle in self.tasks.values() {
-                handle.abort();
-            }
-        }
+        self.abort_current_run();
     }
 }
 

@@ -1,7 +1,24 @@
-//! `LocalSet`: in simulation every task already runs on one thread, so a `LocalSet`
-//! only keeps track of the tasks spawned through it (awaiting the set waits for them).
+//! `LocalSet` and `spawn_local`: tokio's rules for `!Send` tasks, on a simulation that
+//! runs every task on one thread.
+//!
+//! A `LocalSet`'s tasks are simulated tasks like any other; the set keeps track of
+//! them (awaiting it waits for them, dropping it aborts them) and is the *current*
+//! set while one of them is polled, while `run_until`'s (or `block_on`'s) future is
+//! polled, and under its `enter` guard, as tokio's is.
+//!
+//! Invariants:
+//! - [`spawn_local`](super::spawn_local) spawns into the current set, else into a
+//!   `LocalRuntime` (or a `#[tokio::test(flavor = "local")]` run, or a run of detsim's
+//!   own API, where every task is local) on the thread that built it; elsewhere it
+//!   panics with tokio's messages;
+//! - a set's live tasks are exactly the entries of its `tasks` map: a task's [`Token`]
+//!   removes its entry when the task's future is dropped, and the last one wakes a
+//!   task awaiting the set;
+//! - dropping the set aborts its tasks, with the set current, so that their
+//!   destructors see what tokio's do (`block_in_place` panics there).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -11,15 +28,30 @@ use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
-use super::JoinHandle;
+use super::{AbortHandle, JoinHandle};
 
+/// tokio's panic for `spawn_local` outside a `LocalSet` and a `LocalRuntime`.
+const OUTSIDE_LOCAL: &str =
+    "`spawn_local` called from outside of a `task::LocalSet` or `runtime::LocalRuntime`";
+
+/// tokio's panic for `spawn_local` under a `LocalRuntime`'s `enter` guard on another
+/// thread than the one that built it.
+const OTHER_THREAD: &str =
+    "Local tasks can only be spawned on a LocalRuntime from the thread the runtime was created on";
+
+/// The tasks of a set that are still alive, and the waker of a task awaiting the set.
 #[derive(Default)]
 struct Live {
-    count: usize,
+    tasks: BTreeMap<u64, AbortHandle>,
+    next_key: u64,
     waker: Option<Waker>,
 }
 
+/// A set's shared state: its tasks and the context they run in hold it.
+type Shared = Rc<RefCell<Live>>;
+
 pin_project! {
+    /// A task of a set: polled with the set current.
     struct Tracked<F> {
         #[pin]
         future: F,
@@ -31,47 +63,61 @@ impl<F: Future> Future for Tracked<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let _local = InLocalSet::enter();
-        self.project().future.poll(cx)
+        let this = self.project();
+        let _current = Current::enter(Some(this.token.live.clone()));
+        this.future.poll(cx)
     }
 }
 
 thread_local! {
-    /// How many polls of `LocalSet` tasks (or `run_until` futures) are on the stack.
-    static IN_LOCAL_SET: Cell<u32> = const { Cell::new(0) };
+    /// The set current on this thread (see the module docs).
+    static CURRENT: RefCell<Option<Shared>> = const { RefCell::new(None) };
 }
 
-/// Marks a poll inside a `LocalSet` until dropped.
-struct InLocalSet;
+/// Makes a set (or none) current until dropped, then puts the previous one back.
+struct Current(Option<Shared>);
 
-impl InLocalSet {
-    fn enter() -> InLocalSet {
-        IN_LOCAL_SET.set(IN_LOCAL_SET.get() + 1);
-        InLocalSet
+impl Current {
+    fn enter(set: Option<Shared>) -> Current {
+        Current(CURRENT.with(|current| current.replace(set)))
     }
 }
 
-impl Drop for InLocalSet {
+impl Drop for Current {
     fn drop(&mut self) {
-        IN_LOCAL_SET.set(IN_LOCAL_SET.get() - 1);
+        let previous = self.0.take();
+        // During the thread's teardown there is nothing to put back.
+        let _ = CURRENT.try_with(|current| current.replace(previous));
     }
 }
 
-/// Whether the caller runs inside a `LocalSet` (a task of one, or `run_until`'s future),
-/// where tokio's `block_in_place` panics.
-pub(crate) fn in_local_set() -> bool {
-    IN_LOCAL_SET.get() > 0
+/// The set current on this thread, if any.
+fn current() -> Option<Shared> {
+    CURRENT
+        .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
 }
 
-/// Counts a live task of the set; dropping it (the task's future ended) wakes the set.
-struct Token(Rc<RefCell<Live>>);
+/// Whether the caller runs inside a `LocalSet` (a task of one, `run_until`'s future, or
+/// under its `enter` guard), where tokio's `block_in_place` panics.
+pub(crate) fn in_local_set() -> bool {
+    current().is_some()
+}
+
+/// A live task of a set: dropping it (the task's future ended) removes the task from
+/// the set, and the last one wakes the set.
+struct Token {
+    live: Shared,
+    key: u64,
+}
 
 impl Drop for Token {
     fn drop(&mut self) {
         let waker = {
-            let mut live = self.0.borrow_mut();
-            live.count -= 1;
-            if live.count == 0 {
+            let mut live = self.live.borrow_mut();
+            live.tasks.remove(&self.key);
+            if live.tasks.is_empty() {
                 live.waker.take()
             } else {
                 None
@@ -83,19 +129,84 @@ impl Drop for Token {
     }
 }
 
-/// A set of `!Send` tasks (tokio's `LocalSet`). In simulation,
-/// [`spawn_local`](super::spawn_local) works anywhere; the set still runs futures with
-/// [`run_until`](LocalSet::run_until) and, awaited, waits until the tasks spawned
-/// through [`LocalSet::spawn_local`] have finished.
+/// Spawns `future` as a task of `set`.
+///
+/// # Panics
+/// Outside a simulation: a set's tasks run in the simulation that drives the set, so
+/// they are spawned from inside it.
+#[track_caller]
+fn spawn_into<F>(set: &Shared, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    if !detsim_runtime::in_simulation() {
+        panic!(
+            "`spawn_local` was called on a LocalSet outside any runtime: in simulation a \
+             LocalSet's tasks are tasks of the simulation that drives the set, so spawn \
+             them from inside it (in `LocalSet::run_until`, `LocalSet::block_on`, a \
+             #[tokio::test], or under `Runtime::enter`)"
+        );
+    }
+    let key = {
+        let mut live = set.borrow_mut();
+        live.next_key += 1;
+        live.next_key
+    };
+    let token = Token {
+        live: set.clone(),
+        key,
+    };
+    let handle = detsim_runtime::spawn(Tracked { future, token });
+    set.borrow_mut().tasks.insert(key, handle.abort_handle());
+    handle
+}
+
+/// tokio's `task::spawn_local`: into the current `LocalSet`, else into the current
+/// runtime if it is local (see the module docs).
+///
+/// # Panics
+/// With tokio's messages: outside a `LocalSet` and a `LocalRuntime`, or under a
+/// `LocalRuntime`'s `enter` guard on another thread than the one that built it.
+#[track_caller]
+pub(crate) fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    if let Some(set) = current() {
+        return spawn_into(&set, future);
+    }
+    match crate::runtime::Handle::try_current() {
+        Ok(handle) => match handle.local_owner() {
+            Some(owner) if owner == std::thread::current().id() => detsim_runtime::spawn(future),
+            Some(_) => panic!("{OTHER_THREAD}"),
+            None => panic!("{OUTSIDE_LOCAL}"),
+        },
+        Err(_) => panic!("{OUTSIDE_LOCAL}"),
+    }
+}
+
+/// A set of `!Send` tasks (tokio's `LocalSet`): [`spawn_local`](super::spawn_local)
+/// inside it (in one of its tasks, in [`run_until`](LocalSet::run_until), or under
+/// [`enter`](LocalSet::enter)) spawns into it; awaited, it waits until its tasks have
+/// finished; dropped, it aborts them. Its tasks run in the simulation that drives it,
+/// interleaved with every other task by the seed's scheduler.
 pub struct LocalSet {
-    live: Rc<RefCell<Live>>,
+    live: Shared,
     _not_send: PhantomData<*const ()>,
 }
 
-/// What [`LocalSet::enter`] returns; nothing to undo in simulation.
-#[derive(Debug)]
+/// What [`LocalSet::enter`] returns: the set is current until it drops.
 pub struct LocalEnterGuard {
+    _current: Current,
     _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for LocalEnterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalEnterGuard").finish()
+    }
 }
 
 impl LocalSet {
@@ -107,39 +218,43 @@ impl LocalSet {
         }
     }
 
-    /// Enters the set's context (nothing to do in simulation).
+    /// Makes the set current until the guard drops: `spawn_local` spawns into it.
     pub fn enter(&self) -> LocalEnterGuard {
         LocalEnterGuard {
+            _current: Current::enter(Some(self.live.clone())),
             _not_send: PhantomData,
         }
     }
 
-    /// Spawns a `!Send` task tracked by this set.
+    /// Spawns a `!Send` task into this set.
+    ///
+    /// # Panics
+    /// Outside a simulation (see [`spawn_local`](super::spawn_local)).
     #[track_caller]
     pub fn spawn_local<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.live.borrow_mut().count += 1;
-        let token = Token(self.live.clone());
-        detsim_runtime::spawn(Tracked { future, token })
+        spawn_into(&self.live, future)
     }
 
-    /// Runs `future` to completion; the set's tasks run alongside it.
+    /// Runs `future` to completion with the set current; the set's tasks run alongside
+    /// it.
     pub async fn run_until<F: Future>(&self, future: F) -> F::Output {
         let mut future = std::pin::pin!(future);
         std::future::poll_fn(|cx| {
-            let _local = InLocalSet::enter();
+            let _current = Current::enter(Some(self.live.clone()));
             future.as_mut().poll(cx)
         })
         .await
     }
 
-    /// Runs `future` on `rt` (see [`Runtime::block_on`](crate::runtime::Runtime::block_on)).
+    /// Runs `future` on `rt` with the set current (see
+    /// [`Runtime::block_on`](crate::runtime::Runtime::block_on)).
     #[track_caller]
     pub fn block_on<F: Future>(&self, rt: &crate::runtime::Runtime, future: F) -> F::Output {
-        rt.block_on(future)
+        rt.block_on(self.run_until(future))
     }
 }
 
@@ -148,11 +263,38 @@ impl Future for LocalSet {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut live = self.live.borrow_mut();
-        if live.count == 0 {
+        if live.tasks.is_empty() {
             Poll::Ready(())
         } else {
             live.waker = Some(cx.waker().clone());
             Poll::Pending
+        }
+    }
+}
+
+impl Drop for LocalSet {
+    /// Aborts the set's tasks still alive, with the set current (their futures are
+    /// dropped now, unless one is being polled). A destructor's panic goes to the
+    /// task's join handle, as tokio's; should an abort raise one (detsim's own runs
+    /// raise it where the task is aborted), it is raised here once every task is
+    /// aborted.
+    fn drop(&mut self) {
+        let tasks: Vec<AbortHandle> = self.live.borrow().tasks.values().cloned().collect();
+        if tasks.is_empty() {
+            return;
+        }
+        let _current = Current::enter(Some(self.live.clone()));
+        let mut first_panic = None;
+        for task in tasks {
+            let aborted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.abort()));
+            if let Err(payload) = aborted {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = first_panic
+            && !std::thread::panicking()
+        {
+            std::panic::resume_unwind(payload);
         }
     }
 }
@@ -166,7 +308,17 @@ impl Default for LocalSet {
 impl fmt::Debug for LocalSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalSet")
-            .field("tasks", &self.live.borrow().count)
+            .field("tasks", &self.live.borrow().tasks.len())
             .finish()
     }
+}
+
+/// Spawns `future` into `set` (tokio's `JoinSet::spawn_local_on`).
+#[track_caller]
+pub(crate) fn spawn_local_on<F>(set: &LocalSet, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_into(&set.live, future)
 }

@@ -5,35 +5,82 @@
 //! timer when every task waits, whether or not the clock is "frozen". What freezing
 //! changes is what tokio allows: `pause` panics when the clock is frozen already (and
 //! on a multi-thread runtime), `resume` and `advance` panic when it is not. The clock
-//! starts frozen when the runtime asks for it (`start_paused`). The state belongs to
-//! the run (a thread-local keyed by the run's id), so nothing leaks from one seed to
-//! the next.
+//! starts frozen when the runtime asks for it (`start_paused`).
+//!
+//! tokio's running clock is the real one, which moves between any two readings; its
+//! paused clock stands still. So that a program sees time move across `pause` and
+//! `resume` as it does on tokio (`advance(d)` from before a `pause` takes strictly
+//! more than `d`; the clock is later after `resume` than before it), each of them
+//! moves tokio's clock by [`SWITCH_TICK`]: the facade's [`Instant`](super::Instant)
+//! reads the run's virtual clock plus the ticks taken so far (its *drift*), and timers
+//! are armed on the virtual clock minus the drift. The amounts are fixed, so a seed
+//! keeps its run. The state belongs to the run (a thread-local keyed by the run's id),
+//! so nothing leaks from one seed to the next.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::future::Future;
 
 use super::Duration;
 use crate::runtime::Handle;
 
+/// How far tokio's clock moves when it is paused or resumed: the real time that passes
+/// between two readings of tokio's running clock, modelled as one microsecond.
+pub(crate) const SWITCH_TICK: Duration = Duration::from_micros(1);
+
+/// The clock state of one run.
+#[derive(Clone, Copy)]
+struct State {
+    run: u64,
+    frozen: bool,
+    /// The ticks `pause` and `resume` took (see the module docs).
+    drift: Duration,
+}
+
 thread_local! {
-    /// The run whose clock state this is, and whether its clock is frozen.
-    static FROZEN: RefCell<Option<(u64, bool)>> = const { RefCell::new(None) };
+    /// The clock state of the run on this thread (`None`: untouched, see [`state`]).
+    static STATE: Cell<Option<State>> = const { Cell::new(None) };
 }
 
 const OUTSIDE: &str = "time cannot be frozen from outside the Tokio runtime";
 
-/// Whether the current run's clock is frozen (`start_paused` until changed).
-fn frozen(handle: &Handle) -> bool {
+/// The current run's clock state: frozen as `start_paused` says and no drift until
+/// `pause` or `resume` changes it.
+fn state(handle: &Handle) -> State {
     let run = detsim_runtime::run_id();
-    FROZEN.with(|frozen| match *frozen.borrow() {
-        Some((of, value)) if of == run => value,
-        _ => handle.start_paused,
-    })
+    match STATE.get() {
+        Some(state) if state.run == run => state,
+        _ => State {
+            run,
+            frozen: handle.start_paused,
+            drift: Duration::ZERO,
+        },
+    }
 }
 
-fn set_frozen(value: bool) {
-    let run = detsim_runtime::run_id();
-    FROZEN.with(|frozen| *frozen.borrow_mut() = Some((run, value)));
+/// Whether the current run's clock is frozen (`start_paused` until changed).
+fn frozen(handle: &Handle) -> bool {
+    state(handle).frozen
+}
+
+/// Freezes or unfreezes the current run's clock, which moves by [`SWITCH_TICK`].
+fn switch(handle: &Handle, frozen: bool) {
+    let state = state(handle);
+    STATE.set(Some(State {
+        frozen,
+        drift: state.drift.saturating_add(SWITCH_TICK),
+        ..state
+    }));
+}
+
+/// How far tokio's clock is ahead of the run's virtual clock (see the module docs):
+/// zero outside a simulation and in a run that never paused or resumed its clock.
+pub(super) fn drift() -> Duration {
+    match STATE.get() {
+        Some(state) if detsim_runtime::in_simulation() && state.run == detsim_runtime::run_id() => {
+            state.drift
+        }
+        _ => Duration::ZERO,
+    }
 }
 
 #[track_caller]
@@ -42,7 +89,8 @@ fn current() -> Handle {
 }
 
 /// Freezes the clock, as tokio's `pause` does (time is always virtual in simulation:
-/// this changes what [`resume`] and [`advance`] allow, nothing else).
+/// this changes what [`resume`] and [`advance`] allow, and moves the clock by
+/// [`SWITCH_TICK`], see the module docs).
 ///
 /// # Panics
 /// Outside a simulation, on a multi-thread runtime, or when the clock is frozen
@@ -58,10 +106,10 @@ pub fn pause() {
     if frozen(&handle) {
         panic!("time is already frozen");
     }
-    set_frozen(true);
+    switch(&handle, true);
 }
 
-/// Unfreezes the clock (see [`pause`]).
+/// Unfreezes the clock (see [`pause`]); the clock moves by [`SWITCH_TICK`].
 ///
 /// # Panics
 /// Outside a simulation, or when the clock is not frozen, with tokio's messages.
@@ -71,7 +119,7 @@ pub fn resume() {
     if !frozen(&handle) {
         panic!("time is not frozen");
     }
-    set_frozen(false);
+    switch(&handle, false);
 }
 
 /// Lets virtual time move forward by `duration`: the caller sleeps `duration`, and
