@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
 
 use crate::TcpStream;
 
@@ -226,6 +226,86 @@ impl OwnedWriteHalf {
     }
 }
 
+/// tokio's readiness and `try_*` reads on a read half: the stream's (see
+/// [`TcpStream::ready`]).
+macro_rules! read_readiness {
+    ($ty:ty) => {
+        impl $ty {
+            /// Waits until the stream is ready for any of `interest` (see
+            /// [`TcpStream::ready`]).
+            pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+                self.stream().ready(interest).await
+            }
+
+            /// Waits until the stream is readable (see [`TcpStream::readable`]).
+            pub async fn readable(&self) -> io::Result<()> {
+                self.stream().readable().await
+            }
+
+            /// Reads what is there without waiting (see [`TcpStream::try_read`]).
+            pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                self.stream().try_read(buf)
+            }
+
+            /// Reads what is there into `bufs` without waiting (see
+            /// [`TcpStream::try_read_vectored`]).
+            pub fn try_read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+                self.stream().try_read_vectored(bufs)
+            }
+
+            /// Reads what is there into `buf`'s spare capacity without waiting (see
+            /// [`TcpStream::try_read_buf`]).
+            pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+                self.stream().try_read_buf(buf)
+            }
+
+            /// Polls for received bytes without consuming them (see
+            /// [`TcpStream::poll_peek`]).
+            pub fn poll_peek(
+                &mut self,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<usize>> {
+                self.stream().poll_peek(cx, buf)
+            }
+        }
+    };
+}
+
+/// tokio's readiness and `try_*` writes on a write half: the stream's (see
+/// [`TcpStream::ready`]).
+macro_rules! write_readiness {
+    ($ty:ty) => {
+        impl $ty {
+            /// Waits until the stream is ready for any of `interest` (see
+            /// [`TcpStream::ready`]).
+            pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+                self.stream().ready(interest).await
+            }
+
+            /// Waits until the stream is writable (see [`TcpStream::writable`]).
+            pub async fn writable(&self) -> io::Result<()> {
+                self.stream().writable().await
+            }
+
+            /// Writes what fits without waiting (see [`TcpStream::try_write`]).
+            pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+                self.stream().try_write(buf)
+            }
+
+            /// Writes what fits of `bufs` without waiting (see
+            /// [`TcpStream::try_write_vectored`]).
+            pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+                self.stream().try_write_vectored(bufs)
+            }
+        }
+    };
+}
+
+read_readiness!(ReadHalf<'_>);
+read_readiness!(OwnedReadHalf);
+write_readiness!(WriteHalf<'_>);
+write_readiness!(OwnedWriteHalf);
 read_impl!(ReadHalf<'_>, stream);
 read_impl!(OwnedReadHalf, stream);
 write_impl!(WriteHalf<'_>, stream);

@@ -208,3 +208,31 @@ fn udp_ready_is_writable_at_once_and_readable_while_a_datagram_is_queued() {
         assert_eq!(error.kind(), ErrorKind::WouldBlock);
     });
 }
+
+#[test]
+fn split_halves_have_the_streams_readiness_and_try_calls() {
+    run(8, async {
+        let (mut client, server) = pair().await;
+        let (read, write) = server.into_split();
+        assert_eq!(
+            read.try_read(&mut [0; 4]).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+        let mut readable = pin!(read.readable());
+        assert!(poll_once(readable.as_mut()).is_pending());
+        assert!(write.ready(Interest::WRITABLE).await.unwrap().is_writable());
+        assert_eq!(write.try_write(b"pong").unwrap(), 4);
+        let (client_read, client_write) = client.split();
+        client_read.readable().await.unwrap();
+        let mut reply = Vec::with_capacity(8);
+        assert_eq!(client_read.try_read_buf(&mut reply).unwrap(), 4);
+        assert_eq!(reply, b"pong");
+        assert_eq!(client_write.try_write(b"ping").unwrap(), 4);
+        readable.await.unwrap();
+        let ready = read.ready(Interest::READABLE).await.unwrap();
+        assert!(ready.is_readable(), "{ready:?}");
+        let mut buf = [0; 4];
+        assert_eq!(read.try_read(&mut buf).unwrap(), 4);
+        assert_eq!(&buf, b"ping");
+    });
+}
