@@ -82,6 +82,8 @@ mod udp;
 mod world;
 
 pub use addr::{ToSocketAddrs, lookup_host};
+#[doc(hidden)]
+pub use stream::__disable_io;
 pub use stream::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use world::DEFAULT_HOST_NAME;

@@ -25,6 +25,7 @@ impl TcpListener {
     /// runtime's shutdown error (`detsim_runtime::shutdown_error`). Panics outside a
     /// simulation.
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        check_io_enabled();
         if detsim_runtime::is_shut_down() {
             return Err(detsim_runtime::shutdown_error());
         }
@@ -118,6 +119,7 @@ impl TcpStream {
     /// `HostUnreachable` when no host has the address, the runtime's shutdown error in a
     /// session that was shut down. Panics outside a simulation.
     pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        check_io_enabled();
         if detsim_runtime::is_shut_down() {
             return Err(detsim_runtime::shutdown_error());
         }
@@ -479,7 +481,8 @@ impl TcpStream {
 }
 
 /// The error of the conversions between simulated and OS sockets; outside a simulation,
-/// tokio's panic for a socket made with no runtime.
+/// tokio's panic for a socket made with no runtime, and in a run without I/O (see
+/// [`__disable_io`]) tokio's panic for that.
 #[track_caller]
 pub(crate) fn no_os_socket(what: &str) -> io::Error {
     assert!(
@@ -487,6 +490,7 @@ pub(crate) fn no_os_socket(what: &str) -> io::Error {
         "`{what}` was called outside a detsim simulation; in tokio's words, there is no \
          reactor running, must be called from the context of a Tokio 1.x runtime"
     );
+    check_io_enabled();
     io::Error::new(
         io::ErrorKind::Unsupported,
         format!(
@@ -494,6 +498,28 @@ pub(crate) fn no_os_socket(what: &str) -> io::Error {
              simulated network (create sockets with bind/connect inside the simulation)"
         ),
     )
+}
+
+/// Marks a run whose sockets may not be created (see [`__disable_io`]).
+struct IoDisabled;
+
+/// Makes the current run's socket constructors (`bind`, `connect`, `from_std`) panic
+/// with tokio's message for a runtime built without `enable_io`: the tokio facade calls
+/// it in the runs of such a runtime. Not part of the API. Panics outside a simulation.
+#[doc(hidden)]
+pub fn __disable_io() {
+    detsim_runtime::extension::run_state(|| IoDisabled);
+}
+
+/// Panics at the caller, with tokio's message, in a run without I/O.
+#[track_caller]
+pub(crate) fn check_io_enabled() {
+    if detsim_runtime::extension::try_run_state::<IoDisabled>().is_some() {
+        panic!(
+            "A Tokio 1.x context was found, but IO is disabled. Call `enable_io` on the \
+             runtime builder to enable IO."
+        );
+    }
 }
 
 impl TryFrom<std::net::TcpStream> for TcpStream {

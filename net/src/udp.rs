@@ -32,6 +32,7 @@ impl UdpSocket {
     /// runtime's shutdown error (`detsim_runtime::shutdown_error`). Panics outside a
     /// simulation.
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        crate::stream::check_io_enabled();
         if detsim_runtime::is_shut_down() {
             return Err(detsim_runtime::shutdown_error());
         }

@@ -184,3 +184,28 @@ fn a_nested_block_on_that_waits_for_another_task_panics_clearly() {
     let message = message.downcast_ref::<&str>().unwrap();
     assert!(message.contains("waits for another task"), "{message}");
 }
+
+/// A runtime built without `enable_io`.
+fn without_io() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+#[test]
+#[should_panic(expected = "A Tokio 1.x context was found, but IO is disabled")]
+fn from_std_on_a_runtime_without_io_panics() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    without_io().block_on(async {
+        let _ = tokio::net::TcpListener::from_std(listener);
+    });
+}
+
+#[test]
+#[should_panic(expected = "A Tokio 1.x context was found, but IO is disabled")]
+fn bind_on_a_runtime_without_io_panics() {
+    without_io().block_on(async {
+        let _ = tokio::net::UdpSocket::bind("127.0.0.1:0").await;
+    });
+}

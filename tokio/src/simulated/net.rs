@@ -204,7 +204,16 @@ mod unix {
 
     /// The error of every constructor: tokio's shutdown error in a runtime that was
     /// shut down (as tokio's registration gives), else `Unsupported`.
+    /// The error of every constructor; on a runtime built without I/O, tokio's panic
+    /// for that, at the caller.
+    #[track_caller]
     fn unsupported(what: &str) -> io::Error {
+        if crate::runtime::Handle::try_current().is_ok_and(|handle| !handle.io_enabled) {
+            panic!(
+                "A Tokio 1.x context was found, but IO is disabled. Call `enable_io` on the \
+                 runtime builder to enable IO."
+            );
+        }
         if detsim_runtime::is_shut_down() {
             return detsim_runtime::shutdown_error();
         }
@@ -225,12 +234,14 @@ mod unix {
 
     impl UnixListener {
         /// Always an `Unsupported` error.
+        #[track_caller]
         pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
             let _ = path;
             Err(unsupported("UnixListener::bind"))
         }
 
         /// Always an `Unsupported` error.
+        #[track_caller]
         pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
             drop(listener);
             Err(unsupported("UnixListener::from_std"))
@@ -269,11 +280,13 @@ mod unix {
         }
 
         /// Always an `Unsupported` error.
+        #[track_caller]
         pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
             Err(unsupported("UnixStream::pair"))
         }
 
         /// Always an `Unsupported` error.
+        #[track_caller]
         pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
             drop(stream);
             Err(unsupported("UnixStream::from_std"))
@@ -326,22 +339,26 @@ mod unix {
 
     impl UnixDatagram {
         /// Always an `Unsupported` error.
+        #[track_caller]
         pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
             let _ = path;
             Err(unsupported("UnixDatagram::bind"))
         }
 
         /// Always an `Unsupported` error.
+        #[track_caller]
         pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
             Err(unsupported("UnixDatagram::pair"))
         }
 
         /// Always an `Unsupported` error.
+        #[track_caller]
         pub fn unbound() -> io::Result<UnixDatagram> {
             Err(unsupported("UnixDatagram::unbound"))
         }
 
         /// Always an `Unsupported` error.
+        #[track_caller]
         pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
             drop(socket);
             Err(unsupported("UnixDatagram::from_std"))

@@ -57,6 +57,8 @@ pub struct Handle {
     /// A local runtime's thread (a `LocalRuntime`, a `#[tokio::test(flavor = "local")]`
     /// run, a run of detsim's own API): where `spawn_local` works without a `LocalSet`.
     pub(crate) local_owner: Option<std::thread::ThreadId>,
+    /// tokio's `enable_io` (or `enable_all`): without it, creating a socket panics.
+    pub(crate) io_enabled: bool,
 }
 
 /// What the handles of one runtime share. The last one to drop ends the runtime's
@@ -130,6 +132,7 @@ pub(crate) fn enter_test_run(config: crate::__private::TestConfig) {
         start_paused: config.start_paused,
         time_enabled: true,
         local_owner: (config.flavor == "local").then(|| std::thread::current().id()),
+        io_enabled: true,
     };
     let run = detsim_runtime::run_id();
     TEST.with(|test| *test.borrow_mut() = Some((run, handle)));
@@ -256,6 +259,7 @@ impl Handle {
             start_paused: false,
             time_enabled: true,
             local_owner: Some(std::thread::current().id()),
+            io_enabled: true,
         }))
     }
 
@@ -388,6 +392,14 @@ fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     assert!(!inside, "{BLOCK_ON_INSIDE}");
     let previous = CURRENT.with(|current| current.replace(Some(handle.clone())));
     let _restore = Restore(previous);
+    let io_enabled = handle.io_enabled;
+    let future = async move {
+        if !io_enabled {
+            // Sockets of `detsim::net` panic as tokio's do without `enable_io`.
+            detsim::net::__disable_io();
+        }
+        future.await
+    };
     session::block_on(handle.id, handle.is_shut_down(), future)
 }
 

@@ -16,6 +16,7 @@ pub struct Builder {
     name: Option<Arc<str>>,
     start_paused: bool,
     time_enabled: bool,
+    io_enabled: bool,
 }
 
 impl Builder {
@@ -26,6 +27,7 @@ impl Builder {
             name: None,
             start_paused: false,
             time_enabled: false,
+            io_enabled: false,
         }
     }
 
@@ -37,6 +39,7 @@ impl Builder {
             name: None,
             start_paused: false,
             time_enabled: false,
+            io_enabled: false,
         }
     }
 
@@ -137,14 +140,17 @@ impl Builder {
         self
     }
 
-    /// Enables timers (and I/O, always simulated).
+    /// Enables timers and I/O (both simulated).
     pub fn enable_all(&mut self) -> &mut Self {
         self.time_enabled = true;
+        self.io_enabled = true;
         self
     }
 
-    /// Accepted; I/O is simulated.
+    /// Enables I/O (simulated): without it (or [`enable_all`](Self::enable_all)),
+    /// creating a socket panics, as on tokio.
     pub fn enable_io(&mut self) -> &mut Self {
+        self.io_enabled = true;
         self
     }
 
@@ -207,6 +213,7 @@ impl Builder {
                 start_paused: self.start_paused,
                 time_enabled: self.time_enabled,
                 local_owner: None,
+                io_enabled: self.io_enabled,
             },
             shutting_down: false,
         })
