@@ -24,6 +24,18 @@
 //!   - `CLOCK_PROCESS_CPUTIME_ID` and `CLOCK_THREAD_CPUTIME_ID` read the virtual time
 //!     itself (CPU time would differ from run to run); other clock ids (another
 //!     process's or thread's CPU clock) and invalid ones go to libc;
+//! - between two `block_on`s of a session (a run that lasts over several `block_on`
+//!   calls, as the tokio facade's `Runtime`), on the thread that drives it, the
+//!   monotonic clocks read the session's virtual time, which stands still there
+//!   (nothing runs between two `block_on`s), so that `std::time::Instant`s taken
+//!   outside and inside its `block_on`s measure the same clock, as they do around a
+//!   tokio runtime: `let t = Instant::now(); rt.block_on(sleep(d)); t.elapsed()` is
+//!   `d`. It is the clock of the session that last started or ran a `block_on` on the
+//!   thread, until that session ends ([`show_session_clock`]). The wall clock
+//!   (`SystemTime`), randomness and threads stay the real ones there. A timed wait on
+//!   that thread outside `block_on` (`Condvar::wait_timeout`, `recv_timeout`) gives
+//!   the kernel a deadline on that clock, which the kernel reads as the real one: it
+//!   waits for the event, not for its timeout;
 //! - everywhere else — outside a simulation, and on every thread that is not running
 //!   one — calls libc's function, found with `dlsym(RTLD_NEXT, …)` once and cached
 //!   (a raw system call if `dlsym` finds none).
@@ -124,6 +136,60 @@ thread_local! {
     /// Inside [`virtual_sleeps`]: the real sleeps taken so far, in nanoseconds, which
     /// took no real time (`None`: sleeps are real).
     static BLOCKING_SLEPT: Cell<Option<u64>> = const { Cell::new(None) };
+    /// The session whose clock the monotonic clocks read outside its `block_on`s, as
+    /// (run epoch, virtual nanoseconds since its start): see [`show_session_clock`].
+    static SESSION_CLOCK: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+}
+
+/// Makes the monotonic clocks of this thread read session `epoch`'s virtual time,
+/// `nanos` since its start, outside any run (see the module docs): called when a
+/// session starts and after each of its `block_on`s.
+pub(crate) fn show_session_clock(epoch: u64, nanos: u64) {
+    SESSION_CLOCK.set(Some((epoch, nanos)));
+}
+
+/// Gives this thread's monotonic clocks back to libc outside runs, if they read session
+/// `epoch`'s time: called when the session ends.
+pub(crate) fn hide_session_clock(epoch: u64) {
+    if SESSION_CLOCK.get().is_some_and(|(shown, _)| shown == epoch) {
+        SESSION_CLOCK.set(None);
+    }
+}
+
+/// Outside any run, the virtual time (since its start) of the session whose clock this
+/// thread's monotonic clocks read (see the module docs); `None` inside a run, and when
+/// no session's clock is shown.
+pub fn session_clock() -> Option<Duration> {
+    if is_sealed() {
+        return None;
+    }
+    let (_, nanos) = SESSION_CLOCK.try_with(Cell::get).ok().flatten()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// What a monotonic clock reads outside any run on a thread that shows a session's
+/// clock, as (seconds, nanoseconds); `None` for the other clocks and elsewhere.
+fn session_monotonic(clock: i32) -> Option<(u64, u32)> {
+    match clock {
+        CLOCK_MONOTONIC
+        | CLOCK_MONOTONIC_RAW
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_BOOTTIME
+        | CLOCK_BOOTTIME_ALARM => {}
+        _ => return None,
+    }
+    let (_, nanos) = SESSION_CLOCK.try_with(Cell::get).ok().flatten()?;
+    let time = MONOTONIC_START.saturating_add(Duration::from_nanos(nanos));
+    Some((time.as_secs(), time.subsec_nanos()))
+}
+
+/// What `clock` reads on this thread when it is not libc's: inside a sealed run, the
+/// run's clock; outside runs, a shown session's monotonic clock.
+fn interposed_clock(clock: i32) -> Option<(u64, u32)> {
+    match is_sealed() {
+        true => virtual_clock(clock),
+        false => session_monotonic(clock),
+    }
 }
 
 /// An OS thread that a run tried to start, refused (see [`crate::RunError::Thread`]).
@@ -661,6 +727,40 @@ mod tests {
         // Outside a run, sleeps are real and not counted.
         let ((), slept) = super::virtual_sleeps(|| std::thread::sleep(Duration::from_millis(1)));
         assert_eq!(slept, Duration::ZERO);
+    }
+
+    #[test]
+    fn between_a_sessions_block_ons_std_instant_reads_its_clock() {
+        let mut rt = Runtime::new(3);
+        rt.start_session();
+        let start = Instant::now();
+        assert_eq!(clock(libc::CLOCK_MONOTONIC), MONOTONIC_START);
+        rt.session_block_on(async { sleep(HOUR).await }).unwrap();
+        assert_eq!(
+            start.elapsed(),
+            HOUR,
+            "the session's clock, outside its block_on"
+        );
+        // The wall clock stays the real one there.
+        assert!(is_real_time(clock(libc::CLOCK_REALTIME)));
+        // An absolute sleep on that clock takes its length in real time, not days.
+        let deadline = MONOTONIC_START + HOUR + Duration::from_millis(1);
+        let ts = libc::timespec {
+            tv_sec: deadline.as_secs() as libc::time_t,
+            tv_nsec: deadline.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: `ts` is a local `timespec`; no remainder is asked for.
+        let ret = unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &ts,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(ret, 0);
+        assert!(rt.end_session().is_none());
+        assert_real(&read_all());
     }
 
     #[test]

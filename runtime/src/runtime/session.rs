@@ -15,6 +15,9 @@
 //! resources ask [`is_shut_down`] to refuse to start, with tokio's error
 //! ([`shutdown_error`]).
 //!
+//! Outside its `block_on`s, on its thread, a session's virtual clock is the one
+//! `std::time::Instant` reads (see `seal.rs`): it stands still between two of them.
+//!
 //! A [`JoinHandle`](crate::JoinHandle) used outside any simulation finds its session
 //! among this thread's sessions in progress, by the run's epoch, and reads its task
 //! there; the handle of a run that has ended gives a cancelled error (the end of a run
@@ -120,6 +123,7 @@ impl Runtime {
         let beat = self.core.borrow().beat.clone();
         beat.run_starts(self.seed);
         let epoch = self.core.borrow().epoch();
+        crate::seal::show_session_clock(epoch, 0);
         let core = Rc::downgrade(&self.core);
         LIVE.with(|live| {
             let mut live = live.borrow_mut();
@@ -145,6 +149,10 @@ impl Runtime {
         let mut output = None;
         let outcome = self.drive(root.as_mut(), &mut output);
         let root_failure = self.drop_outside_poll(ROOT_INDEX, || root.set(None));
+        {
+            let core = self.core.borrow();
+            crate::seal::show_session_clock(core.epoch(), core.now().as_nanos());
+        }
         if let Some(refused) = crate::seal::take_refused_thread() {
             return Err(RunError::Thread {
                 task: refused.task,
@@ -174,6 +182,7 @@ impl Runtime {
     /// nobody can read any more, a destructor that panicked).
     pub fn end_session(&mut self) -> Option<RunError> {
         let epoch = self.core.borrow().epoch();
+        crate::seal::hide_session_clock(epoch);
         let _ = LIVE.try_with(|live| live.borrow_mut().retain(|(e, _)| *e != epoch));
         let _restore = Restore(Some(context::swap_current(None)));
         let _enter = Enter::new(self.core.clone());

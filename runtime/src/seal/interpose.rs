@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libc::{c_int, c_long, c_uint, c_void, clockid_t, size_t, ssize_t, time_t, timespec, timeval};
 
-use super::{fill_os_bytes, is_sealed, may_start_thread, sleep_virtually, virtual_clock};
+use super::{
+    fill_os_bytes, interposed_clock, is_sealed, may_start_thread, sleep_virtually, virtual_clock,
+};
 
 /// References every interposed function (from `enter`), so that the object
 /// defining them is linked into any executable that runs a simulation.
@@ -178,9 +180,7 @@ unsafe fn real_clock_gettime(clock: clockid_t, tp: *mut timespec) -> c_int {
 /// As libc's: `tp` is valid for a write of a `timespec`.
 #[unsafe(no_mangle)]
 pub(crate) unsafe extern "C" fn clock_gettime(clock: clockid_t, tp: *mut timespec) -> c_int {
-    if is_sealed()
-        && let Some((secs, nanos)) = virtual_clock(clock)
-    {
+    if let Some((secs, nanos)) = interposed_clock(clock) {
         if tp.is_null() {
             set_errno(libc::EFAULT);
             return -1;
@@ -348,7 +348,7 @@ pub(crate) unsafe extern "C" fn clock_nanosleep(
     if let Some(asked) = unsafe { nanos_of(req) } {
         let nanos = match flags & libc::TIMER_ABSTIME {
             0 => Some(asked),
-            _ => virtual_clock(clock).map(|(secs, nanos)| {
+            _ => interposed_clock(clock).map(|(secs, nanos)| {
                 let now = secs.saturating_mul(1_000_000_000) + u64::from(nanos);
                 asked.saturating_sub(now)
             }),
@@ -357,6 +357,26 @@ pub(crate) unsafe extern "C" fn clock_nanosleep(
             && sleep_virtually(nanos)
         {
             return 0;
+        }
+        // A deadline on a session's clock outside its runs (see `super`): slept for as
+        // long, for real.
+        if flags & libc::TIMER_ABSTIME != 0
+            && !is_sealed()
+            && let Some(nanos) = nanos
+        {
+            let relative = timespec {
+                tv_sec: (nanos / 1_000_000_000) as time_t,
+                tv_nsec: (nanos % 1_000_000_000) as c_long,
+            };
+            // SAFETY: `relative` is a local `timespec`; `rem` is the caller's, which a
+            // relative sleep may write, as the caller allowed.
+            return match unsafe { nanosleep(&relative, rem) } {
+                0 => 0,
+                // `clock_nanosleep` returns the error number that `nanosleep` puts in
+                // `errno`.
+                // SAFETY: `__errno_location` returns the calling thread's `errno`.
+                _ => unsafe { *libc::__errno_location() },
+            };
         }
     }
     type ClockNanoSleep =

@@ -280,3 +280,25 @@ async fn pause_and_resume_let_time_move_as_on_tokios_clock() {
         assert_eq!(Instant::now(), deadline);
     }
 }
+
+#[test]
+fn instants_taken_around_block_on_measure_the_runtimes_clock() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let std_start = std::time::Instant::now();
+    let tokio_start = Instant::now();
+    let d = 50 * MS;
+    rt.block_on(async move { sleep(d).await });
+    rt.block_on(async move {
+        tokio::spawn(sleep(d)).await.unwrap();
+    });
+    assert!(std_start.elapsed() >= 2 * d);
+    assert!(tokio_start.elapsed() >= 2 * d);
+    if cfg!(detsim) {
+        // The runtime's clock stands still outside its block_ons.
+        assert_eq!(std_start.elapsed(), 2 * d);
+        assert_eq!(tokio_start.elapsed(), 2 * d);
+    }
+}

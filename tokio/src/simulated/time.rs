@@ -12,9 +12,11 @@
 //! exactly: the two read the same virtual moment. Elsewhere they map one
 //! `std::time::Instant`, taken once per process, to the start of the run: a round trip
 //! is exact, and mixing the two clocks is as meaningful as mixing tokio's paused clock
-//! with the system's. Outside a simulation, [`Instant::now`] is the real clock (as
-//! tokio's is), mapped the same way, so constructors that read it work in a plain
-//! `#[test]`.
+//! with the system's. Between two `block_on`s of a `Runtime`, on the thread that
+//! drives it, both read the runtime's clock, which stands still there (as
+//! `std::time::Instant` does, see `detsim_runtime::seal`). Elsewhere outside a
+//! simulation, [`Instant::now`] is the real clock (as tokio's is), mapped the same way,
+//! so constructors that read it work in a plain `#[test]`.
 //!
 //! `pause`, `resume` and `advance` (tokio's `test-util` API) keep tokio's rules (see
 //! `clock.rs`): the clock is always virtual and auto-advances; `pause` and `resume`
@@ -66,16 +68,24 @@ impl Instant {
     /// The current virtual time; outside a simulation, the real time (see the module
     /// docs), as tokio's `Instant::now` is.
     pub fn now() -> Instant {
-        match detsim_runtime::in_simulation() {
-            true => Instant::from_detsim(detsim_runtime::time::now()),
-            false => Instant::from_std(std::time::Instant::now()),
+        if detsim_runtime::in_simulation() {
+            return Instant::from_detsim(detsim_runtime::time::now());
+        }
+        // Between two `block_on`s of a `Runtime`, on its thread: its clock.
+        match detsim_runtime::seal::session_clock() {
+            Some(since_start) => Instant {
+                since_origin: START.saturating_add(since_start),
+            },
+            None => Instant::from_std(std::time::Instant::now()),
         }
     }
 
-    /// Inside a run whose `std` clock is virtual: this clock's and `std`'s readings of
-    /// the current moment.
+    /// Where `std`'s clock is virtual (inside a run, or between two `block_on`s of a
+    /// `Runtime` on its thread): this clock's and `std`'s readings of the current
+    /// moment.
     fn sealed_now() -> Option<(Instant, std::time::Instant)> {
-        let sealed = detsim_runtime::seal::INTERPOSES && detsim_runtime::in_simulation();
+        let sealed = detsim_runtime::seal::INTERPOSES
+            && (detsim_runtime::in_simulation() || detsim_runtime::seal::session_clock().is_some());
         sealed.then(|| (Instant::now(), std::time::Instant::now()))
     }
 

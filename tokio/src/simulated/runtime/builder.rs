@@ -204,6 +204,7 @@ impl Builder {
         // `detsim_runtime::install_panic_hook`).
         detsim_runtime::install_panic_hook();
         let id = Id::next();
+        super::session::start(id);
         Ok(Runtime {
             handle: Handle {
                 id,

@@ -51,6 +51,16 @@ fn take(id: Id, shut: bool) -> detsim_runtime::Runtime {
     rt
 }
 
+/// Starts runtime `id`'s session when the runtime is built outside any simulation, so
+/// that its clock is the one `std::time::Instant` reads on this thread from then on
+/// (see `detsim_runtime::seal`); inside one, the session starts at its first use.
+pub(super) fn start(id: Id) {
+    if !detsim_runtime::in_simulation() {
+        let rt = take(id, false);
+        put(id, rt);
+    }
+}
+
 /// Puts runtime `id`'s session back.
 fn put(id: Id, rt: detsim_runtime::Runtime) {
     SESSIONS.with(|sessions| sessions.borrow_mut().insert(id, rt));
