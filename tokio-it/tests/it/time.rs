@@ -302,3 +302,22 @@ fn instants_taken_around_block_on_measure_the_runtimes_clock() {
         assert_eq!(tokio_start.elapsed(), 2 * d);
     }
 }
+
+/// tokio's paused clock stands still while a blocking task sleeps for real: a timeout
+/// shorter than the sleep does not fire.
+#[tokio::test(start_paused = true)]
+async fn a_blocking_sleep_does_not_move_a_paused_clock() {
+    let start = Instant::now();
+    let value = timeout(
+        MS,
+        tokio::task::spawn_blocking(|| {
+            std::thread::sleep(MS * 20);
+            42
+        }),
+    )
+    .await
+    .expect("the paused clock stood still")
+    .unwrap();
+    assert_eq!(value, 42);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}

@@ -81,7 +81,9 @@ where
 /// takes no real time: it moves the clocks `f` reads, and the task then sleeps that
 /// long on the virtual clock before its handle is ready, so
 /// `timeout(5 ms, spawn_blocking(|| sleep(20 ms)))` elapses, as on tokio (see
-/// `detsim_runtime::seal::virtual_sleeps`). A runtime's shutdown does not cancel it:
+/// `detsim_runtime::seal::virtual_sleeps`); while tokio's clock is paused
+/// ([`time::pause`](crate::time::pause), `start_paused`), the clock does not move, as
+/// tokio's paused clock does not. A runtime's shutdown does not cancel it:
 /// it runs in the runtime's next `block_on` (tokio's blocking pool finishes the
 /// closures it started; spawned after the shutdown, it is cancelled).
 #[track_caller]
@@ -93,7 +95,8 @@ where
     let handle = detsim_runtime::spawn(async move {
         let (output, slept) =
             detsim_runtime::seal::virtual_sleeps(|| crate::runtime::run_blocking(f));
-        if !slept.is_zero() {
+        // tokio's paused clock stands still while a blocking task runs.
+        if !slept.is_zero() && !crate::time::is_paused() {
             detsim_runtime::time::sleep(slept).await;
         }
         crate::runtime::blocking_finished();

@@ -44,6 +44,7 @@ pub use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
+pub(crate) use clock::is_paused;
 pub use clock::{advance, pause, resume};
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 

@@ -62,6 +62,15 @@ fn frozen(handle: &Handle) -> bool {
     state(handle).frozen
 }
 
+/// Whether tokio's clock is paused in the current run (see [`pause`]); false outside a
+/// simulation.
+pub(crate) fn is_paused() -> bool {
+    match Handle::try_current() {
+        Ok(handle) => frozen(&handle),
+        Err(_) => false,
+    }
+}
+
 /// Freezes or unfreezes the current run's clock, which moves by [`SWITCH_TICK`].
 fn switch(handle: &Handle, frozen: bool) {
     let state = state(handle);
