@@ -31,7 +31,7 @@
 //!   outside and inside its `block_on`s measure the same clock, as they do around a
 //!   tokio runtime: `let t = Instant::now(); rt.block_on(sleep(d)); t.elapsed()` is
 //!   `d`. It is the clock of the session that last started or ran a `block_on` on the
-//!   thread, until that session ends ([`show_session_clock`]). The wall clock
+//!   thread, until that session ends ([`session_clock`] reads it). The wall clock
 //!   (`SystemTime`), randomness and threads stay the real ones there. A timed wait on
 //!   that thread outside `block_on` (`Condvar::wait_timeout`, `recv_timeout`) gives
 //!   the kernel a deadline on that clock, which the kernel reads as the real one: it
