@@ -9,7 +9,8 @@ system itself is outside that: it starts an OS thread or hands work between OS t
 uses real sockets or descriptors (`std::net` sockets, `socket2`, raw fds,
 `into_std`), Unix domain sockets, or real signals. This script reads each test that
 passes on real tokio (tokio-passes.txt) in tokio's package and lists those, with the
-class and the marker found, one a line: `file test # class: marker`.
+class and the marker found, one a line: `file test # class: marker`; BY_HAND adds the
+few whose OS threads no marker shows, each with what it does.
 
     conformance/scope.py        # rewrites conformance/out-of-scope.txt
 
@@ -24,13 +25,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 CLASSES = [
     ("OS threads", r"\bthread::(spawn|Builder|scope)\b|std::sync::(mpsc|Barrier|Condvar)\b"
-     r"|on_thread_(start|stop|park|unpark)\b|executor::block_on\b"),
+     r"|on_thread_(start|stop|park|unpark)\b|executor::block_on\b|\bthread_local!"),
     ("real files", r"\btempfile\b|NamedTempFile|\btempdir\b|std::fs::"),
     ("real sockets or descriptors", r"std::net::(TcpStream|TcpListener|UdpSocket)\b|\bsocket2\b"
      r"|\bSockRef\b|\binto_std\b|\bas_raw_fd\b|\bAsRawFd\b|\bfrom_raw_fd\b|\bAsFd\b|\bas_fd\("),
     ("Unix domain sockets", r"\bUnix(Stream|Listener|Datagram)\b"),
     ("real signals", r"\blibc::(kill|raise)\b|\bsend_signal\("),
 ]
+
+# Tests whose use of OS threads no marker shows: each read by hand, with what it does.
+BY_HAND = {
+    ("rt_threaded", "test_tuning"):
+        "a multi-thread runtime's worker runs its tasks while the test's own thread "
+        "loops outside block_on",
+    ("rt_threaded", "wake_deferred_tasks_before_block_in_place"):
+        "the test's thread waits in blocking_recv until a worker thread runs a task",
+    ("rt_spawn_blocking", "issue_8056_regression_test"):
+        "spawn_blocking closures wait in blocking_recv on blocking-pool threads while "
+        "a task sends",
+}
 
 
 def tokio_tests_dir():
@@ -95,6 +108,9 @@ def main():
         text = reach("\n".join(test_bodies.get(name, [])), bodies)
         text += "".join(f"\nstd::sync::{m}" for m in std_imports[file]
                         if re.search(rf"\b{m}::(channel|sync_channel|new)\b", text))
+        if (file, test) in BY_HAND:
+            out.append(f"{file} {test} # OS threads: {BY_HAND[(file, test)]} (read by hand)")
+            continue
         for label, pattern in CLASSES:
             m = re.search(pattern, text)
             if m:
