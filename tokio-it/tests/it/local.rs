@@ -187,3 +187,46 @@ fn a_join_set_keeps_an_output_after_its_runtime_is_dropped() {
     );
     assert_eq!(set.try_join_next().unwrap().unwrap(), 42);
 }
+
+#[test]
+fn a_local_sets_tasks_spawned_outside_a_runtime_run_when_the_set_is_driven() {
+    let rt = current_thread();
+    let local = LocalSet::new();
+    let rc = Rc::new(7);
+    let value = local.spawn_local(async move { *rc });
+    let joined = {
+        let _guard = local.enter();
+        task::spawn_local(async { 1 })
+    };
+    let sum = local.block_on(
+        &rt,
+        async move { value.await.unwrap() + joined.await.unwrap() },
+    );
+    assert_eq!(sum, 8);
+    // Awaited from the runtime, a set spawned into from outside runs its tasks too.
+    let rc = Rc::new(2);
+    let handle = local.spawn_local(async move { *rc });
+    assert_eq!(rt.block_on(local.run_until(handle)).unwrap(), 2);
+}
+
+#[test]
+fn dropping_a_local_set_outside_a_runtime_drops_its_tasks() {
+    let rt = current_thread();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let local = LocalSet::new();
+    let flag = SetOnDrop(dropped.clone());
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    drop(local.spawn_local(async move {
+        let _flag = flag;
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    }));
+    local.block_on(&rt, async { started_rx.await.unwrap() });
+    assert!(!dropped.load(Ordering::SeqCst));
+    drop(local);
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the set's task was not dropped"
+    );
+    drop(rt);
+}

@@ -25,7 +25,7 @@ mod session;
 mod worker;
 
 pub use builder::{Builder, LocalOptions, LocalRuntime};
-pub(crate) use session::{blocking_finished, blocking_spawned};
+pub(crate) use session::{blocking_finished, blocking_spawned, enter_existing, newest};
 pub use worker::worker_index;
 pub(crate) use worker::{blocking as run_blocking, root as root_future};
 

@@ -61,6 +61,18 @@ pub(super) fn start(id: Id) {
     }
 }
 
+/// The newest runtime whose session lives on this thread (between its `block_on`s):
+/// where a `LocalSet` used outside any runtime puts its tasks.
+pub(crate) fn newest() -> Option<Id> {
+    SESSIONS.with(|sessions| sessions.borrow().keys().next_back().copied())
+}
+
+/// Makes runtime `id`'s session current on this thread until the guard drops, if it
+/// lives here (`None` otherwise: nothing is started).
+pub(crate) fn enter_existing(id: Id) -> Option<detsim_runtime::SessionEnter> {
+    SESSIONS.with(|sessions| sessions.borrow().get(&id).map(|rt| rt.session_enter()))
+}
+
 /// Puts runtime `id`'s session back.
 fn put(id: Id, rt: detsim_runtime::Runtime) {
     SESSIONS.with(|sessions| sessions.borrow_mut().insert(id, rt));

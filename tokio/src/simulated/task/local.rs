@@ -15,7 +15,10 @@
 //!   removes its entry when the task's future is dropped, and the last one wakes a
 //!   task awaiting the set;
 //! - dropping the set aborts its tasks, with the set current, so that their
-//!   destructors see what tokio's do (`block_in_place` panics there).
+//!   destructors see what tokio's do (`block_in_place` panics there);
+//! - tasks spawned into a set outside any simulation go to the newest runtime alive on
+//!   the thread (they run in its next `block_on`), and the set is bound to it: driving
+//!   it on another runtime panics, dropping it aborts them there.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -45,6 +48,9 @@ struct Live {
     tasks: BTreeMap<u64, AbortHandle>,
     next_key: u64,
     waker: Option<Waker>,
+    /// The runtime whose simulation holds the tasks spawned outside any simulation
+    /// (see [`spawn_into`]).
+    bound: Option<crate::runtime::Id>,
 }
 
 /// A set's shared state: its tasks and the context they run in hold it.
@@ -129,11 +135,14 @@ impl Drop for Token {
     }
 }
 
-/// Spawns `future` as a task of `set`.
+/// Spawns `future` as a task of `set`. Outside any simulation (tokio queues the task
+/// in the set until the set is driven), into the simulation of the newest runtime
+/// alive on this thread, where the task waits for that runtime's next `block_on`; the
+/// set is then bound to that runtime, and driving it elsewhere panics.
 ///
 /// # Panics
-/// Outside a simulation: a set's tasks run in the simulation that drives the set, so
-/// they are spawned from inside it.
+/// Outside any simulation, when no runtime lives on this thread (built before the
+/// spawn), or the set's runtime is gone.
 #[track_caller]
 fn spawn_into<F>(set: &Shared, future: F) -> JoinHandle<F::Output>
 where
@@ -141,12 +150,24 @@ where
     F::Output: 'static,
 {
     if !detsim_runtime::in_simulation() {
-        panic!(
-            "`spawn_local` was called on a LocalSet outside any runtime: in simulation a \
-             LocalSet's tasks are tasks of the simulation that drives the set, so spawn \
-             them from inside it (in `LocalSet::run_until`, `LocalSet::block_on`, a \
-             #[tokio::test], or under `Runtime::enter`)"
-        );
+        let bound = set.borrow().bound;
+        let Some(runtime) = bound.or_else(crate::runtime::newest) else {
+            panic!(
+                "`spawn_local` was called on a LocalSet outside any runtime, with no runtime \
+                 built on this thread yet: in simulation a LocalSet's tasks are tasks of a \
+                 runtime's simulation, so build the runtime first (its next `block_on` \
+                 runs them), or spawn them from inside it (in `LocalSet::run_until` or \
+                 `LocalSet::block_on`)"
+            );
+        };
+        let Some(_enter) = crate::runtime::enter_existing(runtime) else {
+            panic!(
+                "`spawn_local` was called on a LocalSet outside any runtime, and the runtime \
+                 its first tasks were spawned into (runtime {runtime}) is gone"
+            );
+        };
+        set.borrow_mut().bound = Some(runtime);
+        return spawn_into(set, future);
     }
     let key = {
         let mut live = set.borrow_mut();
@@ -226,10 +247,14 @@ impl LocalSet {
         }
     }
 
-    /// Spawns a `!Send` task into this set.
+    /// Spawns a `!Send` task into this set. Outside any runtime's `block_on`, the task
+    /// goes to the simulation of the newest runtime alive on this thread and runs in its
+    /// next `block_on` (tokio keeps it in the set until the set is driven); the set
+    /// must then be driven on that runtime.
     ///
     /// # Panics
-    /// Outside a simulation (see [`spawn_local`](super::spawn_local)).
+    /// Outside any simulation when no runtime was built on this thread yet, or the
+    /// set's runtime is gone.
     #[track_caller]
     pub fn spawn_local<F>(&self, future: F) -> JoinHandle<F::Output>
     where
@@ -241,9 +266,22 @@ impl LocalSet {
 
     /// Runs `future` to completion with the set current; the set's tasks run alongside
     /// it.
+    ///
+    /// # Panics
+    /// On another runtime than the one its tasks spawned outside any runtime went to
+    /// (see [`LocalSet::spawn_local`]).
     pub async fn run_until<F: Future>(&self, future: F) -> F::Output {
+        self.run_until_inner(future).await
+    }
+
+    async fn run_until_inner<F: Future>(&self, future: F) -> F::Output {
         let mut future = std::pin::pin!(future);
+        let mut checked = false;
         std::future::poll_fn(|cx| {
+            if !checked && let Ok(handle) = crate::runtime::Handle::try_current() {
+                self.check_driver(handle.id());
+                checked = true;
+            }
             let _current = Current::enter(Some(self.live.clone()));
             future.as_mut().poll(cx)
         })
@@ -252,9 +290,29 @@ impl LocalSet {
 
     /// Runs `future` on `rt` with the set current (see
     /// [`Runtime::block_on`](crate::runtime::Runtime::block_on)).
+    ///
+    /// # Panics
+    /// As [`run_until`](LocalSet::run_until).
     #[track_caller]
     pub fn block_on<F: Future>(&self, rt: &crate::runtime::Runtime, future: F) -> F::Output {
-        rt.block_on(self.run_until(future))
+        self.check_driver(rt.handle().id());
+        rt.block_on(self.run_until_inner(future))
+    }
+
+    /// Panics if the set's tasks went to a runtime (see [`spawn_into`]) other than
+    /// `driver`.
+    #[track_caller]
+    fn check_driver(&self, driver: crate::runtime::Id) {
+        let bound = self.live.borrow().bound;
+        if let Some(bound) = bound
+            && bound != driver
+        {
+            panic!(
+                "this LocalSet's tasks were spawned outside any runtime, into the newest \
+                 runtime of this thread (runtime {bound}), where they run; drive the set \
+                 there, not on runtime {driver}"
+            );
+        }
     }
 }
 
@@ -283,6 +341,12 @@ impl Drop for LocalSet {
         if tasks.is_empty() {
             return;
         }
+        // Outside any simulation, in the runtime the tasks went to.
+        let bound = self.live.borrow().bound;
+        let _session = match detsim_runtime::in_simulation() {
+            true => None,
+            false => bound.and_then(crate::runtime::enter_existing),
+        };
         let _current = Current::enter(Some(self.live.clone()));
         let mut first_panic = None;
         for task in tasks {
