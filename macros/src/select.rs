@@ -5,7 +5,8 @@
 //! 1. evaluate every precondition `c_i` in source order; a false one disables branch `i`;
 //! 2. evaluate every future `f_i` in source order (disabled ones too, as tokio does) and
 //!    pin them on the stack;
-//! 3. at each poll: unless `biased`, decide (`DecisionKind::Select`) which enabled branch
+//! 3. at each poll: `Pending` at once if the task's coop budget is spent (tokio's
+//!    `poll_budget_available`); unless `biased`, decide (`DecisionKind::Select`) which enabled branch
 //!    goes first, then poll the enabled branches round from there; the first one ready
 //!    whose output matches `p_i` wins; one whose output does not match is disabled;
 //! 4. drop the futures, then run the winner's handler `h_i` (so it may use what the
@@ -180,8 +181,17 @@ fn poll_arm(i: usize, branch: &Branch, future: &syn::Ident, variant: &syn::Ident
 
 /// Step 3, one poll of the select: the first enabled branch to try is `start` (an
 /// index among the enabled branches only), then the enabled branches round from it.
-fn poll_body(count: usize, start: &TokenStream, poll_arms: &[TokenStream]) -> TokenStream {
+fn poll_body(
+    krate: &TokenStream,
+    count: usize,
+    start: &TokenStream,
+    poll_arms: &[TokenStream],
+) -> TokenStream {
     quote! {
+        // tokio's: nothing is polled once the task's coop budget is spent.
+        if #krate::__private::poll_budget_available(__detsim_cx).is_pending() {
+            return ::core::task::Poll::Pending;
+        }
         let __detsim_enabled = __detsim_disabled.iter().filter(|d| !**d).count();
         if __detsim_enabled == 0 {
             return ::core::task::Poll::Ready(__DetsimSelectOut::Disabled);
@@ -275,7 +285,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     } else {
         quote!(#krate::__private::select_start(__detsim_enabled))
     };
-    let poll_body = poll_body(count, &start, &poll_arms);
+    let poll_body = poll_body(&krate, count, &start, &poll_arms);
     let handler_arms = branches.iter().zip(&variants).map(|(b, variant)| {
         let (pat, handler) = (&b.pat, &b.handler);
         quote!(__DetsimSelectOut::#variant(#pat) => #handler,)

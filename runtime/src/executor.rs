@@ -259,6 +259,10 @@ pub(crate) struct Core {
     /// task ready again, a wake of another task, a spawn, a timer): a run that ends on
     /// its budget with a long quiet stretch is a livelock.
     progress_step: u64,
+    /// Quiet polls (no progress, see `progress_step`) after which the clock jumps to
+    /// the earliest timer although tasks are ready (`u64::MAX`: never; see
+    /// `time::advance_when_busy`). Per run.
+    busy_clock: u64,
     current: Option<u32>,
     pub(crate) record_trace: bool,
     /// Whether `note_wait` keeps wait sites (see `Runtime::set_wait_sites`).
@@ -285,9 +289,6 @@ pub(crate) struct Core {
     /// This thread's beat for the watchdog (see `seal/watchdog.rs`): each poll marks
     /// its start (and `Runtime::run` its end) there.
     pub(crate) beat: std::sync::Arc<crate::seal::Beat>,
-    /// Sleeps already due that completed at once in the current poll: (the poll's
-    /// step, how many). See `time::READY_SLEEPS_PER_POLL`.
-    ready_sleeps: (u64, u32),
     /// The run's nodes (see `executor/nodes.rs`); index 0 is "no node".
     nodes: Vec<nodes::NodeState>,
     /// The guess of the next pick made during the current step (see `look_ahead`).
@@ -335,6 +336,7 @@ impl Core {
             max_steps: None,
             limit: DEFAULT_MAX_POLLS,
             progress_step: 0,
+            busy_clock: u64::MAX,
             current: None,
             record_trace: false,
             wait_sites: true,
@@ -349,7 +351,6 @@ impl Core {
             run_outputs: Vec::new(),
             waits: Vec::new(),
             beat: crate::seal::beat(),
-            ready_sleeps: (0, 0),
             nodes: vec![nodes::NodeState::none()],
             lookahead: None,
             peeked_slot: None,
@@ -360,7 +361,6 @@ impl Core {
     /// Readies the core for a run of `seed` with `chooser`.
     pub(crate) fn reset(&mut self, seed: u64, chooser: ChooserSpec, user_rng: Option<UserRng>) {
         self.epoch = next_epoch();
-        self.ready_sleeps = (0, 0);
         self.thread = waker::enter();
         self.seed = seed;
         self.chooser.set(seed, chooser);
@@ -385,6 +385,7 @@ impl Core {
         self.steps = 0;
         self.limit = self.max_steps.unwrap_or(DEFAULT_MAX_POLLS);
         self.progress_step = 0;
+        self.busy_clock = u64::MAX;
         self.current = None;
         self.trace.clear();
         self.decisions.clear();
@@ -551,15 +552,10 @@ impl Core {
         std::mem::replace(&mut self.current, index)
     }
 
-    /// Counts a sleep already due that the current poll completes; true when the poll
-    /// has used up its budget (`time::READY_SLEEPS_PER_POLL`), and the sleep yields.
-    pub(crate) fn ready_sleep_over_budget(&mut self) -> bool {
-        let (step, count) = self.ready_sleeps;
-        let count = if step == self.steps { count + 1 } else { 1 };
-        let over = count > crate::time::READY_SLEEPS_PER_POLL;
-        // After a yield the poll ends; the count starts again with the next one.
-        self.ready_sleeps = (self.steps, if over { 0 } else { count });
-        over
+    /// From now on in this run, the clock jumps to the earliest timer once tasks have
+    /// only yielded for `polls` polls in a row (`None`: never, the default).
+    pub(crate) fn set_busy_clock(&mut self, polls: Option<u64>) {
+        self.busy_clock = polls.map_or(u64::MAX, |polls| polls.max(1));
     }
 
     /// The task being polled, with its name and spawn site.

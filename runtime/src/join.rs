@@ -143,6 +143,9 @@ impl<T: 'static> Future for JoinHandle<T> {
     /// session if the session is in progress on this thread (nothing runs there until
     /// its next `block_on`), and gives a cancelled error once its run has ended: the end
     /// of a run drops its tasks, as dropping a tokio runtime does.
+    ///
+    /// Spends a unit of the coop budget when ready, and yields instead once the poll's
+    /// budget is spent (see [`crate::coop`]), as tokio's does.
     #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.spent, "JoinHandle polled after it completed");
@@ -154,6 +157,10 @@ impl<T: 'static> Future for JoinHandle<T> {
             return Poll::Ready(Err(JoinError::cancelled(key.id, RunFlavor::Detsim)));
         }
         let location = Location::caller();
+        let Poll::Ready(unit) = crate::coop::poll_proceed(cx) else {
+            crate::wait::record_at(WaitKind::Join(key.id), location);
+            return Poll::Pending;
+        };
         let (polled, freed, text) = context::with_core("awaiting a JoinHandle", |core| {
             let (polled, freed) = core.poll_join(key, cx, &mut slot as &mut dyn Any);
             if let JoinPoll::Pending = polled {
@@ -169,6 +176,7 @@ impl<T: 'static> Future for JoinHandle<T> {
             JoinPoll::Cancelled => Err(JoinError::cancelled(key.id, text)),
             JoinPoll::Panicked(error) => Err(error),
         };
+        unit.made_progress();
         self.spent = true;
         Poll::Ready(result)
     }

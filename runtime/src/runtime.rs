@@ -304,6 +304,8 @@ impl Runtime {
             let waker = waker::waker(address);
             let mut cx = Context::from_waker(&waker);
             context::forget_panic_location();
+            // Each poll has tokio's coop budget (see `coop.rs`), lifted again after it.
+            let outer_budget = crate::coop::begin_poll();
             let result = panic::catch_unwind(AssertUnwindSafe(|| match cell.as_mut() {
                 Some(cell) => cell.as_mut().poll_task(&mut cx),
                 None => match root.as_mut().as_pin_mut() {
@@ -311,6 +313,7 @@ impl Runtime {
                     None => unreachable!("the root future is polled after it finished"),
                 },
             }));
+            crate::coop::end_poll(outer_budget);
             beat.poll_ends();
             // The common end of a poll, a task parked, settles without building a
             // `Settled`; a failure it leaves is found by the next step.

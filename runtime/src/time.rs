@@ -5,6 +5,10 @@
 //! - time stands still while any task is ready; when none is, the clock jumps to the
 //!   earliest armed timer and every timer due at that instant fires together, waking
 //!   in arming order, so the scheduler chooses among them (under fifo: arming order);
+//! - the one exception, only in a run that asks for it ([`advance_when_busy`], as the
+//!   tokio facade's runs do): once the ready tasks have only yielded for that many
+//!   polls in a row, the clock jumps to the earliest timer as if the spinning had taken
+//!   that long; the count of polls decides it, so a seed still means one run;
 //! - no sleeper wakes before its deadline;
 //! - timers live in an ordered map keyed by (deadline, arming sequence): arming,
 //!   cancelling and firing cost O(log n).
@@ -118,6 +122,42 @@ impl Sub<Instant> for Instant {
     }
 }
 
+/// For the rest of the current run: once the ready tasks have only yielded, making no
+/// other progress (no task parked, finished or woke another, nothing spawned, no timer
+/// fired), for `polls` polls in a row, the clock jumps to the earliest armed timer and
+/// fires every timer due then, as it does when no task is ready. `None` (every run's
+/// default): time stands still while any task is ready.
+///
+/// On a real runtime, time passes while tasks spin: a task that is always ready (a loop
+/// of `yield_now`, a future that wakes itself) does not keep a timer or a network
+/// delivery from coming due. The tokio facade's runs turn this on (see
+/// `detsim-tokio`'s `simulation::BUSY_CLOCK_POLLS`), so tokio code that relies on it
+/// does not livelock; detsim's own runs keep time still, and report such a loop as a
+/// livelock. A spin with no timer armed is still a livelock either way.
+///
+/// Panics outside a simulation.
+///
+/// ```
+/// use std::time::Duration;
+/// use detsim_runtime::{Runtime, spawn, time};
+///
+/// let mut rt = Runtime::new(1);
+/// rt.block_on(async {
+///     time::advance_when_busy(Some(1_000));
+///     let sleeper = spawn(time::sleep(Duration::from_millis(10)));
+///     // Spin until the sleeper is done: its timer fires after 1,000 quiet polls.
+///     while !sleeper.is_finished() {
+///         detsim_runtime::yield_now().await;
+///     }
+///     assert_eq!(time::now().since_start(), Duration::from_millis(10));
+/// });
+/// ```
+pub fn advance_when_busy(polls: Option<u64>) {
+    context::with_core("detsim::time::advance_when_busy", |core| {
+        core.set_busy_clock(polls);
+    });
+}
+
 /// The current virtual time. Panics outside a simulation.
 pub fn now() -> Instant {
     context::with_core("detsim::time::now", |core| core.now())
@@ -146,10 +186,10 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
-/// [`sleep_until`] with tokio's rule for a deadline already reached: the sleep
-/// completes at once, unless the task's poll has already completed
-/// [`READY_SLEEPS_PER_POLL`] such sleeps (tokio's coop budget); then it yields once.
-/// The tokio facade's `sleep` is this one.
+/// [`sleep_until`] with tokio's rules: a deadline already reached completes at once,
+/// and every poll spends the task's coop budget as tokio's `Sleep` does (see
+/// [`crate::coop`]): a unit when it completes, and a yield instead of a completion
+/// once the poll's budget is spent. The tokio facade's `sleep` is this one.
 pub fn sleep_until_coop(deadline: Instant) -> Sleep {
     Sleep {
         coop: true,
@@ -158,9 +198,9 @@ pub fn sleep_until_coop(deadline: Instant) -> Sleep {
 }
 
 /// The sleeps already due that one poll of a task completes at once under
-/// [`sleep_until_coop`]; the next one yields (tokio's coop budget is 128 operations a
-/// poll).
-pub const READY_SLEEPS_PER_POLL: u32 = 128;
+/// [`sleep_until_coop`] when it spends its budget on nothing else; the next one yields
+/// (tokio's coop budget, [`crate::coop::BUDGET`]).
+pub const READY_SLEEPS_PER_POLL: u32 = crate::coop::BUDGET;
 
 /// The future of [`sleep`] and [`sleep_until`].
 #[derive(Debug)]
@@ -171,8 +211,8 @@ pub struct Sleep {
     timer: Option<TimerKey>,
     /// It was due at its first poll and yielded.
     yielded: bool,
-    /// tokio's rule ([`sleep_until_coop`]): due at its first poll, it yields only over
-    /// the poll's budget.
+    /// tokio's rules ([`sleep_until_coop`]): due at its first poll, it completes at
+    /// once; it spends the coop budget.
     coop: bool,
 }
 
@@ -224,20 +264,24 @@ impl Future for Sleep {
 
     /// Notes its caller (the `.await`) as where the task waits while the timer is armed.
     /// A sleep due when first polled yields once (see [`sleep_until`]; under tokio's
-    /// rule, only once the poll has used up its budget: [`sleep_until_coop`]).
+    /// rules it completes, spending the coop budget: [`sleep_until_coop`]).
     #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let armed = self.timer.is_some();
         let location = Location::caller();
+        if self.coop {
+            let Poll::Ready(unit) = crate::coop::poll_proceed(cx) else {
+                crate::wait::record_at(WaitKind::Sleep, location);
+                return Poll::Pending;
+            };
+            let poll = self.poll_waiting(cx, WaitKind::Sleep, location);
+            if poll.is_ready() {
+                unit.made_progress();
+            }
+            return poll;
+        }
+        let armed = self.timer.is_some();
         match self.poll_waiting(cx, WaitKind::Sleep, location) {
-            Poll::Ready(())
-                if !armed
-                    && !self.yielded
-                    && (!self.coop
-                        || context::with_core("polling detsim::time::Sleep", |core| {
-                            core.ready_sleep_over_budget()
-                        })) =>
-            {
+            Poll::Ready(()) if !armed && !self.yielded => {
                 self.yielded = true;
                 crate::wait::record_at(WaitKind::Sleep, location);
                 cx.waker().wake_by_ref();

@@ -117,7 +117,8 @@ impl Core {
 
     /// What the next step is when it polls no task: the run stops (a failure found
     /// outside the poll loop, a deadlock, the budget spent), or timers fire because no
-    /// task is ready. `None`: a task of the `n` ready ones is polled.
+    /// task is ready, or because the ready ones only spun for the run's busy clock
+    /// (see `time::advance_when_busy`). `None`: a task of the `n` ready ones is polled.
     #[inline]
     fn next_without_poll(&mut self, n: usize, foreign_wakers: &mut Vec<Waker>) -> Option<Next> {
         if self.failure.is_some()
@@ -136,6 +137,10 @@ impl Core {
         }
         if self.steps >= self.limit {
             return Some(Next::Stop(Box::new(self.out_of_budget())));
+        }
+        // Tasks only spinning: with a busy clock, the time they spin passes.
+        if self.steps - self.progress_step >= self.busy_clock && self.fire_timers(foreign_wakers) {
+            return Some(Next::Fire);
         }
         None
     }

@@ -429,7 +429,7 @@ impl Acquire {
             drop(state);
             // tokio's coop budget: a task whose budget is spent keeps the permits but
             // yields before it sees them.
-            if !crate::coop::poll_proceed(cx) {
+            if !crate::coop::proceed(cx) {
                 self.key = Some(key);
                 return Some(Poll::Pending);
             }
@@ -480,7 +480,7 @@ impl Acquire {
         let held = state.holders.iter().any(|h| h.key == key);
         drop(state);
         Some(match held {
-            true if !crate::coop::poll_proceed(cx) => Poll::Pending,
+            true if !crate::coop::proceed(cx) => Poll::Pending,
             true => {
                 self.done = true;
                 Poll::Ready(Ok(key))

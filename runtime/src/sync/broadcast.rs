@@ -519,7 +519,7 @@ impl<T: Clone> Future for Recv<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
-        if !crate::coop::poll_proceed(cx) {
+        if !crate::coop::proceed(cx) {
             return Poll::Pending;
         }
         let this = &mut *self;
@@ -564,7 +564,7 @@ impl<T> Future for Closed<'_, T> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if !crate::coop::poll_proceed(cx) {
+        if !crate::coop::proceed(cx) {
             return Poll::Pending;
         }
         let this = &mut *self;

@@ -155,7 +155,7 @@ impl<T> Sender<T> {
         op: &'static str,
         at: &'static Location<'static>,
     ) -> Poll<()> {
-        if !crate::coop::poll_proceed(cx) {
+        if !crate::coop::proceed(cx) {
             return Poll::Pending;
         }
         let inner = self
@@ -253,7 +253,7 @@ impl<T> Future for Receiver<T> {
         let at = Location::caller();
         let this = &mut *self;
         let inner = this.inner.as_ref().expect("called after complete");
-        if !crate::coop::poll_proceed(cx) {
+        if !crate::coop::proceed(cx) {
             return Poll::Pending;
         }
         let mut state = inner.state();

@@ -87,7 +87,7 @@ pub(crate) fn park_one(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker>
 /// Completes once the current task has coop budget left (using one unit): a yield
 /// first if it is spent (see [`crate::coop`]), as tokio's `cooperative` wrapper.
 pub(crate) async fn proceed() {
-    std::future::poll_fn(|cx| match crate::coop::poll_proceed(cx) {
+    std::future::poll_fn(|cx| match crate::coop::proceed(cx) {
         true => std::task::Poll::Ready(()),
         false => std::task::Poll::Pending,
     })

@@ -452,7 +452,7 @@ impl<T> Future for Changed<'_, T> {
     type Output = Result<(), RecvError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), RecvError>> {
-        if !crate::coop::poll_proceed(cx) {
+        if !crate::coop::proceed(cx) {
             return Poll::Pending;
         }
         let this = &mut *self;
@@ -496,7 +496,7 @@ impl<T> Future for Closed<'_, T> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if !crate::coop::poll_proceed(cx) {
+        if !crate::coop::proceed(cx) {
             return Poll::Pending;
         }
         let this = &mut *self;

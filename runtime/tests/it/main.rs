@@ -6,6 +6,7 @@
 mod cancellation;
 mod channels;
 mod channels_bw;
+mod coop;
 mod decisions;
 mod documented;
 mod extension;

@@ -13,7 +13,7 @@ use detsim_runtime::{random, spawn, yield_now};
 use futures::StreamExt;
 use futures::future::{Either, select};
 
-use crate::util::{Sched, run_all, run_ok, schedules};
+use crate::util::{Sched, run_all, run_err, run_ok, schedules};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -110,7 +110,8 @@ fn a_zero_sleep_loop_lets_others_run_and_a_spinning_one_is_a_livelock() {
 }
 
 /// Under tokio's rule (the facade's `sleep`), a poll completes up to
-/// `READY_SLEEPS_PER_POLL` elapsed sleeps at once, and the next one yields.
+/// `READY_SLEEPS_PER_POLL` elapsed sleeps at once (its coop budget), and the next one
+/// yields.
 #[test]
 fn coop_sleeps_complete_at_once_within_the_budget_then_yield() {
     run_ok(Sched::Fifo, async {
@@ -437,5 +438,72 @@ fn a_duration_too_long_to_add_means_forever() {
         yield_now().await;
         forever.abort();
         assert_eq!(time::now().since_start(), secs(2));
+    });
+}
+
+/// With a busy clock, tasks that only spin let the clock jump to the next timer after
+/// that many quiet polls (and the same seed gives the same run); without one, the
+/// same program is a livelock.
+#[test]
+fn a_busy_clock_lets_time_pass_while_tasks_spin() {
+    let program = |busy: Option<u64>| async move {
+        time::advance_when_busy(busy);
+        let sleeper = spawn(time::sleep(secs(1)));
+        let spinner = spawn(async {
+            loop {
+                yield_now().await;
+            }
+        });
+        let mut spins = 0u64;
+        while !sleeper.is_finished() {
+            spins += 1;
+            yield_now().await;
+        }
+        spinner.abort();
+        assert_eq!(
+            time::now().since_start(),
+            secs(1),
+            "the timer's deadline, exactly"
+        );
+        spins
+    };
+    for sched in [Sched::Fifo, Sched::Random(3), Sched::Pct(3)] {
+        let spins = run_ok(sched, program(Some(1_000)));
+        assert!((400..=1_000).contains(&spins), "{sched:?}: {spins} spins");
+        assert_eq!(run_ok(sched, program(Some(1_000))), spins, "{sched:?}");
+    }
+    let error = run_err(Sched::Fifo, program(None));
+    assert!(
+        matches!(error, detsim_runtime::RunError::Livelock { .. }),
+        "{error}"
+    );
+}
+
+/// The busy clock counts only polls without progress: tasks that keep waking each
+/// other do not make time pass.
+#[test]
+fn a_busy_clock_waits_for_polls_without_progress() {
+    run_ok(Sched::Fifo, async {
+        time::advance_when_busy(Some(10));
+        let timer = spawn(time::sleep(secs(1)));
+        let notify = Rc::new(detsim_runtime::sync::Notify::new());
+        let n = notify.clone();
+        let waiter = spawn(async move {
+            for _ in 0..100 {
+                n.notified().await;
+            }
+        });
+        for _ in 0..100 {
+            notify.notify_one();
+            yield_now().await;
+        }
+        waiter.await.unwrap();
+        assert_eq!(
+            time::now().since_start(),
+            Duration::ZERO,
+            "no quiet stretch yet"
+        );
+        timer.await.unwrap();
+        assert_eq!(time::now().since_start(), secs(1));
     });
 }

@@ -48,3 +48,17 @@ pub fn select_start(enabled: usize) -> usize {
     }
     detsim_runtime::decide(detsim_runtime::DecisionKind::Select, enabled)
 }
+
+/// `select!`'s first step at each poll, as tokio's: `Pending` (after waking the task)
+/// when its coop budget is spent, since the branches' resources would yield anyway and
+/// other futures would not.
+#[inline]
+pub fn poll_budget_available(cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    match detsim_runtime::coop::has_budget_remaining() {
+        true => std::task::Poll::Ready(()),
+        false => {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}

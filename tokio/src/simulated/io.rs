@@ -4,12 +4,18 @@
 //! pool, are shadowed by versions that call `std::io` inline (a read from stdin blocks
 //! the simulation's thread, and every task with it). In a runtime that was shut down,
 //! a write gives tokio's shutdown error (`runtime::is_rt_shutdown_err`).
+//! `empty`, `repeat` and `sink` are shadowed by versions that spend the simulation's
+//! coop budget, as tokio's spend tokio's.
 
 use std::io::{Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub use tokio::io::*;
+
+mod budget;
+
+pub use budget::{Empty, Repeat, Sink, empty, repeat, sink};
 
 /// The process's standard input, read inline.
 pub fn stdin() -> Stdin {

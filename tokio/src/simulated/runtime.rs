@@ -124,6 +124,7 @@ thread_local! {
 /// Called at the start of each run of a `#[tokio::test]`: the handle its code sees, with
 /// the test's `name`, flavor and `start_paused` arguments.
 pub(crate) fn enter_test_run(config: crate::__private::TestConfig) {
+    crate::simulation::enter_run();
     let handle = Handle {
         id: TEST_RUNTIME,
         shared: Shared::new(TEST_RUNTIME),
@@ -394,6 +395,7 @@ fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     let _restore = Restore(previous);
     let io_enabled = handle.io_enabled;
     let future = async move {
+        crate::simulation::enter_run();
         if !io_enabled {
             // Sockets of `detsim::net` panic as tokio's do without `enable_io`.
             detsim::net::__disable_io();

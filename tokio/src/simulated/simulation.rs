@@ -1,5 +1,6 @@
-//! Controls of the simulation that tokio code cannot express: sending ctrl-c, and the
-//! default length of a `#[tokio::test]` sweep. Only under `--cfg detsim`; wrap calls
+//! Controls of the simulation that tokio code cannot express: sending ctrl-c, the
+//! default length of a `#[tokio::test]` sweep, and how long tasks spin before time
+//! passes. Only under `--cfg detsim`; wrap calls
 //! in `#[cfg(detsim)]` in code that also builds on real tokio.
 
 /// Seeds a `#[tokio::test]` sweeps unless `DETSIM_SEEDS` (or `DETSIM_SEED`, or
@@ -8,6 +9,20 @@
 /// are long; 256 seeds give each strategy of the default portfolio 64 seeds. Raise it
 /// for a soak run with `DETSIM_SEEDS`.
 pub const DEFAULT_TEST_SEEDS: u64 = 256;
+
+/// Polls in a row in which the ready tasks only yield (no task parks, finishes or
+/// wakes another) after which a facade run's clock jumps to its next timer although
+/// tasks are ready (`detsim_runtime::time::advance_when_busy`): on tokio, real time
+/// passes while tasks spin, so a task that is always ready does not starve timers and
+/// network deliveries. 1,000 polls of a yield loop take some 100 µs on a real runtime,
+/// the order of a loopback delivery; a spin with no timer armed is still a livelock.
+pub const BUSY_CLOCK_POLLS: u64 = 1_000;
+
+/// Turns on the busy clock ([`BUSY_CLOCK_POLLS`]) for the current run: called at the
+/// start of every `#[tokio::test]` run and of every `Runtime::block_on`.
+pub(crate) fn enter_run() {
+    detsim_runtime::time::advance_when_busy(Some(BUSY_CLOCK_POLLS));
+}
 
 /// Sends ctrl-c to the simulation: every `tokio::signal::ctrl_c()` future polled
 /// before this call completes. Panics outside a simulation.

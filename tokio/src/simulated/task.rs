@@ -17,15 +17,22 @@ pub use detsim_runtime::task::Id;
 pub use detsim_runtime::{AbortHandle, JoinError, JoinHandle};
 pub use join_set::JoinSet;
 pub use local::{LocalEnterGuard, LocalSet};
-pub use tokio::task::{LocalKey, futures, unconstrained};
+pub use tokio::task::{LocalKey, futures};
 
-pub use detsim_runtime::coop::consume_budget;
+pub use detsim_runtime::coop::{Unconstrained, consume_budget, unconstrained};
 
-/// tokio's cooperative scheduling, on detsim: a task has a budget of 128 units per
-/// poll; [`consume_budget`](coop::consume_budget) uses one and, once the budget is
-/// spent, yields first, so an always-ready loop lets other tasks run.
+/// tokio's cooperative scheduling, on detsim (`detsim_runtime::coop`): a task has a
+/// budget of 128 units per poll; the simulated resources (join handles, `JoinSet`,
+/// channels and locks, timers, `select!`, `io::empty`…) spend one per ready
+/// operation and, once the budget is spent, return `Pending` after waking the task, so
+/// an always-ready loop lets other tasks run. [`unconstrained`](coop::unconstrained)
+/// lifts the budget, as do [`block_in_place`](super::block_in_place) and
+/// [`spawn_blocking`](super::spawn_blocking) (tokio's blocking regions).
 pub mod coop {
-    pub use detsim_runtime::coop::{consume_budget, has_budget_remaining};
+    pub use detsim_runtime::coop::{
+        Coop, RestoreOnPending, Unconstrained, consume_budget, cooperative, has_budget_remaining,
+        poll_proceed, unconstrained,
+    };
 }
 
 /// Spawns `future` as a new task of the simulation, as `tokio::spawn` does: it is

@@ -404,14 +404,23 @@ impl<T> Timeout<T> {
 impl<T: Future> Future for Timeout<T> {
     type Output = Result<T::Output, error::Elapsed>;
 
-    /// Notes the caller's `.await` as where the task waits (in timeout).
+    /// Notes the caller's `.await` as where the task waits (in timeout). As tokio's:
+    /// when the inner future spent the last of the task's coop budget, the deadline is
+    /// still checked (with the budget lifted), so a future that always exhausts the
+    /// budget still times out.
     #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let had_budget = detsim_runtime::coop::has_budget_remaining();
         if let Poll::Ready(value) = this.value.poll(cx) {
             return Poll::Ready(Ok(value));
         }
-        match this.delay.poll(cx) {
+        let mut delay = this.delay;
+        let delay_poll = match had_budget && !detsim_runtime::coop::has_budget_remaining() {
+            true => detsim_runtime::coop::with_unconstrained(|| delay.as_mut().poll(cx)),
+            false => delay.as_mut().poll(cx),
+        };
+        match delay_poll {
             Poll::Ready(()) => Poll::Ready(Err(error::Elapsed::new())),
             Poll::Pending => {
                 detsim_runtime::wait::record(detsim_runtime::wait::WaitKind::Timeout);

@@ -276,7 +276,7 @@ impl<T> Chan<T> {
         op: &'static str,
         at: &'static Location<'static>,
     ) -> Poll<Option<T>> {
-        if !crate::coop::poll_proceed(cx) {
+        if !crate::coop::proceed(cx) {
             return Poll::Pending;
         }
         let mut state = self.state();
@@ -303,7 +303,7 @@ impl<T> Chan<T> {
         op: &'static str,
         at: &'static Location<'static>,
     ) -> Poll<usize> {
-        if !crate::coop::poll_proceed(cx) {
+        if !crate::coop::proceed(cx) {
             return Poll::Pending;
         }
         if limit == 0 {
@@ -351,7 +351,7 @@ impl<T> Future for Closed<T> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if !crate::coop::poll_proceed(cx) {
+        if !crate::coop::proceed(cx) {
             return Poll::Pending;
         }
         let this = &mut *self;

@@ -56,7 +56,7 @@ where
     }
     IN_PLACE.set(IN_PLACE.get() + 1);
     let _restore = Restore(&IN_PLACE);
-    detsim_runtime::coop::with_unlimited_budget(f)
+    detsim_runtime::coop::with_unconstrained(f)
 }
 
 /// Whether a `block_on` of `handle`'s runtime, called inside a simulation, is one this

@@ -251,7 +251,9 @@ impl<T: 'static> JoinSet<T> {
     /// [`try_join_next`](JoinSet::try_join_next), with the task's id.
     pub fn try_join_next_with_id(&mut self) -> Option<Result<(Id, T), JoinError>> {
         let mut cx = Context::from_waker(Waker::noop());
-        match self.next_finished(&mut cx) {
+        // Not budgeted, as tokio's: a call that cannot yield looks at every handle.
+        let next = detsim_runtime::coop::with_unconstrained(|| self.next_finished(&mut cx));
+        match next {
             Poll::Ready(result) => result,
             Poll::Pending => None,
         }
@@ -271,8 +273,16 @@ impl<T: 'static> JoinSet<T> {
         if self.tasks.is_empty() {
             return Poll::Ready(None);
         }
+        // A task's result spends a unit of the coop budget, as tokio's `JoinHandle`
+        // does: once it is spent, this yields (the task is woken).
+        let Poll::Ready(unit) = detsim_runtime::coop::poll_proceed(cx) else {
+            return Poll::Pending;
+        };
         match self.next_finished(cx) {
-            Poll::Ready(Some(result)) => Poll::Ready(Some(result)),
+            Poll::Ready(Some(result)) => {
+                unit.made_progress();
+                Poll::Ready(Some(result))
+            }
             _ => Poll::Pending,
         }
     }
@@ -317,8 +327,9 @@ impl<T: 'static> JoinSet<T> {
                 // Completed without giving the set its output: only an abort requested
                 // during its last poll ends a task so; it counts as cancelled.
                 Poll::Ready(Ok(())) => return Poll::Ready(Some(Err(JoinError::__cancelled(id)))),
-                // The future was dropped but the outcome is not settled yet: look again
-                // at the next wake-up.
+                // The task's coop budget is spent (the handle woke it), or the future
+                // was dropped but the outcome is not settled yet: look again at the
+                // next wake-up.
                 Poll::Pending => {
                     self.tasks.insert(key, entry);
                     let mut done = lock(&self.done);
