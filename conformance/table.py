@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The README's conformance table, from a run of run.sh.
 
-    conformance/table.py [results.tsv]   # default: target/conformance/results/results.tsv
+    conformance/table.py [results.tsv]            # default: target/conformance/results/results.tsv
+    conformance/table.py --readme [results.tsv]   # writes the table into README.md
 
 Reads the run's results (file, test, status, reason), out-of-scope.txt (scope.py) and
 known-failures.txt (why each in-scope test that does not pass does not: `file test #
@@ -33,8 +34,36 @@ def annotated(name):
 
 
 def main():
-    results = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    args = sys.argv[1:]
+    readme = "--readme" in args
+    args = [a for a in args if a != "--readme"]
+    results = args[0] if args else os.path.join(
         HERE, "..", "target", "conformance", "results", "results.tsv")
+    lines, unknown = table(results)
+    if readme:
+        write_readme(lines)
+    else:
+        print("\n".join(lines))
+    if unknown:
+        print(f"{unknown} in-scope tests fail with no line in known-failures.txt", file=sys.stderr)
+        sys.exit(1)
+
+
+def write_readme(lines):
+    """Replaces the README's table (from its header row to the first line that is not a
+    row) with `lines`."""
+    path = os.path.join(HERE, "..", "README.md")
+    old = open(path).read().split("\n")
+    start = old.index(lines[0]) if lines[0] in old else next(
+        i for i, line in enumerate(old) if line.startswith("| file | passes"))
+    end = start
+    while end < len(old) and old[end].startswith("|"):
+        end += 1
+    open(path, "w").write("\n".join(old[:start] + lines + old[end:]))
+
+
+def table(results):
+    """The table's lines, and how many in-scope failures have no known reason."""
     scope = annotated("out-of-scope.txt")
     known = annotated("known-failures.txt")
     files = collections.OrderedDict()
@@ -42,8 +71,7 @@ def main():
         file, test, status, reason = (line.rstrip("\n").split("\t") + [""])[:4]
         files.setdefault(file, []).append((test, status, reason))
     unknown = 0
-    print("| file | passes | in scope | the others, and why |")
-    print("| --- | --- | --- | --- |")
+    lines = ["| file | passes | in scope | the others, and why |", "| --- | --- | --- | --- |"]
     for file, tests in files.items():
         passed = sum(status == "pass" for _, status, _ in tests)
         in_scope = [(t, s) for t, s, _ in tests if (file, t) not in scope]
@@ -53,7 +81,11 @@ def main():
             if status == "pass":
                 continue
             if (file, test) in scope:
-                text = "out of scope: " + scope[(file, test)]
+                label, _, marker = scope[(file, test)].partition(": ")
+                if marker.endswith("(read by hand)"):
+                    text = f"out of scope ({label}): {marker}"
+                else:
+                    text = f"out of scope ({label}): uses `{marker}`"
             elif (file, test) in known:
                 text = known[(file, test)]
             else:
@@ -66,10 +98,9 @@ def main():
             why.setdefault(text, []).append(test)
         others = "; ".join(", ".join(f"`{t}`" for t in tests) + ": " + text.replace("|", "\\|")
                            for text, tests in why.items())
-        print(f"| `{file}` | {passed} of {len(tests)} | {scoped_pass} of {len(in_scope)} | {others} |")
-    if unknown:
-        print(f"{unknown} in-scope tests fail with no line in known-failures.txt", file=sys.stderr)
-        sys.exit(1)
+        lines.append(f"| `{file}` | {passed} of {len(tests)} | {scoped_pass} of {len(in_scope)} "
+                     f"| {others} |")
+    return lines, unknown
 
 
 if __name__ == "__main__":
