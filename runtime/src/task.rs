@@ -115,6 +115,7 @@ where
     F::Output: 'static,
 {
     let cell: Pin<Box<dyn ErasedTask>> = Box::pin(TaskCell::Running { future });
+    let outside_block_on = context::in_session_enter();
     let (key, refused) = context::with_core("detsim::spawn", |core| {
         let key = core.spawn(cell, name, location, None);
         // A shut-down session cancels what is spawned into it, as tokio does.
@@ -123,6 +124,11 @@ where
         } else {
             None
         };
+        if outside_block_on && refused.is_none() {
+            // Nothing runs it until the session's next `block_on`: the watchdog tells
+            // a thread that blocks meanwhile.
+            core.beat.tasks_wait_for_block_on(true);
+        }
         (key, refused)
     });
     if let Some(future) = refused {

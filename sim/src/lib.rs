@@ -121,6 +121,14 @@ pub use builder::{Builder, DEFAULT_SEED_START, DEFAULT_SEEDS, check};
 pub fn __env_seed() -> Option<u64> {
     config::seed()
 }
+/// Sets the process's watchdog from `DETSIM_WATCHDOG`, if set, for the facade's
+/// `Runtime`s (a `Builder` does the same for its runs). Not part of the API.
+#[doc(hidden)]
+pub fn __env_watchdog() {
+    if let Some(limit) = config::Env::read().watchdog {
+        detsim_runtime::seal::set_watchdog(limit);
+    }
+}
 /// Runs an `async fn` as a detsim test: `#[detsim::test]`, or
 /// `#[detsim::test(seeds = 500, scheduler = "pct:3")]`. The function becomes a `#[test]`
 /// whose body is swept over seeds like [`check`] (the `DETSIM_*` variables override

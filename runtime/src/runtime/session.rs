@@ -139,6 +139,7 @@ impl Runtime {
         // Inside a `session_enter` guard, the core is current but not entered as a run.
         let _restore = Restore(Some(context::swap_current(None)));
         let _enter = Enter::new(self.core.clone());
+        self.core.borrow().beat.tasks_wait_for_block_on(false);
         crate::seal::set_allow_threads(self.allow_threads);
         {
             let mut core = self.core.borrow_mut();
@@ -184,6 +185,7 @@ impl Runtime {
         let epoch = self.core.borrow().epoch();
         crate::seal::hide_session_clock(epoch);
         let _ = LIVE.try_with(|live| live.borrow_mut().retain(|(e, _)| *e != epoch));
+        self.core.borrow().beat.tasks_wait_for_block_on(false);
         let _restore = Restore(Some(context::swap_current(None)));
         let _enter = Enter::new(self.core.clone());
         self.teardown()
@@ -206,6 +208,7 @@ impl Runtime {
         let _restore = Restore(Some(context::swap_current(None)));
         let _enter = Enter::new(self.core.clone());
         self.core.borrow_mut().shut_down = true;
+        self.core.borrow().beat.tasks_wait_for_block_on(false);
         let mut failure = None;
         let pending = self.core.borrow().pending_tasks();
         for (id, index) in pending {

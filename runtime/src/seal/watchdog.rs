@@ -7,7 +7,10 @@
 //! watchdog thread per process (started by the first run while the limit is on) reads
 //! each simulation thread's [`Beat`] every second, and when one poll has lasted the
 //! limit, prints which task, of which seed, and its last detsim call, then exits with
-//! status 101 (a blocked thread cannot be unwound).
+//! status 101 (a blocked thread cannot be unwound). It also ends a thread that has
+//! been blocked for the limit outside any `block_on` while tasks it spawned into a
+//! session from outside wait for the session's next `block_on` (a facade
+//! `Runtime::spawn`, then a wait for those tasks on a std channel): nothing runs them.
 //!
 //! Invariants:
 //! - a poll costs two relaxed stores to its thread's beat (a counter made odd at the
@@ -62,6 +65,9 @@ pub(crate) struct Beat {
     site: AtomicPtr<Location<'static>>,
     /// The thread's name, for the report.
     thread: String,
+    /// Whether tasks spawned outside a session's `block_on` (a facade `Runtime::spawn`)
+    /// wait for its next `block_on`: if the thread then blocks, nothing runs them.
+    waiting: AtomicBool,
     /// The thread's CPU-time clock: a poll whose thread keeps using the CPU is busy,
     /// not blocked (`None`: not known, every long poll counts as blocked).
     cpu_clock: Option<libc::clockid_t>,
@@ -77,6 +83,7 @@ fn register() -> Arc<Beat> {
         task: AtomicU64::new(0),
         seed: AtomicU64::new(0),
         site: AtomicPtr::new(std::ptr::null_mut()),
+        waiting: AtomicBool::new(false),
         thread: std::thread::current()
             .name()
             .unwrap_or("unnamed")
@@ -144,6 +151,12 @@ impl Beat {
         let polls = self.polls.load(Ordering::Relaxed);
         self.polls.store(polls + 1, Ordering::Relaxed);
     }
+
+    /// Tasks spawned outside a session's `block_on` wait for its next one (`true`), or
+    /// a `block_on` runs them now, or the session ended (`false`).
+    pub(crate) fn tasks_wait_for_block_on(&self, waiting: bool) {
+        self.waiting.store(waiting, Ordering::Relaxed);
+    }
 }
 
 /// Starts the watchdog thread, once per process.
@@ -194,8 +207,12 @@ fn watch() {
             let entry = seen.iter_mut().find(|(b, _, _)| Weak::ptr_eq(b, &weak));
             match entry {
                 Some((_, last, since)) if *last == polls => {
-                    if polls.0 % 2 == 1 && now.duration_since(*since) >= limit {
+                    let stuck = now.duration_since(*since) >= limit;
+                    if stuck && polls.0 % 2 == 1 {
                         report(&beat, limit);
+                    }
+                    if stuck && beat.waiting.load(Ordering::Relaxed) {
+                        report_waiting(&beat, limit);
                     }
                 }
                 Some((_, last, since)) => {
@@ -232,6 +249,23 @@ fn report(beat: &Beat, limit: Duration) -> ! {
          sleep, a thread join); {last}. Await an async counterpart instead (detsim's, or \
          tokio's through the facade), or, if the poll is only slow, raise the limit with \
          DETSIM_WATCHDOG=<seconds> (DETSIM_WATCHDOG=off turns it off). Exiting.",
+        thread = beat.thread,
+    );
+    std::process::exit(101)
+}
+
+/// Prints that a thread blocks while its runtime's tasks wait for a `block_on`, and
+/// ends the process.
+fn report_waiting(beat: &Beat, limit: Duration) -> ! {
+    let _ = writeln!(
+        std::io::stderr(),
+        "detsim watchdog: thread `{thread}` has been blocked for {limit:?} of real time outside \
+         any block_on, while tasks it spawned into a runtime outside block_on (Runtime::spawn, \
+         Handle::spawn) wait for the runtime's next block_on: in a simulation, tasks run only \
+         inside block_on, on the thread that calls it (no worker thread runs them meanwhile), \
+         so whatever the thread waits for (a std channel, a join, a lock) may never come. \
+         Await the result inside block_on instead (for example rt.block_on(handle)), or raise \
+         the limit with DETSIM_WATCHDOG=<seconds> if the thread is only slow. Exiting.",
         thread = beat.thread,
     );
     std::process::exit(101)

@@ -171,3 +171,41 @@ async fn a_multi_thread_test_body_runs_on_no_worker() {
     let spawned = tokio::spawn(async { tokio::runtime::worker_index() });
     assert_eq!(spawned.await.unwrap(), Some(0));
 }
+
+/// The probe of the next test: spawns a task from outside `block_on`, then waits for it
+/// on a std channel (tokio runs it on a worker meanwhile; a simulation runs tasks only
+/// inside `block_on`).
+#[cfg(detsim)]
+#[test]
+#[ignore = "run by a_thread_waiting_for_tasks_spawned_outside_block_on_is_reported"]
+fn waiting_outside_block_on_probe() {
+    let rt = Builder::new_multi_thread().enable_all().build().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(async move { tx.send(()).unwrap() });
+    rx.recv().unwrap();
+}
+
+/// A thread that blocks outside `block_on` while the tasks it spawned into the runtime
+/// wait for the next `block_on` is ended by the watchdog with a report, not left to
+/// hang.
+#[cfg(detsim)]
+#[test]
+fn a_thread_waiting_for_tasks_spawned_outside_block_on_is_reported() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "runtime::waiting_outside_block_on_probe",
+        ])
+        .env("DETSIM_WATCHDOG", "1")
+        .env_remove("DETSIM_SEED")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(101), "{stderr}");
+    assert!(
+        stderr.contains("blocked for 1s of real time outside any block_on, while tasks it spawned"),
+        "{stderr}"
+    );
+}

@@ -33,6 +33,7 @@ thread_local! {
 fn take(id: Id, shut: bool) -> detsim_runtime::Runtime {
     let taken = SESSIONS.with(|sessions| sessions.borrow_mut().remove(&id));
     let mut rt = taken.unwrap_or_else(|| {
+        detsim::__env_watchdog();
         let mut rt = detsim_runtime::Runtime::new(seed_from_env());
         rt.start_session();
         // Its `JoinError`s print as tokio's.
