@@ -87,3 +87,18 @@ pub use stream::__disable_io;
 pub use stream::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use world::DEFAULT_HOST_NAME;
+
+/// Polls `poll` as tokio polls a socket's I/O: a unit of the task's coop budget first
+/// (`Pending`, with the task woken, once the poll's budget is spent; see
+/// `detsim_runtime::coop`), kept only if the operation completes.
+pub(crate) fn budgeted<T>(
+    cx: &mut std::task::Context<'_>,
+    poll: impl FnOnce(&mut std::task::Context<'_>) -> std::task::Poll<T>,
+) -> std::task::Poll<T> {
+    let unit = std::task::ready!(detsim_runtime::coop::poll_proceed(cx));
+    let result = poll(cx);
+    if result.is_ready() {
+        unit.made_progress();
+    }
+    result
+}

@@ -50,14 +50,16 @@ impl TcpListener {
         if let Some(error) = runtime_gone(self.sock) {
             return Poll::Ready(Err(error));
         }
-        with_sock("detsim::net::TcpListener::accept", self.sock, |world| {
-            world.poll_accept(self.sock.index, cx).map(|(ep, peer)| {
-                Ok((
-                    TcpStream {
-                        sock: world.sock(ep),
-                    },
-                    peer,
-                ))
+        crate::budgeted(cx, |cx| {
+            with_sock("detsim::net::TcpListener::accept", self.sock, |world| {
+                world.poll_accept(self.sock.index, cx).map(|(ep, peer)| {
+                    Ok((
+                        TcpStream {
+                            sock: world.sock(ep),
+                        },
+                        peer,
+                    ))
+                })
             })
         })
     }
@@ -556,7 +558,7 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.poll_read_priv(cx, buf)
+        crate::budgeted(cx, |cx| self.poll_read_priv(cx, buf))
     }
 }
 
@@ -566,7 +568,7 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_priv(cx, &[buf])
+        crate::budgeted(cx, |cx| self.poll_write_priv(cx, &[buf]))
     }
 
     fn poll_write_vectored(
@@ -575,7 +577,7 @@ impl AsyncWrite for TcpStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let bufs: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-        self.poll_write_priv(cx, &bufs)
+        crate::budgeted(cx, |cx| self.poll_write_priv(cx, &bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -161,7 +161,7 @@ macro_rules! read_impl {
                 cx: &mut Context<'_>,
                 buf: &mut ReadBuf<'_>,
             ) -> Poll<io::Result<()>> {
-                self.$get().poll_read_priv(cx, buf)
+                crate::budgeted(cx, |cx| self.$get().poll_read_priv(cx, buf))
             }
         }
     };
@@ -175,7 +175,7 @@ macro_rules! write_impl {
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                self.$get().poll_write_priv(cx, &[buf])
+                crate::budgeted(cx, |cx| self.$get().poll_write_priv(cx, &[buf]))
             }
 
             fn poll_write_vectored(
@@ -184,7 +184,7 @@ macro_rules! write_impl {
                 bufs: &[io::IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
                 let bufs: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-                self.$get().poll_write_priv(cx, &bufs)
+                crate::budgeted(cx, |cx| self.$get().poll_write_priv(cx, &bufs))
             }
 
             fn is_write_vectored(&self) -> bool {

@@ -76,7 +76,7 @@ impl UdpSocket {
 
     /// Sends `buf` as one datagram to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.try_send(buf)
+        std::future::poll_fn(|cx| self.poll_send(cx, buf)).await
     }
 
     /// Sends `buf` to the connected peer without waiting (sends never wait).
@@ -91,8 +91,8 @@ impl UdpSocket {
     }
 
     /// Polls a send to the connected peer (always ready).
-    pub fn poll_send(&self, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.try_send(buf))
+    pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        crate::budgeted(cx, |_| Poll::Ready(self.try_send(buf)))
     }
 
     /// Sends `buf` as one datagram to `target` (its first address).
@@ -104,7 +104,7 @@ impl UdpSocket {
                 "no addresses to send data to",
             ));
         };
-        self.try_send_to(buf, to)
+        std::future::poll_fn(|cx| self.poll_send_to(cx, buf, to)).await
     }
 
     /// Sends `buf` to `target` without waiting (sends never wait).
@@ -120,11 +120,11 @@ impl UdpSocket {
     /// Polls a send to `target` (always ready).
     pub fn poll_send_to(
         &self,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.try_send_to(buf, target))
+        crate::budgeted(cx, |_| Poll::Ready(self.try_send_to(buf, target)))
     }
 
     /// Waits for a datagram and copies it into `buf` (truncated if `buf` is shorter);
@@ -146,7 +146,7 @@ impl UdpSocket {
     async fn recv_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
         std::future::poll_fn(|cx| {
             let mut read = ReadBuf::new(buf);
-            self.poll_inner(cx, &mut read, peek)
+            crate::budgeted(cx, |cx| self.poll_inner(cx, &mut read, peek))
                 .map_ok(|from| (read.filled().len(), from))
         })
         .await
@@ -168,7 +168,7 @@ impl UdpSocket {
 
     /// Polls for a datagram, copying it into `buf`.
     pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        self.poll_inner(cx, buf, false).map_ok(|_| ())
+        crate::budgeted(cx, |cx| self.poll_inner(cx, buf, false)).map_ok(|_| ())
     }
 
     /// Polls for a datagram, copying it into `buf`; gives the sender.
@@ -177,7 +177,7 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<SocketAddr>> {
-        self.poll_inner(cx, buf, false)
+        crate::budgeted(cx, |cx| self.poll_inner(cx, buf, false))
     }
 
     /// Polls for a datagram without removing it; gives the sender.
@@ -186,7 +186,7 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<SocketAddr>> {
-        self.poll_inner(cx, buf, true)
+        crate::budgeted(cx, |cx| self.poll_inner(cx, buf, true))
     }
 
     /// Receives a datagram if one is queued: `WouldBlock` otherwise.

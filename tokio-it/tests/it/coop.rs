@@ -9,7 +9,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures::FutureExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{self, JoinSet, coop};
@@ -181,4 +181,50 @@ async fn always_ready_tasks_do_not_starve_the_network() {
     assert_eq!(&buffer, b"hello world");
     server.await.unwrap();
     spinning.iter().for_each(|s| s.abort());
+}
+
+/// How many of up to 200 polls of `poll` one poll of the task completes.
+async fn ready_in_one_poll(mut poll: impl FnMut(&mut std::task::Context<'_>) -> bool) -> usize {
+    // A fresh poll of the task, with a full budget.
+    task::yield_now().await;
+    poll_fn(|cx| Poll::Ready((0..200).take_while(|_| poll(cx)).count())).await
+}
+
+/// UDP sends and receives spend the budget as tokio's sockets do: one poll of a task
+/// completes 128 of them.
+#[tokio::test]
+async fn udp_sends_and_receives_spend_the_budget() {
+    let tx = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rx = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    tx.connect(rx.local_addr().unwrap()).await.unwrap();
+    let sent = ready_in_one_poll(|cx| tx.poll_send(cx, b"ping").is_ready()).await;
+    assert_eq!(sent, BUDGET);
+    for _ in sent..200 {
+        tx.send(b"ping").await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut buffer = [0u8; 4];
+    let received = ready_in_one_poll(|cx| {
+        let mut read = tokio::io::ReadBuf::new(&mut buffer);
+        rx.poll_recv(cx, &mut read).is_ready()
+    })
+    .await;
+    assert_eq!(received, BUDGET);
+}
+
+/// TCP reads and writes spend the budget too.
+#[tokio::test]
+async fn tcp_writes_spend_the_budget() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { listener.accept().await.unwrap().0 });
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let _server_side = server.await.unwrap();
+    let written = ready_in_one_poll(|cx| {
+        std::pin::Pin::new(&mut client)
+            .poll_write(cx, b"x")
+            .is_ready()
+    })
+    .await;
+    assert_eq!(written, BUDGET);
 }
