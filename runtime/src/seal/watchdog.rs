@@ -176,14 +176,26 @@ fn start() {
 /// What the watchdog sees of a beat: its poll counter and its thread's CPU time.
 type Look = (u64, Option<u64>);
 
+/// What the watchdog remembers of one beat.
+struct Seen {
+    beat: Weak<Beat>,
+    /// The poll counter and CPU time last seen.
+    look: Look,
+    /// Since when neither changed: the poll has neither returned nor used the CPU.
+    still: Instant,
+    /// Since when the poll counter has not changed while tasks waited for a
+    /// `block_on` (busy or not: the waiting tasks run only in a `block_on`).
+    waiting: Option<Instant>,
+}
+
 /// The watchdog's loop: once a second, every beat whose poll counter is odd and
 /// unchanged since the last look has been in one poll since that look; it is blocked
 /// if its thread used no CPU time since either (a long computation is busy, not
-/// blocked).
+/// blocked). A beat whose tasks wait for a `block_on` while no poll runs for the limit,
+/// busy or not, is a thread that waits outside `block_on` for what only a `block_on`
+/// would run.
 fn watch() {
-    // For each beat: the poll counter and CPU time last seen, and since when the poll
-    // has neither returned nor used the CPU.
-    let mut seen: Vec<(Weak<Beat>, Look, Instant)> = Vec::new();
+    let mut seen: Vec<Seen> = Vec::new();
     loop {
         let limit = watchdog();
         let tick = limit.map_or(Duration::from_secs(1), |limit| {
@@ -197,29 +209,38 @@ fn watch() {
             beats.clone()
         };
         let now = Instant::now();
-        seen.retain(|(beat, _, _)| beat.strong_count() > 0);
+        seen.retain(|s| s.beat.strong_count() > 0);
         for weak in beats {
             let Some(beat) = weak.upgrade() else { continue };
-            let polls = (
+            let look = (
                 beat.polls.load(Ordering::Relaxed),
                 beat.cpu_clock.and_then(cpu_nanos),
             );
-            let entry = seen.iter_mut().find(|(b, _, _)| Weak::ptr_eq(b, &weak));
-            match entry {
-                Some((_, last, since)) if *last == polls => {
-                    let stuck = now.duration_since(*since) >= limit;
-                    if stuck && polls.0 % 2 == 1 {
-                        report(&beat, limit);
-                    }
-                    if stuck && beat.waiting.load(Ordering::Relaxed) {
-                        report_waiting(&beat, limit);
-                    }
+            let waiting = beat.waiting.load(Ordering::Relaxed);
+            let Some(entry) = seen.iter_mut().find(|s| Weak::ptr_eq(&s.beat, &weak)) else {
+                let waiting = waiting.then_some(now);
+                seen.push(Seen {
+                    beat: weak,
+                    look,
+                    still: now,
+                    waiting,
+                });
+                continue;
+            };
+            let polled = entry.look.0 != look.0;
+            if entry.look != look {
+                entry.look = look;
+                entry.still = now;
+            } else if look.0 % 2 == 1 && now.duration_since(entry.still) >= limit {
+                report(&beat, limit);
+            }
+            match (waiting && !polled, entry.waiting) {
+                (false, _) => entry.waiting = waiting.then_some(now),
+                (true, None) => entry.waiting = Some(now),
+                (true, Some(since)) if look.0 % 2 == 0 && now.duration_since(since) >= limit => {
+                    report_waiting(&beat, limit)
                 }
-                Some((_, last, since)) => {
-                    *last = polls;
-                    *since = now;
-                }
-                None => seen.push((weak, polls, now)),
+                (true, Some(_)) => {}
             }
         }
     }
@@ -259,7 +280,7 @@ fn report(beat: &Beat, limit: Duration) -> ! {
 fn report_waiting(beat: &Beat, limit: Duration) -> ! {
     let _ = writeln!(
         std::io::stderr(),
-        "detsim watchdog: thread `{thread}` has been blocked for {limit:?} of real time outside \
+        "detsim watchdog: thread `{thread}` has been busy or blocked for {limit:?} of real time outside \
          any block_on, while tasks it spawned into a runtime outside block_on (Runtime::spawn, \
          Handle::spawn) wait for the runtime's next block_on: in a simulation, tasks run only \
          inside block_on, on the thread that calls it (no worker thread runs them meanwhile), \

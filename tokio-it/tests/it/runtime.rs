@@ -174,15 +174,26 @@ async fn a_multi_thread_test_body_runs_on_no_worker() {
 
 /// The probe of the next test: spawns a task from outside `block_on`, then waits for it
 /// on a std channel (tokio runs it on a worker meanwhile; a simulation runs tasks only
-/// inside `block_on`).
+/// inside `block_on`). `DETSIM_PROBE_SPIN` makes it wait by spinning instead.
 #[cfg(detsim)]
 #[test]
 #[ignore = "run by a_thread_waiting_for_tasks_spawned_outside_block_on_is_reported"]
 fn waiting_outside_block_on_probe() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let rt = Builder::new_multi_thread().enable_all().build().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     rt.spawn(async move { tx.send(()).unwrap() });
-    rx.recv().unwrap();
+    if std::env::var_os("DETSIM_PROBE_SPIN").is_none() {
+        rx.recv().unwrap();
+    }
+    // The same wait, busy: a spin on a flag the task would set.
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    rt.spawn(async move { flag.store(true, Ordering::Relaxed) });
+    while !done.load(Ordering::Relaxed) {
+        std::thread::yield_now();
+    }
 }
 
 /// A thread that blocks outside `block_on` while the tasks it spawned into the runtime
@@ -191,21 +202,26 @@ fn waiting_outside_block_on_probe() {
 #[cfg(detsim)]
 #[test]
 fn a_thread_waiting_for_tasks_spawned_outside_block_on_is_reported() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "--nocapture",
-            "runtime::waiting_outside_block_on_probe",
-        ])
-        .env("DETSIM_WATCHDOG", "1")
-        .env_remove("DETSIM_SEED")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(101), "{stderr}");
-    assert!(
-        stderr.contains("blocked for 1s of real time outside any block_on, while tasks it spawned"),
-        "{stderr}"
-    );
+    for spin in [false, true] {
+        let mut probe = std::process::Command::new(std::env::current_exe().unwrap());
+        probe
+            .args([
+                "--ignored",
+                "--exact",
+                "--nocapture",
+                "runtime::waiting_outside_block_on_probe",
+            ])
+            .env("DETSIM_WATCHDOG", "1")
+            .env_remove("DETSIM_SEED");
+        if spin {
+            probe.env("DETSIM_PROBE_SPIN", "1");
+        }
+        let output = probe.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(101), "spin {spin}: {stderr}");
+        assert!(
+            stderr.contains("for 1s of real time outside any block_on, while tasks it spawned"),
+            "spin {spin}: {stderr}"
+        );
+    }
 }
