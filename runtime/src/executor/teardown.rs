@@ -130,19 +130,7 @@ impl Core {
 
     /// Takes the futures of every task still pending, in id order, marking them finished.
     pub(crate) fn take_pending_cells(&mut self) -> Vec<(u32, Pin<Box<dyn ErasedTask>>)> {
-        let mut pending: Vec<(Id, u32)> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| {
-                matches!(
-                    s.state,
-                    State::Spawned | State::Ready | State::Parked | State::Held
-                ) && s.cell.is_some()
-            })
-            .map(|(i, s)| (s.id, i as u32))
-            .collect();
-        pending.sort_unstable();
+        let pending = self.pending_tasks();
         let mut cells = Vec::with_capacity(pending.len());
         for (task, index) in pending {
             self.record(EventKind::Dropped { task });
