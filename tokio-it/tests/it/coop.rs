@@ -62,10 +62,11 @@ async fn unconstrained_receives_without_yielding() {
     .await;
 }
 
-/// A `JoinSet` of finished tasks yields before it has given them all in one poll.
-#[tokio::test(flavor = "current_thread")]
-async fn join_set_spends_the_budget() {
-    const TASKS: usize = 1_000;
+/// How many tasks `finished_tasks` spawns.
+const TASKS: usize = 1_000;
+
+/// A `JoinSet` of `TASKS` tasks, once every one has finished.
+async fn finished_tasks() -> JoinSet<()> {
     let done = Arc::new(AtomicUsize::new(0));
     let mut set = JoinSet::new();
     for _ in 0..TASKS {
@@ -77,6 +78,13 @@ async fn join_set_spends_the_budget() {
     while done.load(Ordering::SeqCst) < TASKS {
         task::yield_now().await;
     }
+    set
+}
+
+/// A `JoinSet` of finished tasks yields before it has given them all in one poll.
+#[tokio::test(flavor = "current_thread")]
+async fn join_set_spends_the_budget() {
+    let mut set = finished_tasks().await;
     let (mut joined, mut yields) = (0, 0);
     loop {
         match set.join_next().now_or_never() {
@@ -99,18 +107,7 @@ async fn join_set_spends_the_budget() {
 /// every finished task.
 #[tokio::test(flavor = "current_thread")]
 async fn try_join_next_gives_every_finished_task() {
-    const TASKS: usize = 1_000;
-    let done = Arc::new(AtomicUsize::new(0));
-    let mut set = JoinSet::new();
-    for _ in 0..TASKS {
-        let done = done.clone();
-        set.spawn(async move {
-            done.fetch_add(1, Ordering::SeqCst);
-        });
-    }
-    while done.load(Ordering::SeqCst) < TASKS {
-        task::yield_now().await;
-    }
+    let mut set = finished_tasks().await;
     let mut joined = 0;
     while let Some(result) = set.try_join_next() {
         result.unwrap();
